@@ -1,0 +1,1 @@
+//! Sans-IO websocket client codec (in progress).
