@@ -1,1 +1,391 @@
-//! (in progress)
+//! Command-line parsing and the `replay` command's driver.
+//!
+//! A small declarative flag parser (no dependency): each command lists its flags with a help
+//! line and default, `--help` prints them, and every mistake is one line naming the problem.
+//! The flags and `--stats` keys of the command-line contract are the outside face of tickfeed:
+//! they are extended here, never renamed.
+
+use crate::output::OutputMode;
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::replay::{ReplayOptions, Replayer};
+use crate::stats::{percentile_distribution, stats_json};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A flag a command accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    /// Name without the dashes.
+    pub name: &'static str,
+    /// Placeholder for its value; `None` for a switch.
+    pub value: Option<&'static str>,
+    /// May be given several times (values accumulate; commas split too).
+    pub repeat: bool,
+    /// Default shown in help.
+    pub default: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+/// Parsed arguments of one command.
+#[derive(Debug, Default, Clone)]
+pub struct Args {
+    values: BTreeMap<&'static str, Vec<String>>,
+    /// Positional arguments.
+    pub positional: Vec<String>,
+}
+
+impl Args {
+    /// True when a switch was given.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+    /// The last value of a flag.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).and_then(|v| v.last()).map(String::as_str)
+    }
+    /// Every value of a repeatable flag, comma lists split.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.values
+            .get(name)
+            .map(|v| v.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+    /// A flag parsed as a number, with a one-line error naming the flag.
+    pub fn num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| format!("--{name}: '{v}' is not a valid number")),
+        }
+    }
+}
+
+/// Parses `args` against `flags`. `--name value`, `--name=value`, and `--` ending the flags.
+pub fn parse(cmd: &str, args: &[String], flags: &[Flag]) -> Result<Args, String> {
+    let mut out = Args::default();
+    let mut i = 0;
+    let mut only_positional = false;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if only_positional || !a.starts_with("--") || a == "-" {
+            if a == "--" && !only_positional {
+                only_positional = true;
+                continue;
+            }
+            out.positional.push(a.clone());
+            continue;
+        }
+        let body = &a[2..];
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (body, None),
+        };
+        let Some(flag) = flags.iter().find(|f| f.name == name) else {
+            return Err(format!("{cmd}: unknown flag --{name} (see tickfeed {cmd} --help)"));
+        };
+        let v = match (flag.value, inline) {
+            (None, None) => String::new(),
+            (None, Some(_)) => return Err(format!("{cmd}: --{name} takes no value")),
+            (Some(_), Some(v)) => v,
+            (Some(ph), None) => {
+                if i >= args.len() {
+                    return Err(format!("{cmd}: --{name} needs a value ({ph})"));
+                }
+                i += 1;
+                args[i - 1].clone()
+            }
+        };
+        let slot = out.values.entry(flag.name).or_default();
+        if !flag.repeat && flag.value.is_some() && !slot.is_empty() {
+            return Err(format!("{cmd}: --{name} given twice"));
+        }
+        slot.push(v);
+    }
+    Ok(out)
+}
+
+/// Help text for a command.
+pub fn help(cmd: &str, usage: &str, about: &str, flags: &[Flag]) -> String {
+    let mut s = format!("{about}\n\nUsage: tickfeed {cmd} {usage}\n\nOptions:\n");
+    for f in flags {
+        let left = match f.value {
+            Some(v) => format!("--{} {v}", f.name),
+            None => format!("--{}", f.name),
+        };
+        let def = if f.default.is_empty() { String::new() } else { format!(" [default: {}]", f.default) };
+        s.push_str(&format!("  {left:<24} {}{def}\n", f.help));
+    }
+    s.push_str(&format!("  {:<24} print this help\n", "--help"));
+    s
+}
+
+/// Flags shared by `run` and `replay`.
+pub const OUTPUT_FLAGS: &[Flag] = &[
+    Flag { name: "output", value: Some("MODE"), repeat: false, default: "tob", help: "tob | tob-json | ndjson | none" },
+    Flag {
+        name: "dump-book",
+        value: Some("DIR"),
+        repeat: false,
+        default: "",
+        help: "at exit write DIR/{SYMBOL}.json with every level held",
+    },
+    Flag {
+        name: "stats",
+        value: Some("FILE"),
+        repeat: false,
+        default: "",
+        help: "at exit write the run summary as JSON",
+    },
+    Flag {
+        name: "hist",
+        value: Some("FILE"),
+        repeat: false,
+        default: "",
+        help: "at exit write the latency histogram (HdrHistogram percentile format); FILE.process for in-process time",
+    },
+    Flag {
+        name: "max-events",
+        value: Some("N"),
+        repeat: false,
+        default: "unbounded",
+        help: "stop after N market events",
+    },
+    Flag {
+        name: "window-ticks",
+        value: Some("N"),
+        repeat: false,
+        default: "65536",
+        help: "ticks in each side's array window of the price ladder",
+    },
+    Flag {
+        name: "quiet",
+        value: None,
+        repeat: false,
+        default: "",
+        help: "do not log sync events and bad messages to stderr",
+    },
+];
+
+const REPLAY_ONLY: &[Flag] = &[
+    Flag {
+        name: "symbol",
+        value: Some("SYM"),
+        repeat: true,
+        default: "every symbol seen",
+        help: "replay only these symbols (others are counted as bad messages)",
+    },
+    Flag {
+        name: "no-measure",
+        value: None,
+        repeat: false,
+        default: "",
+        help: "do not time each frame (process_ns stays empty)",
+    },
+];
+
+/// The `replay` command's flags.
+pub fn replay_flags() -> Vec<Flag> {
+    OUTPUT_FLAGS.iter().chain(REPLAY_ONLY).copied().collect()
+}
+
+/// Everything the pipeline needs from the shared output flags.
+pub fn pipeline_config(a: &Args) -> Result<PipelineConfig, String> {
+    let output: OutputMode = a.get("output").unwrap_or("tob").parse()?;
+    let mut cfg = PipelineConfig { output, log: !a.has("quiet"), ..PipelineConfig::default() };
+    if let Some(w) = a.num::<usize>("window-ticks")? {
+        if !(64..=1 << 24).contains(&w) {
+            return Err(format!("--window-ticks: {w} is outside 64..16777216"));
+        }
+        cfg.book.ladder.window_ticks = w;
+    }
+    Ok(cfg)
+}
+
+/// Writes the exit files (`--dump-book`, `--stats`, `--hist`) for a finished pipeline.
+pub fn write_exit_files(a: &Args, p: &Pipeline, extra: &[(&str, u64)]) -> Result<(), String> {
+    if let Some(dir) = a.get("dump-book") {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--dump-book {dir}: {e}"))?;
+        for (i, s) in p.symbols().iter().enumerate() {
+            match p.dump_book_json(i) {
+                Some(json) => {
+                    let path = Path::new(dir).join(format!("{}.json", s.symbol()));
+                    std::fs::write(&path, json).map_err(|e| format!("--dump-book {}: {e}", path.display()))?;
+                }
+                None => {
+                    eprintln!("tickfeed: {} is not synced ({}): no book dumped", s.symbol(), s.book().state().as_str())
+                }
+            }
+        }
+    }
+    if let Some(path) = a.get("stats") {
+        let json = stats_json(p.stats(), &p.summaries(), extra);
+        std::fs::write(path, json).map_err(|e| format!("--stats {path}: {e}"))?;
+    }
+    if let Some(path) = a.get("hist") {
+        std::fs::write(path, percentile_distribution(&p.stats().latency_us, 1000.0))
+            .map_err(|e| format!("--hist {path}: {e}"))?;
+        let proc_path = format!("{path}.process");
+        std::fs::write(&proc_path, percentile_distribution(&p.stats().process_ns, 1000.0))
+            .map_err(|e| format!("--hist {proc_path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A human summary of a run for stderr.
+pub fn summary_text(p: &Pipeline) -> String {
+    let s = p.stats();
+    let mut o = format!(
+        "events {} (depth {}, trades {}, aggTrades {}, bookTickers {}), bad messages {}\n",
+        s.events, s.depth_updates, s.trades, s.agg_trades, s.book_tickers, s.bad_messages
+    );
+    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| if h.is_empty() { 0 } else { h.value_at_quantile(p) };
+    if !s.latency_us.is_empty() {
+        o.push_str(&format!(
+            "latency_us p50 {} p99 {} p999 {} max {} (n={})\n",
+            q(&s.latency_us, 0.5),
+            q(&s.latency_us, 0.99),
+            q(&s.latency_us, 0.999),
+            s.latency_us.max(),
+            s.latency_us.len()
+        ));
+    }
+    if s.negative_latency > 0 {
+        o.push_str(&format!(
+            "negative latency: {} events (receive clock behind exchange by up to {} us)\n",
+            s.negative_latency, -s.min_latency_us
+        ));
+    }
+    if !s.process_ns.is_empty() {
+        o.push_str(&format!(
+            "process_ns p50 {} p99 {} p999 {} max {} (n={})\n",
+            q(&s.process_ns, 0.5),
+            q(&s.process_ns, 0.99),
+            q(&s.process_ns, 0.999),
+            s.process_ns.max(),
+            s.process_ns.len()
+        ));
+    }
+    for x in p.summaries() {
+        o.push_str(&format!(
+            "{} {} lastUpdateId {} bids {} asks {} gaps {} resyncs {} dropped {} bookTicker checks {} mismatches {} trades {}\n",
+            x.symbol,
+            x.state,
+            x.last_update_id,
+            x.bids,
+            x.asks,
+            x.gaps,
+            x.resyncs,
+            x.dropped_diffs,
+            x.book_ticker_checks,
+            x.book_ticker_mismatches,
+            x.trades
+        ));
+    }
+    o
+}
+
+/// `tickfeed replay FILE...`
+pub fn replay_main(args: &[String]) -> Result<(), String> {
+    let flags = replay_flags();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!(
+            "{}",
+            help(
+                "replay",
+                "[OPTIONS] FILE...",
+                "Replay recordings (`<recv ns> <raw json>` lines, plain or gzip) through the live pipeline.",
+                &flags
+            )
+        );
+        return Ok(());
+    }
+    let a = parse("replay", args, &flags)?;
+    if a.positional.is_empty() {
+        return Err("replay: no recording given (tickfeed replay FILE...)".into());
+    }
+    let mut paths = Vec::new();
+    for f in &a.positional {
+        let p = PathBuf::from(f);
+        if !p.exists() {
+            return Err(format!("replay: {f}: no such file"));
+        }
+        if p.is_dir() {
+            return Err(format!("replay: {f} is a directory; give the recording files"));
+        }
+        paths.push(p);
+    }
+    let mut cfg = pipeline_config(&a)?;
+    let symbols = a.all("symbol");
+    cfg.auto_symbols = symbols.is_empty();
+    let syms: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let mut p = Pipeline::new(cfg, &syms);
+    let opts = ReplayOptions { max_events: a.num("max-events")?, measure: !a.has("no-measure") };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut stdout_ok = true;
+    let mut flush = |p: &mut Pipeline| {
+        if stdout_ok && p.output().flush_to(&mut out).is_err() {
+            // stdout closed (a pipe into `head`): stop producing output, finish quietly.
+            stdout_ok = false;
+        }
+        p.output().discard();
+        stdout_ok
+    };
+    let counters = {
+        let mut r = Replayer::new(&mut p);
+        r.run(&paths, opts, &mut flush).map_err(|e| format!("replay: {e}"))?;
+        r.counters()
+    };
+    let _ = out.flush();
+    drop(out);
+    let extra = [
+        ("lines", counters.lines),
+        ("malformed_lines", counters.malformed_lines),
+        ("torn_lines", counters.torn_lines),
+        ("snapshots", counters.snapshots),
+        ("unattributed_snapshots", counters.unattributed_snapshots),
+    ];
+    write_exit_files(&a, &p, &extra)?;
+    if !a.has("quiet") {
+        eprint!("{}", summary_text(&p));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_flags_and_reports_mistakes() {
+        let flags = replay_flags();
+        let a = parse(
+            "replay",
+            &s(&["--output", "ndjson", "--symbol=btcusdt,ethusdt", "--symbol", "bnb", "f1", "--quiet", "f2"]),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(a.get("output"), Some("ndjson"));
+        assert_eq!(a.all("symbol"), vec!["btcusdt", "ethusdt", "bnb"]);
+        assert!(a.has("quiet"));
+        assert_eq!(a.positional, vec!["f1", "f2"]);
+        assert_eq!(
+            parse("replay", &s(&["--bogus"]), &flags).unwrap_err(),
+            "replay: unknown flag --bogus (see tickfeed replay --help)"
+        );
+        assert_eq!(parse("replay", &s(&["--output"]), &flags).unwrap_err(), "replay: --output needs a value (MODE)");
+        assert_eq!(parse("replay", &s(&["--quiet=1"]), &flags).unwrap_err(), "replay: --quiet takes no value");
+        assert!(parse("replay", &s(&["--output", "a", "--output", "b"]), &flags).is_err());
+        let a = parse("replay", &s(&["--max-events", "x"]), &flags).unwrap();
+        assert_eq!(a.num::<u64>("max-events").unwrap_err(), "--max-events: 'x' is not a valid number");
+        let a = parse("replay", &s(&["--output", "fancy"]), &flags).unwrap();
+        assert!(pipeline_config(&a).unwrap_err().contains("unknown output mode 'fancy'"));
+        assert!(help("replay", "FILE...", "about", &flags).contains("--dump-book DIR"));
+    }
+}

@@ -56,17 +56,7 @@ impl fmt::Display for NumError {
 
 impl std::error::Error for NumError {}
 
-const POW10: [i64; 9] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-];
+const POW10: [i64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 
 /// Parses a non-negative decimal string (`digits ['.' digits]`, at most 8 decimals) into 1e-8 units.
 ///
@@ -87,10 +77,7 @@ pub fn parse_units(s: &[u8]) -> Result<Units, NumError> {
         if d > 9 {
             break;
         }
-        int = int
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(d as u64))
-            .ok_or(NumError::Overflow)?;
+        int = int.checked_mul(10).and_then(|v| v.checked_add(d as u64)).ok_or(NumError::Overflow)?;
         i += 1;
     }
     if i == 0 {
@@ -122,10 +109,7 @@ pub fn parse_units(s: &[u8]) -> Result<Units, NumError> {
         }
     }
     let frac_units = frac * POW10[SCALE_DIGITS as usize - nfrac] as u64;
-    let total = int
-        .checked_mul(SCALE as u64)
-        .and_then(|v| v.checked_add(frac_units))
-        .ok_or(NumError::Overflow)?;
+    let total = int.checked_mul(SCALE as u64).and_then(|v| v.checked_add(frac_units)).ok_or(NumError::Overflow)?;
     if total > i64::MAX as u64 {
         return Err(NumError::Overflow);
     }

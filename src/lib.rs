@@ -7,6 +7,7 @@
 //! - [`fixed`]: decimal strings to integer units and ticks, and back.
 //! - [`ladder`]: the array-backed price ladder (one per symbol).
 //! - [`decode`]: sonic-rs decoding of combined-stream frames and REST bodies, borrowing the input.
+//! - [`audit`]: bookTicker vs. book at equal update ids, online.
 //! - [`sync`]: the official Binance local-book procedure (buffer, snapshot, align, gap, resync).
 //! - [`metrics`]: top-of-book figures (spread, mid, microprice, imbalance) in integer arithmetic.
 //! - [`output`]: the `--output` line formats, written into a reusable buffer.
@@ -15,6 +16,7 @@
 //! - [`replay`]: reading recordings (`<recv ns> <raw json>` lines, plain or gzip).
 //! - [`ws`]: a sans-IO websocket client codec (handshake, frames, masking).
 
+pub mod audit;
 pub mod cli;
 pub mod decode;
 pub mod fixed;

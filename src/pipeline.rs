@@ -1,1 +1,629 @@
-//! (in progress)
+//! One frame in, books updated, lines out: the path shared by the live handler and replay.
+//!
+//! [`Pipeline::on_frame`] takes a complete websocket text payload (or a recorded line's JSON) and
+//! its local receive time, and does everything up to appending output lines: envelope split,
+//! typed decode, latency, sync engine, ladder, bookTicker audit, counters. Snapshots are I/O the
+//! pipeline does not do: it reports which symbol wants one ([`Pipeline::poll_snapshot_request`])
+//! and takes the body when the caller has it ([`Pipeline::on_snapshot`]). Neither clock nor
+//! socket is touched here, so live, replay, tests and benches all run exactly this code.
+
+use crate::audit::{Audit, Mismatch};
+use crate::decode::{self, parse_stream_name, split_envelope, DecodeError, Envelope, LevelBuf, RawEvent, StreamKind};
+use crate::fixed::{push_units, TickSize, Units};
+use crate::metrics;
+use crate::output::{BookLine, Output, OutputMode};
+use crate::stats::{Stats, SymbolSummary};
+use crate::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
+
+/// How the pipeline is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineConfig {
+    /// Output format.
+    pub output: OutputMode,
+    /// Book sizing.
+    pub book: BookConfig,
+    /// Add a book for every new symbol seen (replay) instead of counting it as a bad message.
+    pub auto_symbols: bool,
+    /// Bytes reserved for the output buffer.
+    pub out_capacity: usize,
+    /// Log notable events (gaps, resyncs, mismatches, bad messages) to stderr.
+    pub log: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            output: OutputMode::Tob,
+            book: BookConfig::default(),
+            auto_symbols: false,
+            out_capacity: 256 * 1024,
+            log: true,
+        }
+    }
+}
+
+/// One symbol's state.
+pub struct SymbolState {
+    symbol: String,
+    lower: String,
+    book: OrderBook,
+    audit: Audit,
+    trades: u64,
+    last_trade_id: Option<u64>,
+    last_price: Units,
+}
+
+impl SymbolState {
+    /// Uppercase symbol.
+    pub fn symbol(&self) -> &str {
+        &self.symbol
+    }
+    /// The book.
+    pub fn book(&self) -> &OrderBook {
+        &self.book
+    }
+    /// The audit.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+    /// The last traded or updated price seen, in units (0 before any).
+    pub fn last_price(&self) -> Units {
+        self.last_price
+    }
+}
+
+/// What a frame was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameOutcome {
+    /// A market event for symbol index `symbol`.
+    Market {
+        /// Index into [`Pipeline::symbols`].
+        symbol: usize,
+        /// Which stream.
+        kind: StreamKind,
+    },
+    /// An unwrapped REST depth body: the caller knows which symbol it is for and calls
+    /// [`Pipeline::on_snapshot`].
+    Snapshot,
+    /// serverShutdown: this connection is about to close.
+    ServerShutdown,
+    /// A reply to a control request.
+    Control,
+    /// Not decodable or not subscribed: counted in `bad_messages`.
+    Bad(DecodeError),
+}
+
+/// Rate-limited stderr logging of rare events: the first few of each kind, then one in 1000.
+#[derive(Debug, Default)]
+struct LogLimiter {
+    counts: [u64; 4],
+}
+
+#[derive(Clone, Copy)]
+enum LogKind {
+    Bad = 0,
+    Sync = 1,
+    Mismatch = 2,
+    Other = 3,
+}
+
+impl LogLimiter {
+    fn allow(&mut self, k: LogKind) -> bool {
+        let c = &mut self.counts[k as usize];
+        *c += 1;
+        *c <= 20 || *c % 1000 == 0
+    }
+}
+
+/// The shared frame-processing path.
+pub struct Pipeline {
+    symbols: Vec<SymbolState>,
+    levels: LevelBuf,
+    out: Output,
+    stats: Stats,
+    cfg: PipelineConfig,
+    log: LogLimiter,
+}
+
+/// Exchange event time to microseconds: with `timeUnit=MICROSECOND` E is ~1.7e15, else ~1.7e12.
+#[inline]
+pub fn event_time_us(e: i64) -> i64 {
+    if e > 100_000_000_000_000 {
+        e
+    } else {
+        e.saturating_mul(1000)
+    }
+}
+
+impl Pipeline {
+    /// A pipeline for `symbols` (any case). Symbols can also be added later.
+    pub fn new(cfg: PipelineConfig, symbols: &[&str]) -> Pipeline {
+        let mut p = Pipeline {
+            symbols: Vec::new(),
+            levels: LevelBuf::with_capacity(2048),
+            out: Output::new(cfg.output, cfg.out_capacity),
+            stats: Stats::new(),
+            cfg,
+            log: LogLimiter::default(),
+        };
+        for s in symbols {
+            p.add_symbol(s, None);
+        }
+        p
+    }
+
+    /// Adds a symbol (no-op if present); returns its index. `tick` from exchangeInfo, or `None`
+    /// to infer it from the first snapshot.
+    pub fn add_symbol(&mut self, symbol: &str, tick: Option<TickSize>) -> usize {
+        if let Some(i) = self.find(symbol) {
+            return i;
+        }
+        self.symbols.push(SymbolState {
+            symbol: symbol.to_ascii_uppercase(),
+            lower: symbol.to_ascii_lowercase(),
+            book: OrderBook::new(self.cfg.book, tick),
+            audit: Audit::default(),
+            trades: 0,
+            last_trade_id: None,
+            last_price: 0,
+        });
+        self.symbols.len() - 1
+    }
+
+    /// Sets a symbol's tick size (from exchangeInfo).
+    pub fn set_tick(&mut self, symbol: usize, tick: TickSize) {
+        self.symbols[symbol].book.set_tick(tick);
+    }
+
+    /// Index of a symbol, any case.
+    pub fn find(&self, symbol: &str) -> Option<usize> {
+        self.symbols.iter().position(|s| s.lower.eq_ignore_ascii_case(symbol))
+    }
+
+    /// The symbols, in the order added.
+    pub fn symbols(&self) -> &[SymbolState] {
+        &self.symbols
+    }
+
+    /// Counters and histograms.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Counters and histograms, for the caller's own counts (reconnects, pings, process time).
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.stats
+    }
+
+    /// The output buffer.
+    pub fn output(&mut self) -> &mut Output {
+        &mut self.out
+    }
+
+    /// The next symbol that wants a snapshot fetched, if any (see [`OrderBook::poll_snapshot_request`]).
+    #[must_use]
+    pub fn poll_snapshot_request(&mut self) -> Option<usize> {
+        self.symbols.iter_mut().position(|s| s.book.poll_snapshot_request())
+    }
+
+    /// The snapshot for `symbol` could not be fetched; it will be asked for again.
+    pub fn snapshot_failed(&mut self, symbol: usize) {
+        self.symbols[symbol].book.snapshot_failed();
+    }
+
+    /// Forgets every book (after a reconnect); each resyncs from its next diff.
+    pub fn reset_books(&mut self) {
+        for s in &mut self.symbols {
+            s.book.reset();
+            s.audit.clear();
+        }
+    }
+
+    /// Forgets one book.
+    pub fn reset_book(&mut self, symbol: usize) {
+        let s = &mut self.symbols[symbol];
+        s.book.reset();
+        s.audit.clear();
+    }
+
+    fn bad(&mut self, e: DecodeError, frame: &[u8]) -> FrameOutcome {
+        self.stats.bad_messages += 1;
+        if self.cfg.log && self.log.allow(LogKind::Bad) {
+            let shown = &frame[..frame.len().min(160)];
+            eprintln!(
+                "tickfeed: bad message ({e}, {} so far): {}",
+                self.stats.bad_messages,
+                String::from_utf8_lossy(shown)
+            );
+        }
+        FrameOutcome::Bad(e)
+    }
+
+    fn symbol_for(&mut self, name: &str) -> Option<usize> {
+        match self.symbols.iter().position(|s| s.lower == name) {
+            Some(i) => Some(i),
+            None if self.cfg.auto_symbols && name.bytes().all(|c| c.is_ascii_alphanumeric()) => {
+                Some(self.add_symbol(name, None))
+            }
+            None => None,
+        }
+    }
+
+    /// Processes one frame received at `recv_ns` (local wall clock, ns since the epoch).
+    pub fn on_frame(&mut self, recv_ns: i64, frame: &[u8]) -> FrameOutcome {
+        let env = match split_envelope(frame) {
+            Ok(e) => e,
+            Err(e) => return self.bad(e, frame),
+        };
+        match env {
+            Envelope::Stream { stream, data } => self.on_stream(recv_ns, stream, data, frame),
+            Envelope::Event(data) => match decode::decode_raw_event(data) {
+                Ok(RawEvent::ServerShutdown { .. }) => self.on_shutdown(),
+                Ok(RawEvent::Other) => self.bad(DecodeError::UnknownStream, frame),
+                Err(e) => self.bad(e, frame),
+            },
+            Envelope::Snapshot(_) => FrameOutcome::Snapshot,
+            Envelope::Control(data) => match decode::decode_control(data) {
+                Ok(c) => {
+                    self.stats.control_replies += 1;
+                    if c.error_code.is_some() && self.cfg.log && self.log.allow(LogKind::Other) {
+                        eprintln!(
+                            "tickfeed: control error reply code {:?}: {}",
+                            c.error_code,
+                            c.error_msg.as_deref().unwrap_or("")
+                        );
+                    }
+                    FrameOutcome::Control
+                }
+                Err(e) => self.bad(e, frame),
+            },
+        }
+    }
+
+    fn on_shutdown(&mut self) -> FrameOutcome {
+        self.stats.server_shutdowns += 1;
+        if self.cfg.log && self.log.allow(LogKind::Other) {
+            eprintln!("tickfeed: serverShutdown received");
+        }
+        FrameOutcome::ServerShutdown
+    }
+
+    fn latency(&mut self, recv_ns: i64, event_time: i64) -> i64 {
+        let us = recv_ns.div_euclid(1000) - event_time_us(event_time);
+        self.stats.record_latency_us(us);
+        us
+    }
+
+    fn on_stream(&mut self, recv_ns: i64, stream: &str, data: &[u8], frame: &[u8]) -> FrameOutcome {
+        let Some(name) = parse_stream_name(stream) else {
+            if stream == "!serverShutdown" {
+                return match decode::decode_raw_event(data) {
+                    Ok(RawEvent::ServerShutdown { .. }) => self.on_shutdown(),
+                    Ok(RawEvent::Other) => self.bad(DecodeError::WrongEvent, frame),
+                    Err(e) => self.bad(e, frame),
+                };
+            }
+            return self.bad(DecodeError::UnknownStream, frame);
+        };
+        let Some(idx) = self.symbol_for(name.symbol) else {
+            return self.bad(DecodeError::UnknownStream, frame);
+        };
+        match name.kind {
+            StreamKind::Depth => {
+                let mut levels = std::mem::take(&mut self.levels);
+                let r = self.on_depth(idx, recv_ns, stream, data, &mut levels);
+                self.levels = levels;
+                if let Err(e) = r {
+                    return self.bad(e, frame);
+                }
+            }
+            StreamKind::Trade => {
+                let t = match decode::decode_trade(data) {
+                    Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
+                    Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
+                    Err(e) => return self.bad(e, frame),
+                };
+                self.stats.trades += 1;
+                self.stats.events += 1;
+                let lat = self.latency(recv_ns, t.event_time);
+                let s = &mut self.symbols[idx];
+                s.trades += 1;
+                s.last_price = t.price;
+                if let Some(prev) = s.last_trade_id {
+                    if t.trade_id != prev + 1 && t.trade_id > prev {
+                        self.stats.trade_id_gaps += 1;
+                    }
+                }
+                s.last_trade_id = Some(t.trade_id);
+                self.out.event(recv_ns, Some(lat), stream, data);
+            }
+            StreamKind::AggTrade => {
+                let t = match decode::decode_agg_trade(data) {
+                    Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
+                    Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
+                    Err(e) => return self.bad(e, frame),
+                };
+                self.stats.agg_trades += 1;
+                self.stats.events += 1;
+                let lat = self.latency(recv_ns, t.event_time);
+                self.symbols[idx].last_price = t.price;
+                self.out.event(recv_ns, Some(lat), stream, data);
+            }
+            StreamKind::BookTicker => {
+                let t = match decode::decode_book_ticker(data) {
+                    Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
+                    Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
+                    Err(e) => return self.bad(e, frame),
+                };
+                self.stats.book_tickers += 1;
+                self.stats.events += 1;
+                let s = &mut self.symbols[idx];
+                let book = s.book.is_synced().then(|| (s.book.last_update_id(), s.book.top()));
+                let m = s.audit.on_ticker(t.update_id, (t.bid_price, t.bid_qty), (t.ask_price, t.ask_qty), book);
+                if let Some(m) = m {
+                    self.report_mismatch(idx, m);
+                }
+                self.out.event(recv_ns, None, stream, data);
+            }
+        }
+        FrameOutcome::Market { symbol: idx, kind: name.kind }
+    }
+
+    fn on_depth(
+        &mut self,
+        idx: usize,
+        recv_ns: i64,
+        stream: &str,
+        data: &[u8],
+        levels: &mut LevelBuf,
+    ) -> Result<(), DecodeError> {
+        let h = decode::decode_depth(data, levels)?;
+        if !h.symbol.eq_ignore_ascii_case(&self.symbols[idx].lower) {
+            return Err(DecodeError::WrongEvent);
+        }
+        self.stats.depth_updates += 1;
+        self.stats.events += 1;
+        let lat = self.latency(recv_ns, h.event_time);
+        self.out.event(recv_ns, Some(lat), stream, data);
+        let s = &mut self.symbols[idx];
+        if let Some(l) = levels.bids.first().or(levels.asks.first()) {
+            s.last_price = l.price;
+        }
+        let before = s.book.state();
+        match s.book.on_diff(h.first_id, h.final_id, &levels.bids, &levels.asks) {
+            DiffOutcome::Applied => self.book_changed(idx, recv_ns),
+            DiffOutcome::Buffered | DiffOutcome::Stale => {}
+            o @ (DiffOutcome::Gap | DiffOutcome::OffTick | DiffOutcome::SnapshotTooOld) => {
+                s.audit.clear();
+                if self.cfg.log && self.log.allow(LogKind::Sync) {
+                    let s = &self.symbols[idx];
+                    eprintln!(
+                        "tickfeed: {} {:?} at U={} u={} (book was {} at {}): resyncing",
+                        s.symbol,
+                        o,
+                        h.first_id,
+                        h.final_id,
+                        before.as_str(),
+                        s.book.last_update_id()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The book of `idx` changed: audit it and print it.
+    fn book_changed(&mut self, idx: usize, recv_ns: i64) {
+        let s = &mut self.symbols[idx];
+        let id = s.book.last_update_id();
+        let top = s.book.top();
+        let mut first = None;
+        s.audit.on_book(id, top, |m| {
+            first.get_or_insert(m);
+        });
+        if let Some(m) = first {
+            self.report_mismatch(idx, m);
+        }
+        let s = &self.symbols[idx];
+        if let Some(m) = metrics::compute(top) {
+            let price_decimals = s.book.tick().map_or(8, |t| t.decimals());
+            self.out.book(&BookLine { symbol: &s.symbol, price_decimals, update_id: id, recv_ns, m: &m });
+        }
+    }
+
+    fn report_mismatch(&mut self, idx: usize, m: Mismatch) {
+        if self.cfg.log && self.log.allow(LogKind::Mismatch) {
+            eprintln!(
+                "tickfeed: {} bookTicker mismatch at u={}: ticker bid {:?} ask {:?}, book bid {:?} ask {:?}",
+                self.symbols[idx].symbol, m.update_id, m.ticker.0, m.ticker.1, m.book.bid, m.book.ask
+            );
+        }
+    }
+
+    /// Feeds a REST depth snapshot body for `symbol`, received at `recv_ns`.
+    pub fn on_snapshot(&mut self, symbol: usize, recv_ns: i64, body: &[u8]) -> Result<SnapshotOutcome, DecodeError> {
+        let mut levels = std::mem::take(&mut self.levels);
+        let r = decode::decode_snapshot(body, &mut levels);
+        let out = match r {
+            Ok(id) => {
+                let o = self.symbols[symbol].book.on_snapshot(id, &levels.bids, &levels.asks);
+                Ok((id, o))
+            }
+            Err(e) => Err(e),
+        };
+        self.levels = levels;
+        let (id, o) = match out {
+            Ok(x) => x,
+            Err(e) => {
+                self.stats.bad_messages += 1;
+                self.symbols[symbol].book.snapshot_failed();
+                return Err(e);
+            }
+        };
+        if self.cfg.log && self.log.allow(LogKind::Sync) {
+            let s = &self.symbols[symbol];
+            eprintln!(
+                "tickfeed: {} snapshot lastUpdateId={id}: {o:?} (book at {}, {} bids, {} asks)",
+                s.symbol,
+                s.book.last_update_id(),
+                s.book.ladder().len(crate::ladder::Side::Bid),
+                s.book.ladder().len(crate::ladder::Side::Ask)
+            );
+        }
+        if let SnapshotOutcome::Synced { .. } = o {
+            self.book_changed(symbol, recv_ns);
+        }
+        Ok(o)
+    }
+
+    /// Per-symbol facts for the stats file.
+    pub fn summaries(&self) -> Vec<SymbolSummary> {
+        self.symbols
+            .iter()
+            .map(|s| {
+                let c = s.book.counters();
+                let a = s.audit.counters();
+                SymbolSummary {
+                    symbol: s.symbol.clone(),
+                    state: s.book.state().as_str(),
+                    synced: s.book.is_synced(),
+                    last_update_id: s.book.last_update_id(),
+                    bids: s.book.ladder().len(crate::ladder::Side::Bid),
+                    asks: s.book.ladder().len(crate::ladder::Side::Ask),
+                    gaps: c.gaps,
+                    resyncs: c.resyncs,
+                    dropped_diffs: c.dropped_diffs,
+                    book_ticker_checks: a.checks,
+                    book_ticker_mismatches: a.mismatches,
+                    trades: s.trades,
+                }
+            })
+            .collect()
+    }
+
+    /// The `--dump-book` JSON of one symbol's book, every level held, best first, or `None` when
+    /// the book is not synced (a book that is not known to be right is not written).
+    pub fn dump_book_json(&self, symbol: usize) -> Option<String> {
+        let s = &self.symbols[symbol];
+        if !s.book.is_synced() {
+            return None;
+        }
+        let tick = s.book.tick()?.units();
+        let lad = s.book.ladder();
+        let mut o: Vec<u8> =
+            Vec::with_capacity(64 * (lad.len(crate::ladder::Side::Bid) + lad.len(crate::ladder::Side::Ask)) + 128);
+        o.extend_from_slice(b"{\"symbol\":\"");
+        o.extend_from_slice(s.symbol.as_bytes());
+        o.extend_from_slice(b"\",\"lastUpdateId\":");
+        crate::fixed::push_u64(&mut o, s.book.last_update_id());
+        for (key, side) in
+            [(&b",\"bids\":["[..], crate::ladder::Side::Bid), (&b"],\"asks\":["[..], crate::ladder::Side::Ask)]
+        {
+            o.extend_from_slice(key);
+            let mut first = true;
+            lad.for_each_level(side, |l| {
+                if !first {
+                    o.push(b',');
+                }
+                first = false;
+                o.extend_from_slice(b"[\"");
+                push_units(&mut o, l.tick * tick, 8);
+                o.extend_from_slice(b"\",\"");
+                push_units(&mut o, l.qty, 8);
+                o.extend_from_slice(b"\"]");
+            });
+        }
+        o.extend_from_slice(b"]}\n");
+        String::from_utf8(o).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet(mode: OutputMode) -> PipelineConfig {
+        PipelineConfig { output: mode, log: false, ..PipelineConfig::default() }
+    }
+
+    fn depth(u0: u64, u1: u64, bids: &str, asks: &str) -> String {
+        format!(
+            r#"{{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":{u0},"u":{u1},"b":[{bids}],"a":[{asks}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn syncs_prints_and_audits() {
+        let mut p = Pipeline::new(quiet(OutputMode::TobJson), &["BTCUSDT"]);
+        let t0 = 1_723_161_256_000_000_000;
+        assert!(matches!(
+            p.on_frame(t0, depth(10, 12, r#"["100.00000000","1.00000000"]"#, "").as_bytes()),
+            FrameOutcome::Market { .. }
+        ));
+        assert_eq!(p.poll_snapshot_request(), Some(0));
+        let snap =
+            br#"{"lastUpdateId":11,"bids":[["99.01000000","2.00000000"]],"asks":[["101.00000000","3.00000000"]]}"#;
+        assert_eq!(p.on_frame(t0, snap), FrameOutcome::Snapshot);
+        assert_eq!(p.on_snapshot(0, t0, snap), Ok(SnapshotOutcome::Synced { dropped: 0, applied: 1 }));
+        let tick = r#"{"stream":"btcusdt@bookTicker","data":{"u":13,"s":"BTCUSDT","b":"100.00000000","B":"1.00000000","a":"100.50000000","A":"1.00000000"}}"#;
+        p.on_frame(t0, tick.as_bytes());
+        p.on_frame(t0, depth(13, 13, "", r#"["100.50000000","1.00000000"]"#).as_bytes());
+        let s = &p.symbols()[0];
+        assert_eq!(s.book().last_update_id(), 13);
+        assert_eq!((s.audit().counters().checks, s.audit().counters().mismatches), (1, 0));
+        let text = String::from_utf8(p.output().buffer().to_vec()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.lines().last().unwrap().contains("\"ask\":\"100.50\""), "{text}");
+        assert_eq!(p.stats().depth_updates, 2);
+        assert_eq!(p.stats().events, 3);
+        let dump = p.dump_book_json(0).unwrap();
+        assert_eq!(
+            dump,
+            "{\"symbol\":\"BTCUSDT\",\"lastUpdateId\":13,\"bids\":[[\"100.00000000\",\"1.00000000\"],[\"99.01000000\",\"2.00000000\"]],\"asks\":[[\"100.50000000\",\"1.00000000\"],[\"101.00000000\",\"3.00000000\"]]}\n"
+        );
+    }
+
+    #[test]
+    fn bad_frames_are_counted_not_fatal() {
+        let mut p = Pipeline::new(quiet(OutputMode::None), &["btcusdt"]);
+        let bad: &[&[u8]] = &[
+            b"",
+            b"\xff\xfe",
+            b"{not json",
+            br#"{"stream":"ethusdt@trade","data":{"e":"trade"}}"#,
+            br#"{"stream":"btcusdt@kline_1m","data":{}}"#,
+            br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"x","q":"1","T":1,"m":true}}"#,
+            br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"ETHUSDT","t":1,"p":"1","q":"1","T":1,"m":true}}"#,
+            br#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1}}"#,
+            br#"{"e":"somethingElse","E":1}"#,
+        ];
+        for f in bad {
+            assert!(matches!(p.on_frame(0, f), FrameOutcome::Bad(_)), "{}", String::from_utf8_lossy(f));
+        }
+        assert_eq!(p.stats().bad_messages, bad.len() as u64);
+        assert_eq!(p.stats().events, 0);
+        assert_eq!(p.on_frame(0, br#"{"result":null,"id":1}"#), FrameOutcome::Control);
+        assert_eq!(p.on_frame(0, br#"{"e":"serverShutdown","E":1770123456789}"#), FrameOutcome::ServerShutdown);
+        assert_eq!(
+            p.on_frame(0, br#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#),
+            FrameOutcome::ServerShutdown
+        );
+        assert_eq!(p.stats().server_shutdowns, 2);
+    }
+
+    #[test]
+    fn latency_units_and_ndjson() {
+        let mut p = Pipeline::new(quiet(OutputMode::Ndjson), &["btcusdt"]);
+        // E in microseconds (timeUnit=MICROSECOND): 1.5 ms latency.
+        let f = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343000,"s":"BTCUSDT","t":5,"p":"1.00","q":"1","T":1723161255342000,"m":false,"M":true}}"#;
+        p.on_frame(1_723_161_255_344_500_000, f.as_bytes());
+        let line = String::from_utf8(p.output().buffer().to_vec()).unwrap();
+        assert!(line.starts_with("{\"ts_recv_ms\":1723161255344.500,\"latency_ms\":1.500,"), "{line}");
+        assert_eq!(p.stats().latency_us.len(), 1);
+        // E in milliseconds and a receive clock behind the exchange: counted, not recorded.
+        let f = f.replace("1723161255343000", "1723161255343");
+        p.on_frame(1_723_161_254_000_000_000, f.as_bytes());
+        assert_eq!(p.stats().negative_latency, 1);
+        assert_eq!(p.stats().latency_us.len(), 1);
+    }
+}

@@ -1,1 +1,540 @@
-//! (in progress)
+//! The local order book engine: Binance's official spot procedure for keeping an L2 book in sync.
+//!
+//! One [`OrderBook`] per symbol. It buffers diffs until a REST snapshot arrives, aligns the
+//! snapshot with the buffer (`U <= lastUpdateId+1 <= u`), applies diffs in order, and treats a
+//! missed update (`U > id+1`) as a gap: the book is discarded and a new snapshot requested. The
+//! engine never does I/O: it says it wants a snapshot through [`OrderBook::poll_snapshot_request`]
+//! and the caller fetches one (live) or finds one in the recording (replay).
+//!
+//! The procedure, from the Binance docs as corrected on 2025-11-12: buffer events, noting the `U`
+//! of the first; fetch a snapshot; if its `lastUpdateId` is older than the first buffered event
+//! can continue from, fetch again; drop buffered events with `u <= lastUpdateId`; apply the rest.
+//! Per event: ignore `u <= id`; `U > id+1` is a gap.
+//!
+//! Invariant: while [`OrderBook::state`] is [`SyncState::Synced`], the ladder equals the exchange's
+//! book at [`OrderBook::last_update_id`] for every level inside the snapshot's depth.
+
+use crate::decode::RawLevel;
+use crate::fixed::{infer_tick, OffTick, TickSize, Units};
+use crate::ladder::{Ladder, LadderConfig, Side};
+
+/// Where a book stands in the procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    /// Never synced yet: buffering diffs, waiting for the first snapshot.
+    WaitingSnapshot,
+    /// The book is exact at `last_update_id` and follows every diff.
+    Synced,
+    /// Was synced, lost it (gap, reconnect, bad data): buffering diffs, waiting for a snapshot.
+    Resyncing,
+}
+
+impl SyncState {
+    /// Lowercase name for logs and stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::WaitingSnapshot => "waiting_snapshot",
+            SyncState::Synced => "synced",
+            SyncState::Resyncing => "resyncing",
+        }
+    }
+}
+
+/// Sizing of a book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookConfig {
+    /// The price ladder's sizing.
+    pub ladder: LadderConfig,
+    /// Diffs held while waiting for a snapshot; past this the buffer restarts from the newest
+    /// diff (a snapshot judged against the old buffer would be refetched anyway).
+    pub max_buffered_diffs: usize,
+}
+
+impl Default for BookConfig {
+    fn default() -> Self {
+        BookConfig { ladder: LadderConfig::default(), max_buffered_diffs: 5000 }
+    }
+}
+
+/// Counters of the procedure's events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounters {
+    /// Snapshots installed into the book.
+    pub snapshots: u64,
+    /// Snapshots installed after the first one, for any reason (gap, reconnect, refetch).
+    pub resyncs: u64,
+    /// Sequence gaps detected while synced (`U > id + 1`).
+    pub gaps: u64,
+    /// Buffered diffs dropped at alignment because the snapshot already covered them.
+    pub dropped_diffs: u64,
+    /// Diffs ignored while synced because `u <= id` (duplicates or late).
+    pub stale_diffs: u64,
+    /// Snapshots refused as too old for the buffered diffs (refetched).
+    pub stale_snapshots: u64,
+    /// Snapshots that arrived while the book was synced and were not needed.
+    pub unneeded_snapshots: u64,
+    /// Times the pre-snapshot buffer overflowed and restarted.
+    pub buffer_overflows: u64,
+    /// Prices that were not a multiple of the tick size (book discarded, tick refined).
+    pub off_tick: u64,
+}
+
+/// What a diff did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffOutcome {
+    /// Held until a snapshot arrives.
+    Buffered,
+    /// Applied: the book changed and is now at the diff's `u`.
+    Applied,
+    /// Ignored: `u <= id`, already in the book.
+    Stale,
+    /// A gap (`U > id + 1`): the book was discarded and a snapshot is wanted.
+    Gap,
+    /// A price off the tick grid: the book was discarded and a snapshot is wanted.
+    OffTick,
+    /// The snapshot was too old to continue from this diff: discarded, a new one is wanted.
+    SnapshotTooOld,
+}
+
+/// What a snapshot did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotOutcome {
+    /// Installed; buffered diffs were dropped or applied; the book is synced.
+    Synced {
+        /// Buffered diffs dropped as already covered by the snapshot.
+        dropped: usize,
+        /// Buffered diffs applied on top of it.
+        applied: usize,
+    },
+    /// Older than the buffered diffs can continue from: a new snapshot is wanted.
+    TooOld,
+    /// The book was already synced: ignored.
+    NotNeeded,
+    /// Installed, but applying the buffer then found a gap or bad price: a new snapshot is wanted.
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Buffered {
+    first_id: u64,
+    final_id: u64,
+    bids: (u32, u32),
+    asks: (u32, u32),
+}
+
+/// One symbol's book and its sync state.
+pub struct OrderBook {
+    ladder: Ladder,
+    tick: Option<TickSize>,
+    state: SyncState,
+    last_update_id: u64,
+    /// Synced from a snapshot but no diff applied yet: a `U > id+1` then means the snapshot was
+    /// too old, not that the stream skipped.
+    awaiting_first_diff: bool,
+    diffs: Vec<Buffered>,
+    levels: Vec<RawLevel>,
+    max_buffered: usize,
+    wants_snapshot: bool,
+    snapshot_in_flight: bool,
+    counters: SyncCounters,
+}
+
+impl OrderBook {
+    /// A new book, waiting for its first snapshot. `tick` comes from exchangeInfo; `None` means
+    /// infer it from the first snapshot (replay of a recording without exchangeInfo).
+    pub fn new(cfg: BookConfig, tick: Option<TickSize>) -> OrderBook {
+        OrderBook {
+            ladder: Ladder::new(cfg.ladder),
+            tick,
+            state: SyncState::WaitingSnapshot,
+            last_update_id: 0,
+            awaiting_first_diff: false,
+            diffs: Vec::with_capacity(cfg.max_buffered_diffs.min(1024)),
+            levels: Vec::with_capacity(16 * 1024),
+            max_buffered: cfg.max_buffered_diffs.max(1),
+            wants_snapshot: false,
+            snapshot_in_flight: false,
+            counters: SyncCounters::default(),
+        }
+    }
+
+    /// The sync state.
+    pub fn state(&self) -> SyncState {
+        self.state
+    }
+
+    /// True when the book is exact at [`Self::last_update_id`].
+    pub fn is_synced(&self) -> bool {
+        self.state == SyncState::Synced
+    }
+
+    /// The update id the book is at (meaningful while synced).
+    pub fn last_update_id(&self) -> u64 {
+        self.last_update_id
+    }
+
+    /// The price ladder (read-only: only the engine changes it).
+    pub fn ladder(&self) -> &Ladder {
+        &self.ladder
+    }
+
+    /// The tick size in use, once known.
+    pub fn tick(&self) -> Option<TickSize> {
+        self.tick
+    }
+
+    /// Sets the tick size (from exchangeInfo); takes effect at the next snapshot.
+    pub fn set_tick(&mut self, tick: TickSize) {
+        if self.tick != Some(tick) {
+            self.tick = Some(tick);
+            if self.state == SyncState::Synced {
+                self.discard(true);
+            }
+        }
+    }
+
+    /// The procedure's counters.
+    pub fn counters(&self) -> &SyncCounters {
+        &self.counters
+    }
+
+    /// Diffs currently buffered.
+    pub fn buffered(&self) -> usize {
+        self.diffs.len()
+    }
+
+    /// True once each time the engine wants a snapshot: the caller must fetch one and hand it to
+    /// [`Self::on_snapshot`], or call [`Self::snapshot_failed`]. While a request is outstanding it
+    /// answers false, so polling it every loop iteration is cheap and never double-requests.
+    #[must_use]
+    pub fn poll_snapshot_request(&mut self) -> bool {
+        if self.wants_snapshot && !self.snapshot_in_flight {
+            self.wants_snapshot = false;
+            self.snapshot_in_flight = true;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The requested snapshot could not be had (HTTP error, timeout): ask again.
+    pub fn snapshot_failed(&mut self) {
+        self.snapshot_in_flight = false;
+        if self.state != SyncState::Synced {
+            self.wants_snapshot = true;
+        }
+    }
+
+    /// Forgets the book and the buffer (after a reconnect: events in between are lost). The next
+    /// diff starts a new buffer and a new snapshot request.
+    pub fn reset(&mut self) {
+        self.discard(false);
+        self.diffs.clear();
+        self.levels.clear();
+        self.wants_snapshot = false;
+        self.snapshot_in_flight = false;
+    }
+
+    /// Feeds one diff (`U` = `first_id`, `u` = `final_id`).
+    pub fn on_diff(&mut self, first_id: u64, final_id: u64, bids: &[RawLevel], asks: &[RawLevel]) -> DiffOutcome {
+        if self.state != SyncState::Synced {
+            self.buffer(first_id, final_id, bids, asks);
+            return DiffOutcome::Buffered;
+        }
+        if final_id <= self.last_update_id {
+            if self.awaiting_first_diff {
+                self.counters.dropped_diffs += 1;
+            } else {
+                self.counters.stale_diffs += 1;
+            }
+            return DiffOutcome::Stale;
+        }
+        if first_id > self.last_update_id + 1 {
+            let too_old = self.awaiting_first_diff;
+            if too_old {
+                self.counters.stale_snapshots += 1;
+            } else {
+                self.counters.gaps += 1;
+            }
+            self.discard(true);
+            self.buffer(first_id, final_id, bids, asks);
+            return if too_old { DiffOutcome::SnapshotTooOld } else { DiffOutcome::Gap };
+        }
+        match self.apply(bids, asks) {
+            Ok(()) => {
+                self.last_update_id = final_id;
+                self.awaiting_first_diff = false;
+                DiffOutcome::Applied
+            }
+            Err(off) => {
+                self.off_tick(off);
+                DiffOutcome::OffTick
+            }
+        }
+    }
+
+    /// Feeds a REST depth snapshot.
+    pub fn on_snapshot(&mut self, last_update_id: u64, bids: &[RawLevel], asks: &[RawLevel]) -> SnapshotOutcome {
+        self.snapshot_in_flight = false;
+        if self.state == SyncState::Synced {
+            self.counters.unneeded_snapshots += 1;
+            return SnapshotOutcome::NotNeeded;
+        }
+        // Step 3: the snapshot must reach at least to just before the first buffered event.
+        // (The docs refetch while lastUpdateId < U; lastUpdateId == U-1 also continues exactly, as
+        // the alignment test U <= lastUpdateId+1 <= u accepts, so it is kept rather than refetched.)
+        if let Some(first) = self.diffs.first() {
+            if last_update_id.saturating_add(1) < first.first_id {
+                self.counters.stale_snapshots += 1;
+                self.wants_snapshot = true;
+                return SnapshotOutcome::TooOld;
+            }
+        }
+        if self.tick.is_none() {
+            let buffered = self.levels.iter();
+            let prices = bids.iter().chain(asks).chain(buffered).map(|l| l.price);
+            self.tick = Some(infer_tick(prices));
+        }
+        self.ladder.clear();
+        if let Err(off) = self.apply(bids, asks) {
+            self.off_tick(off);
+            return SnapshotOutcome::Failed;
+        }
+        if self.counters.snapshots > 0 {
+            self.counters.resyncs += 1;
+        }
+        self.counters.snapshots += 1;
+        self.last_update_id = last_update_id;
+        self.state = SyncState::Synced;
+        self.awaiting_first_diff = true;
+        // Steps 4 and 5: replay the buffer through the ordinary update rule, which drops what the
+        // snapshot covers and catches a gap inside the buffer.
+        let diffs = std::mem::take(&mut self.diffs);
+        let levels = std::mem::take(&mut self.levels);
+        let (mut dropped, mut applied) = (0, 0);
+        let mut failed = false;
+        for (i, d) in diffs.iter().enumerate() {
+            let b = &levels[d.bids.0 as usize..d.bids.1 as usize];
+            let a = &levels[d.asks.0 as usize..d.asks.1 as usize];
+            match self.on_diff(d.first_id, d.final_id, b, a) {
+                DiffOutcome::Applied => applied += 1,
+                DiffOutcome::Stale => dropped += 1,
+                _ => {
+                    // The book was discarded and this diff re-buffered; keep the rest buffered
+                    // behind it so the next snapshot can continue from them.
+                    for d in &diffs[i + 1..] {
+                        let b = &levels[d.bids.0 as usize..d.bids.1 as usize];
+                        let a = &levels[d.asks.0 as usize..d.asks.1 as usize];
+                        self.buffer(d.first_id, d.final_id, b, a);
+                    }
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        // Give the (now empty) storage back so its capacity is reused.
+        if !failed {
+            self.diffs = diffs;
+            self.levels = levels;
+            self.diffs.clear();
+            self.levels.clear();
+            SnapshotOutcome::Synced { dropped, applied }
+        } else {
+            SnapshotOutcome::Failed
+        }
+    }
+
+    fn buffer(&mut self, first_id: u64, final_id: u64, bids: &[RawLevel], asks: &[RawLevel]) {
+        if self.diffs.len() >= self.max_buffered {
+            self.counters.buffer_overflows += 1;
+            self.diffs.clear();
+            self.levels.clear();
+        }
+        let b0 = self.levels.len() as u32;
+        self.levels.extend_from_slice(bids);
+        let b1 = self.levels.len() as u32;
+        self.levels.extend_from_slice(asks);
+        let a1 = self.levels.len() as u32;
+        self.diffs.push(Buffered { first_id, final_id, bids: (b0, b1), asks: (b1, a1) });
+        if !self.snapshot_in_flight {
+            self.wants_snapshot = true;
+        }
+    }
+
+    fn apply(&mut self, bids: &[RawLevel], asks: &[RawLevel]) -> Result<(), OffTick> {
+        let Some(tick) = self.tick else { return Err(OffTick { price: 0 }) };
+        for l in bids {
+            self.ladder.set(Side::Bid, tick.to_ticks(l.price)?, l.qty);
+        }
+        for l in asks {
+            self.ladder.set(Side::Ask, tick.to_ticks(l.price)?, l.qty);
+        }
+        Ok(())
+    }
+
+    fn off_tick(&mut self, off: OffTick) {
+        self.counters.off_tick += 1;
+        // The tick was wrong (inferred too coarse, or the filter changed): refine it so the next
+        // snapshot can hold this price.
+        let old = self.tick.map_or(1, TickSize::units);
+        self.tick = Some(infer_tick([old, off.price]));
+        self.discard(true);
+    }
+
+    /// Drops the book; with `want`, asks for a new snapshot at once.
+    fn discard(&mut self, want: bool) {
+        self.ladder.clear();
+        if self.state == SyncState::Synced || self.counters.snapshots > 0 {
+            self.state = SyncState::Resyncing;
+        }
+        self.awaiting_first_diff = false;
+        if want && !self.snapshot_in_flight {
+            self.wants_snapshot = true;
+        }
+    }
+
+    /// Best bid and ask in 1e-8 units, for output and audit: `(price, qty)` per side.
+    pub fn top(&self) -> Top {
+        let tick = self.tick.map_or(1, TickSize::units);
+        let f = |l: Option<crate::ladder::Level>| l.map(|l| (l.tick * tick, l.qty));
+        Top { bid: f(self.ladder.best_bid()), ask: f(self.ladder.best_ask()) }
+    }
+}
+
+/// Top of book in 1e-8 units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Top {
+    /// Best bid `(price, qty)`.
+    pub bid: Option<(Units, Units)>,
+    /// Best ask `(price, qty)`.
+    pub ask: Option<(Units, Units)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(p: i64, q: i64) -> RawLevel {
+        RawLevel { price: p * 1_000_000, qty: q }
+    }
+
+    fn book() -> OrderBook {
+        OrderBook::new(BookConfig::default(), TickSize::new(1_000_000))
+    }
+
+    #[test]
+    fn official_alignment_drops_covered_diffs() {
+        let mut b = book();
+        assert_eq!(b.on_diff(100, 105, &[l(10, 1)], &[]), DiffOutcome::Buffered);
+        assert!(b.poll_snapshot_request());
+        assert!(!b.poll_snapshot_request(), "one request at a time");
+        assert_eq!(b.on_diff(106, 110, &[l(11, 2)], &[]), DiffOutcome::Buffered);
+        assert_eq!(b.on_diff(111, 115, &[], &[l(20, 3)]), DiffOutcome::Buffered);
+        // Snapshot at 108: the first diff is covered, the second straddles it (U<=109<=u).
+        let out = b.on_snapshot(108, &[l(9, 5)], &[l(21, 4)]);
+        assert_eq!(out, SnapshotOutcome::Synced { dropped: 1, applied: 2 });
+        assert!(b.is_synced());
+        assert_eq!(b.last_update_id(), 115);
+        assert_eq!(b.ladder().best_bid().unwrap().tick, 11);
+        assert_eq!(b.ladder().best_ask().unwrap().tick, 20);
+        assert_eq!(b.counters().dropped_diffs, 1);
+        assert_eq!(b.counters().gaps, 0);
+        assert!(!b.poll_snapshot_request());
+    }
+
+    #[test]
+    fn too_old_snapshot_is_refetched() {
+        let mut b = book();
+        b.on_diff(100, 105, &[], &[]);
+        assert!(b.poll_snapshot_request());
+        assert_eq!(b.on_snapshot(98, &[], &[]), SnapshotOutcome::TooOld);
+        assert!(b.poll_snapshot_request());
+        // lastUpdateId == U-1 continues exactly and is accepted.
+        assert_eq!(b.on_snapshot(99, &[l(1, 1)], &[l(2, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 1 });
+        assert_eq!(b.counters().stale_snapshots, 1);
+    }
+
+    #[test]
+    fn gap_discards_and_resyncs() {
+        let mut b = book();
+        b.on_diff(10, 12, &[], &[]);
+        let _ = b.poll_snapshot_request();
+        b.on_snapshot(11, &[l(5, 1)], &[l(6, 1)]);
+        assert_eq!(b.on_diff(13, 14, &[l(5, 2)], &[]), DiffOutcome::Applied);
+        assert_eq!(b.on_diff(13, 14, &[l(5, 9)], &[]), DiffOutcome::Stale);
+        assert_eq!(b.on_diff(16, 17, &[], &[]), DiffOutcome::Gap);
+        assert_eq!(b.state(), SyncState::Resyncing);
+        assert!(b.ladder().is_empty());
+        assert_eq!(b.counters().gaps, 1);
+        assert!(b.poll_snapshot_request());
+        assert_eq!(b.on_snapshot(16, &[l(4, 1)], &[l(7, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 1 });
+        assert_eq!(b.counters().resyncs, 1);
+        assert_eq!(b.last_update_id(), 17);
+    }
+
+    #[test]
+    fn zero_qty_for_unknown_level_is_normal() {
+        let mut b = book();
+        b.on_diff(1, 1, &[], &[]);
+        b.on_snapshot(1, &[l(5, 1)], &[l(6, 1)]);
+        assert_eq!(b.on_diff(2, 2, &[l(3, 0)], &[l(99, 0)]), DiffOutcome::Applied);
+        assert_eq!(b.ladder().len(Side::Bid), 1);
+    }
+
+    #[test]
+    fn snapshot_before_any_diff_then_too_old() {
+        let mut b = book();
+        assert_eq!(b.on_snapshot(50, &[l(5, 1)], &[l(6, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 0 });
+        assert_eq!(b.on_diff(40, 50, &[], &[]), DiffOutcome::Stale);
+        assert_eq!(b.on_diff(60, 61, &[], &[]), DiffOutcome::SnapshotTooOld);
+        assert_eq!(b.counters().gaps, 0);
+        assert_eq!(b.counters().stale_snapshots, 1);
+        assert!(b.poll_snapshot_request());
+    }
+
+    #[test]
+    fn off_tick_price_refines_tick_and_resyncs() {
+        let mut b = book();
+        b.on_diff(1, 1, &[], &[]);
+        b.on_snapshot(1, &[l(5, 1)], &[l(6, 1)]);
+        let odd = RawLevel { price: 5_500_000, qty: 1 };
+        assert_eq!(b.on_diff(2, 2, &[odd], &[]), DiffOutcome::OffTick);
+        assert_eq!(b.tick().unwrap().units(), 100_000);
+        assert!(b.poll_snapshot_request());
+        assert!(!b.is_synced());
+    }
+
+    #[test]
+    fn buffer_is_bounded() {
+        let mut b = OrderBook::new(BookConfig { max_buffered_diffs: 3, ..BookConfig::default() }, None);
+        for i in 0..5 {
+            b.on_diff(i * 2 + 1, i * 2 + 2, &[l(1, 1)], &[]);
+        }
+        assert!(b.buffered() <= 3);
+        assert_eq!(b.counters().buffer_overflows, 1);
+    }
+
+    #[test]
+    fn gap_inside_buffer_is_caught_at_alignment() {
+        let mut b = book();
+        b.on_diff(10, 12, &[], &[]);
+        b.on_diff(15, 16, &[], &[]); // 13..14 missing
+        assert_eq!(b.on_snapshot(11, &[l(1, 1)], &[l(2, 1)]), SnapshotOutcome::Failed);
+        assert_eq!(b.counters().gaps, 1);
+        assert_eq!(b.buffered(), 1);
+        assert!(b.poll_snapshot_request());
+        assert_eq!(b.on_snapshot(15, &[l(1, 1)], &[l(2, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 1 });
+    }
+
+    #[test]
+    fn infers_tick_from_snapshot() {
+        let mut b = OrderBook::new(BookConfig::default(), None);
+        b.on_snapshot(
+            1,
+            &[RawLevel { price: 268_380_000_000, qty: 1 }],
+            &[RawLevel { price: 268_381_000_000, qty: 1 }],
+        );
+        assert_eq!(b.tick().unwrap().units(), 1_000_000);
+        assert_eq!(b.top().bid, Some((268_380_000_000, 1)));
+    }
+}
