@@ -114,6 +114,17 @@ pub enum SnapshotOutcome {
     Failed,
 }
 
+/// How the latest snapshot was joined to the stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncPoint {
+    /// The snapshot's `lastUpdateId`.
+    pub snapshot_id: u64,
+    /// Diffs dropped because the snapshot covered them (`u <= lastUpdateId`).
+    pub dropped: u64,
+    /// `(U, u)` of the first diff applied on top of the snapshot, once there is one.
+    pub first_applied: Option<(u64, u64)>,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Buffered {
     first_id: u64,
@@ -137,6 +148,7 @@ pub struct OrderBook {
     wants_snapshot: bool,
     snapshot_in_flight: bool,
     counters: SyncCounters,
+    sync_point: Option<SyncPoint>,
 }
 
 impl OrderBook {
@@ -155,7 +167,13 @@ impl OrderBook {
             wants_snapshot: false,
             snapshot_in_flight: false,
             counters: SyncCounters::default(),
+            sync_point: None,
         }
+    }
+
+    /// How the latest snapshot was joined to the stream (`None` before the first).
+    pub fn sync_point(&self) -> Option<SyncPoint> {
+        self.sync_point
     }
 
     /// The sync state.
@@ -244,6 +262,9 @@ impl OrderBook {
         if final_id <= self.last_update_id {
             if self.awaiting_first_diff {
                 self.counters.dropped_diffs += 1;
+                if let Some(sp) = &mut self.sync_point {
+                    sp.dropped += 1;
+                }
             } else {
                 self.counters.stale_diffs += 1;
             }
@@ -262,6 +283,11 @@ impl OrderBook {
         }
         match self.apply(bids, asks) {
             Ok(()) => {
+                if self.awaiting_first_diff {
+                    if let Some(sp) = &mut self.sync_point {
+                        sp.first_applied = Some((first_id, final_id));
+                    }
+                }
                 self.last_update_id = final_id;
                 self.awaiting_first_diff = false;
                 DiffOutcome::Applied
@@ -307,6 +333,7 @@ impl OrderBook {
         self.last_update_id = last_update_id;
         self.state = SyncState::Synced;
         self.awaiting_first_diff = true;
+        self.sync_point = Some(SyncPoint { snapshot_id: last_update_id, dropped: 0, first_applied: None });
         // Steps 4 and 5: replay the buffer through the ordinary update rule, which drops what the
         // snapshot covers and catches a gap inside the buffer.
         let diffs = std::mem::take(&mut self.diffs);
@@ -439,6 +466,7 @@ mod tests {
         assert_eq!(b.ladder().best_ask().unwrap().tick, 20);
         assert_eq!(b.counters().dropped_diffs, 1);
         assert_eq!(b.counters().gaps, 0);
+        assert_eq!(b.sync_point(), Some(SyncPoint { snapshot_id: 108, dropped: 1, first_applied: Some((106, 110)) }));
         assert!(!b.poll_snapshot_request());
     }
 
