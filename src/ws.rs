@@ -1,1 +1,0 @@
-//! Sans-IO websocket client codec (in progress).
