@@ -125,7 +125,13 @@ fn baseline_apply(data: &[u8], book: &mut BaselineBook) -> u64 {
 fn benches(c: &mut Criterion) {
     let Some(d) = load() else { return };
     let n = d.depth.len();
-    eprintln!("{} depth diffs, {} levels ({:.1} per diff), {} lines", n, d.levels, d.levels as f64 / n as f64, d.lines.len());
+    eprintln!(
+        "{} depth diffs, {} levels ({:.1} per diff), {} lines",
+        n,
+        d.levels,
+        d.levels as f64 / n as f64,
+        d.lines.len()
+    );
 
     let mut g = c.benchmark_group("depth");
     g.throughput(Throughput::Elements(1));

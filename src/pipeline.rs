@@ -50,6 +50,7 @@ pub struct SymbolState {
     audit: Audit,
     trades: u64,
     last_trade_id: Option<u64>,
+    last_agg_id: Option<u64>,
     last_price: Units,
 }
 
@@ -89,6 +90,8 @@ pub enum FrameOutcome {
     ServerShutdown,
     /// A reply to a control request.
     Control,
+    /// A market event already processed (same id seen on another connection): skipped.
+    Duplicate,
     /// Not decodable or not subscribed: counted in `bad_messages`.
     Bad(DecodeError),
 }
@@ -165,6 +168,7 @@ impl Pipeline {
             audit: Audit::default(),
             trades: 0,
             last_trade_id: None,
+            last_agg_id: None,
             last_price: 0,
         });
         self.symbols.len() - 1
@@ -313,8 +317,10 @@ impl Pipeline {
                 let mut levels = std::mem::take(&mut self.levels);
                 let r = self.on_depth(idx, recv_ns, stream, data, &mut levels);
                 self.levels = levels;
-                if let Err(e) = r {
-                    return self.bad(e, frame);
+                match r {
+                    Ok(true) => {}
+                    Ok(false) => return FrameOutcome::Duplicate,
+                    Err(e) => return self.bad(e, frame),
                 }
             }
             StreamKind::Trade => {
@@ -323,18 +329,23 @@ impl Pipeline {
                     Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
                     Err(e) => return self.bad(e, frame),
                 };
-                self.stats.trades += 1;
-                self.stats.events += 1;
-                let lat = self.latency(recv_ns, t.event_time);
                 let s = &mut self.symbols[idx];
-                s.trades += 1;
-                s.last_price = t.price;
                 if let Some(prev) = s.last_trade_id {
-                    if t.trade_id != prev + 1 && t.trade_id > prev {
+                    if t.trade_id <= prev {
+                        // Seen already: the same stream on a second connection (make-before-break).
+                        self.stats.duplicates += 1;
+                        return FrameOutcome::Duplicate;
+                    }
+                    if t.trade_id != prev + 1 {
                         self.stats.trade_id_gaps += 1;
                     }
                 }
                 s.last_trade_id = Some(t.trade_id);
+                s.trades += 1;
+                s.last_price = t.price;
+                self.stats.trades += 1;
+                self.stats.events += 1;
+                let lat = self.latency(recv_ns, t.event_time);
                 self.out.event(recv_ns, Some(lat), stream, data);
             }
             StreamKind::AggTrade => {
@@ -343,10 +354,16 @@ impl Pipeline {
                     Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
                     Err(e) => return self.bad(e, frame),
                 };
+                let s = &mut self.symbols[idx];
+                if s.last_agg_id.is_some_and(|prev| t.agg_id <= prev) {
+                    self.stats.duplicates += 1;
+                    return FrameOutcome::Duplicate;
+                }
+                s.last_agg_id = Some(t.agg_id);
+                s.last_price = t.price;
                 self.stats.agg_trades += 1;
                 self.stats.events += 1;
                 let lat = self.latency(recv_ns, t.event_time);
-                self.symbols[idx].last_price = t.price;
                 self.out.event(recv_ns, Some(lat), stream, data);
             }
             StreamKind::BookTicker => {
@@ -376,10 +393,19 @@ impl Pipeline {
         stream: &str,
         data: &[u8],
         levels: &mut LevelBuf,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<bool, DecodeError> {
         let h = decode::decode_depth(data, levels)?;
         if !h.symbol.eq_ignore_ascii_case(&self.symbols[idx].lower) {
             return Err(DecodeError::WrongEvent);
+        }
+        let book = &self.symbols[idx].book;
+        if book.is_synced()
+            && h.final_id <= book.last_update_id()
+            && book.sync_point().is_some_and(|sp| sp.first_applied.is_some())
+        {
+            // Already applied: a duplicate from a second connection, or a late repeat.
+            self.stats.duplicates += 1;
+            return Ok(false);
         }
         self.stats.depth_updates += 1;
         self.stats.events += 1;
@@ -409,7 +435,7 @@ impl Pipeline {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The book of `idx` changed: audit it and print it.
@@ -612,6 +638,32 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_from_a_second_connection_are_skipped() {
+        let mut p = Pipeline::new(quiet(OutputMode::Ndjson), &["btcusdt"]);
+        let tr = |id: u64| {
+            format!(
+                r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","E":1,"s":"BTCUSDT","t":{id},"p":"1.00","q":"1","T":1,"m":true,"M":true}}}}"#
+            )
+        };
+        p.on_frame(0, tr(5).as_bytes());
+        assert_eq!(p.on_frame(0, tr(5).as_bytes()), FrameOutcome::Duplicate);
+        p.on_frame(0, tr(6).as_bytes());
+        p.on_frame(0, depth(10, 12, r#"["100.00000000","1.00000000"]"#, "").as_bytes());
+        let snap =
+            br#"{"lastUpdateId":11,"bids":[["99.01000000","2.00000000"]],"asks":[["101.00000000","3.00000000"]]}"#;
+        p.on_snapshot(0, 0, snap).unwrap();
+        p.on_frame(0, depth(13, 14, "", r#"["100.50000000","1.00000000"]"#).as_bytes());
+        assert_eq!(
+            p.on_frame(0, depth(13, 14, "", r#"["100.50000000","1.00000000"]"#).as_bytes()),
+            FrameOutcome::Duplicate
+        );
+        assert_eq!((p.stats().trades, p.stats().depth_updates, p.stats().duplicates), (2, 2, 2));
+        assert_eq!(p.stats().trade_id_gaps, 0);
+        let lines = p.output().buffer().split(|&c| c == b'\n').filter(|l| !l.is_empty()).count();
+        assert_eq!(lines, 4);
+    }
+
+    #[test]
     fn latency_units_and_ndjson() {
         let mut p = Pipeline::new(quiet(OutputMode::Ndjson), &["btcusdt"]);
         // E in microseconds (timeUnit=MICROSECOND): 1.5 ms latency.
@@ -621,7 +673,7 @@ mod tests {
         assert!(line.starts_with("{\"ts_recv_ms\":1723161255344.500,\"latency_ms\":1.500,"), "{line}");
         assert_eq!(p.stats().latency_us.len(), 1);
         // E in milliseconds and a receive clock behind the exchange: counted, not recorded.
-        let f = f.replace("1723161255343000", "1723161255343");
+        let f = f.replace("1723161255343000", "1723161255343").replace("\"t\":5", "\"t\":6");
         p.on_frame(1_723_161_254_000_000_000, f.as_bytes());
         assert_eq!(p.stats().negative_latency, 1);
         assert_eq!(p.stats().latency_us.len(), 1);

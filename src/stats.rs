@@ -40,6 +40,8 @@ pub struct Stats {
     pub negative_latency: u64,
     /// The most negative latency seen, in microseconds (0 if none).
     pub min_latency_us: i64,
+    /// Market events skipped because their id was already processed (second connection).
+    pub duplicates: u64,
     /// Trade id discontinuities (a trade id that is not the previous + 1).
     pub trade_id_gaps: u64,
     /// Receive wall clock minus event time E, microseconds, for events with E and a
@@ -79,6 +81,7 @@ impl Stats {
             negative_latency: 0,
             min_latency_us: 0,
             trade_id_gaps: 0,
+            duplicates: 0,
             latency_us: histogram(LATENCY_MAX_US),
             process_ns: histogram(PROCESS_MAX_NS),
         }
@@ -174,12 +177,13 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)]) -
     let _ = write!(
         o,
         ",\"negative_latency\":{},\"min_latency_us\":{},\"control_replies\":{},\"server_shutdowns\":{},\
-         \"trade_id_gaps\":{},\"dropped_diffs\":{}",
+         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{}",
         s.negative_latency,
         s.min_latency_us,
         s.control_replies,
         s.server_shutdowns,
         s.trade_id_gaps,
+        s.duplicates,
         sum(|x| x.dropped_diffs),
     );
     for (k, v) in extra {

@@ -13,9 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use tickfeed::ws::{
-    Decoder, Encoder, Endpoint, Event, Handshake, HandshakeStatus, Limits, WsError,
-};
+use tickfeed::ws::{Decoder, Encoder, Endpoint, Event, Handshake, HandshakeStatus, Limits, WsError};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
@@ -99,10 +97,7 @@ fn decoding_unfragmented_frames_allocates_nothing() {
         assert_eq!(pos, stream.len());
     });
     assert_eq!(events, 102);
-    assert_eq!(
-        n, 0,
-        "decode (and the pong into a reserved buffer) allocated"
-    );
+    assert_eq!(n, 0, "decode (and the pong into a reserved buffer) allocated");
 }
 
 #[test]
@@ -111,17 +106,10 @@ fn reassembling_fragmented_messages_allocates_nothing_after_construction() {
     for _ in 0..10 {
         stream.extend(server_frame(text_frame(b"{\"a\":", Data::Text, false)));
         stream.extend(server_frame(Frame::ping(b"mid".to_vec())));
-        stream.extend(server_frame(text_frame(
-            &[b'7'; 5000],
-            Data::Continue,
-            false,
-        )));
+        stream.extend(server_frame(text_frame(&[b'7'; 5000], Data::Continue, false)));
         stream.extend(server_frame(text_frame(b"}", Data::Continue, true)));
     }
-    let mut dec = Decoder::new(Limits {
-        max_frame: 8192,
-        max_message: 16384,
-    });
+    let mut dec = Decoder::new(Limits { max_frame: 8192, max_message: 16384 });
     let mut texts = 0;
     let n = allocations_in(|| {
         let mut pos = 0;
@@ -174,40 +162,23 @@ fn serve(listener: TcpListener) -> Result<ServerSaw, tungstenite::Error> {
     // A message the server fragments itself: raw frames through tungstenite's writer.
     ws.send(Message::Frame(text_frame(b"{\"part\":", Data::Text, false)))?;
     ws.send(Message::Ping(Bytes::from_static(b"mid-message ping")))?;
-    ws.send(Message::Frame(text_frame(
-        b"\"two\",",
-        Data::Continue,
-        false,
-    )))?;
-    ws.send(Message::Frame(text_frame(
-        b"\"n\":3}",
-        Data::Continue,
-        true,
-    )))?;
+    ws.send(Message::Frame(text_frame(b"\"two\",", Data::Continue, false)))?;
+    ws.send(Message::Frame(text_frame(b"\"n\":3}", Data::Continue, true)))?;
     let pong = match ws.read()? {
         Message::Pong(p) => p.to_vec(),
         other => panic!("expected a pong, got {other:?}"),
     };
-    ws.close(Some(CloseFrame {
-        code: CloseCode::Normal,
-        reason: "bye".into(),
-    }))?;
+    ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() }))?;
     let mut close_reply = None;
     loop {
         match ws.read() {
-            Ok(Message::Close(frame)) => {
-                close_reply = frame.map(|f| (u16::from(f.code), f.reason.to_string()))
-            }
+            Ok(Message::Close(frame)) => close_reply = frame.map(|f| (u16::from(f.code), f.reason.to_string())),
             Ok(other) => panic!("expected the close reply, got {other:?}"),
             Err(tungstenite::Error::ConnectionClosed) => break,
             Err(e) => return Err(e),
         }
     }
-    Ok(ServerSaw {
-        subscribe,
-        pong,
-        close_reply,
-    })
+    Ok(ServerSaw { subscribe, pong, close_reply })
 }
 
 /// Reads once into `buf`; `false` at EOF.
@@ -232,12 +203,7 @@ fn connect(port: u16, path: &str) -> Result<(TcpStream, Vec<u8>), WsError> {
     configure(&sock);
     let mut hs = Handshake::new(*b"tickfeed-nonce-1");
     let mut out = Vec::new();
-    let endpoint = Endpoint {
-        host: "127.0.0.1",
-        port,
-        tls: false,
-        path,
-    };
+    let endpoint = Endpoint { host: "127.0.0.1", port, tls: false, path };
     hs.write_request(&endpoint, &mut out)?;
     sock.write_all(&out).unwrap();
     let mut rbuf = Vec::new();
@@ -258,16 +224,11 @@ fn against_tungstenite_server() {
     let port = listener.local_addr().unwrap().port();
     let server = thread::spawn(move || serve(listener));
 
-    let (mut sock, mut rbuf) =
-        connect(port, "/stream?streams=btcusdt@depth@100ms/btcusdt@trade").unwrap();
+    let (mut sock, mut rbuf) = connect(port, "/stream?streams=btcusdt@depth@100ms/btcusdt@trade").unwrap();
     let mut dec = Decoder::new(Limits::default());
     let mut enc = Encoder::new(0x5eed);
     let mut out = Vec::new();
-    enc.text(
-        r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#,
-        &mut out,
-    )
-    .unwrap();
+    enc.text(r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#, &mut out).unwrap();
     sock.write_all(&out).unwrap();
     out.clear();
 
@@ -311,10 +272,7 @@ fn against_tungstenite_server() {
     );
     assert!(dec.is_closed() && enc.is_closed());
     assert!(rbuf.is_empty());
-    assert_eq!(
-        saw.subscribe,
-        r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#
-    );
+    assert_eq!(saw.subscribe, r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#);
     assert_eq!(saw.pong, b"mid-message ping");
     assert_eq!(saw.close_reply, Some((1000, String::new())));
 }

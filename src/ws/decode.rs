@@ -38,10 +38,7 @@ impl Default for Limits {
     /// 1 MiB for both: Binance combined-stream messages are a few KiB at most (a full 5000-level
     /// depth snapshot comes over REST, not the websocket), so this is headroom, not a tuned figure.
     fn default() -> Self {
-        Limits {
-            max_frame: 1 << 20,
-            max_message: 1 << 20,
-        }
+        Limits { max_frame: 1 << 20, max_message: 1 << 20 }
     }
 }
 
@@ -184,26 +181,17 @@ impl Decoder {
             let rest = &buf[pos..];
             if self.closed {
                 if rest.is_empty() {
-                    return Ok(Decoded {
-                        consumed: pos,
-                        event: None,
-                    });
+                    return Ok(Decoded { consumed: pos, event: None });
                 }
                 return Err(WsError::FrameAfterClose);
             }
             let Some(h) = self.parse_header(rest)? else {
-                return Ok(Decoded {
-                    consumed: pos,
-                    event: None,
-                });
+                return Ok(Decoded { consumed: pos, event: None });
             };
             // Saturating: with max_frame near usize::MAX such a frame can never fit, so it waits.
             let frame_len = h.header_len.saturating_add(h.payload_len);
             if rest.len() < frame_len {
-                return Ok(Decoded {
-                    consumed: pos,
-                    event: None,
-                });
+                return Ok(Decoded { consumed: pos, event: None });
             }
             let payload = &rest[h.header_len..frame_len];
             pos += frame_len;
@@ -219,11 +207,7 @@ impl Decoder {
                 OP_TEXT | OP_BINARY => {
                     // parse_header checked no message is open and the size fits the reservation.
                     self.reassembly.extend_from_slice(payload);
-                    self.open = Some(if h.opcode == OP_TEXT {
-                        Kind::Text
-                    } else {
-                        Kind::Binary
-                    });
+                    self.open = Some(if h.opcode == OP_TEXT { Kind::Text } else { Kind::Binary });
                     continue;
                 }
                 OP_CONTINUATION => {
@@ -250,10 +234,7 @@ impl Decoder {
                     event
                 }
             };
-            return Ok(Decoded {
-                consumed: pos,
-                event: Some(event),
-            });
+            return Ok(Decoded { consumed: pos, event: Some(event) });
         }
     }
 
@@ -284,9 +265,7 @@ impl Decoder {
                 }
             }
             OP_CONTINUATION if self.open.is_none() => return Err(WsError::UnexpectedContinuation),
-            OP_TEXT | OP_BINARY if self.open.is_some() => {
-                return Err(WsError::InterleavedDataFrame { opcode })
-            }
+            OP_TEXT | OP_BINARY if self.open.is_some() => return Err(WsError::InterleavedDataFrame { opcode }),
             OP_CONTINUATION | OP_TEXT | OP_BINARY => {}
             _ => return Err(WsError::UnknownOpcode { opcode }),
         }
@@ -310,40 +289,24 @@ impl Decoder {
         let max_frame = self.limits.max_frame;
         let payload_len = match usize::try_from(len) {
             Ok(n) if n <= max_frame => n,
-            _ => {
-                return Err(WsError::FrameTooLarge {
-                    len,
-                    max: max_frame,
-                })
-            }
+            _ => return Err(WsError::FrameTooLarge { len, max: max_frame }),
         };
         if opcode < OP_CLOSE {
             // A data frame: the message it belongs to must fit, fragments so far included.
             let message = self.reassembly.len() as u64 + len;
             let max_message = self.limits.max_message;
             if message > max_message as u64 {
-                return Err(WsError::MessageTooLarge {
-                    len: message,
-                    max: max_message,
-                });
+                return Err(WsError::MessageTooLarge { len: message, max: max_message });
             }
         }
-        Ok(Some(Header {
-            fin,
-            opcode,
-            header_len,
-            payload_len,
-        }))
+        Ok(Some(Header { fin, opcode, header_len, payload_len }))
     }
 }
 
 /// The payload of a close frame: nothing, or a valid code and a UTF-8 reason.
 fn parse_close(payload: &[u8]) -> Result<Event<'_>, WsError> {
     match payload {
-        [] => Ok(Event::Close {
-            code: None,
-            reason: "",
-        }),
+        [] => Ok(Event::Close { code: None, reason: "" }),
         [_] => Err(WsError::CloseLengthOne),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
@@ -351,10 +314,7 @@ fn parse_close(payload: &[u8]) -> Result<Event<'_>, WsError> {
                 return Err(WsError::InvalidCloseCode { code });
             }
             let reason = std::str::from_utf8(reason).map_err(|_| WsError::CloseReasonNotUtf8)?;
-            Ok(Event::Close {
-                code: Some(code),
-                reason,
-            })
+            Ok(Event::Close { code: Some(code), reason })
         }
     }
 }
@@ -373,10 +333,7 @@ mod tests {
     use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
     use tungstenite::protocol::frame::{CloseFrame, Frame};
 
-    const LIMITS: Limits = Limits {
-        max_frame: 128 * 1024,
-        max_message: 128 * 1024,
-    };
+    const LIMITS: Limits = Limits { max_frame: 128 * 1024, max_message: 128 * 1024 };
 
     /// A server frame built by hand: unmasked, minimal length encoding.
     fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
@@ -404,19 +361,11 @@ mod tests {
     }
 
     fn ttext(payload: &str, fin: bool) -> Vec<u8> {
-        tframe(Frame::message(
-            payload.as_bytes().to_vec(),
-            OpCode::Data(Data::Text),
-            fin,
-        ))
+        tframe(Frame::message(payload.as_bytes().to_vec(), OpCode::Data(Data::Text), fin))
     }
 
     fn tcont(payload: &[u8], fin: bool) -> Vec<u8> {
-        tframe(Frame::message(
-            payload.to_vec(),
-            OpCode::Data(Data::Continue),
-            fin,
-        ))
+        tframe(Frame::message(payload.to_vec(), OpCode::Data(Data::Continue), fin))
     }
 
     /// An owned copy of an event, to compare event sequences across decoders.
@@ -441,10 +390,7 @@ mod tests {
 
     /// Models the event loop: append each read to an owned buffer, decode until the decoder wants
     /// more, drop what it consumed. Returns the events, or the first error.
-    fn run_reads<'s>(
-        limits: Limits,
-        reads: impl IntoIterator<Item = &'s [u8]>,
-    ) -> Result<Vec<Owned>, WsError> {
+    fn run_reads<'s>(limits: Limits, reads: impl IntoIterator<Item = &'s [u8]>) -> Result<Vec<Owned>, WsError> {
         let mut dec = Decoder::new(limits);
         let mut buf: Vec<u8> = Vec::new();
         let mut events = Vec::new();
@@ -476,42 +422,17 @@ mod tests {
 
     #[test]
     fn header_length_forms_and_boundaries() {
-        for (len, header_len) in [
-            (0, 2),
-            (1, 2),
-            (125, 2),
-            (126, 4),
-            (127, 4),
-            (65535, 4),
-            (65536, 10),
-            (70000, 10),
-        ] {
+        for (len, header_len) in [(0, 2), (1, 2), (125, 2), (126, 4), (127, 4), (65535, 4), (65536, 10), (70000, 10)] {
             let text = "a".repeat(len);
             let f = frame(true, OP_TEXT, text.as_bytes());
             assert_eq!(f.len(), header_len + len);
-            assert_eq!(
-                f,
-                ttext(&text, true),
-                "hand-built and tungstenite agree at len {len}"
-            );
+            assert_eq!(f, ttext(&text, true), "hand-built and tungstenite agree at len {len}");
             let mut dec = Decoder::new(LIMITS);
             let d = dec.decode(&f).unwrap();
-            assert_eq!(
-                d,
-                Decoded {
-                    consumed: f.len(),
-                    event: Some(Event::Text(&text))
-                }
-            );
+            assert_eq!(d, Decoded { consumed: f.len(), event: Some(Event::Text(&text)) });
             // One byte short: nothing consumed, nothing delivered.
             let d = dec.decode(&f[..f.len() - 1]).unwrap();
-            assert_eq!(
-                d,
-                Decoded {
-                    consumed: 0,
-                    event: None
-                }
-            );
+            assert_eq!(d, Decoded { consumed: 0, event: None });
         }
     }
 
@@ -531,29 +452,16 @@ mod tests {
     fn unfragmented_text_is_zero_copy() {
         let f = frame(true, OP_TEXT, b"{\"stream\":\"btcusdt@trade\"}");
         let mut dec = Decoder::new(LIMITS);
-        let Some(Event::Text(t)) = dec.decode(&f).unwrap().event else {
-            panic!()
-        };
-        assert!(
-            f.as_ptr_range().contains(&t.as_ptr()),
-            "payload borrowed from the caller's buffer"
-        );
+        let Some(Event::Text(t)) = dec.decode(&f).unwrap().event else { panic!() };
+        assert!(f.as_ptr_range().contains(&t.as_ptr()), "payload borrowed from the caller's buffer");
         assert_eq!(t.as_ptr(), f[2..].as_ptr());
     }
 
     #[test]
     fn masked_server_frame_is_refused() {
-        let mut f = tframe(Frame::message(
-            b"hi".to_vec(),
-            OpCode::Data(Data::Text),
-            true,
-        ));
+        let mut f = tframe(Frame::message(b"hi".to_vec(), OpCode::Data(Data::Text), true));
         f[1] |= 0x80;
-        assert_eq!(
-            first(&f[..2]),
-            Err(WsError::MaskedFrame),
-            "refused from the header"
-        );
+        assert_eq!(first(&f[..2]), Err(WsError::MaskedFrame), "refused from the header");
         let mut masked = vec![0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
         assert_eq!(first(&masked), Err(WsError::MaskedFrame));
         masked[0] = 0x89;
@@ -572,10 +480,7 @@ mod tests {
     #[test]
     fn unknown_opcodes_are_refused() {
         for opcode in (0x3..=0x7).chain(0xB..=0xF) {
-            assert_eq!(
-                first(&frame(true, opcode, b"")),
-                Err(WsError::UnknownOpcode { opcode })
-            );
+            assert_eq!(first(&frame(true, opcode, b"")), Err(WsError::UnknownOpcode { opcode }));
         }
     }
 
@@ -602,14 +507,8 @@ mod tests {
 
     #[test]
     fn continuation_without_start_is_refused() {
-        assert_eq!(
-            first(&frame(true, OP_CONTINUATION, b"x")),
-            Err(WsError::UnexpectedContinuation)
-        );
-        assert_eq!(
-            first(&tcont(b"x", false)),
-            Err(WsError::UnexpectedContinuation)
-        );
+        assert_eq!(first(&frame(true, OP_CONTINUATION, b"x")), Err(WsError::UnexpectedContinuation));
+        assert_eq!(first(&tcont(b"x", false)), Err(WsError::UnexpectedContinuation));
         // Also after a complete fragmented message.
         let mut s = ttext("a", false);
         s.extend(tcont(b"b", true));
@@ -622,33 +521,18 @@ mod tests {
         for opcode in [OP_TEXT, OP_BINARY] {
             let mut s = ttext("a", false);
             s.extend(frame(true, opcode, b"b"));
-            assert_eq!(
-                decode_all(&s),
-                Err(WsError::InterleavedDataFrame { opcode })
-            );
+            assert_eq!(decode_all(&s), Err(WsError::InterleavedDataFrame { opcode }));
         }
     }
 
     #[test]
     fn invalid_utf8_text_is_refused() {
-        assert_eq!(
-            first(&frame(true, OP_TEXT, b"ok\xff")),
-            Err(WsError::InvalidUtf8)
-        );
+        assert_eq!(first(&frame(true, OP_TEXT, b"ok\xff")), Err(WsError::InvalidUtf8));
         // Overlong encoding and a lone surrogate.
-        assert_eq!(
-            first(&frame(true, OP_TEXT, b"\xc0\xaf")),
-            Err(WsError::InvalidUtf8)
-        );
-        assert_eq!(
-            first(&frame(true, OP_TEXT, b"\xed\xa0\x80")),
-            Err(WsError::InvalidUtf8)
-        );
+        assert_eq!(first(&frame(true, OP_TEXT, b"\xc0\xaf")), Err(WsError::InvalidUtf8));
+        assert_eq!(first(&frame(true, OP_TEXT, b"\xed\xa0\x80")), Err(WsError::InvalidUtf8));
         // Binary is not validated.
-        assert_eq!(
-            first(&frame(true, OP_BINARY, b"\xff")),
-            Ok(Some(Owned::Binary(vec![0xff])))
-        );
+        assert_eq!(first(&frame(true, OP_BINARY, b"\xff")), Ok(Some(Owned::Binary(vec![0xff]))));
     }
 
     #[test]
@@ -668,31 +552,16 @@ mod tests {
 
     #[test]
     fn oversized_frame_is_refused_from_header_alone() {
-        let limits = Limits {
-            max_frame: 1000,
-            max_message: 4000,
-        };
+        let limits = Limits { max_frame: 1000, max_message: 4000 };
         let mut dec = Decoder::new(limits);
         // Only the 4-byte header of a 1001-byte frame: no payload has arrived.
         let f = frame(true, OP_BINARY, &[0; 1001]);
-        assert_eq!(
-            dec.decode(&f[..4]),
-            Err(WsError::FrameTooLarge {
-                len: 1001,
-                max: 1000
-            })
-        );
+        assert_eq!(dec.decode(&f[..4]), Err(WsError::FrameTooLarge { len: 1001, max: 1000 }));
         // A header declaring 2^62 bytes is refused without waiting for (or reserving) anything.
         let mut huge = vec![0x82, 127];
         huge.extend_from_slice(&(1u64 << 62).to_be_bytes());
         let mut dec = Decoder::new(limits);
-        assert_eq!(
-            dec.decode(&huge),
-            Err(WsError::FrameTooLarge {
-                len: 1 << 62,
-                max: 1000
-            })
-        );
+        assert_eq!(dec.decode(&huge), Err(WsError::FrameTooLarge { len: 1 << 62, max: 1000 }));
         // The limit itself is allowed.
         let mut dec = Decoder::new(limits);
         let f = frame(true, OP_BINARY, &[0; 1000]);
@@ -701,10 +570,7 @@ mod tests {
 
     #[test]
     fn oversized_message_is_refused_from_header_alone() {
-        let limits = Limits {
-            max_frame: 1000,
-            max_message: 2500,
-        };
+        let limits = Limits { max_frame: 1000, max_message: 2500 };
         let mut s = frame(false, OP_TEXT, &[b'a'; 1000]);
         s.extend(frame(false, OP_CONTINUATION, &[b'a'; 1000]));
         let exact = frame(true, OP_CONTINUATION, &[b'a'; 500]);
@@ -715,18 +581,9 @@ mod tests {
         // Only the header of the frame that would overflow the message.
         let mut bad = s.clone();
         bad.extend(&over[..4]);
-        assert_eq!(
-            run_reads(limits, [&bad[..]]),
-            Err(WsError::MessageTooLarge {
-                len: 2501,
-                max: 2500
-            })
-        );
+        assert_eq!(run_reads(limits, [&bad[..]]), Err(WsError::MessageTooLarge { len: 2501, max: 2500 }));
         // A single frame under max_frame but over max_message.
-        let limits = Limits {
-            max_frame: 1000,
-            max_message: 100,
-        };
+        let limits = Limits { max_frame: 1000, max_message: 100 };
         assert_eq!(
             run_reads(limits, [&frame(true, OP_TEXT, &[b'a'; 101])[..2 + 2]]),
             Err(WsError::MessageTooLarge { len: 101, max: 100 })
@@ -749,48 +606,19 @@ mod tests {
             p.extend_from_slice(reason);
             frame(true, OP_CLOSE, &p)
         };
-        assert_eq!(
-            first(&frame(true, OP_CLOSE, b"")),
-            Ok(Some(Owned::Close(None, String::new())))
-        );
-        assert_eq!(
-            first(&frame(true, OP_CLOSE, b"\x03")),
-            Err(WsError::CloseLengthOne)
-        );
-        assert_eq!(
-            first(&close(1000, b"bye")),
-            Ok(Some(Owned::Close(Some(1000), "bye".into())))
-        );
-        assert_eq!(
-            first(&close(1000, b"\xff")),
-            Err(WsError::CloseReasonNotUtf8)
-        );
-        for code in [
-            0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535,
-        ] {
-            assert_eq!(
-                first(&close(code, b"")),
-                Err(WsError::InvalidCloseCode { code }),
-                "{code}"
-            );
+        assert_eq!(first(&frame(true, OP_CLOSE, b"")), Ok(Some(Owned::Close(None, String::new()))));
+        assert_eq!(first(&frame(true, OP_CLOSE, b"\x03")), Err(WsError::CloseLengthOne));
+        assert_eq!(first(&close(1000, b"bye")), Ok(Some(Owned::Close(Some(1000), "bye".into()))));
+        assert_eq!(first(&close(1000, b"\xff")), Err(WsError::CloseReasonNotUtf8));
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535] {
+            assert_eq!(first(&close(code, b"")), Err(WsError::InvalidCloseCode { code }), "{code}");
         }
-        for code in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1011, 1012, 1013, 1014, 3000, 4000, 4999,
-        ] {
-            assert_eq!(
-                first(&close(code, b"")),
-                Ok(Some(Owned::Close(Some(code), String::new())))
-            );
+        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1011, 1012, 1013, 1014, 3000, 4000, 4999] {
+            assert_eq!(first(&close(code, b"")), Ok(Some(Owned::Close(Some(code), String::new()))));
         }
         // tungstenite's close frame decodes the same.
-        let t = tframe(Frame::close(Some(CloseFrame {
-            code: CloseCode::Away,
-            reason: "maint".into(),
-        })));
-        assert_eq!(
-            first(&t),
-            Ok(Some(Owned::Close(Some(1001), "maint".into())))
-        );
+        let t = tframe(Frame::close(Some(CloseFrame { code: CloseCode::Away, reason: "maint".into() })));
+        assert_eq!(first(&t), Ok(Some(Owned::Close(Some(1001), "maint".into()))));
     }
 
     #[test]
@@ -801,13 +629,7 @@ mod tests {
         let d = dec.decode(&s).unwrap();
         assert_eq!(d.consumed, close_len);
         assert!(dec.is_closed());
-        assert_eq!(
-            dec.decode(&[]),
-            Ok(Decoded {
-                consumed: 0,
-                event: None
-            })
-        );
+        assert_eq!(dec.decode(&[]), Ok(Decoded { consumed: 0, event: None }));
         s.extend(frame(true, OP_TEXT, b"late"));
         assert_eq!(dec.decode(&s[close_len..]), Err(WsError::FrameAfterClose));
         // In one buffer: the close is delivered first, the error comes on the next call.
@@ -815,10 +637,7 @@ mod tests {
         assert_eq!(dec.decode(&s).unwrap().consumed, close_len);
         assert_eq!(dec.decode(&s[close_len..]), Err(WsError::FrameAfterClose));
         dec.reset();
-        assert_eq!(
-            dec.decode(&s[close_len..]).unwrap().consumed,
-            s.len() - close_len
-        );
+        assert_eq!(dec.decode(&s[close_len..]).unwrap().consumed, s.len() - close_len);
     }
 
     #[test]
@@ -833,22 +652,12 @@ mod tests {
         let mut dec = Decoder::new(LIMITS);
         // The first fragment is absorbed and the ping returned in the same call.
         let d = dec.decode(&s).unwrap();
-        assert_eq!(
-            d,
-            Decoded {
-                consumed: ping_end,
-                event: Some(Event::Ping(b"p1"))
-            }
-        );
+        assert_eq!(d, Decoded { consumed: ping_end, event: Some(Event::Ping(b"p1")) });
         assert!(dec.in_message());
         assert!(ping_end > first_len);
         assert_eq!(
             decode_all(&s),
-            Ok(vec![
-                Owned::Ping(b"p1".to_vec()),
-                Owned::Pong(b"p2".to_vec()),
-                Owned::Text("{\"a\":1}".into())
-            ])
+            Ok(vec![Owned::Ping(b"p1".to_vec()), Owned::Pong(b"p2".to_vec()), Owned::Text("{\"a\":1}".into())])
         );
     }
 
@@ -858,30 +667,15 @@ mod tests {
         let frag_len = s.len();
         s.extend(&tcont(b"def", true)[..3]);
         let mut dec = Decoder::new(LIMITS);
-        assert_eq!(
-            dec.decode(&s),
-            Ok(Decoded {
-                consumed: frag_len,
-                event: None
-            })
-        );
+        assert_eq!(dec.decode(&s), Ok(Decoded { consumed: frag_len, event: None }));
         let rest = tcont(b"def", true);
         let d = dec.decode(&rest).unwrap();
-        assert_eq!(
-            d,
-            Decoded {
-                consumed: rest.len(),
-                event: Some(Event::Text("abcdef"))
-            }
-        );
+        assert_eq!(d, Decoded { consumed: rest.len(), event: Some(Event::Text("abcdef")) });
     }
 
     #[test]
     fn reassembly_buffer_is_reused_without_growing() {
-        let limits = Limits {
-            max_frame: 64,
-            max_message: 256,
-        };
+        let limits = Limits { max_frame: 64, max_message: 256 };
         let mut dec = Decoder::new(limits);
         let cap = dec.reassembly.capacity();
         assert!(cap >= 256);
@@ -908,23 +702,12 @@ mod tests {
         s.extend(tframe(Frame::ping(b"hb-1".to_vec())));
         s.extend(ttext("{\"e\":\"depth", false));
         s.extend(tframe(Frame::ping(b"mid-message".to_vec())));
-        s.extend(frame(
-            false,
-            OP_CONTINUATION,
-            "Update\",\"s\":\"caf\u{e9}\u{20ac}".as_bytes(),
-        ));
+        s.extend(frame(false, OP_CONTINUATION, "Update\",\"s\":\"caf\u{e9}\u{20ac}".as_bytes()));
         s.extend(tcont(b"\"}", true));
         s.extend(frame(true, OP_PONG, b""));
-        s.extend(tframe(Frame::message(
-            vec![0, 1, 2, 255],
-            OpCode::Data(Data::Binary),
-            true,
-        )));
+        s.extend(tframe(Frame::message(vec![0, 1, 2, 255], OpCode::Data(Data::Binary), true)));
         s.extend(frame(true, OP_TEXT, b""));
-        s.extend(tframe(Frame::close(Some(CloseFrame {
-            code: CloseCode::Normal,
-            reason: "bye".into(),
-        }))));
+        s.extend(tframe(Frame::close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() }))));
         let events = vec![
             Owned::Text("{\"e\":\"trade\"}".into()),
             Owned::Text(mid),

@@ -36,14 +36,7 @@ impl Encoder {
     /// few bytes from the OS at startup, or the clock). Any seed works; 0 is remapped because it
     /// is the generator's fixed point.
     pub fn new(seed: u64) -> Self {
-        Encoder {
-            rng: if seed == 0 {
-                0x9E37_79B9_7F4A_7C15
-            } else {
-                seed
-            },
-            closed: false,
-        }
+        Encoder { rng: if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed }, closed: false }
     }
 
     /// Whether a close frame has been written; nothing more can be sent.
@@ -93,9 +86,7 @@ impl Encoder {
         }
         match *event {
             Event::Ping(payload) => self.pong(payload, out).map(|()| true),
-            Event::Close {
-                code: Some(code), ..
-            } => self.close(code, "", out).map(|()| true),
+            Event::Close { code: Some(code), .. } => self.close(code, "", out).map(|()| true),
             Event::Close { code: None, .. } => {
                 self.frame(OP_CLOSE, &[], &[], out)?;
                 self.closed = true;
@@ -107,13 +98,7 @@ impl Encoder {
 
     /// Appends one final, masked frame whose payload is `prefix` then `payload` (the prefix is a
     /// close code, kept separate so a close needs no temporary buffer).
-    fn frame(
-        &mut self,
-        opcode: u8,
-        prefix: &[u8],
-        payload: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), WsError> {
+    fn frame(&mut self, opcode: u8, prefix: &[u8], payload: &[u8], out: &mut Vec<u8>) -> Result<(), WsError> {
         if self.closed {
             return Err(WsError::SendAfterClose);
         }
@@ -171,17 +156,11 @@ mod tests {
     /// unmasked here: (header, unmasked payload, frame length).
     fn parse_client_frame(bytes: &[u8]) -> (FrameHeader, Vec<u8>, usize) {
         let mut cur = Cursor::new(bytes);
-        let (header, len) = FrameHeader::parse(&mut cur)
-            .unwrap()
-            .expect("complete header");
+        let (header, len) = FrameHeader::parse(&mut cur).unwrap().expect("complete header");
         let start = cur.position() as usize;
         let end = start + len as usize;
         let mask = header.mask.expect("client frames must be masked");
-        let payload = bytes[start..end]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b ^ mask[i % 4])
-            .collect();
+        let payload = bytes[start..end].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
         (header, payload, end)
     }
 
@@ -239,10 +218,7 @@ mod tests {
     fn close_reply_echoes_the_code_and_closes() {
         let mut enc = Encoder::new(7);
         let mut out = Vec::new();
-        let close = Event::Close {
-            code: Some(1001),
-            reason: "going away",
-        };
+        let close = Event::Close { code: Some(1001), reason: "going away" };
         assert_eq!(enc.reply_to(&close, &mut out), Ok(true));
         let (h, payload, _) = parse_client_frame(&out);
         assert_eq!(h.opcode, OpCode::Control(Control::Close));
@@ -258,16 +234,7 @@ mod tests {
         // An empty close is answered with an empty close.
         let mut enc = Encoder::new(7);
         let mut out = Vec::new();
-        assert_eq!(
-            enc.reply_to(
-                &Event::Close {
-                    code: None,
-                    reason: ""
-                },
-                &mut out
-            ),
-            Ok(true)
-        );
+        assert_eq!(enc.reply_to(&Event::Close { code: None, reason: "" }, &mut out), Ok(true));
         let (_, payload, _) = parse_client_frame(&out);
         assert!(payload.is_empty());
         enc.reset();
@@ -288,18 +255,9 @@ mod tests {
     fn close_with_reason_and_limits() {
         let mut enc = Encoder::new(3);
         let mut out = Vec::new();
-        assert_eq!(
-            enc.close(1000, &"r".repeat(124), &mut out),
-            Err(WsError::ControlPayloadTooLong { len: 126 })
-        );
-        assert_eq!(
-            enc.close(1005, "", &mut out),
-            Err(WsError::CloseCodeNotSendable { code: 1005 })
-        );
-        assert_eq!(
-            enc.ping(&[0; 126], &mut out),
-            Err(WsError::ControlPayloadTooLong { len: 126 })
-        );
+        assert_eq!(enc.close(1000, &"r".repeat(124), &mut out), Err(WsError::ControlPayloadTooLong { len: 126 }));
+        assert_eq!(enc.close(1005, "", &mut out), Err(WsError::CloseCodeNotSendable { code: 1005 }));
+        assert_eq!(enc.ping(&[0; 126], &mut out), Err(WsError::ControlPayloadTooLong { len: 126 }));
         assert!(out.is_empty() && !enc.is_closed());
         enc.close(1000, &"r".repeat(123), &mut out).unwrap();
         let (_, payload, _) = parse_client_frame(&out);

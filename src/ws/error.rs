@@ -173,10 +173,7 @@ impl fmt::Display for WsError {
         const PV: &str = "websocket protocol violation:";
         match self {
             InvalidRequest { field } => {
-                write!(
-                    f,
-                    "websocket request: invalid {field} (space, control or non-ASCII byte)"
-                )
+                write!(f, "websocket request: invalid {field} (space, control or non-ASCII byte)")
             }
             HandshakeTooLarge { limit } => {
                 write!(f, "websocket handshake: response header over {limit} bytes")
@@ -191,23 +188,12 @@ impl fmt::Display for WsError {
                 }
                 Ok(())
             }
-            HandshakeNoUpgrade => {
-                f.write_str("websocket handshake: 101 without Upgrade: websocket")
-            }
-            HandshakeNoConnectionUpgrade => {
-                f.write_str("websocket handshake: 101 without Connection: upgrade")
-            }
-            HandshakeMissingAccept => {
-                f.write_str("websocket handshake: 101 without Sec-WebSocket-Accept")
-            }
-            HandshakeWrongAccept => {
-                f.write_str("websocket handshake: Sec-WebSocket-Accept does not match our key")
-            }
+            HandshakeNoUpgrade => f.write_str("websocket handshake: 101 without Upgrade: websocket"),
+            HandshakeNoConnectionUpgrade => f.write_str("websocket handshake: 101 without Connection: upgrade"),
+            HandshakeMissingAccept => f.write_str("websocket handshake: 101 without Sec-WebSocket-Accept"),
+            HandshakeWrongAccept => f.write_str("websocket handshake: Sec-WebSocket-Accept does not match our key"),
             HandshakeUnrequested { header } => {
-                write!(
-                    f,
-                    "websocket handshake: server sent {header} we did not request"
-                )
+                write!(f, "websocket handshake: server sent {header} we did not request")
             }
             HandshakeEof => f.write_str("websocket handshake: connection closed mid-response"),
             MaskedFrame => write!(f, "{PV} masked frame from server"),
@@ -220,10 +206,9 @@ impl fmt::Display for WsError {
                 write!(f, "{PV} fragmented control frame (opcode {opcode:#x})")
             }
             UnexpectedContinuation => write!(f, "{PV} continuation frame without a message start"),
-            InterleavedDataFrame { opcode } => write!(
-                f,
-                "{PV} new data frame (opcode {opcode:#x}) inside a fragmented message"
-            ),
+            InterleavedDataFrame { opcode } => {
+                write!(f, "{PV} new data frame (opcode {opcode:#x}) inside a fragmented message")
+            }
             InvalidUtf8 => write!(f, "{PV} text message is not valid UTF-8"),
             FrameTooLarge { len, max } => {
                 write!(f, "{PV} frame of {len} bytes over the {max}-byte limit")

@@ -85,13 +85,7 @@ impl Handshake {
 
     fn with_key(key: String) -> Self {
         let accept = derive_accept_key(key.as_bytes());
-        Handshake {
-            key,
-            accept,
-            scanned: 0,
-            line_start: 0,
-            header_end: None,
-        }
+        Handshake { key, accept, scanned: 0, line_start: 0, header_end: None }
     }
 
     /// The `Sec-WebSocket-Key` this handshake sends.
@@ -120,9 +114,7 @@ impl Handshake {
             out.push(b':');
             out.extend_from_slice(endpoint.port.to_string().as_bytes());
         }
-        out.extend_from_slice(
-            b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ",
-        );
+        out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
         out.extend_from_slice(self.key.as_bytes());
         out.extend_from_slice(b"\r\nSec-WebSocket-Version: 13\r\n\r\n");
         Ok(())
@@ -154,15 +146,11 @@ impl Handshake {
         };
         let head = &buf[..header_end];
         // The header is ASCII lines ending in CRLF; a bare LF is tolerated (RFC 7230 3.5).
-        let mut lines = head
-            .split(|&b| b == b'\n')
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .take_while(|l| !l.is_empty());
+        let mut lines =
+            head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).take_while(|l| !l.is_empty());
         let status_line = lines.next().unwrap_or(b"");
         let Some(status) = parse_status_line(status_line) else {
-            return Err(WsError::HandshakeMalformed {
-                line: printable(status_line, MAX_QUOTED_LINE),
-            });
+            return Err(WsError::HandshakeMalformed { line: printable(status_line, MAX_QUOTED_LINE) });
         };
 
         let (mut upgrade, mut connection) = (false, false);
@@ -171,18 +159,14 @@ impl Handshake {
         let mut content_length = None;
         for line in lines {
             let Some(colon) = line.iter().position(|&b| b == b':') else {
-                return Err(WsError::HandshakeMalformed {
-                    line: printable(line, MAX_QUOTED_LINE),
-                });
+                return Err(WsError::HandshakeMalformed { line: printable(line, MAX_QUOTED_LINE) });
             };
             let name = &line[..colon];
             let value = trim(&line[colon + 1..]);
             if name.eq_ignore_ascii_case(b"upgrade") {
                 upgrade |= value.eq_ignore_ascii_case(b"websocket");
             } else if name.eq_ignore_ascii_case(b"connection") {
-                connection |= value
-                    .split(|&b| b == b',')
-                    .any(|t| trim(t).eq_ignore_ascii_case(b"upgrade"));
+                connection |= value.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(b"upgrade"));
             } else if name.eq_ignore_ascii_case(b"sec-websocket-accept") {
                 accept_seen = true;
                 // Every copy must match: a second, different value means a confused middlebox.
@@ -202,9 +186,7 @@ impl Handshake {
             if available < wanted && !eof {
                 return Ok(HandshakeStatus::NeedMore);
             }
-            let take = available
-                .min(MAX_BODY_PREFIX)
-                .min(content_length.unwrap_or(usize::MAX));
+            let take = available.min(MAX_BODY_PREFIX).min(content_length.unwrap_or(usize::MAX));
             let body = &buf[header_end..header_end + take];
             return Err(WsError::HandshakeRefused(Box::new(Refusal {
                 status,
@@ -231,9 +213,7 @@ impl Handshake {
         if let Some(header) = unrequested {
             return Err(WsError::HandshakeUnrequested { header });
         }
-        Ok(HandshakeStatus::Done {
-            consumed: header_end,
-        })
+        Ok(HandshakeStatus::Done { consumed: header_end })
     }
 
     /// Resumes the scan for the empty line that ends the header; `Some(len)` once found.
@@ -263,9 +243,7 @@ impl Handshake {
         }
         self.scanned = limit;
         if buf.len() >= MAX_RESPONSE_HEADER {
-            return Err(WsError::HandshakeTooLarge {
-                limit: MAX_RESPONSE_HEADER,
-            });
+            return Err(WsError::HandshakeTooLarge { limit: MAX_RESPONSE_HEADER });
         }
         Ok(None)
     }
@@ -283,10 +261,7 @@ fn parse_status_line(line: &[u8]) -> Option<u16> {
     if !code.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        code.iter()
-            .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0')),
-    )
+    Some(code.iter().fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0')))
 }
 
 /// A `Content-Length` value; `None` if not a plain decimal that fits.
@@ -294,10 +269,7 @@ fn parse_decimal(v: &[u8]) -> Option<usize> {
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        v.iter()
-            .fold(0usize, |acc, &d| acc * 10 + usize::from(d - b'0')),
-    )
+    Some(v.iter().fold(0usize, |acc, &d| acc * 10 + usize::from(d - b'0')))
 }
 
 fn trim(v: &[u8]) -> &[u8] {
@@ -311,10 +283,7 @@ fn trim(v: &[u8]) -> &[u8] {
 /// characters (a CR/LF could forge a log line) replaced by spaces, trailing space trimmed.
 fn printable(bytes: &[u8], max: usize) -> Box<str> {
     let cut = &bytes[..bytes.len().min(max)];
-    let s: String = String::from_utf8_lossy(cut)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let s: String = String::from_utf8_lossy(cut).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     s.trim_end().into()
 }
 
@@ -323,11 +292,7 @@ fn base64_16(bytes: &[u8; 16]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(24);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
@@ -401,27 +366,12 @@ mod tests {
         let hs = Handshake::new(RFC_NONCE);
         let host_line = |host, port, tls| {
             let mut out = Vec::new();
-            hs.write_request(
-                &Endpoint {
-                    host,
-                    port,
-                    tls,
-                    path: "/ws",
-                },
-                &mut out,
-            )
-            .unwrap();
+            hs.write_request(&Endpoint { host, port, tls, path: "/ws" }, &mut out).unwrap();
             let s = String::from_utf8(out).unwrap();
             s.lines().nth(1).unwrap().to_string()
         };
-        assert_eq!(
-            host_line("stream.binance.com", 443, true),
-            "Host: stream.binance.com"
-        );
-        assert_eq!(
-            host_line("stream.binance.com", 9443, true),
-            "Host: stream.binance.com:9443"
-        );
+        assert_eq!(host_line("stream.binance.com", 443, true), "Host: stream.binance.com");
+        assert_eq!(host_line("stream.binance.com", 9443, true), "Host: stream.binance.com:9443");
         assert_eq!(host_line("127.0.0.1", 80, false), "Host: 127.0.0.1");
         assert_eq!(host_line("127.0.0.1", 443, false), "Host: 127.0.0.1:443");
         assert_eq!(host_line("[::1]", 8080, false), "Host: [::1]:8080");
@@ -440,16 +390,8 @@ mod tests {
             ("a.com/x", "/", "host"),
             ("a.com", "/é", "path"),
         ] {
-            let ep = Endpoint {
-                host,
-                port: 443,
-                tls: true,
-                path,
-            };
-            assert_eq!(
-                hs.write_request(&ep, &mut out),
-                Err(WsError::InvalidRequest { field })
-            );
+            let ep = Endpoint { host, port: 443, tls: true, path };
+            assert_eq!(hs.write_request(&ep, &mut out), Err(WsError::InvalidRequest { field }));
         }
         assert!(out.is_empty(), "nothing is written on refusal");
     }
@@ -460,12 +402,7 @@ mod tests {
         let mut buf = ok_response(RFC_ACCEPT);
         let header_len = buf.len();
         buf.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
-        assert_eq!(
-            hs.parse_response(&buf),
-            Ok(HandshakeStatus::Done {
-                consumed: header_len
-            })
-        );
+        assert_eq!(hs.parse_response(&buf), Ok(HandshakeStatus::Done { consumed: header_len }));
         assert_eq!(&buf[header_len..], &[0x81, 0x02, b'h', b'i']);
     }
 
@@ -477,12 +414,7 @@ mod tests {
              connection: keep-alive, Upgrade \r\nsec-websocket-accept:   {RFC_ACCEPT}\t\r\n\r\n"
         );
         let done = hs.parse_response(resp.as_bytes());
-        assert_eq!(
-            done,
-            Ok(HandshakeStatus::Done {
-                consumed: resp.len()
-            })
-        );
+        assert_eq!(done, Ok(HandshakeStatus::Done { consumed: resp.len() }));
     }
 
     #[test]
@@ -493,12 +425,7 @@ mod tests {
              Sec-WebSocket-Accept: {RFC_ACCEPT}\n\n"
         );
         let done = hs.parse_response(resp.as_bytes());
-        assert_eq!(
-            done,
-            Ok(HandshakeStatus::Done {
-                consumed: resp.len()
-            })
-        );
+        assert_eq!(done, Ok(HandshakeStatus::Done { consumed: resp.len() }));
     }
 
     #[test]
@@ -514,9 +441,7 @@ mod tests {
             err.to_string(),
             r#"websocket handshake refused: HTTP/1.1 404 Not Found: {"code":-1121,"msg":"Invalid symbol."}"#
         );
-        let WsError::HandshakeRefused(r) = err else {
-            panic!("{err:?}")
-        };
+        let WsError::HandshakeRefused(r) = err else { panic!("{err:?}") };
         assert_eq!(r.status, 404);
         assert!(err_is_fatal(&WsError::HandshakeRefused(r)));
     }
@@ -528,24 +453,14 @@ mod tests {
     #[test]
     fn refusal_waits_for_content_length_body_split_anywhere() {
         let body = r#"{"code":-1003,"msg":"Too many requests"}"#;
-        let resp = format!(
-            "HTTP/1.1 429 Too Many Requests\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let resp = format!("HTTP/1.1 429 Too Many Requests\r\nContent-Length: {}\r\n\r\n{body}", body.len());
         let resp = resp.as_bytes();
         let mut hs = Handshake::new(RFC_NONCE);
         for k in 0..resp.len() {
-            assert_eq!(
-                hs.parse_response(&resp[..k]),
-                Ok(HandshakeStatus::NeedMore),
-                "k={k}"
-            );
+            assert_eq!(hs.parse_response(&resp[..k]), Ok(HandshakeStatus::NeedMore), "k={k}");
         }
         let err = hs.parse_response(resp).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            format!("websocket handshake refused: HTTP/1.1 429 Too Many Requests: {body}")
-        );
+        assert_eq!(err, format!("websocket handshake refused: HTTP/1.1 429 Too Many Requests: {body}"));
     }
 
     #[test]
@@ -560,10 +475,7 @@ mod tests {
         let mut hs = Handshake::new(RFC_NONCE);
         let resp = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 100\r\n\r\n{\"code\":";
         assert_eq!(hs.parse_response(resp), Ok(HandshakeStatus::NeedMore));
-        assert_eq!(
-            hs.eof(resp).to_string(),
-            "websocket handshake refused: HTTP/1.1 400 Bad Request: {\"code\":"
-        );
+        assert_eq!(hs.eof(resp).to_string(), "websocket handshake refused: HTTP/1.1 400 Bad Request: {\"code\":");
         let mut hs = Handshake::new(RFC_NONCE);
         assert_eq!(hs.eof(b"HTTP/1.1 101 Swi"), WsError::HandshakeEof);
     }
@@ -573,15 +485,11 @@ mod tests {
         let body = "x".repeat(5000);
         let resp = format!("HTTP/1.1 500 Oops\r\nContent-Length: 5000\r\n\r\n{body}");
         let mut hs = Handshake::new(RFC_NONCE);
-        let WsError::HandshakeRefused(r) = hs.parse_response(resp.as_bytes()).unwrap_err() else {
-            panic!()
-        };
+        let WsError::HandshakeRefused(r) = hs.parse_response(resp.as_bytes()).unwrap_err() else { panic!() };
         assert_eq!(r.body.len(), MAX_BODY_PREFIX);
         let mut hs = Handshake::new(RFC_NONCE);
         let resp = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\nline1\r\nFAKE\x00";
-        let WsError::HandshakeRefused(r) = hs.parse_response(resp).unwrap_err() else {
-            panic!()
-        };
+        let WsError::HandshakeRefused(r) = hs.parse_response(resp).unwrap_err() else { panic!() };
         assert_eq!(&*r.body, "line1  FAKE");
     }
 
@@ -619,10 +527,7 @@ mod tests {
         }
         // The accept of another key (a response cached for someone else) is refused.
         let mut hs = Handshake::new([7; 16]);
-        assert_eq!(
-            hs.parse_response(&ok_response(RFC_ACCEPT)),
-            Err(WsError::HandshakeWrongAccept)
-        );
+        assert_eq!(hs.parse_response(&ok_response(RFC_ACCEPT)), Err(WsError::HandshakeWrongAccept));
     }
 
     #[test]
@@ -652,20 +557,9 @@ mod tests {
             if k < header_len {
                 assert_eq!(first, Ok(HandshakeStatus::NeedMore), "k={k}");
             } else {
-                assert_eq!(
-                    first,
-                    Ok(HandshakeStatus::Done {
-                        consumed: header_len
-                    }),
-                    "k={k}"
-                );
+                assert_eq!(first, Ok(HandshakeStatus::Done { consumed: header_len }), "k={k}");
             }
-            assert_eq!(
-                hs.parse_response(&resp),
-                Ok(HandshakeStatus::Done {
-                    consumed: header_len
-                })
-            );
+            assert_eq!(hs.parse_response(&resp), Ok(HandshakeStatus::Done { consumed: header_len }));
         }
         // One byte per read.
         let mut hs = Handshake::new(RFC_NONCE);
@@ -685,41 +579,20 @@ mod tests {
             resp.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
         }
         let mut hs = Handshake::new(RFC_NONCE);
-        assert_eq!(
-            hs.parse_response(&resp[..MAX_RESPONSE_HEADER - 1]),
-            Ok(HandshakeStatus::NeedMore)
-        );
+        assert_eq!(hs.parse_response(&resp[..MAX_RESPONSE_HEADER - 1]), Ok(HandshakeStatus::NeedMore));
         assert_eq!(
             hs.parse_response(&resp[..MAX_RESPONSE_HEADER]),
-            Err(WsError::HandshakeTooLarge {
-                limit: MAX_RESPONSE_HEADER
-            })
+            Err(WsError::HandshakeTooLarge { limit: MAX_RESPONSE_HEADER })
         );
-        assert_eq!(
-            hs.parse_response(&resp),
-            Err(WsError::HandshakeTooLarge {
-                limit: MAX_RESPONSE_HEADER
-            })
-        );
+        assert_eq!(hs.parse_response(&resp), Err(WsError::HandshakeTooLarge { limit: MAX_RESPONSE_HEADER }));
     }
 
     #[test]
     fn non_appending_caller_restarts_the_scan() {
         let mut hs = Handshake::new(RFC_NONCE);
         let resp = ok_response(RFC_ACCEPT);
-        assert_eq!(
-            hs.parse_response(&resp[..20]),
-            Ok(HandshakeStatus::NeedMore)
-        );
-        assert_eq!(
-            hs.parse_response(&resp[..10]),
-            Ok(HandshakeStatus::NeedMore)
-        );
-        assert_eq!(
-            hs.parse_response(&resp),
-            Ok(HandshakeStatus::Done {
-                consumed: resp.len()
-            })
-        );
+        assert_eq!(hs.parse_response(&resp[..20]), Ok(HandshakeStatus::NeedMore));
+        assert_eq!(hs.parse_response(&resp[..10]), Ok(HandshakeStatus::NeedMore));
+        assert_eq!(hs.parse_response(&resp), Ok(HandshakeStatus::Done { consumed: resp.len() }));
     }
 }
