@@ -286,6 +286,223 @@ pub fn summary_text(p: &Pipeline) -> String {
     o
 }
 
+const RUN_ONLY: &[Flag] = &[
+    Flag {
+        name: "symbol",
+        value: Some("SYM"),
+        repeat: true,
+        default: "btcusdt",
+        help: "symbols to follow, any case; repeat or give a comma list (one connection carries all)",
+    },
+    Flag {
+        name: "streams",
+        value: Some("LIST"),
+        repeat: true,
+        default: "depth,trade",
+        help: "streams per symbol: any of depth,trade,aggTrade,bookTicker (depth is the 100 ms diff stream)",
+    },
+    Flag {
+        name: "ws-url",
+        value: Some("URL"),
+        repeat: false,
+        default: "wss://stream.binance.com:9443",
+        help: "websocket BASE, wss://host:port or ws://host:port; /stream?streams=...&timeUnit=MICROSECOND is appended",
+    },
+    Flag {
+        name: "rest-url",
+        value: Some("URL"),
+        repeat: false,
+        default: "https://api.binance.com",
+        help: "REST BASE for /api/v3/exchangeInfo and /api/v3/depth",
+    },
+    Flag {
+        name: "ca-file",
+        value: Some("PEM"),
+        repeat: false,
+        default: "public web roots only",
+        help: "extra trusted root certificate(s) for websocket and REST TLS (e.g. the simulator's)",
+    },
+    Flag {
+        name: "depth-limit",
+        value: Some("N"),
+        repeat: false,
+        default: "1000",
+        help: "REST snapshot levels per side, 1..5000 (weight 5/25/50/250 of 6000 per minute)",
+    },
+    Flag {
+        name: "core",
+        value: Some("N"),
+        repeat: false,
+        default: "not pinned",
+        help: "pin the event-loop thread to core N",
+    },
+    Flag {
+        name: "no-busy-poll",
+        value: None,
+        repeat: false,
+        default: "",
+        help: "block in the poller (20 ms timer tick) instead of spinning on poll(0)",
+    },
+    Flag {
+        name: "duration",
+        value: Some("SECS"),
+        repeat: false,
+        default: "unbounded",
+        help: "stop after SECS of wall time (fractions allowed)",
+    },
+    Flag {
+        name: "record",
+        value: Some("DIR"),
+        repeat: false,
+        default: "off",
+        help: "capture raw frames and snapshots to DIR/{symbol}/{date}/take_{n}/{orderbook,trades,aggTrades}/",
+    },
+    Flag {
+        name: "stale-secs",
+        value: Some("SECS"),
+        repeat: false,
+        default: "30",
+        help: "reconnect when no market data arrives for SECS (0: never)",
+    },
+    Flag {
+        name: "max-conn-age",
+        value: Some("SECS"),
+        repeat: false,
+        default: "84600",
+        help: "open a new connection and switch to it (make before break) once a connection is SECS old",
+    },
+    Flag {
+        name: "max-message",
+        value: Some("BYTES"),
+        repeat: false,
+        default: "1048576",
+        help: "largest websocket frame/message accepted; a larger one ends the connection (reconnect)",
+    },
+    Flag {
+        name: "weight-budget",
+        value: Some("N"),
+        repeat: false,
+        default: "6000",
+        help: "REST request weight allowed per minute; snapshots that would exceed it wait",
+    },
+];
+
+/// The `run` command's flags.
+pub fn run_flags() -> Vec<Flag> {
+    OUTPUT_FLAGS.iter().chain(RUN_ONLY).copied().collect()
+}
+
+fn secs_flag(a: &Args, name: &str) -> Result<Option<std::time::Duration>, String> {
+    match a.num::<f64>(name)? {
+        None => Ok(None),
+        Some(v) if v.is_finite() && (0.0..=1e9).contains(&v) => Ok(Some(std::time::Duration::from_secs_f64(v))),
+        Some(v) => Err(format!("--{name}: {v} is not a number of seconds")),
+    }
+}
+
+/// Builds the live configuration from `run`'s flags: every mistake is one line (exit 2).
+pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
+    use crate::net::url;
+    let ws = url::parse_ws_base(a.get("ws-url").unwrap_or("wss://stream.binance.com:9443"))?;
+    let rest = url::parse_rest_base(a.get("rest-url").unwrap_or("https://api.binance.com"))?;
+    let tls = crate::net::tls::TlsSetup::new(a.get("ca-file").map(Path::new))?;
+    let mut cfg = crate::live::LiveConfig::new(ws, rest, tls);
+    let mut symbols = a.all("symbol");
+    if symbols.is_empty() {
+        symbols.push("btcusdt".into());
+    }
+    cfg.symbols.clear();
+    for s in symbols {
+        url::check_symbol(&s)?;
+        let up = s.to_ascii_uppercase();
+        if !cfg.symbols.contains(&up) {
+            cfg.symbols.push(up);
+        }
+    }
+    let streams = a.all("streams");
+    if !streams.is_empty() {
+        cfg.streams = url::parse_streams(&streams)?;
+    }
+    if let Some(n) = a.num::<u32>("depth-limit")? {
+        if !(1..=5000).contains(&n) {
+            return Err(format!("--depth-limit: {n} is outside 1..5000"));
+        }
+        cfg.depth_limit = n;
+    }
+    if let Some(c) = a.num::<usize>("core")? {
+        crate::live::check_core(c)?;
+        cfg.core = Some(c);
+    }
+    cfg.busy_poll = !a.has("no-busy-poll");
+    cfg.max_events = a.num("max-events")?;
+    cfg.duration = secs_flag(a, "duration")?;
+    if let Some(d) = secs_flag(a, "stale-secs")? {
+        cfg.stale = d;
+    }
+    if let Some(d) = secs_flag(a, "max-conn-age")? {
+        if d < std::time::Duration::from_millis(100) {
+            return Err("--max-conn-age: at least 0.1 s".into());
+        }
+        cfg.max_conn_age = d;
+    }
+    if let Some(m) = a.num::<usize>("max-message")? {
+        if !(1024..=1 << 30).contains(&m) {
+            return Err(format!("--max-message: {m} is outside 1024..1073741824"));
+        }
+        cfg.limits = crate::ws::Limits { max_frame: m, max_message: m };
+    }
+    if let Some(w) = a.num::<u32>("weight-budget")? {
+        if w < 5 {
+            return Err(format!("--weight-budget: {w} is below the lightest request (5)"));
+        }
+        cfg.weight_per_minute = w;
+    }
+    if a.has("record") {
+        return Err("--record: capture is not implemented in this build yet".into());
+    }
+    cfg.log = !a.has("quiet");
+    Ok(cfg)
+}
+
+/// `tickfeed run`: the live handler. Ends on `--duration`, `--max-events`, SIGINT or SIGTERM
+/// (summary on stderr, exit files written, exit 0). stdout closing (a pipe into `head`) stops the
+/// output but not the run: books, stats and the exit files are still kept.
+pub fn run_main(args: &[String]) -> Result<(), String> {
+    let flags = run_flags();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!(
+            "{}",
+            help(
+                "run",
+                "[OPTIONS]",
+                "Live feed handler: Binance spot combined streams over one websocket, REST snapshots, \
+                 local books kept in sync, top of book out.",
+                &flags
+            )
+        );
+        return Ok(());
+    }
+    let a = parse("run", args, &flags)?;
+    if let Some(p) = a.positional.first() {
+        return Err(format!("run: unexpected argument '{p}' (see tickfeed run --help)"));
+    }
+    let pcfg = pipeline_config(&a)?;
+    let lcfg = live_config(&a)?;
+    let syms: Vec<&str> = lcfg.symbols.iter().map(String::as_str).collect();
+    let mut p = Pipeline::new(pcfg, &syms);
+    let stop = crate::net::signal::install()?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let report = crate::live::run(&lcfg, &mut p, &mut out, stop).map_err(|e| e.to_string())?;
+    drop(out);
+    write_exit_files(&a, &p, &report.extra())?;
+    if !a.has("quiet") {
+        eprintln!("tickfeed: run ended ({})", report.end);
+        eprint!("{}", summary_text(&p));
+    }
+    Ok(())
+}
+
 /// `tickfeed replay FILE...`
 pub fn replay_main(args: &[String]) -> Result<(), String> {
     let flags = replay_flags();

@@ -15,16 +15,22 @@
 //! - [`pipeline`]: one frame in, books updated, lines out: the path shared by live and replay.
 //! - [`replay`]: reading recordings (`<recv ns> <raw json>` lines, plain or gzip).
 //! - [`ws`]: a sans-IO websocket client codec (handshake, frames, masking).
+//! - [`net`]: sockets, TLS, the receive clock, signals: the I/O the live handler needs.
+//! - [`rest`]: exchangeInfo and depth snapshots over HTTP, weight budget, Retry-After.
+//! - [`live`]: the live event loop (`tickfeed run`).
 
 pub mod audit;
 pub mod cli;
 pub mod decode;
 pub mod fixed;
 pub mod ladder;
+pub mod live;
 pub mod metrics;
+pub mod net;
 pub mod output;
 pub mod pipeline;
 pub mod replay;
+pub mod rest;
 pub mod stats;
 pub mod sync;
 pub mod ws;

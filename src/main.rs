@@ -24,7 +24,8 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let r = match cmd.as_str() {
         "replay" => tickfeed::cli::replay_main(rest),
-        "run" | "sim" | "demo" => Err(format!("{cmd}: not available in this build yet")),
+        "run" => tickfeed::cli::run_main(rest),
+        "sim" | "demo" => Err(format!("{cmd}: not available in this build yet")),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

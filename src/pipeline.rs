@@ -71,6 +71,14 @@ impl SymbolState {
     pub fn last_price(&self) -> Units {
         self.last_price
     }
+    /// The id of the last trade processed (duplicates are at or below it).
+    pub fn last_trade_id(&self) -> Option<u64> {
+        self.last_trade_id
+    }
+    /// The id of the last aggregate trade processed.
+    pub fn last_agg_id(&self) -> Option<u64> {
+        self.last_agg_id
+    }
 }
 
 /// What a frame was.

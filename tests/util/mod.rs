@@ -1,5 +1,8 @@
-//! Shared helpers for the integration tests: locating the shared Binance recordings.
+//! Shared helpers for the integration tests: locating the shared Binance recordings, a loopback
+//! test exchange ([`exchange`]) and running the `tickfeed` binary with a time limit.
 #![allow(dead_code)]
+
+pub mod exchange;
 
 use std::path::PathBuf;
 
@@ -16,4 +19,73 @@ pub fn recording(file: &str) -> Option<PathBuf> {
         eprintln!("SKIP: recording {} not found (set TICKFEED_DATA to the folder holding it)", p.display());
         None
     }
+}
+
+/// What a finished `tickfeed` process left.
+pub struct Finished {
+    /// Exit code (None: killed by a signal).
+    pub code: Option<i32>,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+/// Runs the `tickfeed` binary with `args`, killing it after `limit` (a hung handler fails the
+/// test instead of hanging it).
+pub fn run_tickfeed(args: &[&str], limit: std::time::Duration) -> Finished {
+    let child = spawn_tickfeed(args);
+    wait_tickfeed(child, limit)
+}
+
+/// Starts the `tickfeed` binary with piped stdout/stderr.
+pub fn spawn_tickfeed(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tickfeed"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tickfeed")
+}
+
+/// Waits for a child (killing it after `limit`) and collects its output.
+pub fn wait_tickfeed(mut child: std::process::Child, limit: std::time::Duration) -> Finished {
+    use std::io::Read;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = t_out.join().unwrap();
+    let stderr = t_err.join().unwrap();
+    assert!(status.is_some(), "tickfeed did not finish within {limit:?}\nstderr:\n{stderr}");
+    Finished { code: status.and_then(|s| s.code()), stdout, stderr }
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tickfeed-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }

@@ -1,0 +1,946 @@
+//! The live handler's event loop (`tickfeed run`): one thread, a mio poller, one websocket
+//! connection at a time (two during a make-before-break switch), REST on a helper thread.
+//!
+//! Per iteration: poll (`Duration::ZERO` when busy-polling, else a short block so timers fire),
+//! read the clock once, service readable connections (each socket read -> frames -> pipeline ->
+//! one write of the output buffer), pick up finished snapshots from the REST worker's channel,
+//! hand new snapshot requests to it, then check timers (duration, connect timeouts, stale stream,
+//! connection age, reconnect backoff). The loop owns every decision about connections: when to
+//! open one, when one is dead, when to switch; [`crate::net::conn`] only moves bytes, the
+//! [`Pipeline`] only interprets them.
+//!
+//! Make before break: when the connection nears `--max-conn-age` or the server announces
+//! `serverShutdown`, a second connection is opened while the first keeps feeding. Frames from
+//! both go into the same pipeline, which skips what it already has (diffs with `u <= id`, trades
+//! by id). The new connection's depth diffs are admitted only once they are contiguous with the
+//! book (`U <= id + 1`); a diff that is ahead of what the old connection has delivered so far is
+//! held back (dropped: the old connection will deliver its predecessors, and the new one repeats
+//! nothing later), so it is never mistaken for a gap. Once every synced book has taken a
+//! contiguous diff from the new connection, the loop switches and closes the old one; the book
+//! never stops advancing and no update is lost.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token, Waker};
+
+use crate::decode::{self, Envelope, LevelBuf, StreamKind};
+use crate::net::backoff::Backoff;
+use crate::net::clock::WallClock;
+use crate::net::conn::{Conn, ConnError, ConnEvent, ConnSpec, Phase};
+use crate::net::tls::TlsSetup;
+use crate::net::url::{stream_path, BaseUrl};
+use crate::pipeline::{FrameOutcome, Pipeline};
+use crate::rest::{self, InfoError, RestClient, RestGate, SnapshotWorker, WorkerConfig};
+use crate::ws::Limits;
+
+const WAKE: Token = Token(usize::MAX);
+/// Longest blocking poll with `--no-busy-poll`: the timer resolution.
+const BLOCKING_POLL: Duration = Duration::from_millis(20);
+/// A connection that stayed up this long resets the reconnect backoff.
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+/// How often the receive clock is recalibrated against the wall clock.
+const RECALIBRATE: Duration = Duration::from_secs(60);
+
+/// Everything `tickfeed run` is configured with.
+#[derive(Clone)]
+pub struct LiveConfig {
+    /// Websocket base.
+    pub ws: BaseUrl,
+    /// REST base.
+    pub rest: BaseUrl,
+    /// Symbols, in pipeline order.
+    pub symbols: Vec<String>,
+    /// Streams per symbol.
+    pub streams: Vec<StreamKind>,
+    /// Snapshot `limit`.
+    pub depth_limit: u32,
+    /// TLS roots for wss and https.
+    pub tls: TlsSetup,
+    /// Pin the loop thread to this core.
+    pub core: Option<usize>,
+    /// Spin on `poll(0)` instead of blocking.
+    pub busy_poll: bool,
+    /// Stop after this many market events.
+    pub max_events: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// No market data for this long: reconnect. Zero disables.
+    pub stale: Duration,
+    /// Open a new connection (make before break) once a connection is this old.
+    pub max_conn_age: Duration,
+    /// Websocket frame and message limits.
+    pub limits: Limits,
+    /// REST weight budget per minute.
+    pub weight_per_minute: u32,
+    /// Whole-request REST timeout.
+    pub rest_timeout: Duration,
+    /// TCP connect + TLS + upgrade must finish within this.
+    pub connect_timeout: Duration,
+    /// Longest overlap before switching to the new connection anyway.
+    pub switch_timeout: Duration,
+    /// First reconnect delay.
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Log connection events to stderr.
+    pub log: bool,
+}
+
+impl LiveConfig {
+    /// Defaults for a websocket and REST base.
+    pub fn new(ws: BaseUrl, rest: BaseUrl, tls: TlsSetup) -> LiveConfig {
+        LiveConfig {
+            ws,
+            rest,
+            symbols: vec!["BTCUSDT".into()],
+            streams: vec![StreamKind::Depth, StreamKind::Trade],
+            depth_limit: 1000,
+            tls,
+            core: None,
+            busy_poll: true,
+            max_events: None,
+            duration: None,
+            stale: Duration::from_secs(30),
+            max_conn_age: Duration::from_secs(23 * 3600 + 1800),
+            limits: Limits::default(),
+            weight_per_minute: rest::DEFAULT_WEIGHT_PER_MINUTE,
+            rest_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            switch_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            log: true,
+        }
+    }
+}
+
+/// Why a run could not go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveError {
+    /// The configuration is wrong (unknown symbol, bad core): exit 2, nothing to retry.
+    Config(String),
+    /// A local failure retrying cannot mend (the poller failed).
+    Fatal(String),
+}
+
+impl std::fmt::Display for LiveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LiveError::Config(m) | LiveError::Fatal(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What the loop did, beyond the pipeline's own stats (written as extra `--stats` keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveReport {
+    /// Websocket connections that completed the upgrade.
+    pub connections: u64,
+    /// Make-before-break switches.
+    pub switches: u64,
+    /// Frames from a new connection held back during an overlap (ahead of the book).
+    pub held_back: u64,
+    /// Connections dropped for silence (`--stale-secs`).
+    pub stale_reconnects: u64,
+    /// Connection attempts that failed before the upgrade.
+    pub connect_failures: u64,
+    /// Snapshot requests sent to the REST worker.
+    pub snapshot_requests: u64,
+    /// Snapshot fetches that failed (transport, HTTP status).
+    pub snapshot_failures: u64,
+    /// REST answers 429/418.
+    pub rest_rate_limited: u64,
+    /// REST requests delayed by the weight budget or a Retry-After.
+    pub rest_delayed: u64,
+    /// Binary frames received (not used by JSON streams; counted as bad messages too).
+    pub binary_frames: u64,
+    /// stdout failed (closed pipe); output stopped, the run went on.
+    pub stdout_closed: bool,
+    /// Why the run ended: "signal", "duration", "max-events".
+    pub end: &'static str,
+}
+
+impl LiveReport {
+    /// The extra `--stats` keys.
+    pub fn extra(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("connections", self.connections),
+            ("switches", self.switches),
+            ("held_back", self.held_back),
+            ("stale_reconnects", self.stale_reconnects),
+            ("connect_failures", self.connect_failures),
+            ("snapshot_requests", self.snapshot_requests),
+            ("snapshot_failures", self.snapshot_failures),
+            ("rest_rate_limited", self.rest_rate_limited),
+            ("rest_delayed", self.rest_delayed),
+            ("binary_frames", self.binary_frames),
+            ("stdout_closed", u64::from(self.stdout_closed)),
+        ]
+    }
+}
+
+/// Checks that core `id` exists (a one-line error otherwise).
+pub fn check_core(id: usize) -> Result<(), String> {
+    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    if ids.iter().any(|c| c.id == id) {
+        Ok(())
+    } else {
+        let have: Vec<String> = ids.iter().map(|c| c.id.to_string()).collect();
+        Err(format!("--core {id}: no such core (available: {})", have.join(",")))
+    }
+}
+
+fn pin(id: usize) -> Result<(), String> {
+    check_core(id)?;
+    if core_affinity::set_for_current(core_affinity::CoreId { id }) {
+        Ok(())
+    } else {
+        Err(format!("--core {id}: pinning the event loop failed"))
+    }
+}
+
+/// `io::Error` text without the " (os error N)" tail, for one-line messages.
+fn io_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// Sleeps up to `d`, waking early for a stop request or the deadline. Returns false if stopped.
+fn sleep_checked(d: Duration, stop: &AtomicBool, deadline: Option<Instant>) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|t| Instant::now() >= t) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// Fetches every symbol's filters before the loop starts: an unknown symbol is a configuration
+/// error; a network failure is retried (with backoff) until it works, `stop` or the deadline.
+/// Returns false when stopped first.
+fn load_exchange_info(
+    cfg: &LiveConfig,
+    client: &RestClient,
+    gate: &mut RestGate,
+    p: &mut Pipeline,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+) -> Result<bool, LiveError> {
+    let mut backoff = Backoff::new(cfg.backoff_min.max(Duration::from_millis(200)), cfg.backoff_max, seed());
+    for (i, sym) in cfg.symbols.iter().enumerate() {
+        loop {
+            match rest::exchange_info(client, gate, sym) {
+                Ok(f) => {
+                    if let Some(t) = f.tick {
+                        p.set_tick(i, t);
+                    }
+                    break;
+                }
+                Err(InfoError::UnknownSymbol(m)) => return Err(LiveError::Config(m)),
+                Err(InfoError::Unavailable(m)) => {
+                    if cfg.log {
+                        eprintln!("tickfeed: {m}; {sym} tick size will be inferred from its first snapshot");
+                    }
+                    break;
+                }
+                Err(InfoError::Transient(m)) => {
+                    let d = backoff.next_delay();
+                    if cfg.log {
+                        eprintln!("tickfeed: {m}; retrying in {}", secs(d));
+                    }
+                    if !sleep_checked(d, stop, deadline) {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Runs the live handler until a stop condition: `stop` set (SIGINT/SIGTERM), `--duration`,
+/// `--max-events`. Output goes to `out`, flushed once per socket read.
+pub fn run<W: Write>(
+    cfg: &LiveConfig,
+    p: &mut Pipeline,
+    out: &mut W,
+    stop: &AtomicBool,
+) -> Result<LiveReport, LiveError> {
+    let started = Instant::now();
+    let deadline = cfg.duration.map(|d| started + d);
+    let client = RestClient::new(&cfg.rest, &cfg.tls, cfg.rest_timeout);
+    let mut gate = RestGate::new(cfg.weight_per_minute);
+    let mut report = LiveReport { end: "signal", ..LiveReport::default() };
+    if !load_exchange_info(cfg, &client, &mut gate, p, stop, deadline)? {
+        report.end = if stop.load(Ordering::Relaxed) { "signal" } else { "duration" };
+        return Ok(report);
+    }
+    let poll = Poll::new().map_err(|e| LiveError::Fatal(format!("cannot create the poller: {e}")))?;
+    let waker = Arc::new(
+        Waker::new(poll.registry(), WAKE).map_err(|e| LiveError::Fatal(format!("cannot create the waker: {e}")))?,
+    );
+    let w = waker.clone();
+    let worker = SnapshotWorker::spawn(
+        client,
+        gate,
+        WorkerConfig { symbols: cfg.symbols.clone(), limit: cfg.depth_limit, log: cfg.log },
+        Box::new(move || {
+            let _ = w.wake();
+        }),
+    )
+    .map_err(|e| LiveError::Fatal(format!("cannot start the REST thread: {e}")))?;
+    // Pinned after the helper thread is spawned, so it does not inherit the core.
+    if let Some(core) = cfg.core {
+        pin(core).map_err(LiveError::Config)?;
+    }
+    let spec = ConnSpec {
+        host: cfg.ws.host.clone(),
+        port: cfg.ws.port,
+        tls: cfg.ws.tls.then(|| cfg.tls.clone()),
+        path: stream_path(&cfg.symbols, &cfg.streams),
+        limits: cfg.limits,
+    };
+    let n = p.symbols().len();
+    let mut lp = Loop {
+        cfg,
+        spec,
+        poll,
+        waker,
+        worker,
+        in_flight: vec![false; n],
+        active: None,
+        standby: None,
+        pending: None,
+        feed: Feed {
+            p,
+            out,
+            stdout_ok: true,
+            clock: WallClock::new(),
+            levels: LevelBuf::with_capacity(1024),
+            max_events: cfg.max_events,
+            stop: false,
+            log: cfg.log,
+            batch_frames: 0,
+            held: 0,
+            binary: 0,
+        },
+        backoff: Backoff::new(cfg.backoff_min, cfg.backoff_max, seed()),
+        open_at: Some(started),
+        next_serial: 1,
+        attempts: 0,
+        report,
+        deadline,
+        mbb_reason: None,
+    };
+    lp.run(stop)?;
+    Ok(lp.finish())
+}
+
+/// Which connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Active,
+    Standby,
+}
+
+/// A connection and what the loop tracks about it.
+struct Slot {
+    conn: Conn,
+    /// Last market frame (or any text frame) received.
+    last_data: Instant,
+    /// Per symbol: this connection delivered a depth diff contiguous with the book (standby).
+    caught_up: Vec<bool>,
+    /// A market frame arrived on this connection.
+    data_seen: bool,
+}
+
+/// A connection waiting for its DNS answer.
+struct Pending {
+    rx: Receiver<Result<Vec<SocketAddr>, String>>,
+}
+
+/// Everything the frame sink touches (split from the connections so both can be borrowed).
+struct Feed<'a, W: Write> {
+    p: &'a mut Pipeline,
+    out: &'a mut W,
+    stdout_ok: bool,
+    clock: WallClock,
+    levels: LevelBuf,
+    max_events: Option<u64>,
+    stop: bool,
+    log: bool,
+    batch_frames: u32,
+    held: u64,
+    binary: u64,
+}
+
+/// What one `on_readable` call reported, beyond frames.
+#[derive(Default)]
+struct Seen {
+    opened: bool,
+    last_text: Option<Instant>,
+    market: bool,
+    shutdown: bool,
+}
+
+impl<W: Write> Feed<'_, W> {
+    fn on_event(&mut self, ev: ConnEvent<'_>, overlap: bool, caught_up: &mut [bool], seen: &mut Seen) {
+        match ev {
+            ConnEvent::Text(frame, t) => {
+                seen.last_text = Some(t);
+                if self.stop {
+                    return;
+                }
+                if self.max_events.is_some_and(|m| self.p.stats().events >= m) {
+                    self.stop = true;
+                    return;
+                }
+                if overlap && !self.admit(frame, caught_up) {
+                    self.held += 1;
+                    return;
+                }
+                match self.p.on_frame(self.clock.ns(t), frame) {
+                    FrameOutcome::Market { .. } | FrameOutcome::Duplicate => seen.market = true,
+                    FrameOutcome::ServerShutdown => seen.shutdown = true,
+                    _ => {}
+                }
+                self.batch_frames += 1;
+            }
+            ConnEvent::Binary(b, _) => {
+                self.binary += 1;
+                self.p.stats_mut().bad_messages += 1;
+                if self.log && (self.binary <= 20 || self.binary % 1000 == 0) {
+                    eprintln!("tickfeed: binary frame of {} bytes ignored ({} so far)", b.len(), self.binary);
+                }
+            }
+            ConnEvent::Ping { answered, .. } => {
+                let s = self.p.stats_mut();
+                s.pings += 1;
+                if answered {
+                    s.pongs += 1;
+                }
+            }
+            ConnEvent::Opened => seen.opened = true,
+            ConnEvent::BatchEnd(t) => {
+                self.flush_output();
+                if self.batch_frames > 0 {
+                    self.batch_frames = 0;
+                    self.p.stats_mut().record_process_ns(t.elapsed().as_nanos() as u64);
+                }
+            }
+        }
+    }
+
+    /// During an overlap: may this frame from the new connection go to the pipeline? Depth only
+    /// when contiguous with (or already in) a synced book; trades only when not ahead of the
+    /// last id processed. What is held back the old connection still delivers.
+    fn admit(&mut self, frame: &[u8], caught_up: &mut [bool]) -> bool {
+        let Ok(Envelope::Stream { stream, data }) = decode::split_envelope(frame) else { return true };
+        let Some(name) = decode::parse_stream_name(stream) else { return true };
+        let Some(i) = self.p.find(name.symbol) else { return true };
+        let s = &self.p.symbols()[i];
+        match name.kind {
+            StreamKind::Depth => {
+                let Ok(h) = decode::decode_depth(data, &mut self.levels) else { return true };
+                let book = s.book();
+                if !book.is_synced() {
+                    // The old connection feeds the buffer alone: interleaving two streams there
+                    // could put a later diff before an earlier one.
+                    return false;
+                }
+                if h.first_id <= book.last_update_id().saturating_add(1) {
+                    caught_up[i] = true;
+                    true
+                } else {
+                    false
+                }
+            }
+            StreamKind::Trade => match decode::decode_trade(data) {
+                Ok(t) => s.last_trade_id().is_none_or(|l| t.trade_id <= l.saturating_add(1)),
+                Err(_) => true,
+            },
+            StreamKind::AggTrade => match decode::decode_agg_trade(data) {
+                Ok(t) => s.last_agg_id().is_none_or(|l| t.agg_id <= l.saturating_add(1)),
+                Err(_) => true,
+            },
+            StreamKind::BookTicker => true,
+        }
+    }
+
+    /// Writes the output buffer in one call; a failed stdout stops output for good.
+    fn flush_output(&mut self) {
+        if self.p.output().pending() == 0 {
+            return;
+        }
+        if self.stdout_ok {
+            let r = self.p.output().flush_to(self.out).and_then(|()| self.out.flush());
+            if let Err(e) = r {
+                self.stdout_ok = false;
+                if self.log {
+                    eprintln!("tickfeed: stdout failed ({}): output stops, the handler keeps running", io_text(&e));
+                }
+            }
+        }
+        self.p.output().discard();
+    }
+}
+
+struct Loop<'a, W: Write> {
+    cfg: &'a LiveConfig,
+    spec: ConnSpec,
+    poll: Poll,
+    waker: Arc<Waker>,
+    worker: SnapshotWorker,
+    in_flight: Vec<bool>,
+    active: Option<Slot>,
+    standby: Option<Slot>,
+    pending: Option<Pending>,
+    feed: Feed<'a, W>,
+    backoff: Backoff,
+    /// When to open the next connection (active when there is none, else a standby).
+    open_at: Option<Instant>,
+    next_serial: u64,
+    attempts: u64,
+    report: LiveReport,
+    deadline: Option<Instant>,
+    /// Why a standby is wanted (make before break), for the log.
+    mbb_reason: Option<&'static str>,
+}
+
+impl<W: Write> Loop<'_, W> {
+    fn log(&self, msg: std::fmt::Arguments<'_>) {
+        if self.cfg.log {
+            eprintln!("tickfeed: {msg}");
+        }
+    }
+
+    fn slot(&mut self, which: Which) -> Option<&mut Slot> {
+        match which {
+            Which::Active => self.active.as_mut(),
+            Which::Standby => self.standby.as_mut(),
+        }
+    }
+
+    fn run(&mut self, stop: &AtomicBool) -> Result<(), LiveError> {
+        let mut events = Events::with_capacity(64);
+        let mut calibrated = Instant::now();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                self.report.end = "signal";
+                return Ok(());
+            }
+            if self.feed.stop {
+                self.report.end = "max-events";
+                return Ok(());
+            }
+            let pending_read =
+                [&self.active, &self.standby].iter().any(|s| s.as_ref().is_some_and(|s| s.conn.is_readable()));
+            let timeout = if self.cfg.busy_poll || pending_read { Duration::ZERO } else { BLOCKING_POLL };
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LiveError::Fatal(format!("poll failed: {e}"))),
+            }
+            for ev in events.iter() {
+                let t = ev.token();
+                if t == WAKE {
+                    continue;
+                }
+                for which in [Which::Active, Which::Standby] {
+                    let Some(slot) = self.slot(which) else { continue };
+                    if slot.conn.token() != t {
+                        continue;
+                    }
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        slot.conn.set_readable();
+                    }
+                    if ev.is_writable() || ev.is_error() {
+                        let was = slot.conn.phase();
+                        if let Err(e) = slot.conn.on_writable() {
+                            self.lost(which, e, Instant::now());
+                        } else if was == Phase::Connecting {
+                            // Connected: the upgrade request is out; look for the answer.
+                            if let Some(s) = self.slot(which) {
+                                s.conn.set_readable();
+                            }
+                        }
+                    }
+                }
+            }
+            self.service(Which::Active);
+            self.service(Which::Standby);
+            self.snapshots();
+            let now = Instant::now();
+            if now.duration_since(calibrated) >= RECALIBRATE {
+                self.feed.clock = WallClock::new();
+                calibrated = now;
+            }
+            if self.deadline.is_some_and(|d| now >= d) {
+                self.report.end = "duration";
+                return Ok(());
+            }
+            self.timers(now);
+        }
+    }
+
+    /// Reads a connection that has data pending and feeds what it delivers.
+    fn service(&mut self, which: Which) {
+        let overlap = which == Which::Standby;
+        let Loop { active, standby, feed, .. } = self;
+        let Some(slot) = (match which {
+            Which::Active => active.as_mut(),
+            Which::Standby => standby.as_mut(),
+        }) else {
+            return;
+        };
+        if !slot.conn.is_readable() {
+            return;
+        }
+        let mut seen = Seen::default();
+        let Slot { conn, caught_up, .. } = &mut *slot;
+        let r = conn.on_readable(&mut |ev| feed.on_event(ev, overlap, caught_up, &mut seen));
+        if let Some(t) = seen.last_text {
+            slot.last_data = t;
+        }
+        slot.data_seen |= seen.market;
+        let serial = slot.conn.serial;
+        if seen.opened {
+            slot.last_data = Instant::now();
+            self.on_opened(which);
+        }
+        if seen.shutdown && which == Which::Active && self.standby.is_none() && self.pending.is_none() {
+            self.log(format_args!("serverShutdown on connection #{serial}: opening a new one before closing it"));
+            self.mbb_reason = Some("serverShutdown");
+            self.open_at = Some(Instant::now());
+        }
+        if let Err(e) = r {
+            self.lost(which, e, Instant::now());
+        }
+    }
+
+    fn on_opened(&mut self, which: Which) {
+        self.report.connections += 1;
+        if self.report.connections > 1 {
+            self.feed.p.stats_mut().reconnects += 1;
+        }
+        let Some(s) = self.slot(which) else { return };
+        let (serial, addr) = (s.conn.serial, s.conn.addr());
+        let scheme = if self.cfg.ws.tls { "wss" } else { "ws" };
+        match which {
+            Which::Active => self.log(format_args!(
+                "connected #{serial} {scheme}://{} ({addr}), {} symbols x {} streams",
+                self.cfg.ws.authority(),
+                self.cfg.symbols.len(),
+                self.cfg.streams.len()
+            )),
+            Which::Standby => self.log(format_args!(
+                "connected #{serial} {scheme}://{} ({addr}) alongside #{}: switching once it is in flow",
+                self.cfg.ws.authority(),
+                self.active.as_ref().map_or(0, |a| a.conn.serial)
+            )),
+        }
+    }
+
+    /// A connection ended: log why, and either switch to the standby or schedule a reconnect.
+    fn lost(&mut self, which: Which, err: ConnError, now: Instant) {
+        let Some(slot) = (match which {
+            Which::Active => self.active.take(),
+            Which::Standby => self.standby.take(),
+        }) else {
+            return;
+        };
+        let serial = slot.conn.serial;
+        let opened = slot.conn.opened;
+        let where_ = format!("{} ({})", self.cfg.ws.authority(), slot.conn.addr());
+        let graceful = matches!(err, ConnError::Closed { .. });
+        if graceful {
+            slot.conn.shutdown(self.poll.registry());
+        } else {
+            slot.conn.abort(self.poll.registry());
+        }
+        if opened.is_some_and(|o| now.duration_since(o) >= HEALTHY_AFTER) {
+            self.backoff.reset();
+        }
+        let what = match &err {
+            ConnError::Connect(e) => format!("connect {where_} failed: {}", io_text(e)),
+            ConnError::Tls(e) => format!("TLS with {where_} failed: {}", io_text(e)),
+            e if opened.is_none() => format!("websocket to {where_} failed: {e}"),
+            e => format!("connection #{serial} to {where_}: {e}"),
+        };
+        if opened.is_none() {
+            self.report.connect_failures += 1;
+        }
+        match which {
+            Which::Active => {
+                if let Some(sb) = self.standby.take() {
+                    let open = sb.conn.phase() == Phase::Open;
+                    let sserial = sb.conn.serial;
+                    self.active = Some(sb);
+                    if open {
+                        self.report.switches += 1;
+                        self.log(format_args!("{what}; switched to #{sserial}"));
+                    } else {
+                        self.feed.p.reset_books();
+                        self.log(format_args!("{what}; continuing with #{sserial} (connecting), books resync"));
+                    }
+                    self.mbb_reason = None;
+                } else if self.pending.is_some() {
+                    // A new connection is being resolved: it becomes the active one.
+                    self.feed.p.reset_books();
+                    self.mbb_reason = None;
+                    self.log(format_args!("{what}; continuing with the connection being opened, books resync"));
+                } else {
+                    self.feed.p.reset_books();
+                    self.mbb_reason = None;
+                    let d = self.backoff.next_delay();
+                    self.open_at = Some(now + d);
+                    self.log(format_args!("{what}; reconnecting in {} (books resync)", secs(d)));
+                }
+            }
+            Which::Standby => {
+                let d = self.backoff.next_delay();
+                self.open_at = Some(now + d);
+                self.log(format_args!("{what}; new connection retried in {}", secs(d)));
+            }
+        }
+    }
+
+    /// Feeds finished snapshots to the pipeline and sends the pipeline's new requests.
+    fn snapshots(&mut self) {
+        let mut any = false;
+        while let Some(r) = self.worker.try_recv() {
+            any = true;
+            if let Some(f) = self.in_flight.get_mut(r.symbol) {
+                *f = false;
+            }
+            match r.body {
+                Ok(body) => {
+                    if let Err(e) = self.feed.p.on_snapshot(r.symbol, r.recv_ns, &body) {
+                        let sym = self.feed.p.symbols()[r.symbol].symbol().to_owned();
+                        self.log(format_args!("{sym} snapshot unusable ({e}); asking again"));
+                    }
+                }
+                Err(msg) => {
+                    self.report.snapshot_failures += 1;
+                    self.log(format_args!("{msg}"));
+                    self.feed.p.snapshot_failed(r.symbol);
+                }
+            }
+        }
+        if any {
+            self.feed.flush_output();
+        }
+        while let Some(sym) = self.feed.p.poll_snapshot_request() {
+            // One fetch per symbol at a time: a request while one is out is answered by it (the
+            // book judges whatever snapshot arrives and asks again if it is too old).
+            if !self.in_flight[sym] {
+                self.in_flight[sym] = true;
+                self.report.snapshot_requests += 1;
+                self.worker.request(sym);
+            }
+        }
+    }
+
+    fn timers(&mut self, now: Instant) {
+        // Connections that do not get through connect + TLS + upgrade in time.
+        let limit = self.cfg.connect_timeout;
+        for which in [Which::Active, Which::Standby] {
+            let late = self
+                .slot(which)
+                .filter(|s| s.conn.phase() != Phase::Open && now.duration_since(s.conn.started) > limit)
+                .map(|s| s.conn.phase());
+            if let Some(phase) = late {
+                let e = io::Error::new(io::ErrorKind::TimedOut, format!("timed out after {}", secs(limit)));
+                let e = if phase == Phase::Connecting { ConnError::Connect(e) } else { ConnError::Io(e) };
+                self.lost(which, e, now);
+            }
+        }
+        // A silent stream.
+        let stale = self.cfg.stale;
+        let silent = self
+            .active
+            .as_ref()
+            .filter(|a| !stale.is_zero() && a.conn.phase() == Phase::Open)
+            .map(|a| now.duration_since(a.last_data))
+            .filter(|&d| d > stale);
+        if let Some(d) = silent {
+            self.report.stale_reconnects += 1;
+            let e = io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} (--stale-secs)", secs(d)));
+            self.lost(Which::Active, ConnError::Io(e), now);
+        }
+        // The 24-hour rule: start a new connection before the old one is cut.
+        if let Some(a) = &self.active {
+            if a.conn.phase() == Phase::Open
+                && self.standby.is_none()
+                && self.pending.is_none()
+                && self.open_at.is_none()
+                && a.conn.opened.is_some_and(|o| now.duration_since(o) >= self.cfg.max_conn_age)
+            {
+                let serial = a.conn.serial;
+                self.log(format_args!(
+                    "connection #{serial} reached --max-conn-age {}: opening a new one before closing it",
+                    secs(self.cfg.max_conn_age)
+                ));
+                self.mbb_reason = Some("max-conn-age");
+                self.open_at = Some(now);
+            }
+        }
+        // Switch once the new connection is in flow.
+        if let (Some(a), Some(s)) = (&self.active, &self.standby) {
+            if s.conn.phase() == Phase::Open {
+                let ready = s.data_seen && self.caught_up(s);
+                let overdue = s.conn.opened.is_some_and(|o| now.duration_since(o) >= self.cfg.switch_timeout);
+                if ready || overdue {
+                    let (old, new) = (a.conn.serial, s.conn.serial);
+                    let why = if ready { "in flow, contiguous with every book" } else { "switch timeout" };
+                    let old_slot = self.active.take();
+                    self.active = self.standby.take();
+                    self.report.switches += 1;
+                    self.mbb_reason = None;
+                    if let Some(o) = old_slot {
+                        o.conn.shutdown(self.poll.registry());
+                    }
+                    let held = self.feed.held;
+                    self.log(format_args!(
+                        "switched #{old} -> #{new} ({why}); closed #{old}; {held} frames held back so far"
+                    ));
+                }
+            }
+        }
+        // Open a connection when one is due.
+        if self.open_at.is_some_and(|t| now >= t) && self.pending.is_none() {
+            let which = if self.active.is_none() { Which::Active } else { Which::Standby };
+            if which == Which::Standby && (self.standby.is_some() || self.mbb_reason.is_none()) {
+                self.open_at = None;
+            } else {
+                self.open_at = None;
+                self.start_open(now);
+            }
+        }
+        if let Some(p) = &self.pending {
+            match p.rx.try_recv() {
+                Ok(r) => {
+                    self.pending = None;
+                    match r {
+                        Ok(addrs) => self.connect(&addrs, now),
+                        Err(m) => {
+                            self.report.connect_failures += 1;
+                            let d = self.backoff.next_delay();
+                            self.open_at = Some(now + d);
+                            self.log(format_args!("{m}; retrying in {}", secs(d)));
+                        }
+                    }
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => self.pending = None,
+            }
+        }
+    }
+
+    /// Every synced book has had a contiguous diff from the standby (or depth is not subscribed).
+    fn caught_up(&self, s: &Slot) -> bool {
+        if !self.cfg.streams.contains(&StreamKind::Depth) {
+            return true;
+        }
+        self.feed.p.symbols().iter().enumerate().all(|(i, sym)| s.caught_up[i] || !sym.book().is_synced())
+    }
+
+    /// Resolves the host (on a helper thread unless it is an IP literal), then connects.
+    fn start_open(&mut self, now: Instant) {
+        let host = self.cfg.ws.bare_host().to_owned();
+        let port = self.cfg.ws.port;
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            self.connect(&[SocketAddr::new(ip, port)], now);
+            return;
+        }
+        let (tx, rx) = mpsc::channel();
+        let waker = self.waker.clone();
+        let spawned = std::thread::Builder::new().name("tickfeed-dns".into()).spawn(move || {
+            let r = (host.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>())
+                .map_err(|e| format!("DNS lookup of {host} failed: {}", io_text(&e)))
+                .and_then(|a| if a.is_empty() { Err(format!("DNS lookup of {host}: no address")) } else { Ok(a) });
+            let _ = tx.send(r);
+            let _ = waker.wake();
+        });
+        match spawned {
+            Ok(_) => self.pending = Some(Pending { rx }),
+            Err(e) => {
+                let d = self.backoff.next_delay();
+                self.open_at = Some(now + d);
+                self.log(format_args!("cannot start a DNS lookup ({e}); retrying in {}", secs(d)));
+            }
+        }
+    }
+
+    fn connect(&mut self, addrs: &[SocketAddr], now: Instant) {
+        // The role is decided now: the active connection may have gone while resolving.
+        let which = if self.active.is_none() { Which::Active } else { Which::Standby };
+        // Rotate through the addresses across attempts.
+        let addr = addrs[(self.attempts as usize) % addrs.len()];
+        self.attempts += 1;
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let token = Token(serial as usize);
+        match Conn::connect(&self.spec, addr, serial, token, self.poll.registry(), now, seed() ^ serial) {
+            Ok(conn) => {
+                let n = self.feed.p.symbols().len();
+                let slot = Slot { conn, last_data: now, caught_up: vec![false; n], data_seen: false };
+                match which {
+                    Which::Active => self.active = Some(slot),
+                    Which::Standby => self.standby = Some(slot),
+                }
+            }
+            Err(e) => {
+                self.report.connect_failures += 1;
+                let d = self.backoff.next_delay();
+                self.open_at = Some(now + d);
+                let m = match &e {
+                    ConnError::Connect(e) => {
+                        format!("connect {} ({addr}) failed: {}", self.cfg.ws.authority(), io_text(e))
+                    }
+                    e => format!("connect {} ({addr}) failed: {e}", self.cfg.ws.authority()),
+                };
+                self.log(format_args!("{m}; retrying in {}", secs(d)));
+            }
+        }
+    }
+
+    fn finish(mut self) -> LiveReport {
+        self.feed.flush_output();
+        let _ = self.feed.out.flush();
+        for s in [self.standby.take(), self.active.take()].into_iter().flatten() {
+            s.conn.shutdown(self.poll.registry());
+        }
+        let c = self.worker.counters();
+        self.report.rest_rate_limited = c.rate_limited.load(Ordering::Relaxed);
+        self.report.rest_delayed = c.delayed.load(Ordering::Relaxed);
+        self.report.held_back = self.feed.held;
+        self.report.binary_frames = self.feed.binary;
+        self.report.stdout_closed = !self.feed.stdout_ok;
+        self.report
+    }
+}

@@ -1,0 +1,417 @@
+//! One websocket connection over a non-blocking mio socket: TCP connect, optional TLS, the
+//! opening handshake, then frames in and pongs/close replies out.
+//!
+//! The connection owns its socket, its TLS session, the sans-IO websocket codec and one fixed
+//! read buffer; it answers pings and closes itself and hands every other event to the caller's
+//! sink as a slice of that buffer (unfragmented frames are never copied). It does not decide when
+//! to connect, reconnect, time out or switch: the event loop owns those decisions, reads the clock
+//! and passes instants in. Every failure is a [`ConnError`] value ending the connection; nothing
+//! a server sends can panic it.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::net::tls::{is_tls_error, TlsSession, TlsSetup};
+use crate::ws::{Decoder, Encoder, Endpoint, Event, Handshake, HandshakeStatus, Limits, WsError};
+
+/// Free space the read buffer keeps after its largest frame: one socket read's worth.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads per [`Conn::on_readable`] call before yielding to the loop (timers, the other
+/// connection); the connection stays marked readable and is serviced again next iteration.
+const MAX_READS_PER_CALL: usize = 16;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// TCP connect in progress.
+    Connecting,
+    /// TCP up; TLS and/or the websocket upgrade in progress.
+    Handshaking,
+    /// Upgraded: frames flow.
+    Open,
+}
+
+/// Why a connection ended. Each is logged in one line and followed by a reconnect.
+#[derive(Debug)]
+pub enum ConnError {
+    /// The TCP connect failed.
+    Connect(io::Error),
+    /// TLS failed (certificate, alert, protocol).
+    Tls(io::Error),
+    /// A socket error after connecting.
+    Io(io::Error),
+    /// The server closed the TCP connection.
+    Eof {
+        /// The phase it happened in.
+        phase: Phase,
+    },
+    /// The websocket upgrade failed (refusal with status line and body, or a bad response).
+    Handshake(WsError),
+    /// The server broke RFC 6455.
+    Protocol(WsError),
+    /// The server sent a close frame (answered).
+    Closed {
+        /// Its status code.
+        code: Option<u16>,
+        /// Its reason.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnError::Connect(e) => write!(f, "connect failed: {e}"),
+            ConnError::Tls(e) => write!(f, "{e}"),
+            ConnError::Io(e) => write!(f, "socket error: {e}"),
+            ConnError::Eof { phase: Phase::Open } => f.write_str("server closed the connection"),
+            ConnError::Eof { phase } => write!(f, "server closed the connection during {phase:?}"),
+            ConnError::Handshake(e) | ConnError::Protocol(e) => write!(f, "{e}"),
+            ConnError::Closed { code, reason } => {
+                write!(f, "server sent close")?;
+                if let Some(c) = code {
+                    write!(f, " {c}")?;
+                }
+                if !reason.is_empty() {
+                    write!(f, " ({reason})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl ConnError {
+    fn from_io(e: io::Error) -> ConnError {
+        if is_tls_error(&e) {
+            ConnError::Tls(e)
+        } else {
+            ConnError::Io(e)
+        }
+    }
+}
+
+/// What the connection tells its owner.
+#[derive(Debug)]
+pub enum ConnEvent<'a> {
+    /// The upgrade succeeded: frames follow.
+    Opened,
+    /// A complete text message, with the instant of the socket read that completed it.
+    Text(&'a [u8], Instant),
+    /// A complete binary message (Binance sends none on JSON streams).
+    Binary(&'a [u8], Instant),
+    /// A ping; `answered`: the same-payload pong is queued (false only after our own close).
+    Ping {
+        /// The ping's payload.
+        payload: &'a [u8],
+        /// Whether a pong was queued.
+        answered: bool,
+    },
+    /// The frames of one socket read have all been delivered: a good moment to flush output.
+    BatchEnd(Instant),
+}
+
+/// One websocket connection.
+pub struct Conn {
+    /// Serial number (1, 2, ...) for log lines.
+    pub serial: u64,
+    token: Token,
+    addr: SocketAddr,
+    sock: TcpStream,
+    tls: Option<TlsSession>,
+    phase: Phase,
+    hs: Handshake,
+    request: Vec<u8>,
+    dec: Decoder,
+    enc: Encoder,
+    rbuf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// Plaintext waiting for the socket (plain TCP) or for rustls.
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// Readiness seen but not yet read to `WouldBlock`.
+    readable: bool,
+    /// When the connect started.
+    pub started: Instant,
+    /// When the upgrade completed.
+    pub opened: Option<Instant>,
+    /// The last socket read that returned bytes.
+    pub last_rx: Instant,
+}
+
+/// Everything needed to open connections to one websocket endpoint.
+#[derive(Clone)]
+pub struct ConnSpec {
+    /// Host for `Host:` and SNI (IPv6 in brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS configuration when `wss://`.
+    pub tls: Option<TlsSetup>,
+    /// Request target (`/stream?streams=...`).
+    pub path: String,
+    /// Frame and message size limits.
+    pub limits: Limits,
+}
+
+impl Conn {
+    /// Starts a non-blocking connect to `addr` and registers the socket under `token`.
+    pub fn connect(
+        spec: &ConnSpec,
+        addr: SocketAddr,
+        serial: u64,
+        token: Token,
+        registry: &Registry,
+        now: Instant,
+        seed: u64,
+    ) -> Result<Conn, ConnError> {
+        let mut sock = TcpStream::connect(addr).map_err(ConnError::Connect)?;
+        registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE).map_err(ConnError::Connect)?;
+        let tls = match &spec.tls {
+            Some(t) => Some(t.session(&spec.host).map_err(ConnError::Tls)?),
+            None => None,
+        };
+        let hs = Handshake::random();
+        let mut request = Vec::with_capacity(512);
+        hs.write_request(
+            &Endpoint { host: &spec.host, port: spec.port, tls: spec.tls.is_some(), path: &spec.path },
+            &mut request,
+        )
+        .map_err(ConnError::Handshake)?;
+        let dec = Decoder::new(spec.limits);
+        let cap = dec.buffer_len() + READ_CHUNK;
+        Ok(Conn {
+            serial,
+            token,
+            addr,
+            sock,
+            tls,
+            phase: Phase::Connecting,
+            hs,
+            request,
+            dec,
+            enc: Encoder::new(seed),
+            rbuf: vec![0u8; cap].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            wbuf: Vec::with_capacity(4096),
+            wpos: 0,
+            readable: false,
+            started: now,
+            opened: None,
+            last_rx: now,
+        })
+    }
+
+    /// The mio token.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The peer address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether readiness is pending (read again without waiting for an event).
+    pub fn is_readable(&self) -> bool {
+        self.readable && self.phase != Phase::Connecting
+    }
+
+    /// Marks readiness from a poll event.
+    pub fn set_readable(&mut self) {
+        self.readable = true;
+    }
+
+    /// Handles a writable event: completes the TCP connect (then sends the TLS hello and the
+    /// upgrade request), or flushes pending bytes.
+    pub fn on_writable(&mut self) -> Result<(), ConnError> {
+        if self.phase == Phase::Connecting {
+            if let Some(e) = self.sock.take_error().map_err(ConnError::Connect)? {
+                return Err(ConnError::Connect(e));
+            }
+            match self.sock.peer_addr() {
+                Ok(_) => {}
+                // Not connected yet (a spurious wakeup): wait for the next writable event.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+                Err(e) => return Err(ConnError::Connect(e)),
+            }
+            // Small frames (pongs) must not wait for Nagle.
+            self.sock.set_nodelay(true).map_err(ConnError::Io)?;
+            self.phase = Phase::Handshaking;
+            let req = std::mem::take(&mut self.request);
+            self.wbuf.extend_from_slice(&req);
+            // Data may already be waiting (a fast server); look for it.
+            self.readable = true;
+        }
+        self.flush()
+    }
+
+    /// Sends what is queued: plaintext into rustls or the socket, then TLS records. Stops at
+    /// `WouldBlock`; the next writable event continues.
+    pub fn flush(&mut self) -> Result<(), ConnError> {
+        if self.phase == Phase::Connecting {
+            return Ok(());
+        }
+        match &mut self.tls {
+            Some(tls) => {
+                if !self.wbuf.is_empty() {
+                    tls.write(&self.wbuf).map_err(ConnError::Io)?;
+                    self.wbuf.clear();
+                }
+                tls.flush(&mut self.sock).map_err(ConnError::from_io)?;
+            }
+            None => {
+                while self.wpos < self.wbuf.len() {
+                    match self.sock.write(&self.wbuf[self.wpos..]) {
+                        Ok(0) => return Err(ConnError::Eof { phase: self.phase }),
+                        Ok(n) => self.wpos += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(ConnError::Io(e)),
+                    }
+                }
+                self.wbuf.clear();
+                self.wpos = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_some(&mut self) -> io::Result<usize> {
+        let dst = &mut self.rbuf[self.end..];
+        match &mut self.tls {
+            Some(tls) => tls.read(&mut self.sock, dst),
+            None => self.sock.read(dst),
+        }
+    }
+
+    /// Makes room at the back of the read buffer: rewinds when empty, else moves the partial
+    /// frame to the front once the free tail is smaller than one read.
+    fn make_room(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.rbuf.len() - self.end < READ_CHUNK && self.start > 0 {
+            self.rbuf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// Reads what the socket has (at most a bounded number of reads), completes the upgrade if
+    /// under way, and delivers every complete message to `sink`, answering pings and closes.
+    /// Returns with the connection still marked readable if it stopped early.
+    pub fn on_readable<F: FnMut(ConnEvent<'_>)>(&mut self, sink: &mut F) -> Result<(), ConnError> {
+        if self.phase == Phase::Connecting {
+            return Ok(());
+        }
+        for _ in 0..MAX_READS_PER_CALL {
+            self.make_room();
+            let t = Instant::now();
+            let n = match self.read_some() {
+                Ok(0) => {
+                    if self.phase == Phase::Handshaking {
+                        return Err(ConnError::Handshake(self.hs.eof(&self.rbuf[..self.end])));
+                    }
+                    return Err(ConnError::Eof { phase: self.phase });
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    // TLS may have handshake records to send after processing what it read.
+                    return self.flush();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ConnError::from_io(e)),
+            };
+            self.end += n;
+            self.last_rx = t;
+            if self.phase == Phase::Handshaking {
+                match self.hs.parse_response(&self.rbuf[..self.end]).map_err(ConnError::Handshake)? {
+                    HandshakeStatus::NeedMore => {
+                        if self.end == self.rbuf.len() {
+                            return Err(ConnError::Handshake(WsError::HandshakeTooLarge { limit: self.rbuf.len() }));
+                        }
+                        continue;
+                    }
+                    HandshakeStatus::Done { consumed } => {
+                        self.start = consumed;
+                        self.phase = Phase::Open;
+                        self.opened = Some(t);
+                        sink(ConnEvent::Opened);
+                    }
+                }
+            }
+            let closed = self.decode_all(t, sink)?;
+            sink(ConnEvent::BatchEnd(t));
+            self.flush()?;
+            if let Some((code, reason)) = closed {
+                return Err(ConnError::Closed { code, reason });
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers every complete message in the buffer; returns the server's close if one came.
+    #[allow(clippy::type_complexity)]
+    fn decode_all<F: FnMut(ConnEvent<'_>)>(
+        &mut self,
+        t: Instant,
+        sink: &mut F,
+    ) -> Result<Option<(Option<u16>, String)>, ConnError> {
+        loop {
+            let d = self.dec.decode(&self.rbuf[self.start..self.end]).map_err(ConnError::Protocol)?;
+            let consumed = d.consumed;
+            let Some(event) = d.event else {
+                self.start += consumed;
+                return Ok(None);
+            };
+            // Pings and closes are answered before anything else is done with them.
+            let replied = self.enc.reply_to(&event, &mut self.wbuf).map_err(ConnError::Protocol)?;
+            match event {
+                Event::Text(s) => sink(ConnEvent::Text(s.as_bytes(), t)),
+                Event::Binary(b) => sink(ConnEvent::Binary(b, t)),
+                Event::Ping(payload) => sink(ConnEvent::Ping { payload, answered: replied }),
+                Event::Pong(_) => {}
+                Event::Close { code, reason } => {
+                    let reason = reason.to_owned();
+                    self.start += consumed;
+                    return Ok(Some((code, reason)));
+                }
+            }
+            self.start += consumed;
+        }
+    }
+
+    /// Ends the connection politely where possible: a close frame (when open), TLS close_notify,
+    /// one non-blocking flush, then deregisters. Never waits.
+    pub fn shutdown(mut self, registry: &Registry) {
+        if self.phase == Phase::Open && !self.enc.is_closed() {
+            let _ = self.enc.close(1000, "", &mut self.wbuf);
+        }
+        let _ = self.flush();
+        if let Some(tls) = &mut self.tls {
+            tls.close();
+            let _ = tls.flush(&mut self.sock);
+        }
+        let _ = registry.deregister(&mut self.sock);
+    }
+
+    /// Drops the connection without a goodbye (after an error).
+    pub fn abort(mut self, registry: &Registry) {
+        let _ = registry.deregister(&mut self.sock);
+    }
+}

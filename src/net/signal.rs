@@ -1,0 +1,72 @@
+//! SIGINT and SIGTERM as a flag the event loop polls, through the C library's `signal()`.
+//!
+//! std has no signal API; this is the smallest sound substitute for a crate: the handler does one
+//! atomic store, which is async-signal-safe, and the loop reads the flag once per iteration (a
+//! blocking poll returns within its timeout, or at once with `EINTR`). A second signal changes
+//! nothing: the run is already ending. Not a general signal facility: nothing else is handled.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+#[cfg(unix)]
+mod ffi {
+    use std::ffi::c_int;
+    pub const SIGINT: c_int = 2;
+    pub const SIGTERM: c_int = 15;
+    /// `SIG_ERR` is `(sighandler_t) -1`.
+    pub const SIG_ERR: usize = usize::MAX;
+    extern "C" {
+        /// `sighandler_t signal(int signum, sighandler_t handler)`; a handler is a pointer-sized
+        /// function address, passed and returned as `usize`.
+        pub fn signal(signum: c_int, handler: usize) -> usize;
+    }
+}
+
+#[cfg(unix)]
+extern "C" fn on_signal(_signum: std::ffi::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Installs the SIGINT/SIGTERM handler (idempotent) and returns the flag it sets.
+pub fn install() -> Result<&'static AtomicBool, String> {
+    #[cfg(unix)]
+    {
+        let handler = on_signal as extern "C" fn(std::ffi::c_int) as usize;
+        for (sig, name) in [(ffi::SIGINT, "SIGINT"), (ffi::SIGTERM, "SIGTERM")] {
+            // SAFETY: `signal` is called with a valid signal number and the address of an
+            // `extern "C" fn(c_int)`, the handler type C expects. The handler only stores to a
+            // static atomic, which is async-signal-safe, and touches nothing else.
+            let prev = unsafe { ffi::signal(sig, handler) };
+            if prev == ffi::SIG_ERR {
+                return Err(format!("cannot install the {name} handler"));
+            }
+        }
+    }
+    Ok(&STOP)
+}
+
+/// The flag, for tests and for code that wants to end the run as a signal would.
+pub fn flag() -> &'static AtomicBool {
+    &STOP
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    extern "C" {
+        fn raise(sig: std::ffi::c_int) -> std::ffi::c_int;
+    }
+
+    #[test]
+    fn sigterm_sets_the_flag_instead_of_killing_the_process() {
+        let f = install().unwrap();
+        f.store(false, Ordering::SeqCst);
+        // SAFETY: raising SIGTERM for this process; the handler installed above runs and only
+        // stores to an atomic (without it the default action would end the test process).
+        assert_eq!(unsafe { raise(ffi::SIGTERM) }, 0);
+        assert!(f.load(Ordering::SeqCst));
+        f.store(false, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,273 @@
+//! Every rustls call tickfeed makes: the client configuration (ring, Mozilla's roots plus any
+//! `--ca-file` roots), the websocket's TLS session over a non-blocking mio socket, and the TLS
+//! layer handed to ureq for REST, so the websocket and REST trust exactly the same roots.
+//!
+//! The session follows rustls 0.23's `tlsclient-mio` example: `read_tls` -> `process_new_packets`
+//! -> `reader()`, and `wants_write` -> `write_tls`; the event loop maps [`TlsSession::wants_write`]
+//! to mio's WRITABLE interest. Nothing here decides when to connect, retry or give up: a failure is
+//! an `io::Error` for the connection's owner to log and reconnect on. Not supported, by design:
+//! client certificates, session resumption tuning, ALPN.
+
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+/// The TLS client configuration shared by the websocket and REST.
+#[derive(Clone, Debug)]
+pub struct TlsSetup {
+    config: Arc<ClientConfig>,
+    extra_roots: usize,
+}
+
+impl TlsSetup {
+    /// Mozilla's public roots (webpki-roots), plus every certificate in `ca_file` (PEM) when
+    /// given. An unreadable file, a file without a certificate, or a certificate rustls cannot use
+    /// as a root is an error naming the file: a configuration error, not something to retry.
+    pub fn new(ca_file: Option<&Path>) -> Result<TlsSetup, String> {
+        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let mut extra_roots = 0;
+        if let Some(path) = ca_file {
+            for cert in read_pem_certs(path)? {
+                roots.add(cert).map_err(|e| format!("--ca-file {}: unusable certificate: {e}", path.display()))?;
+                extra_roots += 1;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS configuration: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(TlsSetup { config: Arc::new(config), extra_roots })
+    }
+
+    /// How many roots `--ca-file` added.
+    pub fn extra_roots(&self) -> usize {
+        self.extra_roots
+    }
+
+    /// A client session for `host` (a DNS name or an IP literal, without brackets), with SNI.
+    pub fn session(&self, host: &str) -> io::Result<TlsSession> {
+        let name = server_name(host)?;
+        let conn = ClientConnection::new(self.config.clone(), name).map_err(tls_error)?;
+        Ok(TlsSession { conn })
+    }
+
+    /// The connector ureq uses for `https://` (see [`RestTlsConnector`]).
+    pub fn rest_connector(&self) -> RestTlsConnector {
+        RestTlsConnector { config: self.config.clone() }
+    }
+}
+
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(f))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--ca-file {}: not a PEM file: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("--ca-file {}: no PEM certificate found", path.display()));
+    }
+    Ok(certs)
+}
+
+fn server_name(host: &str) -> io::Result<ServerName<'static>> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(bare.to_owned())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name '{bare}': {e}")))
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, TlsError(e))
+}
+
+/// A TLS failure (certificate, alert, protocol), carried inside an `io::Error` so the caller can
+/// say "TLS" in its log line ([`is_tls_error`]).
+#[derive(Debug)]
+struct TlsError(rustls::Error);
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS: {}", self.0)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// Whether an `io::Error` from this module is a TLS failure rather than a socket one.
+pub fn is_tls_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<TlsError>())
+}
+
+/// One client TLS session over a non-blocking socket the caller owns.
+pub struct TlsSession {
+    conn: ClientConnection,
+}
+
+impl TlsSession {
+    /// Reads decrypted bytes into `dst`: first what rustls already holds, else one socket read
+    /// (`read_tls`) and `process_new_packets`. `Ok(0)` is the end of the stream (close_notify or
+    /// the peer's FIN); `WouldBlock` means wait for readable. Handshake and alert records may
+    /// leave bytes to send: check [`Self::wants_write`] after each call.
+    pub fn read<S: Read + Write>(&mut self, sock: &mut S, dst: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(dst) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The peer closed TCP without close_notify: an end of stream for us.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            match self.conn.read_tls(sock) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                // Try to tell the server why (the alert rustls queued); the connection is over.
+                let _ = self.conn.write_tls(sock);
+                return Err(tls_error(e));
+            }
+        }
+    }
+
+    /// Queues `data` for encryption (before the handshake completes it waits inside rustls).
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.conn.writer().write_all(data)
+    }
+
+    /// Whether encrypted bytes are waiting for the socket.
+    pub fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Whether the handshake is still under way.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Writes queued TLS records until done or `WouldBlock` (then `Ok(false)`: wait for writable).
+    pub fn flush<S: Write>(&mut self, sock: &mut S) -> io::Result<bool> {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Queues a close_notify alert (flush to send it).
+    pub fn close(&mut self) {
+        self.conn.send_close_notify();
+    }
+}
+
+// ---- REST: rustls under ureq, with our roots ----
+
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport, TransportAdapter,
+};
+
+/// ureq's TLS layer for `https://` built on [`TlsSetup`]'s configuration (ring, webpki roots and
+/// `--ca-file`), replacing ureq's own rustls connector, which can only trust either its bundled
+/// roots or a fixed list of certificates, not both. Chain it after ureq's `TcpConnector`.
+#[derive(Debug, Clone)]
+pub struct RestTlsConnector {
+    config: Arc<ClientConfig>,
+}
+
+impl<In: Transport> Connector<In> for RestTlsConnector {
+    type Out = Either<In, RestTlsTransport>;
+
+    fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else { return Ok(None) };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details.uri.host().ok_or(ureq::Error::Tls("https URL without a host"))?;
+        let name = server_name(host).map_err(ureq::Error::Io)?;
+        let mut conn = ClientConnection::new(self.config.clone(), name).map_err(|e| ureq::Error::Io(tls_error(e)))?;
+        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        sock.set_timeout(details.timeout);
+        conn.complete_io(&mut sock)?;
+        let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
+        Ok(Some(Either::B(RestTlsTransport { buffers, stream: StreamOwned { conn, sock } })))
+    }
+}
+
+/// A TLS-wrapped ureq transport (see [`RestTlsConnector`]).
+pub struct RestTlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, TransportAdapter>,
+}
+
+impl std::fmt::Debug for RestTlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestTlsTransport").finish_non_exhaustive()
+    }
+}
+
+impl Transport for RestTlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        self.stream.write_all(output)?;
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = self.stream.read(input)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_file_errors_are_one_line_config_errors() {
+        let dir = std::env::temp_dir().join(format!("tickfeed-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let e = TlsSetup::new(Some(&missing)).unwrap_err();
+        assert!(e.starts_with("--ca-file ") && e.contains("missing.pem") && !e.contains('\n'), "{e}");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let e = TlsSetup::new(Some(&empty)).unwrap_err();
+        assert!(e.contains("no PEM certificate"), "{e}");
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+        assert!(TlsSetup::new(Some(&junk)).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn public_roots_and_server_names() {
+        let t = TlsSetup::new(None).unwrap();
+        assert_eq!(t.extra_roots(), 0);
+        assert!(t.session("stream.binance.com").is_ok());
+        assert!(t.session("127.0.0.1").is_ok());
+        assert!(t.session("[::1]").is_ok());
+        assert!(t.session("bad host!").is_err());
+    }
+}
