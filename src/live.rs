@@ -536,6 +536,16 @@ impl<W: Write> Loop<'_, W> {
         }
     }
 
+    /// `host:port`, with the address when the host is a name.
+    fn where_(&self, addr: SocketAddr) -> String {
+        let a = self.cfg.ws.authority();
+        if self.cfg.ws.bare_host().parse::<IpAddr>().is_ok() {
+            a
+        } else {
+            format!("{a} ({addr})")
+        }
+    }
+
     fn slot(&mut self, which: Which) -> Option<&mut Slot> {
         match which {
             Which::Active => self.active.as_mut(),
@@ -673,7 +683,7 @@ impl<W: Write> Loop<'_, W> {
         };
         let serial = slot.conn.serial;
         let opened = slot.conn.opened;
-        let where_ = format!("{} ({})", self.cfg.ws.authority(), slot.conn.addr());
+        let where_ = self.where_(slot.conn.addr());
         let graceful = matches!(err, ConnError::Closed { .. });
         if graceful {
             slot.conn.shutdown(self.poll.registry());
@@ -716,7 +726,11 @@ impl<W: Write> Loop<'_, W> {
                     self.mbb_reason = None;
                     let d = self.backoff.next_delay();
                     self.open_at = Some(now + d);
-                    self.log(format_args!("{what}; reconnecting in {} (books resync)", secs(d)));
+                    if opened.is_some() {
+                        self.log(format_args!("{what}; reconnecting in {} (books resync)", secs(d)));
+                    } else {
+                        self.log(format_args!("{what}; retrying in {}", secs(d)));
+                    }
                 }
             }
             Which::Standby => {
@@ -918,11 +932,10 @@ impl<W: Write> Loop<'_, W> {
                 self.report.connect_failures += 1;
                 let d = self.backoff.next_delay();
                 self.open_at = Some(now + d);
+                let w = self.where_(addr);
                 let m = match &e {
-                    ConnError::Connect(e) => {
-                        format!("connect {} ({addr}) failed: {}", self.cfg.ws.authority(), io_text(e))
-                    }
-                    e => format!("connect {} ({addr}) failed: {e}", self.cfg.ws.authority()),
+                    ConnError::Connect(e) => format!("connect {w} failed: {}", io_text(e)),
+                    e => format!("connect {w} failed: {e}"),
                 };
                 self.log(format_args!("{m}; retrying in {}", secs(d)));
             }

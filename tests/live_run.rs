@@ -69,3 +69,102 @@ fn clean_run_plain_matches_the_reference_book() {
     assert_eq!(v["symbol"], "BTCUSDT", "{first}");
     assert!(f.stderr.contains("run ended (duration)"), "{}", f.stderr);
 }
+
+#[test]
+fn tls_with_ca_file_matches_the_reference_book_and_without_it_is_refused() {
+    let ex = Exchange::start(ExchangeConfig { tls: true, ..ExchangeConfig::default() });
+    let dir = util::temp_dir("clean-tls");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, ex.ca_pem().unwrap()).unwrap();
+    let (ws, rest) = (ex.ws_base(), ex.rest_base());
+    assert!(ws.starts_with("wss://") && rest.starts_with("https://"));
+    let d = dir.to_str().unwrap();
+    let mut args = base_args(&ex, &ws, &rest, d);
+    args.extend(["--duration", "1.5", "--output", "none", "--ca-file", ca.to_str().unwrap()]);
+    let f = util::run_tickfeed(&args, LIMIT);
+    assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
+    assert_book_matches(&ex, &dir, "BTCUSDT");
+    assert!(f.stderr.contains("connected #1 wss://"), "{}", f.stderr);
+
+    // Without the CA the certificate is unknown: a one-line TLS error, retried, never fatal.
+    let f =
+        util::run_tickfeed(&["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "1"], LIMIT);
+    assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
+    let line = f.stderr.lines().find(|l| l.contains("UnknownIssuer")).unwrap_or_else(|| panic!("{}", f.stderr));
+    assert!(line.contains(&rest) && line.contains("retrying in"), "{line}");
+}
+
+#[test]
+fn configuration_errors_are_one_line_and_exit_2() {
+    let ex = Exchange::start(ExchangeConfig::default());
+    let (ws, rest) = (ex.ws_base(), ex.rest_base());
+    let dir = util::temp_dir("config-errors");
+    let junk = dir.join("junk.pem");
+    std::fs::write(&junk, "hello\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--symbol", "NOSUCHCOIN"], "unknown symbol NOSUCHCOIN"),
+        (vec!["--ca-file", "/nonexistent/ca.pem"], "--ca-file /nonexistent/ca.pem"),
+        (vec!["--ca-file", junk.to_str().unwrap()], "no PEM certificate"),
+        (vec!["--core", "4096"], "--core 4096: no such core"),
+        (vec!["--depth-limit", "0"], "--depth-limit: 0 is outside 1..5000"),
+        (vec!["--streams", "depth,kline"], "unknown stream 'kline'"),
+        (vec!["--bogus"], "unknown flag --bogus"),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "5"];
+        args.extend(extra.iter().copied());
+        let f = util::run_tickfeed(&args, LIMIT);
+        assert_eq!(f.code, Some(2), "{extra:?}: stderr:\n{}", f.stderr);
+        assert_eq!(f.stderr.lines().count(), 1, "{extra:?}: {}", f.stderr);
+        assert!(f.stderr.contains(want), "{extra:?}: {}", f.stderr);
+    }
+    let f = util::run_tickfeed(&["run", "--ws-url", "wss://stream.binance.com:9443/ws"], LIMIT);
+    assert_eq!(f.code, Some(2));
+    assert!(f.stderr.contains("--ws-url") && f.stderr.lines().count() == 1, "{}", f.stderr);
+}
+
+#[test]
+fn refused_connection_is_retried_with_a_clear_line() {
+    // A port nobody listens on (bound then closed) for the websocket; REST is up.
+    let ex = Exchange::start(ExchangeConfig::default());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let ws = format!("ws://{dead}");
+    let rest = ex.rest_base();
+    let f = util::run_tickfeed(
+        &["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "1.2"],
+        LIMIT,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let retries: Vec<&str> = f.stderr.lines().filter(|l| l.contains(&format!("connect {dead}"))).collect();
+    assert!(retries.len() >= 3, "{}", f.stderr);
+    assert!(retries[0].contains("Connection refused") && retries[0].contains("retrying in 0."), "{}", retries[0]);
+}
+
+#[test]
+fn help_documents_every_run_flag() {
+    let f = util::run_tickfeed(&["run", "--help"], LIMIT);
+    assert_eq!(f.code, Some(0));
+    for flag in [
+        "--symbol",
+        "--streams",
+        "--ws-url",
+        "--rest-url",
+        "--ca-file",
+        "--depth-limit",
+        "--core",
+        "--no-busy-poll",
+        "--output",
+        "--record",
+        "--max-events",
+        "--duration",
+        "--dump-book",
+        "--stats",
+        "--hist",
+        "--stale-secs",
+        "--max-conn-age",
+        "--max-message",
+        "--weight-budget",
+    ] {
+        assert!(f.stdout.contains(flag), "{flag} missing from:\n{}", f.stdout);
+    }
+}
