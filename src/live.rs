@@ -660,14 +660,14 @@ impl<W: Write> Loop<'_, W> {
         let scheme = if self.cfg.ws.tls { "wss" } else { "ws" };
         match which {
             Which::Active => self.log(format_args!(
-                "connected #{serial} {scheme}://{} ({addr}), {} symbols x {} streams",
-                self.cfg.ws.authority(),
+                "connected #{serial} {scheme}://{}, {} symbols x {} streams",
+                self.where_(addr),
                 self.cfg.symbols.len(),
                 self.cfg.streams.len()
             )),
             Which::Standby => self.log(format_args!(
-                "connected #{serial} {scheme}://{} ({addr}) alongside #{}: switching once it is in flow",
-                self.cfg.ws.authority(),
+                "connected #{serial} {scheme}://{} alongside #{}: switching once it is in flow",
+                self.where_(addr),
                 self.active.as_ref().map_or(0, |a| a.conn.serial)
             )),
         }
@@ -786,8 +786,14 @@ impl<W: Write> Loop<'_, W> {
                 .filter(|s| s.conn.phase() != Phase::Open && now.duration_since(s.conn.started) > limit)
                 .map(|s| s.conn.phase());
             if let Some(phase) = late {
-                let e = io::Error::new(io::ErrorKind::TimedOut, format!("timed out after {}", secs(limit)));
-                let e = if phase == Phase::Connecting { ConnError::Connect(e) } else { ConnError::Io(e) };
+                let e = if phase == Phase::Connecting {
+                    ConnError::Connect(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("timed out after {}", secs(limit)),
+                    ))
+                } else {
+                    ConnError::Timeout(format!("TLS/websocket upgrade not done after {}", secs(limit)))
+                };
                 self.lost(which, e, now);
             }
         }
@@ -801,8 +807,7 @@ impl<W: Write> Loop<'_, W> {
             .filter(|&d| d > stale);
         if let Some(d) = silent {
             self.report.stale_reconnects += 1;
-            let e = io::Error::new(io::ErrorKind::TimedOut, format!("no data for {} (--stale-secs)", secs(d)));
-            self.lost(Which::Active, ConnError::Io(e), now);
+            self.lost(Which::Active, ConnError::Timeout(format!("no data for {} (--stale-secs)", secs(d))), now);
         }
         // The 24-hour rule: start a new connection before the old one is cut.
         if let Some(a) = &self.active {

@@ -55,6 +55,8 @@ pub enum ConnError {
     Handshake(WsError),
     /// The server broke RFC 6455.
     Protocol(WsError),
+    /// The owner gave up waiting (connect/upgrade timeout, a silent stream); the text says which.
+    Timeout(String),
     /// The server sent a close frame (answered).
     Closed {
         /// Its status code.
@@ -73,6 +75,7 @@ impl fmt::Display for ConnError {
             ConnError::Eof { phase: Phase::Open } => f.write_str("server closed the connection"),
             ConnError::Eof { phase } => write!(f, "server closed the connection during {phase:?}"),
             ConnError::Handshake(e) | ConnError::Protocol(e) => write!(f, "{e}"),
+            ConnError::Timeout(m) => f.write_str(m),
             ConnError::Closed { code, reason } => {
                 write!(f, "server sent close")?;
                 if let Some(c) = code {

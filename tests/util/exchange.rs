@@ -133,6 +133,8 @@ struct Shared {
     conns: Mutex<Vec<ConnHandle>>,
     stop: AtomicBool,
     paused: AtomicBool,
+    /// Send every other market frame in three fragments.
+    fragment: AtomicBool,
     next_conn: AtomicU64,
     counters: Counters,
     /// Pong payloads received, in order.
@@ -218,6 +220,7 @@ impl Exchange {
             conns: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             paused: AtomicBool::new(false),
+            fragment: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
             counters: Counters::default(),
             pongs: Mutex::new(Vec::new()),
@@ -272,6 +275,11 @@ impl Exchange {
         if let Some(s) = m.iter_mut().find(|s| s.upper.eq_ignore_ascii_case(symbol)) {
             s.skip += n;
         }
+    }
+
+    /// Send every other market frame in three fragments (or stop doing so).
+    pub fn fragment(&self, on: bool) {
+        self.shared.fragment.store(on, Ordering::SeqCst);
     }
 
     /// Stop (or resume) the market: connections stay open but go silent.
@@ -381,6 +389,11 @@ fn market_loop(sh: Arc<Shared>, mut rng: Rng) {
         }
         let mut m = sh.market.lock().unwrap();
         let conns = sh.conns.lock().unwrap();
+        let mut flip = false;
+        let mut frag = || {
+            flip = !flip;
+            flip && sh.fragment.load(Ordering::Relaxed)
+        };
         for s in m.iter_mut() {
             while s.skip > 0 {
                 // A diff the exchange applies but never sends: the handler must find the gap.
@@ -397,7 +410,7 @@ fn market_loop(sh: Arc<Shared>, mut rng: Rng) {
                 b = diff.0.join(","),
                 a = diff.1.join(",")
             );
-            send(&conns, &format!("{}@depth@100ms", s.lower), &depth);
+            send(&conns, &format!("{}@depth@100ms", s.lower), &depth, frag());
             s.trade_id += 1;
             s.agg_id += 1;
             let price = dec8((MID + rng.below(3) as i64 - 1) * TICK_UNITS);
@@ -409,7 +422,7 @@ fn market_loop(sh: Arc<Shared>, mut rng: Rng) {
                 u = s.upper,
                 t = s.trade_id
             );
-            send(&conns, &format!("{}@trade", s.lower), &trade);
+            send(&conns, &format!("{}@trade", s.lower), &trade, frag());
             let agg = format!(
                 r#"{{"stream":"{l}@aggTrade","data":{{"e":"aggTrade","E":{e},"s":"{u}","a":{a},"p":"{price}","q":"{qty}","f":{t},"l":{t},"T":{e},"m":{m_},"M":true}}}}"#,
                 l = s.lower,
@@ -417,7 +430,7 @@ fn market_loop(sh: Arc<Shared>, mut rng: Rng) {
                 a = s.agg_id,
                 t = s.trade_id
             );
-            send(&conns, &format!("{}@aggTrade", s.lower), &agg);
+            send(&conns, &format!("{}@aggTrade", s.lower), &agg, frag());
             let (bb, bq) = s.book.bids.iter().next_back().map_or((0, 0), |(&p, &q)| (p, q));
             let (ab, aq) = s.book.asks.iter().next().map_or((0, 0), |(&p, &q)| (p, q));
             let ticker = format!(
@@ -430,7 +443,7 @@ fn market_loop(sh: Arc<Shared>, mut rng: Rng) {
                 u = s.upper,
                 id = s.last_id
             );
-            send(&conns, &format!("{}@bookTicker", s.lower), &ticker);
+            send(&conns, &format!("{}@bookTicker", s.lower), &ticker, frag());
         }
     }
 }
@@ -460,10 +473,11 @@ fn step_book(s: &mut SymMarket, rng: &mut Rng) -> (u64, (Vec<String>, Vec<String
     (first, (b, a))
 }
 
-fn send(conns: &[ConnHandle], stream: &str, frame: &str) {
+fn send(conns: &[ConnHandle], stream: &str, frame: &str, fragment: bool) {
     for c in conns {
         if c.alive.load(Ordering::Relaxed) && c.streams.iter().any(|s| s == stream) {
-            let _ = c.tx.send(Cmd::Text(frame.to_owned()));
+            let cmd = if fragment { Cmd::Fragmented(frame.to_owned(), 3) } else { Cmd::Text(frame.to_owned()) };
+            let _ = c.tx.send(cmd);
         }
     }
 }
