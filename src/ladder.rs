@@ -983,6 +983,8 @@ mod tests {
         l.set(Side::Bid, 1024, 2); // slot 0
         l.set(Side::Bid, 1019, 3); // slot 59
         l.set(Side::Bid, 1014, 4); // slot 54
+                                   // The best-first walk wraps too: slots 5 and 0, then 59 and 54.
+        assert_eq!(ticks(&l, Side::Bid), vec![1029, 1024, 1019, 1014]);
         l.set(Side::Bid, 1029, 0);
         assert_eq!(l.best_bid(), Some(lv(1024, 2)));
         l.set(Side::Bid, 1024, 0);
@@ -991,6 +993,58 @@ mod tests {
         assert_eq!(l.best_bid(), Some(lv(1014, 4)));
         ok(&l);
         assert_eq!(l.stats().recentres, 0);
+    }
+
+    #[test]
+    fn next_best_in_the_lowest_word_of_the_window() {
+        // 4,096 ticks: 64 words, one summary word. The window base 1,000,000 is a multiple of 64,
+        // so the level at base + 5 is alone in the lowest word of the range searched.
+        let mut l = ladder(1 << 12, 8);
+        let x = 1_000_000 + 3072;
+        l.set(Side::Bid, x, 1);
+        assert_eq!(l.bids.base, 1_000_000);
+        l.set(Side::Bid, 1_000_005, 2);
+        l.set(Side::Bid, x, 0);
+        assert_eq!(l.best_bid(), Some(lv(1_000_005, 2)));
+        ok(&l);
+        // Mirrored on the ask side: the ask window's lowest rank is its highest tick.
+        let y = 2_000_000;
+        l.set(Side::Ask, y, 1);
+        let top = ask_rank(l.asks.base);
+        l.set(Side::Ask, top, 2);
+        l.set(Side::Ask, y, 0);
+        assert_eq!(l.best_ask(), Some(lv(top, 2)));
+        ok(&l);
+    }
+
+    #[test]
+    fn recentre_spills_levels_from_many_words() {
+        let mut l = ladder(1 << 12, 64);
+        let x = 5_000_000;
+        let below = [0, 1, 64, 100, 700, 1000, 1500, 2000];
+        for d in below {
+            l.set(Side::Bid, x - d, 1 + d);
+            l.set(Side::Ask, x + d, 1 + d);
+        }
+        // A new best far beyond each window: every level spills, in order, to the overflow.
+        l.set(Side::Bid, x + 10_000, 9);
+        l.set(Side::Ask, x - 10_000, 9);
+        ok(&l);
+        let mut spilled: Vec<Ticks> = below.iter().map(|d| x - d).collect();
+        spilled.sort();
+        assert_eq!(overflow_ticks(&l, Side::Bid), spilled);
+        let mut spilled: Vec<Ticks> = below.iter().map(|d| x + d).collect();
+        spilled.sort();
+        assert_eq!(overflow_ticks(&l, Side::Ask), spilled);
+        assert_eq!(l.stats().recentres, 2);
+        // And they all come back, best first.
+        l.set(Side::Bid, x + 10_000, 0);
+        l.set(Side::Ask, x - 10_000, 0);
+        ok(&l);
+        let want: Vec<Level> = below.iter().map(|&d| lv(x - d, 1 + d)).collect();
+        assert_eq!(l.levels(Side::Bid), want);
+        let want: Vec<Level> = below.iter().map(|&d| lv(x + d, 1 + d)).collect();
+        assert_eq!(l.levels(Side::Ask), want);
     }
 
     #[test]
@@ -1047,7 +1101,9 @@ mod tests {
         // Drift: the best falls into the worse half (offset < 32) and the window follows, pulling
         // in the overflow levels that now fit.
         l.set(Side::Bid, 960, 5);
-        assert_eq!(overflow_ticks(&l, Side::Bid), vec![960]);
+        l.set(Side::Bid, 942, 6); // exactly the base after the next recentre
+        l.set(Side::Bid, 941, 7); // one below it
+        assert_eq!(overflow_ticks(&l, Side::Bid), vec![941, 942, 960]);
         l.set(Side::Bid, 1015, 0);
         assert_eq!(l.best_bid(), Some(lv(1000, 1)));
         assert_eq!(l.stats().recentres, 2, "offset 33 is not in the worse half");
@@ -1056,8 +1112,8 @@ mod tests {
         assert_eq!(l.best_bid(), Some(lv(990, 2)));
         assert_eq!(l.stats().recentres, 3);
         assert_eq!(l.bids.base, 942);
-        assert!(overflow_ticks(&l, Side::Bid).is_empty());
-        assert_eq!(ticks(&l, Side::Bid), vec![990, 960]);
+        assert_eq!(overflow_ticks(&l, Side::Bid), vec![941]);
+        assert_eq!(ticks(&l, Side::Bid), vec![990, 960, 942, 941]);
     }
 
     #[test]
