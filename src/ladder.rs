@@ -236,14 +236,16 @@ impl Slots {
         self.summary[w >> 6] |= 1 << (w & 63);
     }
 
+    /// Sets or clears the bit of slot `p` and keeps its summary bit right, without branching.
     #[inline(always)]
-    fn unmark(&mut self, p: usize) {
+    fn set_bit(&mut self, p: usize, on: bool) {
         let w = p >> 6;
-        let m = self.bits[w] & !(1 << (p & 63));
+        let bit = 1u64 << (p & 63);
+        let m = (self.bits[w] & !bit) | (bit * on as u64);
         self.bits[w] = m;
-        if m == 0 {
-            self.summary[w >> 6] &= !(1 << (w & 63));
-        }
+        let sbit = 1u64 << (w & 63);
+        let s = &mut self.summary[w >> 6];
+        *s = (*s & !sbit) | (sbit * (m != 0) as u64);
     }
 
     /// Highest occupied slot in `lo..hi`: the word holding `hi - 1`, then the summary to jump to
@@ -433,21 +435,17 @@ impl Book {
         if off < self.w && self.arr_len != 0 {
             let p = self.phys(r);
             let old = std::mem::replace(&mut self.slots.qty[p], q);
-            if (old == 0) != (q == 0) {
-                if q != 0 {
-                    self.slots.mark(p);
-                    self.arr_len += 1;
-                    // A higher best only moves away from the worse half: no recentre check.
-                    if r > self.best {
-                        self.best = r;
-                    }
-                } else {
-                    self.slots.unmark(p);
-                    self.arr_len -= 1;
-                    if r == self.best {
-                        self.refind_best(r);
-                    }
-                }
+            // Whether a level appears, stays or goes depends on the data, so it is computed with
+            // selects rather than branches, which would mispredict on a live feed.
+            let (occupied, was) = (q != 0, old != 0);
+            self.slots.set_bit(p, occupied);
+            self.arr_len = self.arr_len + occupied as usize - was as usize;
+            // A higher best only moves away from the worse half: no recentre check.
+            let better = occupied & (r > self.best);
+            self.best = if better { r } else { self.best };
+            // Removing the best is the one rare case that needs work.
+            if !occupied & (r == self.best) {
+                self.refind_best(r);
             }
             return;
         }
