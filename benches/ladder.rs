@@ -45,15 +45,11 @@ impl MapBook {
     }
     #[inline]
     fn best_bid(&self) -> Option<Level> {
-        self.bids
-            .last_key_value()
-            .map(|(&tick, &qty)| Level { tick, qty })
+        self.bids.last_key_value().map(|(&tick, &qty)| Level { tick, qty })
     }
     #[inline]
     fn best_ask(&self) -> Option<Level> {
-        self.asks
-            .first_key_value()
-            .map(|(&tick, &qty)| Level { tick, qty })
+        self.asks.first_key_value().map(|(&tick, &qty)| Level { tick, qty })
     }
 }
 
@@ -103,11 +99,7 @@ fn messages(rng: &mut XorShift, far_pool: usize) -> Vec<[Update; PER_MESSAGE]> {
             let n_bids = rng.below(PER_MESSAGE as u64 + 1) as usize;
             std::array::from_fn(|k| {
                 let side = if k < n_bids { Side::Bid } else { Side::Ask };
-                let qty = if rng.below(5) == 0 {
-                    0
-                } else {
-                    1 + rng.below(500_000_000)
-                };
+                let qty = if rng.below(5) == 0 { 0 } else { 1 + rng.below(500_000_000) };
                 if far_pool > 0 && rng.below(10) == 0 {
                     let d = far[rng.below(far_pool as u64) as usize];
                     return (side, tick_at(side, d), qty);

@@ -118,10 +118,7 @@ pub struct LadderConfig {
 
 impl Default for LadderConfig {
     fn default() -> Self {
-        LadderConfig {
-            window_ticks: 1 << 16,
-            overflow_cap: 1 << 14,
-        }
+        LadderConfig { window_ticks: 1 << 16, overflow_cap: 1 << 14 }
     }
 }
 
@@ -131,14 +128,8 @@ impl LadderConfig {
     /// capped at [`MAX_OVERFLOW_CAP`].
     pub fn validated(self) -> LadderConfig {
         // Clamping first keeps next_power_of_two from overflowing on huge values.
-        let window_ticks = self
-            .window_ticks
-            .clamp(MIN_WINDOW_TICKS, MAX_WINDOW_TICKS)
-            .next_power_of_two();
-        LadderConfig {
-            window_ticks,
-            overflow_cap: self.overflow_cap.min(MAX_OVERFLOW_CAP),
-        }
+        let window_ticks = self.window_ticks.clamp(MIN_WINDOW_TICKS, MAX_WINDOW_TICKS).next_power_of_two();
+        LadderConfig { window_ticks, overflow_cap: self.overflow_cap.min(MAX_OVERFLOW_CAP) }
     }
 }
 
@@ -361,9 +352,7 @@ impl Slots {
     }
 
     fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.qty)
-            + std::mem::size_of_val(&*self.bits)
-            + std::mem::size_of_val(&*self.summary)
+        std::mem::size_of_val(&*self.qty) + std::mem::size_of_val(&*self.bits) + std::mem::size_of_val(&*self.summary)
     }
 }
 
@@ -507,15 +496,10 @@ impl Book {
         let found = if pb <= pr {
             self.slots.prev(pb, pr)
         } else {
-            self.slots
-                .prev(0, pr)
-                .or_else(|| self.slots.prev(pb, self.w as usize))
+            self.slots.prev(0, pr).or_else(|| self.slots.prev(pb, self.w as usize))
         };
         let Some(p) = found else {
-            debug_assert!(
-                false,
-                "occupied window without a level below its removed best"
-            );
+            debug_assert!(false, "occupied window without a level below its removed best");
             return;
         };
         self.best = self.rank_of(p);
@@ -597,9 +581,7 @@ impl Book {
         if (r.wrapping_sub(self.base) as u64) < self.w {
             self.slots.qty[self.phys(r)]
         } else if r < self.base {
-            self.ov
-                .binary_search_by(|e| e.0.cmp(&r))
-                .map_or(0, |i| self.ov[i].1)
+            self.ov.binary_search_by(|e| e.0.cmp(&r)).map_or(0, |i| self.ov[i].1)
         } else {
             0
         }
@@ -678,9 +660,7 @@ impl Book {
             return Err("window level count is wrong");
         }
         match top {
-            None if !self.ov.is_empty() => {
-                return Err("overflow holds levels but the window is empty")
-            }
+            None if !self.ov.is_empty() => return Err("overflow holds levels but the window is empty"),
             Some(t) if t != self.best => return Err("cached best is not the highest window level"),
             _ => {}
         }
@@ -693,12 +673,7 @@ impl Book {
         if self.ov.iter().any(|&(r, q)| r >= self.base || q == 0) {
             return Err("overflow level inside or above the window, or empty");
         }
-        if self
-            .ov
-            .iter()
-            .zip(self.ov.iter().skip(1))
-            .any(|(a, b)| a.0 >= b.0)
-        {
+        if self.ov.iter().zip(self.ov.iter().skip(1)).any(|(a, b)| a.0 >= b.0) {
             return Err("overflow not strictly sorted");
         }
         Ok(())
@@ -765,10 +740,7 @@ impl Ladder {
     pub fn best(&self, side: Side) -> Option<Level> {
         match side {
             Side::Bid => self.bids.best().map(|(tick, qty)| Level { tick, qty }),
-            Side::Ask => self.asks.best().map(|(r, qty)| Level {
-                tick: ask_rank(r),
-                qty,
-            }),
+            Side::Ask => self.asks.best().map(|(r, qty)| Level { tick: ask_rank(r), qty }),
         }
     }
     /// Best bid.
@@ -803,12 +775,7 @@ impl Ladder {
     pub fn for_each_level(&self, side: Side, mut f: impl FnMut(Level)) {
         match side {
             Side::Bid => self.bids.for_each(|tick, qty| f(Level { tick, qty })),
-            Side::Ask => self.asks.for_each(|r, qty| {
-                f(Level {
-                    tick: ask_rank(r),
-                    qty,
-                })
-            }),
+            Side::Ask => self.asks.for_each(|r, qty| f(Level { tick: ask_rank(r), qty })),
         }
     }
     /// Every level of a side, best first (allocates: for dumps and tests, not the hot path).
@@ -845,10 +812,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn ladder(window_ticks: usize, overflow_cap: usize) -> Ladder {
-        Ladder::new(LadderConfig {
-            window_ticks,
-            overflow_cap,
-        })
+        Ladder::new(LadderConfig { window_ticks, overflow_cap })
     }
 
     fn lv(tick: Ticks, qty: Units) -> Level {
@@ -1142,11 +1106,7 @@ mod tests {
         // Drift: the best moves up in price into the worse half of the window.
         l.set(Side::Ask, 1030, 6);
         l.set(Side::Ask, 985, 0);
-        assert_eq!(
-            l.stats().recentres,
-            2,
-            "1000 is still outside the worse half"
-        );
+        assert_eq!(l.stats().recentres, 2, "1000 is still outside the worse half");
         l.set(Side::Ask, 1000, 0);
         ok(&l);
         assert_eq!(l.best_ask(), Some(lv(1030, 6)));
@@ -1242,38 +1202,16 @@ mod tests {
         };
         // Far levels set directly, then levels that spill on a recentre, then more far levels,
         // some between the spilled ones and the window.
-        for (t, q) in [
-            (500, 1),
-            (1000, 2),
-            (990, 3),
-            (1015, 4),
-            (2000, 5),
-            (1990, 6),
-            (1500, 7),
-        ] {
+        for (t, q) in [(500, 1), (1000, 2), (990, 3), (1015, 4), (2000, 5), (1990, 6), (1500, 7)] {
             set(&mut l, Side::Bid, t, q);
         }
-        for (t, q) in [
-            (3000, 1),
-            (1000, 2),
-            (1010, 3),
-            (985, 4),
-            (100, 5),
-            (110, 6),
-            (700, 7),
-        ] {
+        for (t, q) in [(3000, 1), (1000, 2), (1010, 3), (985, 4), (100, 5), (110, 6), (700, 7)] {
             set(&mut l, Side::Ask, t, q);
         }
         ok(&l);
         assert!(l.stats().recentres >= 2);
-        assert_eq!(
-            overflow_ticks(&l, Side::Bid),
-            vec![500, 990, 1000, 1015, 1500]
-        );
-        assert_eq!(
-            overflow_ticks(&l, Side::Ask),
-            vec![700, 985, 1000, 1010, 3000]
-        );
+        assert_eq!(overflow_ticks(&l, Side::Bid), vec![500, 990, 1000, 1015, 1500]);
+        assert_eq!(overflow_ticks(&l, Side::Ask), vec![700, 985, 1000, 1010, 3000]);
         let bids: Vec<Level> = model[0].iter().rev().map(|(&t, &q)| lv(t, q)).collect();
         let asks: Vec<Level> = model[1].iter().map(|(&t, &q)| lv(t, q)).collect();
         assert_eq!(l.levels(Side::Bid), bids);
@@ -1282,29 +1220,14 @@ mod tests {
 
     #[test]
     fn config_is_validated_never_panics() {
-        let v = |w, c| {
-            LadderConfig {
-                window_ticks: w,
-                overflow_cap: c,
-            }
-            .validated()
-        };
-        assert_eq!(
-            v(0, 0),
-            LadderConfig {
-                window_ticks: 64,
-                overflow_cap: 0
-            }
-        );
+        let v = |w, c| LadderConfig { window_ticks: w, overflow_cap: c }.validated();
+        assert_eq!(v(0, 0), LadderConfig { window_ticks: 64, overflow_cap: 0 });
         assert_eq!(v(65, 3).window_ticks, 128);
         assert_eq!(v(1000, 3).window_ticks, 1024);
         assert_eq!(v(1 << 16, 5).window_ticks, 1 << 16);
         assert_eq!(
             v(usize::MAX, usize::MAX),
-            LadderConfig {
-                window_ticks: MAX_WINDOW_TICKS,
-                overflow_cap: MAX_OVERFLOW_CAP
-            }
+            LadderConfig { window_ticks: MAX_WINDOW_TICKS, overflow_cap: MAX_OVERFLOW_CAP }
         );
         assert_eq!(LadderConfig::default().validated(), LadderConfig::default());
         for (w, c) in [(0, 0), (1, 1), (63, 7), (65, 0), (100, 1)] {
@@ -1320,17 +1243,7 @@ mod tests {
     fn extreme_ticks_do_not_panic() {
         let mut l = ladder(64, 8);
         let mut model: [BTreeMap<Ticks, Units>; 2] = Default::default();
-        let ops = [
-            i64::MAX,
-            i64::MIN,
-            0,
-            -5,
-            i64::MAX - 1,
-            i64::MIN + 1,
-            i64::MAX - 40,
-            i64::MIN + 40,
-            -1,
-        ];
+        let ops = [i64::MAX, i64::MIN, 0, -5, i64::MAX - 1, i64::MIN + 1, i64::MAX - 40, i64::MIN + 40, -1];
         for side in [Side::Bid, Side::Ask] {
             for (i, &t) in ops.iter().enumerate() {
                 l.set(side, t, i as i64 + 1);

@@ -58,10 +58,7 @@ impl Model {
         kv.map(|(&tick, &qty)| Level { tick, qty })
     }
     fn levels(&self, side: Side) -> Vec<Level> {
-        let it = self
-            .side(side)
-            .iter()
-            .map(|(&tick, &qty)| Level { tick, qty });
+        let it = self.side(side).iter().map(|(&tick, &qty)| Level { tick, qty });
         match side {
             Side::Bid => it.rev().collect(),
             Side::Ask => it.collect(),
@@ -169,10 +166,7 @@ fn assert_same_top(ladder: &Ladder, model: &Model) -> Result<(), TestCaseError> 
     }
     prop_assert_eq!(ladder.best_bid(), model.best(Side::Bid));
     prop_assert_eq!(ladder.best_ask(), model.best(Side::Ask));
-    prop_assert_eq!(
-        ladder.is_empty(),
-        model.bids.is_empty() && model.asks.is_empty()
-    );
+    prop_assert_eq!(ladder.is_empty(), model.bids.is_empty() && model.asks.is_empty());
     Ok(())
 }
 
@@ -189,10 +183,7 @@ fn assert_same_levels(ladder: &Ladder, model: &Model) -> Result<(), TestCaseErro
 /// Window 256 ticks, overflow big enough that nothing is ever evicted: the ladder must equal the
 /// reference exactly.
 fn run_exact(ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut ladder = Ladder::new(LadderConfig {
-        window_ticks: 256,
-        overflow_cap: 1 << 16,
-    });
+    let mut ladder = Ladder::new(LadderConfig { window_ticks: 256, overflow_cap: 1 << 16 });
     let mut model = Model::default();
     let mut market = MID;
     for (i, op) in ops.iter().enumerate() {
@@ -228,10 +219,7 @@ fn snapshot(ladder: &Ladder, side: Side) -> Book {
 fn run_evicting(ops: &[Op]) -> Result<(), TestCaseError> {
     const WINDOW: usize = 64;
     const CAP: usize = 4;
-    let mut ladder = Ladder::new(LadderConfig {
-        window_ticks: WINDOW,
-        overflow_cap: CAP,
-    });
+    let mut ladder = Ladder::new(LadderConfig { window_ticks: WINDOW, overflow_cap: CAP });
     // The reference for what the ladder kept, and the full reference without evictions.
     let mut kept = Model::default();
     let mut truth = Model::default();
@@ -250,27 +238,10 @@ fn run_evicting(ops: &[Op]) -> Result<(), TestCaseError> {
         for s in [Side::Bid, Side::Ask] {
             let after = snapshot(&ladder, s);
             for (tick, qty) in &after {
-                prop_assert_eq!(
-                    kept.side(s).get(tick),
-                    Some(qty),
-                    "{:?} {} changed",
-                    s,
-                    tick
-                );
-                prop_assert_eq!(
-                    truth.side(s).get(tick),
-                    Some(qty),
-                    "{:?} {} not real",
-                    s,
-                    tick
-                );
+                prop_assert_eq!(kept.side(s).get(tick), Some(qty), "{:?} {} changed", s, tick);
+                prop_assert_eq!(truth.side(s).get(tick), Some(qty), "{:?} {} not real", s, tick);
             }
-            let gone: Vec<i64> = kept
-                .side(s)
-                .keys()
-                .filter(|t| !after.contains_key(t))
-                .copied()
-                .collect();
+            let gone: Vec<i64> = kept.side(s).keys().filter(|t| !after.contains_key(t)).copied().collect();
             if let (Some(&lo), Some(&hi)) = (after.keys().next(), after.keys().next_back()) {
                 for &t in &gone {
                     match s {
@@ -279,12 +250,7 @@ fn run_evicting(ops: &[Op]) -> Result<(), TestCaseError> {
                     }
                 }
             }
-            prop_assert_eq!(
-                ladder.best(s),
-                kept.best(s),
-                "the best of {:?} was dropped",
-                s
-            );
+            prop_assert_eq!(ladder.best(s), kept.best(s), "the best of {:?} was dropped", s);
             prop_assert!(after.len() <= WINDOW + CAP);
             dropped += gone.len() as u64;
             *kept.side_mut(s) = after;
@@ -317,14 +283,8 @@ fn workload_exercises_overflow_recentre_and_eviction() {
     let ops: Vec<Op> = (0..3000).map(|_| rng.op()).collect();
     run_exact(&ops).unwrap();
     run_evicting(&ops).unwrap();
-    let mut exact = Ladder::new(LadderConfig {
-        window_ticks: 256,
-        overflow_cap: 1 << 16,
-    });
-    let mut tiny = Ladder::new(LadderConfig {
-        window_ticks: 64,
-        overflow_cap: 4,
-    });
+    let mut exact = Ladder::new(LadderConfig { window_ticks: 256, overflow_cap: 1 << 16 });
+    let mut tiny = Ladder::new(LadderConfig { window_ticks: 64, overflow_cap: 4 });
     let (mut m1, mut m2) = (Model::default(), Model::default());
     let (mut k1, mut k2) = (MID, MID);
     let mut max_overflowed = 0;
@@ -333,10 +293,7 @@ fn workload_exercises_overflow_recentre_and_eviction() {
         apply(a, &mut exact, &mut m1);
         let a = action(op, &mut k2, &m2);
         apply(a, &mut tiny, &mut m2);
-        m2 = Model {
-            bids: snapshot(&tiny, Side::Bid),
-            asks: snapshot(&tiny, Side::Ask),
-        };
+        m2 = Model { bids: snapshot(&tiny, Side::Bid), asks: snapshot(&tiny, Side::Ask) };
         // Bids 256 or more ticks below the best cannot be in a 256-tick window.
         if let Some(b) = m1.best(Side::Bid) {
             let far = m1.bids.range(..=b.tick - 256).count();
@@ -379,26 +336,12 @@ impl XorShift {
     }
     fn op(&mut self) -> Op {
         match self.next() % 75 {
-            0..40 => Op::Near {
-                side: self.side(),
-                dist: self.range(-20, 300),
-                qty: self.qty(),
-            },
-            40..48 => Op::Far {
-                side: self.side(),
-                delta: self.range(-1_000_000, 1_000_001),
-                qty: self.qty(),
-            },
-            48..58 => Op::Existing {
-                side: self.side(),
-                pick: self.next() as usize,
-                qty: self.qty(),
-            },
+            0..40 => Op::Near { side: self.side(), dist: self.range(-20, 300), qty: self.qty() },
+            40..48 => Op::Far { side: self.side(), delta: self.range(-1_000_000, 1_000_001), qty: self.qty() },
+            48..58 => Op::Existing { side: self.side(), pick: self.next() as usize, qty: self.qty() },
             58..66 => Op::RemoveBest(self.side()),
             66..72 => Op::Drift(self.range(-40, 41)),
-            72..74 => {
-                Op::Jump(self.range(300, 1_000_000) * if self.next() & 1 == 0 { 1 } else { -1 })
-            }
+            72..74 => Op::Jump(self.range(300, 1_000_000) * if self.next() & 1 == 0 { 1 } else { -1 }),
             _ => Op::Clear,
         }
     }
@@ -502,11 +445,7 @@ fn ladder_never_allocates_after_new() {
                     96..100 => market += d, // a jump by up to three windows
                     0..45 => ladder.set(side, market + d, q),
                     _ => {
-                        let t = if side == Side::Bid {
-                            market - d
-                        } else {
-                            market + d
-                        };
+                        let t = if side == Side::Bid { market - d } else { market + d };
                         ladder.set(side, t, q);
                     }
                 }
@@ -531,8 +470,5 @@ fn ladder_never_allocates_after_new() {
     }
     let stats = ladder.stats();
     assert_eq!(total, 0, "the ladder allocated or freed {total} times");
-    assert!(
-        stats.evicted > 0 && stats.recentres > 0,
-        "{stats:?} {checksum}"
-    );
+    assert!(stats.evicted > 0 && stats.recentres > 0, "{stats:?} {checksum}");
 }
