@@ -148,6 +148,17 @@ fn benches(c: &mut Criterion) {
         });
     }
     {
+        let mut bufs = LevelBuf::with_capacity(2048);
+        let mut i = 0;
+        g.bench_function(BenchmarkId::new("tickfeed_decode_only", "per_message"), |b| {
+            b.iter(|| {
+                let f = &d.depth[i % n];
+                i += 1;
+                black_box(decode_depth(black_box(f), &mut bufs).unwrap().final_id)
+            })
+        });
+    }
+    {
         let mut book = BaselineBook::default();
         let mut i = 0;
         g.bench_function(BenchmarkId::new("baseline", "per_message"), |b| {
