@@ -372,6 +372,13 @@ const RUN_ONLY: &[Flag] = &[
         help: "open a new connection and switch to it (make before break) once a connection is SECS old",
     },
     Flag {
+        name: "switch-timeout",
+        value: Some("SECS"),
+        repeat: false,
+        default: "10",
+        help: "longest make-before-break overlap: switch even if the new connection has not caught up",
+    },
+    Flag {
         name: "max-message",
         value: Some("BYTES"),
         repeat: false,
@@ -444,6 +451,9 @@ pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
             return Err("--max-conn-age: at least 0.1 s".into());
         }
         cfg.max_conn_age = d;
+    }
+    if let Some(d) = secs_flag(a, "switch-timeout")? {
+        cfg.switch_timeout = d;
     }
     if let Some(m) = a.num::<usize>("max-message")? {
         if !(1024..=1 << 30).contains(&m) {

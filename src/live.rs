@@ -12,12 +12,15 @@
 //! Make before break: when the connection nears `--max-conn-age` or the server announces
 //! `serverShutdown`, a second connection is opened while the first keeps feeding. Frames from
 //! both go into the same pipeline, which skips what it already has (diffs with `u <= id`, trades
-//! by id). The new connection's depth diffs are admitted only once they are contiguous with the
-//! book (`U <= id + 1`); a diff that is ahead of what the old connection has delivered so far is
-//! held back (dropped: the old connection will deliver its predecessors, and the new one repeats
-//! nothing later), so it is never mistaken for a gap. Once every synced book has taken a
-//! contiguous diff from the new connection, the loop switches and closes the old one; the book
-//! never stops advancing and no update is lost.
+//! by id). A frame from the new connection goes to the pipeline at once only if it is not ahead
+//! of what the old one has delivered (a diff with `U <= id + 1`, a trade id `<= last + 1`);
+//! otherwise that stream of the new connection is held back in arrival order (copied aside), so
+//! a diff that merely overtook its predecessor on the slower connection is never taken for a gap.
+//! The loop switches once the old connection has caught up with the first held frame of every
+//! stream (or at once if nothing had to be held), replays the held frames (duplicates are
+//! skipped, the rest are contiguous) and closes the old connection: the books never stop
+//! advancing and no update is lost. If the old connection dies first, or the overlap exceeds
+//! `switch_timeout`, the loop switches anyway and the sync engine resyncs any book left with a gap.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -343,7 +346,7 @@ pub fn run<W: Write>(
             stop: false,
             log: cfg.log,
             batch_frames: 0,
-            held: 0,
+            held: Held::default(),
             binary: 0,
         },
         backoff: Backoff::new(cfg.backoff_min, cfg.backoff_max, seed()),
@@ -370,11 +373,54 @@ struct Slot {
     conn: Conn,
     /// Last market frame (or any text frame) received.
     last_data: Instant,
-    /// Per symbol: this connection delivered a depth diff contiguous with the book (standby).
-    caught_up: Vec<bool>,
     /// A market frame arrived on this connection.
     data_seen: bool,
 }
+
+/// Frames of the new connection held back during an overlap, in arrival order, with the first
+/// held id of each sequenced stream per symbol. Memory is kept across overlaps.
+#[derive(Default)]
+struct Held {
+    bytes: Vec<u8>,
+    frames: Vec<(usize, usize, Instant)>,
+    /// Per symbol: first held depth `U`, trade id, aggTrade id (`None`: that stream not held).
+    first: Vec<[Option<u64>; 3]>,
+    /// Per symbol: the new connection delivered a diff that advanced the book (it is not behind).
+    front: Vec<bool>,
+    /// The new connection delivered a market event not seen before.
+    fresh: bool,
+    /// Frames held over the whole run.
+    total: u64,
+}
+
+impl Held {
+    fn reset(&mut self, symbols: usize) {
+        self.bytes.clear();
+        self.frames.clear();
+        self.first.clear();
+        self.first.resize(symbols, [None; 3]);
+        self.front.clear();
+        self.front.resize(symbols, false);
+        self.fresh = false;
+    }
+
+    fn push(&mut self, frame: &[u8], t: Instant) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(frame);
+        self.frames.push((start, frame.len(), t));
+        self.total += 1;
+    }
+}
+
+/// What to do with a frame from the new connection during an overlap.
+enum Admit {
+    Feed,
+    Hold,
+}
+
+const DEPTH: usize = 0;
+const TRADE: usize = 1;
+const AGG: usize = 2;
 
 /// A connection waiting for its DNS answer.
 struct Pending {
@@ -392,7 +438,7 @@ struct Feed<'a, W: Write> {
     stop: bool,
     log: bool,
     batch_frames: u32,
-    held: u64,
+    held: Held,
     binary: u64,
 }
 
@@ -406,7 +452,7 @@ struct Seen {
 }
 
 impl<W: Write> Feed<'_, W> {
-    fn on_event(&mut self, ev: ConnEvent<'_>, overlap: bool, caught_up: &mut [bool], seen: &mut Seen) {
+    fn on_event(&mut self, ev: ConnEvent<'_>, overlap: bool, seen: &mut Seen) {
         match ev {
             ConnEvent::Text(frame, t) => {
                 seen.last_text = Some(t);
@@ -417,9 +463,12 @@ impl<W: Write> Feed<'_, W> {
                     self.stop = true;
                     return;
                 }
-                if overlap && !self.admit(frame, caught_up) {
-                    self.held += 1;
-                    return;
+                if overlap {
+                    if let Admit::Hold = self.admit(frame) {
+                        self.held.push(frame, t);
+                        seen.market = true;
+                        return;
+                    }
                 }
                 match self.p.on_frame(self.clock.ns(t), frame) {
                     FrameOutcome::Market { .. } | FrameOutcome::Duplicate => seen.market = true,
@@ -453,40 +502,58 @@ impl<W: Write> Feed<'_, W> {
         }
     }
 
-    /// During an overlap: may this frame from the new connection go to the pipeline? Depth only
-    /// when contiguous with (or already in) a synced book; trades only when not ahead of the
-    /// last id processed. What is held back the old connection still delivers.
-    fn admit(&mut self, frame: &[u8], caught_up: &mut [bool]) -> bool {
-        let Ok(Envelope::Stream { stream, data }) = decode::split_envelope(frame) else { return true };
-        let Some(name) = decode::parse_stream_name(stream) else { return true };
-        let Some(i) = self.p.find(name.symbol) else { return true };
+    /// During an overlap: may this frame from the new connection go to the pipeline now? Only
+    /// if it is not ahead of what the old connection delivered: a diff contiguous with (or
+    /// already in) a synced book, a trade id at most one past the last. Once one frame of a
+    /// stream is held, the rest of that stream is held too, to keep its order.
+    fn admit(&mut self, frame: &[u8]) -> Admit {
+        let Ok(Envelope::Stream { stream, data }) = decode::split_envelope(frame) else { return Admit::Feed };
+        let Some(name) = decode::parse_stream_name(stream) else { return Admit::Feed };
+        let Some(i) = self.p.find(name.symbol) else { return Admit::Feed };
         let s = &self.p.symbols()[i];
-        match name.kind {
+        // (which stream, its id, whether it is ahead of what was processed, whether it is new)
+        let (k, id, ahead, new) = match name.kind {
             StreamKind::Depth => {
-                let Ok(h) = decode::decode_depth(data, &mut self.levels) else { return true };
+                let Ok(h) = decode::decode_depth(data, &mut self.levels) else { return Admit::Feed };
                 let book = s.book();
-                if !book.is_synced() {
-                    // The old connection feeds the buffer alone: interleaving two streams there
-                    // could put a later diff before an earlier one.
-                    return false;
+                let id = book.last_update_id();
+                // An unsynced book is fed by the old connection alone: interleaving two streams
+                // in its buffer could put a later diff before an earlier one.
+                let ahead = !book.is_synced() || h.first_id > id.saturating_add(1);
+                let new = book.is_synced() && h.final_id > id;
+                if new && !ahead && self.held.first[i][DEPTH].is_none() {
+                    self.held.front[i] = true;
                 }
-                if h.first_id <= book.last_update_id().saturating_add(1) {
-                    caught_up[i] = true;
-                    true
-                } else {
-                    false
-                }
+                (DEPTH, h.first_id, ahead, new)
             }
             StreamKind::Trade => match decode::decode_trade(data) {
-                Ok(t) => s.last_trade_id().is_none_or(|l| t.trade_id <= l.saturating_add(1)),
-                Err(_) => true,
+                Ok(t) => {
+                    let last = s.last_trade_id();
+                    let ahead = last.is_some_and(|l| t.trade_id > l.saturating_add(1));
+                    (TRADE, t.trade_id, ahead, last.is_none_or(|l| t.trade_id > l))
+                }
+                Err(_) => return Admit::Feed,
             },
             StreamKind::AggTrade => match decode::decode_agg_trade(data) {
-                Ok(t) => s.last_agg_id().is_none_or(|l| t.agg_id <= l.saturating_add(1)),
-                Err(_) => true,
+                Ok(t) => {
+                    let last = s.last_agg_id();
+                    let ahead = last.is_some_and(|l| t.agg_id > l.saturating_add(1));
+                    (AGG, t.agg_id, ahead, last.is_none_or(|l| t.agg_id > l))
+                }
+                Err(_) => return Admit::Feed,
             },
-            StreamKind::BookTicker => true,
+            StreamKind::BookTicker => return Admit::Feed,
+        };
+        self.held.fresh |= new;
+        let first = &mut self.held.first[i][k];
+        if first.is_some() {
+            return Admit::Hold;
         }
+        if ahead {
+            *first = Some(id);
+            return Admit::Hold;
+        }
+        Admit::Feed
     }
 
     /// Writes the output buffer in one call; a failed stdout stops output for good.
@@ -629,8 +696,7 @@ impl<W: Write> Loop<'_, W> {
             return;
         }
         let mut seen = Seen::default();
-        let Slot { conn, caught_up, .. } = &mut *slot;
-        let r = conn.on_readable(&mut |ev| feed.on_event(ev, overlap, caught_up, &mut seen));
+        let r = slot.conn.on_readable(&mut |ev| feed.on_event(ev, overlap, &mut seen));
         if let Some(t) = seen.last_text {
             slot.last_data = t;
         }
@@ -704,18 +770,18 @@ impl<W: Write> Loop<'_, W> {
         }
         match which {
             Which::Active => {
-                if let Some(sb) = self.standby.take() {
-                    let open = sb.conn.phase() == Phase::Open;
+                if let Some(sb) = self.standby.as_ref() {
                     let sserial = sb.conn.serial;
-                    self.active = Some(sb);
-                    if open {
-                        self.report.switches += 1;
-                        self.log(format_args!("{what}; switched to #{sserial}"));
+                    if sb.conn.phase() == Phase::Open {
+                        self.log(format_args!("{what}"));
+                        self.switch("the old connection ended");
                     } else {
+                        self.active = self.standby.take();
+                        self.feed.held.reset(0);
                         self.feed.p.reset_books();
+                        self.mbb_reason = None;
                         self.log(format_args!("{what}; continuing with #{sserial} (connecting), books resync"));
                     }
-                    self.mbb_reason = None;
                 } else if self.pending.is_some() {
                     // A new connection is being resolved: it becomes the active one.
                     self.feed.p.reset_books();
@@ -734,6 +800,7 @@ impl<W: Write> Loop<'_, W> {
                 }
             }
             Which::Standby => {
+                self.feed.held.reset(0);
                 let d = self.backoff.next_delay();
                 self.open_at = Some(now + d);
                 self.log(format_args!("{what}; new connection retried in {}", secs(d)));
@@ -826,27 +893,18 @@ impl<W: Write> Loop<'_, W> {
                 self.open_at = Some(now);
             }
         }
-        // Switch once the new connection is in flow.
-        if let (Some(a), Some(s)) = (&self.active, &self.standby) {
-            if s.conn.phase() == Phase::Open {
-                let ready = s.data_seen && self.caught_up(s);
-                let overdue = s.conn.opened.is_some_and(|o| now.duration_since(o) >= self.cfg.switch_timeout);
-                if ready || overdue {
-                    let (old, new) = (a.conn.serial, s.conn.serial);
-                    let why = if ready { "in flow, contiguous with every book" } else { "switch timeout" };
-                    let old_slot = self.active.take();
-                    self.active = self.standby.take();
-                    self.report.switches += 1;
-                    self.mbb_reason = None;
-                    if let Some(o) = old_slot {
-                        o.conn.shutdown(self.poll.registry());
-                    }
-                    let held = self.feed.held;
-                    self.log(format_args!(
-                        "switched #{old} -> #{new} ({why}); closed #{old}; {held} frames held back so far"
-                    ));
-                }
+        // Switch once the new connection is in flow and the old one has caught up with it.
+        let decision = self.standby.as_ref().filter(|s| s.conn.phase() == Phase::Open).and_then(|s| {
+            if s.data_seen && self.caught_up() {
+                Some("the old connection caught up with it")
+            } else if s.conn.opened.is_some_and(|o| now.duration_since(o) >= self.cfg.switch_timeout) {
+                Some("switch timeout")
+            } else {
+                None
             }
+        });
+        if let Some(why) = decision {
+            self.switch(why);
         }
         // Open a connection when one is due.
         if self.open_at.is_some_and(|t| now >= t) && self.pending.is_none() {
@@ -878,12 +936,61 @@ impl<W: Write> Loop<'_, W> {
         }
     }
 
-    /// Every synced book has had a contiguous diff from the standby (or depth is not subscribed).
-    fn caught_up(&self, s: &Slot) -> bool {
-        if !self.cfg.streams.contains(&StreamKind::Depth) {
-            return true;
+    /// Ready to switch: the new connection is not behind (every synced book has taken a diff
+    /// from it that moved the book, or it held diffs back), and the old connection has delivered
+    /// everything up to the first held frame of every stream. Unsynced books are not waited for:
+    /// they resync anyway.
+    fn caught_up(&self) -> bool {
+        let held = &self.feed.held;
+        let depth = self.cfg.streams.contains(&StreamKind::Depth);
+        if !depth && !held.fresh {
+            return false;
         }
-        self.feed.p.symbols().iter().enumerate().all(|(i, sym)| s.caught_up[i] || !sym.book().is_synced())
+        self.feed.p.symbols().iter().zip(&held.first).zip(&held.front).all(|((sym, first), &front)| {
+            let synced = sym.book().is_synced();
+            let depth_ok = match first[DEPTH] {
+                Some(u) => !synced || sym.book().last_update_id().saturating_add(1) >= u,
+                None => !depth || !synced || front,
+            };
+            let trade_ok = first[TRADE].is_none_or(|t| sym.last_trade_id().is_some_and(|l| l.saturating_add(1) >= t));
+            let agg_ok = first[AGG].is_none_or(|t| sym.last_agg_id().is_some_and(|l| l.saturating_add(1) >= t));
+            depth_ok && trade_ok && agg_ok
+        })
+    }
+
+    /// Makes the standby the active connection, feeds the frames it held back and closes the old
+    /// active connection, if any is left.
+    fn switch(&mut self, why: &str) {
+        let Some(new) = self.standby.take() else { return };
+        let serial = new.conn.serial;
+        let old = self.active.replace(new);
+        self.report.switches += 1;
+        self.mbb_reason = None;
+        let held = std::mem::take(&mut self.feed.held);
+        let n = held.frames.len();
+        for &(start, len, t) in &held.frames {
+            let frame = &held.bytes[start..start + len];
+            let recv_ns = self.feed.clock.ns(t);
+            if let FrameOutcome::ServerShutdown = self.feed.p.on_frame(recv_ns, frame) {
+                self.mbb_reason = Some("serverShutdown");
+            }
+        }
+        self.feed.held = held;
+        self.feed.held.reset(0);
+        self.feed.flush_output();
+        if self.mbb_reason.is_some() {
+            self.open_at = Some(Instant::now());
+        }
+        match old {
+            Some(o) => {
+                let old_serial = o.conn.serial;
+                o.conn.shutdown(self.poll.registry());
+                self.log(format_args!(
+                    "switched #{old_serial} -> #{serial} ({why}), closed #{old_serial}; {n} held-back frames replayed"
+                ));
+            }
+            None => self.log(format_args!("switched to #{serial} ({why}); {n} held-back frames replayed")),
+        }
     }
 
     /// Resolves the host (on a helper thread unless it is an IP literal), then connects.
@@ -927,10 +1034,13 @@ impl<W: Write> Loop<'_, W> {
         match Conn::connect(&self.spec, addr, serial, token, self.poll.registry(), now, seed() ^ serial) {
             Ok(conn) => {
                 let n = self.feed.p.symbols().len();
-                let slot = Slot { conn, last_data: now, caught_up: vec![false; n], data_seen: false };
+                let slot = Slot { conn, last_data: now, data_seen: false };
                 match which {
                     Which::Active => self.active = Some(slot),
-                    Which::Standby => self.standby = Some(slot),
+                    Which::Standby => {
+                        self.feed.held.reset(n);
+                        self.standby = Some(slot);
+                    }
                 }
             }
             Err(e) => {
@@ -956,7 +1066,7 @@ impl<W: Write> Loop<'_, W> {
         let c = self.worker.counters();
         self.report.rest_rate_limited = c.rate_limited.load(Ordering::Relaxed);
         self.report.rest_delayed = c.delayed.load(Ordering::Relaxed);
-        self.report.held_back = self.feed.held;
+        self.report.held_back = self.feed.held.total;
         self.report.binary_frames = self.feed.binary;
         self.report.stdout_closed = !self.feed.stdout_ok;
         self.report

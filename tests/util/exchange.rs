@@ -93,6 +93,8 @@ struct ConnHandle {
     tx: Sender<Cmd>,
     streams: Vec<String>,
     alive: Arc<AtomicBool>,
+    /// Every frame waits this long (microseconds) before it is written: a slow path.
+    lag: Arc<AtomicU64>,
 }
 
 /// What a test can make a connection do.
@@ -135,6 +137,8 @@ struct Shared {
     paused: AtomicBool,
     /// Send every other market frame in three fragments.
     fragment: AtomicBool,
+    /// Lag (microseconds) given to connections opened from now on.
+    new_lag: AtomicU64,
     next_conn: AtomicU64,
     counters: Counters,
     /// Pong payloads received, in order.
@@ -221,6 +225,7 @@ impl Exchange {
             stop: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             fragment: AtomicBool::new(false),
+            new_lag: AtomicU64::new(0),
             next_conn: AtomicU64::new(1),
             counters: Counters::default(),
             pongs: Mutex::new(Vec::new()),
@@ -296,6 +301,20 @@ impl Exchange {
     /// Open websocket connections.
     pub fn open_connections(&self) -> usize {
         self.shared.conns.lock().unwrap().iter().filter(|c| c.alive.load(Ordering::SeqCst)).count()
+    }
+
+    /// From now on, frames on the connections open now are written `lag` after they were sent
+    /// (new connections are not delayed): the old connection falls behind the new one.
+    pub fn lag_open_connections(&self, lag: Duration) {
+        for c in self.shared.conns.lock().unwrap().iter() {
+            c.lag.store(lag.as_micros() as u64, Ordering::SeqCst);
+        }
+    }
+
+    /// Connections opened from now on write every frame `lag` late (a new connection behind the
+    /// old one).
+    pub fn lag_new_connections(&self, lag: Duration) {
+        self.shared.new_lag.store(lag.as_micros() as u64, Ordering::SeqCst);
     }
 
     /// Sends a serverShutdown event on every open connection, and closes them `close_after` later.
@@ -664,24 +683,26 @@ fn respond(s: &mut Stream, status: u16, reason: &str, headers: &[(&str, &str)], 
 fn websocket(sh: Arc<Shared>, stream: Stream, streams: Vec<String>) -> io::Result<()> {
     let (tx, rx) = mpsc::channel();
     let alive = Arc::new(AtomicBool::new(true));
+    let lag = Arc::new(AtomicU64::new(sh.new_lag.load(Ordering::SeqCst)));
     let id = sh.next_conn.fetch_add(1, Ordering::SeqCst);
     // Registered under the market lock so the first frame sent is one after the registration.
     {
         let _m = sh.market.lock().unwrap();
-        sh.conns.lock().unwrap().push(ConnHandle { id, tx, streams, alive: alive.clone() });
+        sh.conns.lock().unwrap().push(ConnHandle { id, tx, streams, alive: alive.clone(), lag: lag.clone() });
     }
     sh.counters.ws_connections.fetch_add(1, Ordering::SeqCst);
     stream.tcp().set_read_timeout(Some(Duration::from_millis(2)))?;
     let mut ws = WebSocket::from_raw_socket(stream, Role::Server, None);
-    let r = ws_loop(&sh, &mut ws, &rx);
+    let r = ws_loop(&sh, &mut ws, &rx, &lag);
     alive.store(false, Ordering::SeqCst);
     sh.conns.lock().unwrap().retain(|c| c.id != id);
     r
 }
 
-fn ws_loop(sh: &Shared, ws: &mut WebSocket<Stream>, rx: &Receiver<Cmd>) -> io::Result<()> {
+fn ws_loop(sh: &Shared, ws: &mut WebSocket<Stream>, rx: &Receiver<Cmd>, lag: &AtomicU64) -> io::Result<()> {
     let err = |e: tungstenite::Error| io::Error::other(e.to_string());
     let mut closing: Option<Instant> = None;
+    let mut delayed: VecDeque<(Instant, Cmd)> = VecDeque::new();
     loop {
         if sh.stop.load(Ordering::SeqCst) {
             return Ok(());
@@ -689,14 +710,20 @@ fn ws_loop(sh: &Shared, ws: &mut WebSocket<Stream>, rx: &Receiver<Cmd>) -> io::R
         if closing.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
             return Ok(());
         }
-        // Outgoing: everything queued.
+        // Outgoing: everything queued, each after the connection's lag.
         let mut wrote = false;
+        let mut got = false;
         loop {
-            let cmd = match rx.recv_timeout(if wrote { Duration::ZERO } else { Duration::from_millis(1) }) {
-                Ok(c) => c,
+            match rx.recv_timeout(if got { Duration::ZERO } else { Duration::from_millis(1) }) {
+                Ok(c) => delayed.push_back((Instant::now(), c)),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             };
+            got = true;
+        }
+        let lag = Duration::from_micros(lag.load(Ordering::Relaxed));
+        while delayed.front().is_some_and(|(t, _)| t.elapsed() >= lag) {
+            let Some((_, cmd)) = delayed.pop_front() else { break };
             if closing.is_some() {
                 continue;
             }
