@@ -467,9 +467,7 @@ pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
         }
         cfg.weight_per_minute = w;
     }
-    if a.has("record") {
-        return Err("--record: capture is not implemented in this build yet".into());
-    }
+    cfg.record = a.get("record").map(std::path::PathBuf::from);
     cfg.log = !a.has("quiet");
     Ok(cfg)
 }

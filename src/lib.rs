@@ -18,6 +18,7 @@
 //! - [`net`]: sockets, TLS, the receive clock, signals: the I/O the live handler needs.
 //! - [`rest`]: exchangeInfo and depth snapshots over HTTP, weight budget, Retry-After.
 //! - [`live`]: the live event loop (`tickfeed run`).
+//! - [`record`]: `--record` capture in the replay format.
 
 pub mod audit;
 pub mod cli;
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod net;
 pub mod output;
 pub mod pipeline;
+pub mod record;
 pub mod replay;
 pub mod rest;
 pub mod stats;

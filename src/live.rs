@@ -38,6 +38,7 @@ use crate::net::conn::{Conn, ConnError, ConnEvent, ConnSpec, Phase};
 use crate::net::tls::TlsSetup;
 use crate::net::url::{stream_path, BaseUrl};
 use crate::pipeline::{FrameOutcome, Pipeline};
+use crate::record::Recorder;
 use crate::rest::{self, InfoError, RestClient, RestGate, SnapshotWorker, WorkerConfig};
 use crate::ws::Limits;
 
@@ -92,6 +93,8 @@ pub struct LiveConfig {
     pub backoff_max: Duration,
     /// Log connection events to stderr.
     pub log: bool,
+    /// `--record DIR`: capture what is received.
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl LiveConfig {
@@ -118,6 +121,7 @@ impl LiveConfig {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             log: true,
+            record: None,
         }
     }
 }
@@ -296,6 +300,19 @@ pub fn run<W: Write>(
     let client = RestClient::new(&cfg.rest, &cfg.tls, cfg.rest_timeout);
     let mut gate = RestGate::new(cfg.weight_per_minute);
     let mut report = LiveReport { end: "signal", ..LiveReport::default() };
+    let rec = match &cfg.record {
+        Some(dir) => {
+            let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let r = Recorder::create(dir, &cfg.symbols, unix as i64, cfg.log)
+                .map_err(|e| LiveError::Config(format!("--record {}: {e}", dir.display())))?;
+            if cfg.log {
+                let dirs: Vec<String> = r.dirs().iter().map(|d| d.display().to_string()).collect();
+                eprintln!("tickfeed: recording to {}", dirs.join(", "));
+            }
+            Some(r)
+        }
+        None => None,
+    };
     if !load_exchange_info(cfg, &client, &mut gate, p, stop, deadline)? {
         report.end = if stop.load(Ordering::Relaxed) { "signal" } else { "duration" };
         return Ok(report);
@@ -346,6 +363,7 @@ pub fn run<W: Write>(
             stop: false,
             log: cfg.log,
             batch_frames: 0,
+            rec,
             held: Held::default(),
             binary: 0,
         },
@@ -438,6 +456,7 @@ struct Feed<'a, W: Write> {
     stop: bool,
     log: bool,
     batch_frames: u32,
+    rec: Option<Recorder>,
     held: Held,
     binary: u64,
 }
@@ -470,7 +489,11 @@ impl<W: Write> Feed<'_, W> {
                         return;
                     }
                 }
-                match self.p.on_frame(self.clock.ns(t), frame) {
+                let recv_ns = self.clock.ns(t);
+                if let Some(r) = &mut self.rec {
+                    r.frame(recv_ns, frame);
+                }
+                match self.p.on_frame(recv_ns, frame) {
                     FrameOutcome::Market { .. } | FrameOutcome::Duplicate => seen.market = true,
                     FrameOutcome::ServerShutdown => seen.shutdown = true,
                     _ => {}
@@ -818,6 +841,9 @@ impl<W: Write> Loop<'_, W> {
             }
             match r.body {
                 Ok(body) => {
+                    if let Some(rec) = &mut self.feed.rec {
+                        rec.snapshot(r.symbol, r.recv_ns, &body);
+                    }
                     if let Err(e) = self.feed.p.on_snapshot(r.symbol, r.recv_ns, &body) {
                         let sym = self.feed.p.symbols()[r.symbol].symbol().to_owned();
                         self.log(format_args!("{sym} snapshot unusable ({e}); asking again"));
@@ -840,6 +866,11 @@ impl<W: Write> Loop<'_, W> {
                 self.in_flight[sym] = true;
                 self.report.snapshot_requests += 1;
                 self.worker.request(sym);
+                if let Some(rec) = &mut self.feed.rec {
+                    let line =
+                        format!("GET /api/v3/depth?symbol={}&limit={}", self.cfg.symbols[sym], self.cfg.depth_limit);
+                    rec.snapshot_request(sym, self.feed.clock.ns(Instant::now()), &line);
+                }
             }
         }
     }
@@ -971,6 +1002,9 @@ impl<W: Write> Loop<'_, W> {
         for &(start, len, t) in &held.frames {
             let frame = &held.bytes[start..start + len];
             let recv_ns = self.feed.clock.ns(t);
+            if let Some(r) = &mut self.feed.rec {
+                r.frame(recv_ns, frame);
+            }
             if let FrameOutcome::ServerShutdown = self.feed.p.on_frame(recv_ns, frame) {
                 self.mbb_reason = Some("serverShutdown");
             }
@@ -1059,6 +1093,9 @@ impl<W: Write> Loop<'_, W> {
 
     fn finish(mut self) -> LiveReport {
         self.feed.flush_output();
+        if let Some(r) = &mut self.feed.rec {
+            r.flush();
+        }
         let _ = self.feed.out.flush();
         for s in [self.standby.take(), self.active.take()].into_iter().flatten() {
             s.conn.shutdown(self.poll.registry());

@@ -168,3 +168,56 @@ fn help_documents_every_run_flag() {
         assert!(f.stdout.contains(flag), "{flag} missing from:\n{}", f.stdout);
     }
 }
+
+#[test]
+fn recording_replays_to_the_same_book() {
+    let ex = Exchange::start(ExchangeConfig::default());
+    let dir = util::temp_dir("record");
+    let rec = dir.join("rec");
+    let live = dir.join("live");
+    let (ws, rest) = (ex.ws_base(), ex.rest_base());
+    let f = util::run_tickfeed(
+        &[
+            "run",
+            "--ws-url",
+            &ws,
+            "--rest-url",
+            &rest,
+            "--no-busy-poll",
+            "--duration",
+            "1.5",
+            "--output",
+            "none",
+            "--streams",
+            "depth,trade,aggTrade,bookTicker",
+            "--record",
+            rec.to_str().unwrap(),
+            "--dump-book",
+            live.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let day = std::fs::read_dir(rec.join("btcusdt")).unwrap().next().unwrap().unwrap().path();
+    let take = day.join("take_1");
+    let file = |k: &str| {
+        let d = take.join(k);
+        std::fs::read_dir(&d).unwrap().next().unwrap().unwrap().path()
+    };
+    let (ob, trades, aggs) = (file("orderbook"), file("trades"), file("aggTrades"));
+    let text = std::fs::read_to_string(&ob).unwrap();
+    assert!(text.lines().any(|l| l.contains(" GET /api/v3/depth?symbol=BTCUSDT&limit=1000")), "no request line");
+    assert!(text.lines().any(|l| l.contains(" {\"lastUpdateId\":")), "no snapshot");
+    assert!(text.lines().any(|l| l.contains("@bookTicker")));
+    assert!(std::fs::read_to_string(&trades).unwrap().lines().count() > 50);
+    assert!(std::fs::read_to_string(&aggs).unwrap().lines().count() > 50);
+    let replayed = dir.join("replayed");
+    let r = util::run_tickfeed(
+        &["replay", ob.to_str().unwrap(), "--output", "none", "--quiet", "--dump-book", replayed.to_str().unwrap()],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let a = std::fs::read_to_string(live.join("BTCUSDT.json")).unwrap();
+    let b = std::fs::read_to_string(replayed.join("BTCUSDT.json")).unwrap();
+    assert_eq!(a, b, "replay of the recording ends with a different book");
+}
