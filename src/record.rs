@@ -188,7 +188,7 @@ mod tests {
         let syms = vec!["BTCUSDT".to_string()];
         let mut r = Recorder::create(&dir, &syms, 1_723_161_253, false).unwrap();
         let take = dir.join("btcusdt/20240808/take_1");
-        assert_eq!(r.dirs(), &[take.clone()]);
+        assert_eq!(r.dirs(), std::slice::from_ref(&take));
         r.frame(5, br#"{"stream":"btcusdt@trade","data":{"e":"trade"}}"#);
         r.frame(6, br#"{"stream":"btcusdt@depth@100ms","data":{}}"#);
         r.frame(7, br#"{"stream":"ethusdt@trade","data":{}}"#);
