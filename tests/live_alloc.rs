@@ -1,0 +1,114 @@
+//! The live hot path allocates nothing after warm-up: the event loop runs in-process against the
+//! loopback exchange with a counting allocator that counts only the loop's thread, and a second of
+//! steady traffic (socket read -> frames -> pipeline -> output) must add zero allocations over
+//! plain TCP. Snapshots, reconnects and log lines may allocate; none happens in that second.
+//!
+//! Over TLS the one exception is inside rustls 0.23: it copies each decrypted application-data
+//! record into a fresh `Vec` (`received_plaintext`), in its buffered and its unbuffered API alike
+//! (the latter's `ReadTraffic` notes in-place decryption as future work). The TLS case therefore
+//! checks the bound that follows from that: at most one allocation per record, which here is at
+//! most one per market step (the exchange flushes a step's frames as one record).
+
+mod util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tickfeed::decode::StreamKind;
+use tickfeed::live::{self, LiveConfig};
+use tickfeed::net::tls::TlsSetup;
+use tickfeed::net::url::{parse_rest_base, parse_ws_base};
+use tickfeed::output::OutputMode;
+use tickfeed::pipeline::{Pipeline, PipelineConfig};
+use util::exchange::{Exchange, ExchangeConfig};
+
+struct CountingAlloc;
+
+thread_local! {
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+static LOOP_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn count() {
+    if COUNTED.try_with(Cell::get).unwrap_or(false) {
+        LOOP_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the counter is
+// an atomic and a const-initialised thread-local `Cell` (no allocation, no destructor), and
+// `try_with` makes it a no-op during thread teardown.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` via `alloc`/`realloc` above with this `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: forwarded unchanged; `ptr` came from `System` with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Runs the loop against `ex`; returns (allocations in the measured second, events in it).
+fn measure(ex: &Exchange, tls: TlsSetup) -> (u64, u64) {
+    STOP.store(false, Ordering::SeqCst);
+    let mut cfg =
+        LiveConfig::new(parse_ws_base(&ex.ws_base()).unwrap(), parse_rest_base(&ex.rest_base()).unwrap(), tls);
+    cfg.busy_poll = false;
+    cfg.log = false;
+    cfg.streams = vec![StreamKind::Depth, StreamKind::Trade, StreamKind::AggTrade, StreamKind::BookTicker];
+    let events = std::sync::Arc::new(AtomicU64::new(0));
+    let ev = events.clone();
+    let t = std::thread::spawn(move || {
+        let pcfg = PipelineConfig { output: OutputMode::TobJson, log: false, ..PipelineConfig::default() };
+        let mut p = Pipeline::new(pcfg, &["BTCUSDT"]);
+        let mut out = std::io::sink();
+        COUNTED.with(|c| c.set(true));
+        let r = live::run(&cfg, &mut p, &mut out, &STOP);
+        COUNTED.with(|c| c.set(false));
+        ev.store(p.stats().events, Ordering::SeqCst);
+        r.unwrap()
+    });
+    util::wait_until("snapshot", Duration::from_secs(10), || ex.counters().depth_requests.load(Ordering::SeqCst) >= 1);
+    // Warm-up: the snapshot applied, buffers grown to their working size.
+    std::thread::sleep(Duration::from_millis(700));
+    let (a, id_a) = (LOOP_ALLOCATIONS.load(Ordering::SeqCst), ex.last_id("BTCUSDT"));
+    std::thread::sleep(Duration::from_secs(1));
+    let (b, id_b) = (LOOP_ALLOCATIONS.load(Ordering::SeqCst), ex.last_id("BTCUSDT"));
+    STOP.store(true, Ordering::SeqCst);
+    let report = t.join().unwrap();
+    assert_eq!(report.connections, 1, "a reconnect during the measurement");
+    assert!(events.load(Ordering::SeqCst) > 200);
+    (b - a, id_b - id_a)
+}
+
+#[test]
+fn steady_state_allocates_nothing_plain_then_tls() {
+    let ex = Exchange::start(ExchangeConfig::default());
+    let (allocs, ids) = measure(&ex, TlsSetup::new(None).unwrap());
+    assert!(ids > 50, "the market hardly moved ({ids} ids)");
+    assert_eq!(allocs, 0, "plain: {allocs} allocations in one second of steady traffic");
+    drop(ex);
+
+    let ex = Exchange::start(ExchangeConfig { tls: true, ..ExchangeConfig::default() });
+    let dir = util::temp_dir("alloc-tls");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, ex.ca_pem().unwrap()).unwrap();
+    let (allocs, ids) = measure(&ex, TlsSetup::new(Some(&ca)).unwrap());
+    eprintln!("TLS: {allocs} allocations in one second of steady traffic ({ids} update ids)");
+    // Each step advances the update id by 1 to 3 and sends one TLS record.
+    assert!(allocs <= ids, "TLS: {allocs} allocations for {ids} update ids: more than rustls' one per record");
+}
