@@ -19,6 +19,7 @@
 //! ```
 
 pub mod book;
+mod cli;
 mod control;
 pub mod decimal;
 mod event;
@@ -45,6 +46,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use book::{Book, Level};
+pub use cli::{run_cli, run_cli_with};
 pub use faults::{CounterSnapshot, FaultPlan, RestReject};
 pub use market::Pacing;
 pub use symbols::SymbolSpec;
