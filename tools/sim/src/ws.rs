@@ -409,10 +409,11 @@ impl Conn<'_> {
         )
     }
 
+    /// SO_LINGER 0 and no shutdown(): the socket's last descriptor closes when this connection's
+    /// thread ends (the server drops its clone right after), and the kernel sends RST, not FIN.
     fn abort(&mut self) -> Disconnect {
         let _ = self.ws.flush();
         crate::io::set_linger_zero(self.ws.get_ref().tcp());
-        let _ = self.ws.get_ref().tcp().shutdown(std::net::Shutdown::Both);
         Disconnect::Abort
     }
 

@@ -337,3 +337,95 @@ pub fn data_dir() -> std::path::PathBuf {
         }
     }
 }
+
+/// A websocket frame as it came off the wire.
+#[derive(Debug, Clone)]
+pub struct RawFrame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+/// A hand-rolled websocket client that sees individual frames and never answers pings by itself,
+/// so tests can misbehave on purpose (no pong, wrong pong) and observe fragmentation.
+pub struct RawWs {
+    pub s: Stream,
+}
+
+impl RawWs {
+    /// Handshakes on `path_and_query`.
+    pub fn open(sim: &SimHandle, path_and_query: &str) -> RawWs {
+        let mut s = connect(sim);
+        let req = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        s.flush().unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(
+            head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "{head}"
+        );
+        RawWs { s }
+    }
+
+    /// Reads one frame.
+    pub fn read_frame(&mut self) -> io::Result<RawFrame> {
+        let mut h = [0u8; 2];
+        self.s.read_exact(&mut h)?;
+        let fin = h[0] & 0x80 != 0;
+        let opcode = h[0] & 0x0f;
+        assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
+        let len = match h[1] & 0x7f {
+            126 => {
+                let mut e = [0u8; 2];
+                self.s.read_exact(&mut e)?;
+                u16::from_be_bytes(e) as usize
+            }
+            127 => {
+                let mut e = [0u8; 8];
+                self.s.read_exact(&mut e)?;
+                u64::from_be_bytes(e) as usize
+            }
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        self.s.read_exact(&mut payload)?;
+        Ok(RawFrame {
+            fin,
+            opcode,
+            payload,
+        })
+    }
+
+    /// Sends one masked frame (clients must mask).
+    pub fn send(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+        assert!(payload.len() < 126);
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.s.write_all(&f)?;
+        self.s.flush()
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `within` passes.
+pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
