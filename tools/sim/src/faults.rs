@@ -213,7 +213,7 @@ counters! {
     disconnects_pong_timeout: "Websockets closed because a ping went unanswered past the limit.",
     disconnects_pong_mismatch: "Websockets closed because a pong's payload matched no ping.",
     disconnects_max_age: "Websockets closed at the connection age limit.",
-    disconnects_slow_consumer: "Websockets closed because they fell behind the retained event log.",
+    disconnects_slow_consumer: "Websockets dropped for not keeping up: behind the retained event log, or a write blocked past the write timeout.",
     disconnects_io_error: "Websockets dropped on an I/O or protocol error.",
     disconnects_sim_shutdown: "Websockets closed because the simulator shut down.",
 }

@@ -287,30 +287,26 @@ impl Conn<'_> {
             }
             let r = self.send_text(&out);
             self.out = out;
-            r.map_err(|_| self.io_failed())?;
+            r.map_err(|e| write_failed(&e))?;
             wrote = true;
             self.sent += 1;
             Counters::bump(&self.hub.counters.messages_sent);
             let sent = self.sent;
             let every = |n: u64| n > 0 && sent % n == 0;
             if every(malformed_every) {
-                self.send_malformed().map_err(|_| self.io_failed())?;
+                self.send_malformed().map_err(|e| write_failed(&e))?;
             }
             if every(unknown_every) {
-                self.send_unknown_stream().map_err(|_| self.io_failed())?;
+                self.send_unknown_stream().map_err(|e| write_failed(&e))?;
             }
             if every(binary_every) {
-                self.send_binary().map_err(|_| self.io_failed())?;
+                self.send_binary().map_err(|e| write_failed(&e))?;
             }
         }
         if wrote {
-            self.ws.flush().map_err(|_| self.io_failed())?;
+            self.ws.flush().map_err(|e| write_failed(&e))?;
         }
         Ok(())
-    }
-
-    fn io_failed(&self) -> Disconnect {
-        Disconnect::IoError
     }
 
     /// Writes one text message, split into frames when the fragmentation fault is on.
@@ -580,6 +576,22 @@ impl Conn<'_> {
             return None;
         }
         Some(Disconnect::PongMismatch)
+    }
+}
+
+/// A write that times out means the client stopped reading: a slow consumer, as Binance would
+/// call it. Anything else is an I/O failure.
+fn write_failed(e: &tungstenite::Error) -> Disconnect {
+    match e {
+        tungstenite::Error::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Disconnect::SlowConsumer
+        }
+        _ => Disconnect::IoError,
     }
 }
 

@@ -164,3 +164,114 @@ fn one_second_depth_covers_ten_fast_diffs() {
         }
     }
 }
+
+fn paced(pacing: Pacing) -> tickfeed_sim::SimHandle {
+    Sim::start(SimConfig {
+        pacing,
+        ..config(false, &["btcusdt"])
+    })
+    .unwrap()
+}
+
+/// Counts messages on `path` during `window` (after the first one arrives).
+fn count_for(sim: &tickfeed_sim::SimHandle, path: &str, window: Duration) -> usize {
+    let mut w = ws(sim, path);
+    next_text(&mut w, Duration::from_secs(10));
+    let t = std::time::Instant::now();
+    let mut n = 0;
+    while t.elapsed() < window {
+        next_text(&mut w, Duration::from_secs(10));
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn real_time_speed_and_rate_pacing() {
+    // Bounds are wide: the box is shared and debug builds are slow; what matters is the order of
+    // magnitude each mode produces.
+    let rt = count_for(
+        &paced(Pacing::RealTime),
+        "/ws/btcusdt@depth@100ms",
+        Duration::from_millis(1000),
+    );
+    assert!(
+        (6..=14).contains(&rt),
+        "real time: a diff every 100 ms, got {rt}/s"
+    );
+    let x10 = count_for(
+        &paced(Pacing::Speed(10.0)),
+        "/ws/btcusdt@depth@100ms",
+        Duration::from_millis(500),
+    );
+    assert!(
+        (25..=75).contains(&x10),
+        "x10: a diff every 10 ms, got {x10} in 0.5 s"
+    );
+    let all = "/stream?streams=btcusdt@depth/btcusdt@depth@100ms/btcusdt@trade/btcusdt@aggTrade/btcusdt@bookTicker";
+    let rate = count_for(&paced(Pacing::Rate(2_000)), all, Duration::from_millis(500));
+    assert!(
+        (600..=1400).contains(&rate),
+        "2000 msg/s, got {rate} in 0.5 s"
+    );
+}
+
+#[test]
+fn as_fast_as_read_waits_for_readers() {
+    let sim = Sim::start(SimConfig {
+        pacing: Pacing::AsFastAsRead,
+        log_capacity: 256,
+        ..config(false, &["btcusdt"])
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(sim.counters().events_published, 0, "no reader, no market");
+    let mut w = ws(
+        &sim,
+        "/ws/btcusdt@depth@100ms/btcusdt@depth/btcusdt@trade/btcusdt@aggTrade/btcusdt@bookTicker",
+    );
+    let mut prev = None;
+    let mut diffs = 0;
+    while diffs < 100 {
+        let v: Value = serde_json::from_str(&next_text(&mut w, Duration::from_secs(10))).unwrap();
+        if v["e"] != "depthUpdate" {
+            continue;
+        }
+        let (u0, u1) = (v["U"].as_u64().unwrap(), v["u"].as_u64().unwrap());
+        if prev.is_some_and(|p: u64| u1 <= p) {
+            continue; // the 1000 ms diff, covering the last ten
+        }
+        diffs += 1;
+        if let Some(p) = prev {
+            assert_eq!(u0, p + 1, "lossless: nothing evicted under a reader");
+        }
+        prev = Some(u1);
+    }
+    // Stop reading: socket buffers (megabytes on loopback) fill, the connection blocks, the
+    // market stalls.
+    std::thread::sleep(Duration::from_millis(1500));
+    let a = sim.counters().events_published;
+    std::thread::sleep(Duration::from_millis(300));
+    let b = sim.counters().events_published;
+    assert_eq!(a, b, "back-pressure stops the market");
+    assert_eq!(sim.counters().disconnects_slow_consumer, 0);
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_as_slow() {
+    let sim = Sim::start(SimConfig {
+        pacing: Pacing::Rate(50_000),
+        log_capacity: 256,
+        write_timeout: Duration::from_millis(300),
+        ..config(false, &["btcusdt"])
+    })
+    .unwrap();
+    let _w = ws(
+        &sim,
+        "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@trade/btcusdt@aggTrade",
+    );
+    assert!(util::wait_for(Duration::from_secs(10), || sim
+        .counters()
+        .disconnects_slow_consumer
+        == 1));
+}
