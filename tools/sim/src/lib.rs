@@ -18,6 +18,8 @@
 //! assert!(book.bids[0].price < book.asks[0].price);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod book;
 mod cli;
 mod control;

@@ -161,7 +161,7 @@ pub(crate) fn publish(hub: &Hub, event: MarketEvent, lossless: bool) {
         if let Some(sb) = books.get_mut(event.symbol) {
             if let Some(h) = sb.history.as_mut() {
                 let cur = h.current().last_update_id;
-                if diff.first_id > cur + 1 {
+                if diff.first_id > cur.saturating_add(1) {
                     // Only a recording can do this: the reference can no longer be exact.
                     sb.history = None;
                     Counters::bump(&hub.counters.replay_gaps);

@@ -45,6 +45,55 @@ fn synthetic_market_converges_exactly() {
     );
 }
 
+/// bookTicker's `u` is the id of the book state it shows: whenever the client's book reaches a
+/// ticker's `u`, its best bid/ask (price and qty) equal the ticker's exactly.
+#[test]
+fn book_tickers_match_the_book_at_their_update_id() {
+    let sim = Sim::start(SimConfig {
+        tls: false,
+        levels_per_side: 800,
+        pacing: Pacing::Rate(20_000),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let mut w = ws(
+        &sim,
+        "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker",
+    );
+    let mut book = LocalBook::default();
+    let mut tickers: std::collections::HashMap<u64, [String; 4]> = Default::default();
+    let (mut checks, mut tickers_seen) = (0, 0);
+    while book.applied < 300 {
+        let v: Value = serde_json::from_str(&next_text(&mut w, Duration::from_secs(10))).unwrap();
+        let d = &v["data"];
+        if v["stream"] == "btcusdt@bookTicker" {
+            tickers_seen += 1;
+            let s = |k: &str| d[k].as_str().unwrap().to_string();
+            tickers.insert(d["u"].as_u64().unwrap(), [s("b"), s("B"), s("a"), s("A")]);
+            continue;
+        }
+        book.on_diff(&sim, "BTCUSDT", parse_diff(d));
+        if let Some(t) = tickers.remove(&book.id).filter(|_| book.synced) {
+            let b = book.to_book("BTCUSDT");
+            let f = tickfeed_sim::decimal::format_units;
+            let top = [
+                f(b.bids[0].price),
+                f(b.bids[0].qty),
+                f(b.asks[0].price),
+                f(b.asks[0].qty),
+            ];
+            assert_eq!(top, t, "bookTicker u={} vs the book at that id", book.id);
+            checks += 1;
+        }
+        tickers.retain(|&u, _| u > book.id);
+    }
+    assert!(tickers_seen > 1000, "{tickers_seen}");
+    assert!(
+        checks > 20,
+        "only {checks} tickers landed on a diff boundary"
+    );
+}
+
 #[test]
 fn two_symbols_converge_over_tls() {
     let sim = Sim::start(SimConfig {
