@@ -35,6 +35,7 @@ faults (all also available at runtime through the library API):
   --ping-interval MS       server ping period; 0 = never                       [20000]
   --pong-timeout MS        disconnect when a ping has no matching pong by then [60000]
   --max-conn-age SECS      disconnect websockets this old (the 24 h rule); 0 = never [86400]
+  --max-incoming N         close websockets sending more than N frames a second (Binance: 5) [off]
   --fragment N             split every text message into N frames              [off]
   --drop-diff-every N      drop one of every N depth diffs per connection (a real gap) [off]
   --malformed-every N      send a malformed JSON message after every N messages [off]
@@ -226,6 +227,10 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                 let d = secs(flag, &value(&mut i)?)?;
                 faults.max_connection_age = (!d.is_zero()).then_some(d);
             }
+            "--max-incoming" => {
+                faults.max_incoming_per_sec =
+                    Some(num::<u32>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
+            }
             "--fragment" => faults.fragment_frames = Some(num(flag, &value(&mut i)?)?),
             "--drop-diff-every" => {
                 faults.drop_diff_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
@@ -369,6 +374,14 @@ mod tests {
         assert_eq!(
             p(&["--rate", "500"]).unwrap().config.pacing,
             Pacing::Rate(500)
+        );
+        assert_eq!(
+            p(&["--max-incoming", "5"])
+                .unwrap()
+                .config
+                .faults
+                .max_incoming_per_sec,
+            Some(5)
         );
     }
 

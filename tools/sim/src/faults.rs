@@ -22,6 +22,10 @@ pub struct FaultPlan {
     pub pong_timeout: Duration,
     /// Disconnect a websocket after this age (Binance: 24 h). `None`: never.
     pub max_connection_age: Option<Duration>,
+    /// Binance's incoming-message limit (5 per second; pings, pongs and control messages all
+    /// count): a connection sending more within any one-second window is closed. `None`: no
+    /// limit. Off by default so fast-ping tests are not tripped by their own pongs.
+    pub max_incoming_per_sec: Option<u32>,
     /// Split every text message into this many frames (`None` or 1: one frame).
     pub fragment_frames: Option<usize>,
     /// Drop one of every N depth diffs on each connection (a real gap).
@@ -55,6 +59,7 @@ impl Default for FaultPlan {
             ping_interval: Some(Duration::from_secs(20)),
             pong_timeout: Duration::from_secs(60),
             max_connection_age: Some(Duration::from_secs(24 * 3600)),
+            max_incoming_per_sec: None,
             fragment_frames: None,
             drop_diff_every: None,
             malformed_every: None,
@@ -112,6 +117,7 @@ pub(crate) struct FaultState {
     pub ping_interval_ms: AtomicU64,
     pub pong_timeout_ms: AtomicU64,
     pub max_age_ms: AtomicU64,
+    pub max_incoming: AtomicU64,
     pub drop_every: AtomicU64,
     pub malformed_every: AtomicU64,
     pub unknown_every: AtomicU64,
@@ -134,6 +140,7 @@ impl FaultState {
             ping_interval_ms: AtomicU64::new(ms(plan.ping_interval)),
             pong_timeout_ms: AtomicU64::new(ms(Some(plan.pong_timeout))),
             max_age_ms: AtomicU64::new(ms(plan.max_connection_age)),
+            max_incoming: AtomicU64::new(u64::from(plan.max_incoming_per_sec.unwrap_or(0))),
             drop_every: AtomicU64::new(plan.drop_diff_every.unwrap_or(0)),
             malformed_every: AtomicU64::new(plan.malformed_every.unwrap_or(0)),
             unknown_every: AtomicU64::new(plan.unknown_stream_every.unwrap_or(0)),
@@ -213,6 +220,7 @@ counters! {
     disconnects_pong_timeout: "Websockets closed because a ping went unanswered past the limit.",
     disconnects_pong_mismatch: "Websockets closed because a pong's payload matched no ping.",
     disconnects_max_age: "Websockets closed at the connection age limit.",
+    disconnects_rate_limit: "Websockets closed for sending more messages per second than allowed.",
     disconnects_slow_consumer: "Websockets dropped for not keeping up: behind the retained event log, or a write blocked past the write timeout.",
     disconnects_io_error: "Websockets dropped on an I/O or protocol error.",
     disconnects_sim_shutdown: "Websockets closed because the simulator shut down.",
@@ -228,6 +236,7 @@ pub(crate) enum Disconnect {
     PongTimeout,
     PongMismatch,
     MaxAge,
+    RateLimit,
     SlowConsumer,
     IoError,
     SimShutdown,
@@ -249,6 +258,7 @@ impl Counters {
             Disconnect::PongTimeout => &self.disconnects_pong_timeout,
             Disconnect::PongMismatch => &self.disconnects_pong_mismatch,
             Disconnect::MaxAge => &self.disconnects_max_age,
+            Disconnect::RateLimit => &self.disconnects_rate_limit,
             Disconnect::SlowConsumer => &self.disconnects_slow_consumer,
             Disconnect::IoError => &self.disconnects_io_error,
             Disconnect::SimShutdown => &self.disconnects_sim_shutdown,

@@ -474,6 +474,15 @@ impl Faults {
         self.hub.wake_all();
     }
 
+    /// Closes connections that send more than `n` frames (text, binary, ping, pong) within any
+    /// one second (Binance: 5). `None`: no limit.
+    pub fn set_max_incoming_per_sec(&self, n: Option<u32>) {
+        self.hub
+            .faults
+            .max_incoming
+            .store(u64::from(n.unwrap_or(0)), Ordering::Relaxed);
+    }
+
     /// Drops one of every `n` depth diffs on each connection (`None`: off).
     pub fn set_drop_diff_every(&self, n: Option<u64>) {
         self.hub

@@ -108,6 +108,8 @@ struct Conn<'a> {
     ping_every_ms: u64,
     next_ping: Option<Instant>,
     opened: Instant,
+    /// Arrival times of recent inbound frames, for the messages-per-second limit.
+    incoming: VecDeque<Instant>,
     rng: Rng,
     out: String,
     first_symbol_lower: String,
@@ -145,6 +147,7 @@ pub(crate) fn serve(
         ping_every_ms: 0,
         next_ping: None,
         opened: Instant::now(),
+        incoming: VecDeque::new(),
         rng: Rng::new(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now_us() as u64),
         out: String::with_capacity(4096),
         first_symbol_lower,
@@ -497,7 +500,16 @@ impl Conn<'_> {
         let mut replies = Vec::new();
         let mut outcome = None;
         loop {
-            match self.ws.read() {
+            let msg = self.ws.read();
+            if matches!(
+                msg,
+                Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_))
+            ) && self.over_limit()
+            {
+                outcome = Some(Disconnect::RateLimit);
+                break;
+            }
+            match msg {
                 Ok(Message::Text(t)) => {
                     Counters::bump(&self.hub.counters.control_requests);
                     let o = control::handle(t.as_str(), &mut self.subs);
@@ -546,6 +558,13 @@ impl Conn<'_> {
                     Disconnect::PongMismatch,
                 ));
             }
+            Some(Disconnect::RateLimit) => {
+                return Some(self.close_with(
+                    CloseCode::Policy,
+                    "Too many messages",
+                    Disconnect::RateLimit,
+                ));
+            }
             Some(other) => return Some(other),
             None => {}
         }
@@ -559,6 +578,28 @@ impl Conn<'_> {
             Ok(()) => None,
             Err(_) => Some(Disconnect::IoError),
         }
+    }
+
+    /// Records one inbound frame; true if that exceeds the messages-per-second limit.
+    fn over_limit(&mut self) -> bool {
+        let limit = self
+            .hub
+            .faults
+            .max_incoming
+            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if limit == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        while self
+            .incoming
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.incoming.pop_front();
+        }
+        self.incoming.push_back(now);
+        self.incoming.len() > limit
     }
 
     /// Binance's rule: a pong must carry a copy of the ping payload. Empty pongs are unsolicited

@@ -460,3 +460,43 @@ fn live_control_messages() {
     let c = sim.counters();
     assert_eq!((c.control_requests, c.control_errors), (6, 1));
 }
+
+#[test]
+fn more_than_the_incoming_limit_disconnects() {
+    let sim = sim_with(no_ping(), 1_000);
+    sim.faults().set_max_incoming_per_sec(Some(5));
+    // Five requests in a second are fine.
+    let mut ok = ws(&sim, "/ws");
+    for id in 0..5 {
+        ok.send(Message::text(format!(
+            r#"{{"method":"LIST_SUBSCRIPTIONS","id":{id}}}"#
+        )))
+        .unwrap();
+        assert_eq!(
+            next_text(&mut ok, Duration::from_secs(5)),
+            format!(r#"{{"result":[],"id":{id}}}"#)
+        );
+    }
+    // Six are not (pings count too).
+    let mut raw = RawWs::open(&sim, "/ws");
+    for _ in 0..6 {
+        raw.send(0x9, b"hi").unwrap();
+    }
+    let mut code = None;
+    while let Ok(f) = raw.read_frame() {
+        if f.opcode == 0x8 {
+            code = Some(u16::from_be_bytes([f.payload[0], f.payload[1]]));
+            break;
+        }
+    }
+    assert_eq!(code, Some(1008));
+    assert!(wait_for(Duration::from_secs(2), || sim
+        .counters()
+        .disconnects_rate_limit
+        == 1));
+    assert_eq!(
+        sim.counters().client_pings,
+        5,
+        "the sixth frame is the violation"
+    );
+}
