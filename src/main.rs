@@ -24,7 +24,9 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let r = match cmd.as_str() {
         "replay" => tickfeed::cli::replay_main(rest),
-        "run" | "sim" | "demo" => Err(format!("{cmd}: not available in this build yet")),
+        // The simulator prints its own one-line errors and chooses its exit code.
+        "sim" => return ExitCode::from(tickfeed_sim::run_cli(rest).clamp(0, 255) as u8),
+        "run" | "demo" => Err(format!("{cmd}: not available in this build yet")),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
