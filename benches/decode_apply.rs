@@ -169,6 +169,69 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    // The median-size diff of the recording, repeated (re-applying it is idempotent): the
+    // "median message" figure, next to the cycling mean above.
+    let mut by_size: Vec<&Vec<u8>> = d.depth.iter().collect();
+    by_size.sort_by_key(|f| f.len());
+    let median = by_size[by_size.len() / 2];
+    {
+        let mut bufs = LevelBuf::with_capacity(2048);
+        decode_depth(median, &mut bufs).unwrap();
+        eprintln!("median diff: {} bytes, {} levels", median.len(), bufs.bids.len() + bufs.asks.len());
+        let (mut ladder, tick) = tickfeed_book(&d);
+        g.bench_function(BenchmarkId::new("tickfeed", "median_message"), |b| {
+            b.iter(|| black_box(tickfeed_apply(black_box(median), &mut bufs, &mut ladder, tick)))
+        });
+        let mut book = BaselineBook::default();
+        g.bench_function(BenchmarkId::new("baseline", "median_message"), |b| {
+            b.iter(|| black_box(baseline_apply(black_box(median), &mut book)))
+        });
+    }
+    g.finish();
+
+    // Where decode time goes: JSON structure alone (levels as borrowed strings), and the decimal
+    // parses alone over the same strings.
+    let mut g = c.benchmark_group("decode_parts");
+    g.throughput(Throughput::Elements(1));
+    {
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow, rename = "b")]
+            b: Vec<(&'a str, &'a str)>,
+            #[serde(borrow, rename = "a")]
+            a: Vec<(&'a str, &'a str)>,
+        }
+        let mut i = 0;
+        g.bench_function("json_only_sonic_struct", |b| {
+            b.iter(|| {
+                let f = &d.depth[i % n];
+                i += 1;
+                let r: Raw = sonic_rs::from_slice(black_box(f)).unwrap();
+                black_box(r.b.len() + r.a.len())
+            })
+        });
+        let strs: Vec<Vec<(String, String)>> = d
+            .depth
+            .iter()
+            .map(|f| {
+                let r: Raw = sonic_rs::from_slice(f).unwrap();
+                r.b.iter().chain(r.a.iter()).map(|(p, q)| (p.to_string(), q.to_string())).collect()
+            })
+            .collect();
+        let mut i = 0;
+        g.bench_function("decimals_only", |b| {
+            b.iter(|| {
+                let lv = &strs[i % n];
+                i += 1;
+                let mut acc = 0i64;
+                for (p, q) in lv {
+                    acc = acc
+                        .wrapping_add(parse_units_str(black_box(p)).unwrap() ^ parse_units_str(black_box(q)).unwrap());
+                }
+                black_box(acc)
+            })
+        });
+    }
     g.finish();
 
     // The same work over the whole recording, reported per level.

@@ -367,7 +367,70 @@ struct Levels<'v, 's> {
 impl<'de> DeserializeSeed<'de> for Levels<'_, '_> {
     type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
+        // sonic-rs validates the array and hands it over as a borrowed raw slice; the common
+        // Binance shape is then read by a tight scanner, anything else by the serde visitor.
+        let raw: sonic_rs::LazyValue<'de> = de::Deserialize::deserialize(d)?;
+        let cow = raw.as_raw_cow();
+        let bytes = cow.as_bytes();
+        let start = self.out.len();
+        match scan_levels(bytes, self.out) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(self.err.num::<D::Error>(Err(e)).unwrap_err()),
+            None => {
+                self.out.truncate(start);
+                let mut de = sonic_rs::Deserializer::from_slice(bytes);
+                de.deserialize_seq(self).map_err(|_| de::Error::custom("levels"))
+            }
+        }
+    }
+}
+
+/// Reads `[["price","qty"],...]` written exactly as Binance writes it (no whitespace, no
+/// escapes) into `out`. `None` when the bytes have any other shape (the caller then uses the
+/// general parser, which gives the same levels); `Some(Err)` for a malformed number.
+fn scan_levels(b: &[u8], out: &mut Vec<RawLevel>) -> Option<Result<(), NumError>> {
+    let n = b.len();
+    if n < 2 || b[0] != b'[' {
+        return None;
+    }
+    if b[1] == b']' {
+        return (n == 2).then_some(Ok(()));
+    }
+    let mut i = 1;
+    // Returns the index of the closing quote of a string whose content starts at `from`.
+    let string_end = |from: usize| -> Option<usize> {
+        let rel = b.get(from..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
+        (b[from + rel] == b'"').then_some(from + rel)
+    };
+    loop {
+        if b.get(i..i + 2)? != b"[\"" {
+            return None;
+        }
+        let p0 = i + 2;
+        let p1 = string_end(p0)?;
+        if b.get(p1..p1 + 3)? != b"\",\"" {
+            return None;
+        }
+        let q0 = p1 + 3;
+        let q1 = string_end(q0)?;
+        if b.get(q1 + 1)? != &b']' {
+            return None;
+        }
+        let price = match fixed::parse_units(&b[p0..p1]) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        let qty = match fixed::parse_units(&b[q0..q1]) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        out.push(RawLevel { price, qty });
+        i = q1 + 2;
+        match b.get(i)? {
+            b',' => i += 1,
+            b']' if i + 1 == n => return Some(Ok(())),
+            _ => return None,
+        }
     }
 }
 
@@ -886,6 +949,47 @@ mod tests {
         let mut b = LevelBuf::default();
         assert_eq!(decode_snapshot(br#"{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}"#, &mut b), Ok(1027024));
         assert_eq!(b.asks, vec![RawLevel { price: 400_000_200, qty: 1_200_000_000 }]);
+    }
+
+    #[test]
+    fn level_scanner_matches_general_parser() {
+        let cases: &[&str] = &[
+            r#"[]"#,
+            r#"[["1.00000000","2.00000000"]]"#,
+            r#"[["61837.63000000","3.78826000"],["61837.62000000","0.61700000"],["5","0"]]"#,
+            r#"[ ["1.0","2.0"] ]"#,
+            r#"[["1.0" , "2.0"]]"#,
+            r#"[["1.0","2.0","extra"]]"#,
+        ];
+        for c in cases {
+            let framed = format!(r#"{{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":{c},"a":[]}}"#);
+            let mut b = LevelBuf::default();
+            decode_depth(framed.as_bytes(), &mut b).unwrap_or_else(|e| panic!("{c}: {e}"));
+            let general: Vec<(String, String)> = serde_json::from_str::<Vec<Vec<String>>>(c)
+                .unwrap()
+                .into_iter()
+                .map(|v| (v[0].clone(), v[1].clone()))
+                .collect();
+            let want: Vec<RawLevel> = general
+                .iter()
+                .map(|(p, q)| RawLevel {
+                    price: fixed::parse_units_str(p).unwrap(),
+                    qty: fixed::parse_units_str(q).unwrap(),
+                })
+                .collect();
+            assert_eq!(b.bids, want, "{c}");
+        }
+        // Escaped digits are never sent by Binance and cannot be borrowed: refused, not misread.
+        let esc = r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1\u0030","2"]],"a":[]}"#;
+        assert!(decode_depth(esc.as_bytes(), &mut LevelBuf::default()).is_err());
+        let mut out = vec![];
+        assert_eq!(scan_levels(br#"[["1.0","2.0"]]"#, &mut out), Some(Ok(())));
+        assert_eq!(scan_levels(br#"[["1.0","2.0"],]"#, &mut out), None);
+        assert_eq!(scan_levels(br#"[["1.0","2.0"]] "#, &mut out), None);
+        assert_eq!(scan_levels(br#"[["1..0","2.0"]]"#, &mut out), Some(Err(NumError::TwoDots)));
+        for bad in [r#"[["1.0","2.0"],["#, r#"[[""#, r#"[["1.0""#, r#"[["1.0","2.0""#] {
+            assert_eq!(scan_levels(bad.as_bytes(), &mut out), None, "{bad}");
+        }
     }
 
     #[test]

@@ -61,8 +61,51 @@ const POW10: [i64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_0
 /// Parses a non-negative decimal string (`digits ['.' digits]`, at most 8 decimals) into 1e-8 units.
 ///
 /// `"61837.63000000"` gives `6_183_763_000_000`; `"0"` gives 0. Every malformed input is an error.
+/// Binance always sends exactly 8 decimals; that shape takes a SWAR fast path (the 8 fraction
+/// digits validated and combined in one u64), everything else the byte loop. Both give the same
+/// answer for every input (a property test holds them to it).
 #[inline]
 pub fn parse_units(s: &[u8]) -> Result<Units, NumError> {
+    let n = s.len();
+    // Fast path: 1..=11 integer digits, '.', exactly 8 fraction digits. 11 digits cannot
+    // overflow u64 before the final range check.
+    if (10..=20).contains(&n) && s[n - 9] == b'.' {
+        if let Some(frac) = swar_8_digits(&s[n - 8..]) {
+            let mut int: u64 = 0;
+            let mut ok = true;
+            for &c in &s[..n - 9] {
+                let d = c.wrapping_sub(b'0');
+                ok &= d <= 9;
+                int = int.wrapping_mul(10).wrapping_add(d as u64);
+            }
+            if ok && n - 9 <= 11 {
+                let total = int * SCALE as u64 + frac;
+                return if total > i64::MAX as u64 { Err(NumError::Overflow) } else { Ok(total as i64) };
+            }
+        }
+    }
+    parse_units_slow(s)
+}
+
+/// Eight ASCII digits to their value, or `None` if any byte is not a digit.
+#[inline]
+fn swar_8_digits(b: &[u8]) -> Option<u64> {
+    let chunk = u64::from_le_bytes(b.try_into().ok()?);
+    // Every byte must be 0x30..=0x39: high nibble 3, and adding 6 must not carry into it.
+    let hi = chunk & 0xF0F0_F0F0_F0F0_F0F0;
+    let carry = chunk.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0;
+    if hi != 0x3030_3030_3030_3030 || carry != 0x3030_3030_3030_3030 {
+        return None;
+    }
+    // Little-endian: the first digit is the lowest byte. Combine pairs, then quads, then halves.
+    let v = chunk - 0x3030_3030_3030_3030;
+    let v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((v * 10_000 + (v >> 32)) & 0xFFFF_FFFF)
+}
+
+/// The general byte-by-byte parser; the reference the fast path is tested against.
+pub fn parse_units_slow(s: &[u8]) -> Result<Units, NumError> {
     if s.is_empty() {
         return Err(NumError::Empty);
     }
@@ -168,10 +211,28 @@ impl TickSize {
     /// Price in units to ticks; an error when the price is not a multiple of the tick.
     #[inline]
     pub fn to_ticks(self, price: Units) -> Result<Ticks, OffTick> {
-        if price % self.units == 0 {
-            Ok(price / self.units)
-        } else {
-            Err(OffTick { price })
+        // Ticks are powers of ten on every Binance spot symbol: dividing by a constant compiles
+        // to a multiply and shift, several times cheaper than a runtime division per level.
+        macro_rules! by {
+            ($c:expr) => {
+                if price % $c == 0 {
+                    Ok(price / $c)
+                } else {
+                    Err(OffTick { price })
+                }
+            };
+        }
+        match self.units {
+            1 => Ok(price),
+            10 => by!(10),
+            100 => by!(100),
+            1_000 => by!(1_000),
+            10_000 => by!(10_000),
+            100_000 => by!(100_000),
+            1_000_000 => by!(1_000_000),
+            10_000_000 => by!(10_000_000),
+            100_000_000 => by!(100_000_000),
+            u => by!(u),
         }
     }
 
@@ -343,6 +404,38 @@ mod tests {
         assert_eq!(TickSize::new(1).unwrap().decimals(), 8);
         assert_eq!(TickSize::new(SCALE).unwrap().decimals(), 0);
         assert_eq!(TickSize::new(5_000_000).unwrap().decimals(), 2);
+    }
+
+    #[test]
+    fn swar_digits() {
+        assert_eq!(swar_8_digits(b"12345678"), Some(12_345_678));
+        assert_eq!(swar_8_digits(b"00000000"), Some(0));
+        assert_eq!(swar_8_digits(b"99999999"), Some(99_999_999));
+        for bad in [b"1234567:", b"/2345678", b"1234 678", b"12345a78", b"\x00\x00\x00\x00\x00\x00\x00\x00"] {
+            assert_eq!(swar_8_digits(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path and the byte loop agree on every input: random bytes from a
+        /// decimal-ish alphabet, and well-formed 8-decimal strings of every integer length.
+        #[test]
+        fn fast_path_equals_byte_loop(s in "[0-9.a/:\\- ]{0,24}") {
+            proptest::prop_assert_eq!(parse_units(s.as_bytes()), parse_units_slow(s.as_bytes()));
+        }
+
+        #[test]
+        fn fast_path_equals_byte_loop_on_binance_shapes(int in 0u64..100_000_000_000_000, frac in 0u64..100_000_000, w in 1usize..15) {
+            let s = format!("{:0w$}.{frac:08}", int);
+            proptest::prop_assert_eq!(parse_units(s.as_bytes()), parse_units_slow(s.as_bytes()));
+        }
+
+        #[test]
+        fn to_ticks_agrees_with_plain_division(p in 0i64..i64::MAX, e in 0u32..9) {
+            let t = TickSize::new(10i64.pow(e)).unwrap();
+            let want = if p % t.units() == 0 { Ok(p / t.units()) } else { Err(OffTick { price: p }) };
+            proptest::prop_assert_eq!(t.to_ticks(p), want);
+        }
     }
 
     #[test]

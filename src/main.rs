@@ -25,7 +25,9 @@ fn main() -> ExitCode {
     let r = match cmd.as_str() {
         "replay" => tickfeed::cli::replay_main(rest),
         "run" => tickfeed::cli::run_main(rest),
-        "sim" | "demo" => Err(format!("{cmd}: not available in this build yet")),
+        // The simulator prints its own one-line errors and chooses its exit code.
+        "sim" => return ExitCode::from(tickfeed_sim::run_cli(rest).clamp(0, 255) as u8),
+        "demo" => Err(format!("{cmd}: not available in this build yet")),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

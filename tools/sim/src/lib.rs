@@ -1,1 +1,533 @@
-//! placeholder
+//! tickfeed-sim: a Binance spot market-data exchange simulator on loopback.
+//!
+//! It serves Binance-shaped websocket streams (`/stream?streams=...`, `/ws/<name>`) and REST
+//! (`/api/v3/depth`, `/api/v3/exchangeInfo`) on one address, over TLS (a throwaway CA generated at
+//! start) or plain TCP, from a seeded synthetic market or a replayed recording, with faults
+//! injectable at runtime. It keeps the reference order book a correct client must converge to, so
+//! tests can compare a handler's book with it exactly.
+//!
+//! It is deliberately independent of the `tickfeed` crate: an oracle must not share code with what
+//! it judges. It is not a matching engine, accepts no orders, and serves only the market-data
+//! surface a feed handler uses.
+//!
+//! ```no_run
+//! use tickfeed_sim::{Sim, SimConfig};
+//! let sim = Sim::start(SimConfig { tls: false, ..SimConfig::default() }).unwrap();
+//! println!("{} {}", sim.ws_base(), sim.rest_base());
+//! let book = sim.current_book("BTCUSDT").unwrap();
+//! assert!(book.bids[0].price < book.asks[0].price);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod book;
+mod cli;
+mod control;
+pub mod decimal;
+mod event;
+mod faults;
+mod http;
+mod hub;
+mod io;
+mod market;
+mod replay;
+mod rest;
+pub mod rng;
+mod server;
+pub mod symbols;
+mod synth;
+mod tls;
+mod ws;
+
+use std::io as stdio;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use book::{Book, Level};
+pub use cli::{run_cli, run_cli_with};
+pub use faults::{CounterSnapshot, FaultPlan, RestReject};
+pub use market::Pacing;
+pub use symbols::SymbolSpec;
+
+use book::History;
+use event::StreamRegistry;
+use faults::{FaultState, OneShot};
+use hub::{Hub, SymbolBook};
+use market::{Source, SynthSource};
+use rest::{RestState, WeightWindow};
+use server::Server;
+use synth::{Synth, SynthStreams};
+use ws::ConnConfig;
+
+/// Where the market comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarketSource {
+    /// Seeded synthetic markets, one per symbol (any case; "btcusdt").
+    Synthetic {
+        /// Symbols to run.
+        symbols: Vec<String>,
+        /// Seed: the same seed gives the same market.
+        seed: u64,
+    },
+    /// Replay of recordings: files (`<recv ns> <frame>` lines, gzip or plain) or directories
+    /// (tickfeed captures, walked recursively), merged by receive time.
+    Replay {
+        /// Files or directories.
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Everything a simulator starts with.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Listen address; port 0 picks a free port. Default `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// TLS (wss/https) or plain (ws/http). Default TLS.
+    pub tls: bool,
+    /// Market source. Default: synthetic BTCUSDT, seed 1.
+    pub source: MarketSource,
+    /// Pacing. Default real time.
+    pub pacing: Pacing,
+    /// Synthetic book depth per side at start. Default 3000.
+    pub levels_per_side: usize,
+    /// Reference states kept per symbol for `reference_book`: at least this many recent diffs.
+    /// Default 4096.
+    pub history_diffs: usize,
+    /// Published events retained for readers; a reader further behind is disconnected as a slow
+    /// consumer (except in as-fast-as-read pacing, which waits instead). Default 16384.
+    pub log_capacity: usize,
+    /// Faults and Binance's connection rules.
+    pub faults: FaultPlan,
+    /// REST weight per minute before 429 (Binance: 6000). `None`: unlimited. Default 6000.
+    pub weight_limit: Option<u32>,
+    /// Longest an idle connection sleeps before polling for inbound frames. Default 5 ms.
+    pub poll_interval: Duration,
+    /// A blocked websocket/REST write longer than this drops the client. Default 10 s.
+    pub write_timeout: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            tls: true,
+            source: MarketSource::Synthetic {
+                symbols: vec!["btcusdt".to_string()],
+                seed: 1,
+            },
+            pacing: Pacing::RealTime,
+            levels_per_side: 3000,
+            history_diffs: 4096,
+            log_capacity: 16384,
+            faults: FaultPlan::default(),
+            weight_limit: Some(6000),
+            poll_interval: Duration::from_millis(5),
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Entry point.
+pub struct Sim;
+
+impl Sim {
+    /// Binds, builds the market and starts serving. Returns once the port is listening.
+    pub fn start(config: SimConfig) -> stdio::Result<SimHandle> {
+        let invalid = |msg: String| stdio::Error::new(stdio::ErrorKind::InvalidInput, msg);
+        let mut streams = StreamRegistry::default();
+        let (books, source): (Vec<SymbolBook>, Box<dyn Source>) = match &config.source {
+            MarketSource::Synthetic { symbols, seed } => {
+                if symbols.is_empty() {
+                    return Err(invalid("no symbols to simulate".into()));
+                }
+                let mut seen = Vec::new();
+                let mut synths = Vec::new();
+                let mut books = Vec::new();
+                for sym in symbols {
+                    if sym.is_empty() || !sym.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                        return Err(invalid(format!(
+                            "bad symbol {sym:?}: letters and digits only"
+                        )));
+                    }
+                    let spec = SymbolSpec::for_symbol(sym);
+                    if seen.contains(&spec.symbol) {
+                        continue;
+                    }
+                    seen.push(spec.symbol.clone());
+                    let lower = spec.lower();
+                    let ids = SynthStreams {
+                        depth: streams.intern(&format!("{lower}@depth")),
+                        depth100: streams.intern(&format!("{lower}@depth@100ms")),
+                        trade: streams.intern(&format!("{lower}@trade")),
+                        agg_trade: streams.intern(&format!("{lower}@aggTrade")),
+                        book_ticker: streams.intern(&format!("{lower}@bookTicker")),
+                    };
+                    let s = Synth::new(
+                        spec.clone(),
+                        synths.len(),
+                        ids,
+                        *seed,
+                        config.levels_per_side,
+                    );
+                    books.push(SymbolBook {
+                        spec,
+                        history: Some(History::new(s.initial_book(), config.history_diffs)),
+                    });
+                    synths.push(s);
+                }
+                (books, Box::new(SynthSource::new(synths)))
+            }
+            MarketSource::Replay { paths } => {
+                let r = replay::load(paths, &mut streams, config.history_diffs).map_err(invalid)?;
+                (r.books, Box::new(r.source))
+            }
+        };
+        let symbols = books.iter().map(|b| b.spec.symbol.clone()).collect();
+
+        let tls = if config.tls {
+            Some(tls::generate().map_err(stdio::Error::other)?)
+        } else {
+            None
+        };
+        let listener = TcpListener::bind(config.listen)?;
+        let addr = listener.local_addr()?;
+
+        let hub = Arc::new(Hub::new(
+            books,
+            streams,
+            FaultState::new(&config.faults),
+            config.log_capacity,
+        ));
+        let server = Arc::new(Server::new(
+            hub.clone(),
+            tls.as_ref().map(|t| t.config.clone()),
+            RestState {
+                weights: std::sync::Mutex::new(WeightWindow::default()),
+                weight_limit: config.weight_limit,
+            },
+            ConnConfig {
+                poll_interval: config.poll_interval.max(Duration::from_millis(1)),
+                write_timeout: config.write_timeout,
+            },
+        ));
+
+        let mut threads = Vec::new();
+        let s = server.clone();
+        threads.push(spawn("sim-accept", move || {
+            server::accept_loop(s, listener)
+        })?);
+        let h = hub.clone();
+        let pacing = config.pacing;
+        threads.push(spawn("sim-market", move || market::run(h, source, pacing))?);
+        let mut timed: Vec<(Duration, OneShot)> = [
+            (config.faults.close_after, OneShot::Close1001),
+            (config.faults.abort_after, OneShot::Abort),
+            (config.faults.shutdown_after, OneShot::ServerShutdown),
+        ]
+        .into_iter()
+        .filter_map(|(d, f)| d.map(|d| (d, f)))
+        .collect();
+        if !timed.is_empty() {
+            timed.sort_by_key(|(d, _)| *d);
+            let h = hub.clone();
+            threads.push(spawn("sim-faults", move || {
+                let start = std::time::Instant::now();
+                for (at, f) in timed {
+                    let now = start.elapsed();
+                    if at > now && !h.sleep(at - now) {
+                        return;
+                    }
+                    h.faults.bump(f);
+                    h.wake_all();
+                }
+            })?);
+        }
+
+        Ok(SimHandle {
+            hub,
+            server: Some(server),
+            addr,
+            tls: config.tls,
+            ca_pem: tls.as_ref().map(|t| t.ca_pem.clone()),
+            ca_der: tls.as_ref().map(|t| t.ca_der.clone()),
+            threads,
+            symbols,
+        })
+    }
+}
+
+fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> stdio::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.to_string()).spawn(f)
+}
+
+/// A running simulator. Dropping it stops every thread.
+pub struct SimHandle {
+    hub: Arc<Hub>,
+    server: Option<Arc<Server>>,
+    addr: SocketAddr,
+    tls: bool,
+    ca_pem: Option<String>,
+    ca_der: Option<Vec<u8>>,
+    threads: Vec<JoinHandle<()>>,
+    symbols: Vec<String>,
+}
+
+impl SimHandle {
+    /// The bound address (with the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn host_port(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        SocketAddr::new(ip, self.addr.port()).to_string()
+    }
+
+    /// Websocket base: `wss://127.0.0.1:PORT` (or `ws://` when plain).
+    pub fn ws_base(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "wss" } else { "ws" },
+            self.host_port()
+        )
+    }
+
+    /// REST base: `https://127.0.0.1:PORT` (or `http://`).
+    pub fn rest_base(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.host_port()
+        )
+    }
+
+    /// PEM of the CA a client must trust (`None` when plain).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// DER of the same CA.
+    pub fn ca_der(&self) -> Option<&[u8]> {
+        self.ca_der.as_deref()
+    }
+
+    /// Uppercase symbols served.
+    pub fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
+    /// Runtime fault switches.
+    pub fn faults(&self) -> Faults {
+        Faults {
+            hub: self.hub.clone(),
+        }
+    }
+
+    /// Every counter, now.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.hub.counters.snapshot()
+    }
+
+    /// The reference book of `symbol` (any case) exactly after the diff whose final id is
+    /// `update_id` (or at the replay snapshot's id). `None` if that id is not a diff boundary,
+    /// has left the bounded history, or the book is unknown.
+    pub fn reference_book(&self, symbol: &str, update_id: u64) -> Option<Book> {
+        self.hub.reference_book(symbol, update_id)
+    }
+
+    /// The current reference book of `symbol`, every level: what REST depth serves (untruncated).
+    pub fn current_book(&self, symbol: &str) -> Option<Book> {
+        self.hub.current_book(symbol, None)
+    }
+
+    /// The current reference update id of `symbol`.
+    pub fn last_update_id(&self, symbol: &str) -> Option<u64> {
+        self.hub
+            .current_book(symbol, Some(0))
+            .map(|b| b.last_update_id)
+    }
+
+    /// True once a replay has published its last event (never for a synthetic market).
+    pub fn market_finished(&self) -> bool {
+        self.hub.market_done.load(Ordering::Acquire)
+    }
+
+    /// Stops every thread and closes every connection. Also done on drop.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        self.hub.request_stop();
+        // Wake the blocking accept() so the accept thread sees the stop flag.
+        let wake = SocketAddr::new(
+            match self.addr.ip() {
+                IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                ip => ip,
+            },
+            self.addr.port(),
+        );
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        server.close_all();
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runtime fault switches for a running simulator. Cheap to clone. One-shot injections act on
+/// every websocket connection alive at the call, within `poll_interval`.
+#[derive(Clone)]
+pub struct Faults {
+    hub: Arc<Hub>,
+}
+
+impl Faults {
+    fn fire(&self, f: OneShot) {
+        self.hub.faults.bump(f);
+        self.hub.wake_all();
+    }
+
+    /// Each live connection skips its next depth diff: the client sees `U > prev u + 1`.
+    pub fn drop_next_diff(&self) {
+        self.fire(OneShot::DropDiff);
+    }
+
+    /// Resets (TCP RST) every live websocket connection.
+    pub fn abort_connections(&self) {
+        self.fire(OneShot::Abort);
+    }
+
+    /// Sends close 1001 (going away) to every live websocket connection.
+    pub fn close_connections(&self) {
+        self.fire(OneShot::Close1001);
+    }
+
+    /// Sends the `serverShutdown` event, then close 1001, to every live websocket connection.
+    pub fn server_shutdown(&self) {
+        self.fire(OneShot::ServerShutdown);
+    }
+
+    /// Sends one malformed JSON text message to every live websocket connection.
+    pub fn send_malformed(&self) {
+        self.fire(OneShot::Malformed);
+    }
+
+    /// Sends one message of a stream nobody subscribed (`<sym>@kline_1m`).
+    pub fn send_unknown_stream(&self) {
+        self.fire(OneShot::UnknownStream);
+    }
+
+    /// Sends one binary frame.
+    pub fn send_binary(&self) {
+        self.fire(OneShot::Binary);
+    }
+
+    /// Splits every text message into `frames` frames (`None`/1: off).
+    pub fn set_fragment(&self, frames: Option<usize>) {
+        self.hub
+            .faults
+            .fragment
+            .store(frames.unwrap_or(0) as u64, Ordering::Relaxed);
+        self.hub.wake_all();
+    }
+
+    /// Pings every `interval` (`None`: off) and disconnects when no matching pong arrives within
+    /// `pong_timeout`.
+    pub fn set_ping(&self, interval: Option<Duration>, pong_timeout: Duration) {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.hub
+            .faults
+            .pong_timeout_ms
+            .store(ms(pong_timeout), Ordering::Relaxed);
+        self.hub
+            .faults
+            .ping_interval_ms
+            .store(interval.map_or(0, ms), Ordering::Relaxed);
+        self.hub.wake_all();
+    }
+
+    /// Disconnects websockets older than `age` (the 24-hour rule, shortened). `None`: never.
+    pub fn set_max_connection_age(&self, age: Option<Duration>) {
+        let v = age.map_or(0, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        self.hub.faults.max_age_ms.store(v, Ordering::Relaxed);
+        self.hub.wake_all();
+    }
+
+    /// Closes connections that send more than `n` frames (text, binary, ping, pong) within any
+    /// one second (Binance: 5). `None`: no limit.
+    pub fn set_max_incoming_per_sec(&self, n: Option<u32>) {
+        self.hub
+            .faults
+            .max_incoming
+            .store(u64::from(n.unwrap_or(0)), Ordering::Relaxed);
+    }
+
+    /// Drops one of every `n` depth diffs on each connection (`None`: off).
+    pub fn set_drop_diff_every(&self, n: Option<u64>) {
+        self.hub
+            .faults
+            .drop_every
+            .store(n.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// A malformed message after every `n` market messages (`None`: off).
+    pub fn set_malformed_every(&self, n: Option<u64>) {
+        self.hub
+            .faults
+            .malformed_every
+            .store(n.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// An unknown-stream message after every `n` market messages (`None`: off).
+    pub fn set_unknown_stream_every(&self, n: Option<u64>) {
+        self.hub
+            .faults
+            .unknown_every
+            .store(n.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// A binary frame after every `n` market messages (`None`: off).
+    pub fn set_binary_every(&self, n: Option<u64>) {
+        self.hub
+            .faults
+            .binary_every
+            .store(n.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Answers the next `count` REST requests with 429 or 418 and `Retry-After: retry_after_secs`.
+    pub fn reject_rest(&self, kind: RestReject, count: u32, retry_after_secs: u32) {
+        let mut f = hub::lock(&self.hub.faults.rest);
+        f.retry_after_secs = retry_after_secs;
+        match kind {
+            RestReject::TooManyRequests => f.reject_429 = count,
+            RestReject::Banned => f.reject_418 = count,
+        }
+    }
+
+    /// Delays every REST answer by `delay` (`None`: off). The depth snapshot is taken when the
+    /// request arrives, so a slow answer is also a stale one, as on a loaded exchange.
+    pub fn set_rest_delay(&self, delay: Option<Duration>) {
+        hub::lock(&self.hub.faults.rest).delay = delay;
+    }
+}

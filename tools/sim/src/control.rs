@@ -1,0 +1,349 @@
+//! Live control messages on a stream connection: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS,
+//! SET_PROPERTY, GET_PROPERTY, answered as Binance answers them.
+//!
+//! Success replies are `{"result":null,"id":1}` (or the list / property value). Errors carry the
+//! documented codes and texts (protocol doc §3.4) in the shape Binance actually sends them,
+//! `{"error":{"code":2,"msg":"Invalid request: ..."},"id":1}` (`"id":null` when the request could
+//! not be read). Binance's texts for syntax and shape errors are serde_json's, so they are
+//! produced here with serde_json and match to the byte where the request matches. Pure: text in,
+//! reply out; the connection applies the subscription changes.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// What a connection is subscribed to and how it frames messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Subscriptions {
+    /// Stream names in subscription order.
+    pub names: Vec<String>,
+    /// Wrap events as `{"stream":..,"data":..}` (true on `/stream`, false on `/ws`).
+    pub combined: bool,
+}
+
+/// The reply to send and whether the request failed or changed the subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub reply: String,
+    pub error: bool,
+    pub changed: bool,
+}
+
+#[derive(Deserialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+enum Method {
+    SUBSCRIBE,
+    UNSUBSCRIBE,
+    LIST_SUBSCRIPTIONS,
+    SET_PROPERTY,
+    GET_PROPERTY,
+}
+
+#[derive(Deserialize)]
+struct Request {
+    method: Method,
+    #[serde(default)]
+    params: Option<Vec<Value>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    id: Option<Value>,
+}
+
+fn error(code: i64, msg: &str, id: &str) -> Outcome {
+    let msg = serde_json::to_string(msg).unwrap_or_else(|_| "\"\"".to_string());
+    Outcome {
+        reply: format!("{{\"error\":{{\"code\":{code},\"msg\":{msg}}},\"id\":{id}}}"),
+        error: true,
+        changed: false,
+    }
+}
+
+fn ok(result: &str, id: &str, changed: bool) -> Outcome {
+    Outcome {
+        reply: format!("{{\"result\":{result},\"id\":{id}}}"),
+        error: false,
+        changed,
+    }
+}
+
+/// Binance accepts a signed 64-bit integer, an alphanumeric string of at most 36 characters, or
+/// null.
+fn valid_id(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Number(n) => {
+            n.is_i64() || n.is_u64() && n.as_u64().is_some_and(|u| u <= i64::MAX as u64)
+        }
+        Value::String(s) => s.len() <= 36 && s.bytes().all(|b| b.is_ascii_alphanumeric()),
+        _ => false,
+    }
+}
+
+/// Whether `name` is a well-formed spot market stream name (lowercase symbol, known suffix).
+pub(crate) fn valid_stream(name: &str) -> bool {
+    if let Some(rest) = name.strip_prefix('!') {
+        return matches!(
+            rest,
+            "miniTicker@arr" | "ticker_1h@arr" | "ticker_4h@arr" | "ticker_1d@arr"
+        );
+    }
+    let Some((sym, suffix)) = name.split_once('@') else {
+        return false;
+    };
+    if sym.is_empty()
+        || !sym
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return false;
+    }
+    match suffix {
+        "depth" | "depth@100ms" | "depth@1000ms" | "trade" | "aggTrade" | "bookTicker"
+        | "miniTicker" | "ticker" | "ticker_1h" | "ticker_4h" | "ticker_1d" | "avgPrice"
+        | "referencePrice" | "blockTrade" => true,
+        s if s.starts_with("kline_") => s.len() > "kline_".len(),
+        s => {
+            let base = s
+                .strip_suffix("@100ms")
+                .or_else(|| s.strip_suffix("@1000ms"))
+                .unwrap_or(s);
+            matches!(base, "depth5" | "depth10" | "depth20")
+        }
+    }
+}
+
+/// Handles one text frame from the client.
+pub(crate) fn handle(text: &str, subs: &mut Subscriptions) -> Outcome {
+    let raw: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return error(3, &format!("Invalid JSON: {e}"), "null"),
+    };
+    let req: Request = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let id = raw
+                .get("id")
+                .filter(|v| valid_id(v))
+                .map_or("null".to_string(), Value::to_string);
+            return error(2, &format!("Invalid request: {e}"), &id);
+        }
+    };
+    let id_value = raw.get("id");
+    let id = match id_value {
+        Some(v) if valid_id(v) => v.to_string(),
+        _ => {
+            return error(
+                2,
+                "Invalid request: request ID must be an unsigned integer",
+                "null",
+            )
+        }
+    };
+    let params = req.params.unwrap_or_default();
+    match req.method {
+        Method::SUBSCRIBE | Method::UNSUBSCRIBE => {
+            let mut names = Vec::with_capacity(params.len());
+            for p in &params {
+                match p.as_str() {
+                    Some(s) if valid_stream(s) => names.push(s.to_string()),
+                    _ => return error(2, "Invalid request: invalid stream", &id),
+                }
+            }
+            if matches!(req.method, Method::SUBSCRIBE) {
+                for n in names {
+                    if !subs.names.contains(&n) {
+                        subs.names.push(n);
+                    }
+                }
+            } else {
+                subs.names.retain(|n| !names.contains(n));
+            }
+            ok("null", &id, true)
+        }
+        Method::LIST_SUBSCRIPTIONS => {
+            if !params.is_empty() {
+                return error(2, "Invalid request: too many parameters", &id);
+            }
+            let list = serde_json::to_string(&subs.names).unwrap_or_else(|_| "[]".into());
+            ok(&list, &id, false)
+        }
+        Method::SET_PROPERTY => {
+            if params.len() > 2 {
+                return error(2, "Invalid request: too many parameters", &id);
+            }
+            let Some(name) = params.first().and_then(Value::as_str) else {
+                return error(2, "Invalid request: property name must be a string", &id);
+            };
+            if name != "combined" {
+                return error(0, "Unknown property", &id);
+            }
+            let Some(v) = params.get(1).and_then(Value::as_bool) else {
+                return error(1, "Invalid value type: expected Boolean", &id);
+            };
+            subs.combined = v;
+            ok("null", &id, true)
+        }
+        Method::GET_PROPERTY => {
+            if params.len() > 1 {
+                return error(2, "Invalid request: too many parameters", &id);
+            }
+            let Some(name) = params.first().and_then(Value::as_str) else {
+                return error(2, "Invalid request: property name must be a string", &id);
+            };
+            if name != "combined" {
+                return error(0, "Unknown property", &id);
+            }
+            ok(if subs.combined { "true" } else { "false" }, &id, false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str, subs: &mut Subscriptions) -> String {
+        handle(text, subs).reply
+    }
+
+    #[test]
+    fn documented_happy_paths() {
+        let mut s = Subscriptions {
+            names: vec![],
+            combined: true,
+        };
+        assert_eq!(
+            run(
+                r#"{"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade", "btcusdt@depth"], "id": 1}"#,
+                &mut s
+            ),
+            r#"{"result":null,"id":1}"#
+        );
+        assert_eq!(
+            run(
+                r#"{"method": "UNSUBSCRIBE", "params": ["btcusdt@depth"], "id": 312}"#,
+                &mut s
+            ),
+            r#"{"result":null,"id":312}"#
+        );
+        assert_eq!(
+            run(r#"{"method": "LIST_SUBSCRIPTIONS", "id": 3}"#, &mut s),
+            r#"{"result":["btcusdt@aggTrade"],"id":3}"#
+        );
+        assert_eq!(
+            run(
+                r#"{"method": "SET_PROPERTY", "params": ["combined", false], "id": 5}"#,
+                &mut s
+            ),
+            r#"{"result":null,"id":5}"#
+        );
+        assert!(!s.combined);
+        assert_eq!(
+            run(
+                r#"{"method": "GET_PROPERTY", "params": ["combined"], "id": 2}"#,
+                &mut s
+            ),
+            r#"{"result":false,"id":2}"#
+        );
+        assert_eq!(
+            run(r#"{"method":"LIST_SUBSCRIPTIONS","id":"abc123"}"#, &mut s),
+            r#"{"result":["btcusdt@aggTrade"],"id":"abc123"}"#
+        );
+        assert_eq!(
+            run(r#"{"method":"LIST_SUBSCRIPTIONS","id":null}"#, &mut s),
+            r#"{"result":["btcusdt@aggTrade"],"id":null}"#
+        );
+        assert_eq!(
+            run(r#"{"method":"LIST_SUBSCRIPTIONS","id":-7}"#, &mut s),
+            r#"{"result":["btcusdt@aggTrade"],"id":-7}"#
+        );
+    }
+
+    #[test]
+    fn documented_errors() {
+        let mut s = Subscriptions::default();
+        assert_eq!(
+            run(
+                r#"{"method": "GET_PROPERTY", "params": ["foo"], "id": 2}"#,
+                &mut s
+            ),
+            r#"{"error":{"code":0,"msg":"Unknown property"},"id":2}"#
+        );
+        assert_eq!(
+            run(
+                r#"{"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 2}"#,
+                &mut s
+            ),
+            r#"{"error":{"code":1,"msg":"Invalid value type: expected Boolean"},"id":2}"#
+        );
+        assert_eq!(
+            run(
+                r#"{"method": "SET_PROPERTY", "params": [1, true], "id": 2}"#,
+                &mut s
+            ),
+            r#"{"error":{"code":2,"msg":"Invalid request: property name must be a string"},"id":2}"#
+        );
+        assert_eq!(
+            run(r#"{"method": "LIST_SUBSCRIPTIONS", "id": {"x":1}}"#, &mut s),
+            r#"{"error":{"code":2,"msg":"Invalid request: request ID must be an unsigned integer"},"id":null}"#
+        );
+        assert_eq!(
+            run(r#"{"method": "LIST_SUBSCRIPTIONS"}"#, &mut s),
+            r#"{"error":{"code":2,"msg":"Invalid request: request ID must be an unsigned integer"},"id":null}"#
+        );
+        assert_eq!(
+            run(r#"{"method": "SUBSCRIBEX", "params": [], "id": 1}"#, &mut s),
+            "{\"error\":{\"code\":2,\"msg\":\"Invalid request: unknown variant `SUBSCRIBEX`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY` at line 1 column 23\"},\"id\":1}"
+        );
+        assert_eq!(
+            run(
+                r#"{"method": "GET_PROPERTY", "params": ["combined", 1], "id": 2}"#,
+                &mut s
+            ),
+            r#"{"error":{"code":2,"msg":"Invalid request: too many parameters"},"id":2}"#
+        );
+        assert_eq!(
+            run(r#"{"params": ["btcusdt@depth"], "id": 1}"#, &mut s),
+            "{\"error\":{\"code\":2,\"msg\":\"Invalid request: missing field `method` at line 1 column 38\"},\"id\":1}"
+        );
+        assert_eq!(
+            run("{\"method\":", &mut s),
+            r#"{"error":{"code":3,"msg":"Invalid JSON: EOF while parsing a value at line 1 column 10"},"id":null}"#
+        );
+        assert_eq!(
+            run("{]", &mut s),
+            r#"{"error":{"code":3,"msg":"Invalid JSON: key must be a string at line 1 column 2"},"id":null}"#
+        );
+        assert_eq!(
+            run(
+                r#"{"method":"SUBSCRIBE","params":["BTCUSDT@depth"],"id":9}"#,
+                &mut s
+            ),
+            r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":9}"#
+        );
+        assert!(s.names.is_empty());
+    }
+
+    #[test]
+    fn stream_names() {
+        for ok in [
+            "btcusdt@depth",
+            "btcusdt@depth@100ms",
+            "btcusdt@aggTrade",
+            "ethusdt@bookTicker",
+            "btcusdt@depth20@100ms",
+            "btcusdt@kline_1m",
+        ] {
+            assert!(valid_stream(ok), "{ok}");
+        }
+        for bad in [
+            "BTCUSDT@depth",
+            "btcusdt",
+            "btcusdt@foo",
+            "@trade",
+            "btcusdt@depth7",
+            "btc usdt@trade",
+        ] {
+            assert!(!valid_stream(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Fault injection and observability: the plan a simulator starts with, the runtime switches a
+//! test flips on live connections, and the counters that prove each fault really happened.
+//!
+//! One-shot faults (drop the next diff, abort, close 1001, serverShutdown, a malformed message,
+//! an unknown-stream message, a binary frame) are generation counters: injecting bumps the
+//! counter and every websocket connection alive at that moment acts on it once, at its next
+//! wake-up (within `poll_interval`). Connections opened later are unaffected. Standing faults
+//! (fragmentation, pings, connection age, periodic drops, REST delay) are read by each connection
+//! on every loop, so changing them takes effect on live connections too. This module holds state
+//! only; the connection and REST modules act on it.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Faults a simulator starts with (from `SimConfig` or the command line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultPlan {
+    /// Server ping period (Binance: 20 s). `None`: never ping.
+    pub ping_interval: Option<Duration>,
+    /// Disconnect when a ping is not answered by a matching pong within this (Binance: 60 s).
+    pub pong_timeout: Duration,
+    /// Disconnect a websocket after this age (Binance: 24 h). `None`: never.
+    pub max_connection_age: Option<Duration>,
+    /// Binance's incoming-message limit (5 per second; pings, pongs and control messages all
+    /// count): a connection sending more within any one-second window is closed. `None`: no
+    /// limit. Off by default so fast-ping tests are not tripped by their own pongs.
+    pub max_incoming_per_sec: Option<u32>,
+    /// Split every text message into this many frames (`None` or 1: one frame).
+    pub fragment_frames: Option<usize>,
+    /// Drop one of every N depth diffs on each connection (a real gap).
+    pub drop_diff_every: Option<u64>,
+    /// Send a malformed JSON text message after every N market messages.
+    pub malformed_every: Option<u64>,
+    /// Send a message for a stream the client did not subscribe after every N market messages.
+    pub unknown_stream_every: Option<u64>,
+    /// Send a binary frame after every N market messages.
+    pub binary_every: Option<u64>,
+    /// Inject close 1001 into all live connections this long after start.
+    pub close_after: Option<Duration>,
+    /// Inject a TCP reset into all live connections this long after start.
+    pub abort_after: Option<Duration>,
+    /// Inject `serverShutdown` (then close) into all live connections this long after start.
+    pub shutdown_after: Option<Duration>,
+    /// Answer the first N REST requests with HTTP 429.
+    pub rest_429_next: u32,
+    /// Answer the first N REST requests (after any 429s) with HTTP 418.
+    pub rest_418_next: u32,
+    /// `Retry-After` seconds sent with injected 429/418.
+    pub retry_after_secs: u32,
+    /// Delay every REST answer by this much.
+    pub rest_delay: Option<Duration>,
+}
+
+impl Default for FaultPlan {
+    /// Binance's own rules and no injected faults: ping every 20 s, pong within 60 s, 24 h age.
+    fn default() -> FaultPlan {
+        FaultPlan {
+            ping_interval: Some(Duration::from_secs(20)),
+            pong_timeout: Duration::from_secs(60),
+            max_connection_age: Some(Duration::from_secs(24 * 3600)),
+            max_incoming_per_sec: None,
+            fragment_frames: None,
+            drop_diff_every: None,
+            malformed_every: None,
+            unknown_stream_every: None,
+            binary_every: None,
+            close_after: None,
+            abort_after: None,
+            shutdown_after: None,
+            rest_429_next: 0,
+            rest_418_next: 0,
+            retry_after_secs: 2,
+            rest_delay: None,
+        }
+    }
+}
+
+/// One-shot faults, in the order of `FaultState::gens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OneShot {
+    DropDiff = 0,
+    Abort = 1,
+    Close1001 = 2,
+    ServerShutdown = 3,
+    Malformed = 4,
+    UnknownStream = 5,
+    Binary = 6,
+}
+
+pub(crate) const ONE_SHOTS: usize = 7;
+
+/// The kind of REST rejection to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestReject {
+    /// HTTP 429, request rate limit broken.
+    TooManyRequests,
+    /// HTTP 418, IP auto-banned.
+    Banned,
+}
+
+/// Pending REST rejections and delay.
+#[derive(Debug, Default)]
+pub(crate) struct RestFaults {
+    pub reject_429: u32,
+    pub reject_418: u32,
+    pub retry_after_secs: u32,
+    pub delay: Option<Duration>,
+}
+
+/// Live fault switches shared by every connection.
+#[derive(Debug)]
+pub(crate) struct FaultState {
+    pub gens: [AtomicU64; ONE_SHOTS],
+    /// 0 = off.
+    pub fragment: AtomicU64,
+    pub ping_interval_ms: AtomicU64,
+    pub pong_timeout_ms: AtomicU64,
+    pub max_age_ms: AtomicU64,
+    pub max_incoming: AtomicU64,
+    pub drop_every: AtomicU64,
+    pub malformed_every: AtomicU64,
+    pub unknown_every: AtomicU64,
+    pub binary_every: AtomicU64,
+    pub rest: Mutex<RestFaults>,
+}
+
+fn ms(d: Option<Duration>) -> u64 {
+    d.map_or(0, |d| {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    })
+}
+
+impl FaultState {
+    /// Switches as `plan` sets them.
+    pub fn new(plan: &FaultPlan) -> FaultState {
+        FaultState {
+            gens: Default::default(),
+            fragment: AtomicU64::new(plan.fragment_frames.unwrap_or(0) as u64),
+            ping_interval_ms: AtomicU64::new(ms(plan.ping_interval)),
+            pong_timeout_ms: AtomicU64::new(ms(Some(plan.pong_timeout))),
+            max_age_ms: AtomicU64::new(ms(plan.max_connection_age)),
+            max_incoming: AtomicU64::new(u64::from(plan.max_incoming_per_sec.unwrap_or(0))),
+            drop_every: AtomicU64::new(plan.drop_diff_every.unwrap_or(0)),
+            malformed_every: AtomicU64::new(plan.malformed_every.unwrap_or(0)),
+            unknown_every: AtomicU64::new(plan.unknown_stream_every.unwrap_or(0)),
+            binary_every: AtomicU64::new(plan.binary_every.unwrap_or(0)),
+            rest: Mutex::new(RestFaults {
+                reject_429: plan.rest_429_next,
+                reject_418: plan.rest_418_next,
+                retry_after_secs: plan.retry_after_secs,
+                delay: plan.rest_delay,
+            }),
+        }
+    }
+
+    /// Current generation of every one-shot fault.
+    pub fn gens(&self) -> [u64; ONE_SHOTS] {
+        std::array::from_fn(|i| self.gens[i].load(Relaxed))
+    }
+
+    /// Bumps a one-shot fault.
+    pub fn bump(&self, f: OneShot) {
+        self.gens[f as usize].fetch_add(1, Relaxed);
+    }
+}
+
+macro_rules! counters {
+    ($($name:ident : $doc:literal),* $(,)?) => {
+        /// Live counters, bumped by the simulator's threads.
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $(pub $name: AtomicU64,)*
+        }
+
+        /// A copy of every counter at one moment; what `SimHandle::counters` returns.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct CounterSnapshot {
+            $(#[doc = $doc] pub $name: u64,)*
+        }
+
+        impl Counters {
+            /// Reads every counter (each individually; they are not a consistent cut).
+            pub fn snapshot(&self) -> CounterSnapshot {
+                CounterSnapshot { $($name: self.$name.load(Relaxed),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    ws_connections: "Websocket connections accepted (handshake completed).",
+    rest_requests: "REST requests answered (any status).",
+    http_bad_requests: "Connections whose HTTP request could not be served (bad head, unknown path, failed TLS).",
+    events_published: "Market messages published (all streams, all symbols).",
+    diffs_published: "Reference depth diffs published (the primary depth stream of each symbol).",
+    messages_sent: "Market messages written to websocket clients.",
+    gaps_injected: "Depth diffs deliberately not sent to a client (each makes a U > prev u + 1 gap).",
+    pings_sent: "Server pings sent.",
+    pongs_received: "Pongs received.",
+    pongs_matched: "Pongs whose payload matched an outstanding ping.",
+    pongs_unsolicited: "Pongs received with no outstanding ping or an empty payload (allowed, ignored).",
+    client_pings: "Pings received from clients (answered by tungstenite).",
+    fragmented_messages: "Text messages sent split over several frames.",
+    malformed_sent: "Malformed JSON messages sent.",
+    unknown_stream_sent: "Messages sent for a stream the client did not subscribe.",
+    binary_sent: "Binary frames sent.",
+    server_shutdowns_sent: "serverShutdown events sent.",
+    control_requests: "SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS/SET_PROPERTY/GET_PROPERTY requests received.",
+    control_errors: "Control requests answered with an error.",
+    rest_429_sent: "REST requests answered 429.",
+    rest_418_sent: "REST requests answered 418.",
+    rest_delayed: "REST answers deliberately delayed.",
+    replay_gaps: "Gaps found inside a replayed recording (the symbol's reference book becomes unknown).",
+    disconnects_client_close: "Websockets closed by the client.",
+    disconnects_close_1001: "Websockets closed by an injected close 1001.",
+    disconnects_abort: "Websockets reset by an injected abort.",
+    disconnects_server_shutdown: "Websockets closed after an injected serverShutdown.",
+    disconnects_pong_timeout: "Websockets closed because a ping went unanswered past the limit.",
+    disconnects_pong_mismatch: "Websockets closed because a pong's payload matched no ping.",
+    disconnects_max_age: "Websockets closed at the connection age limit.",
+    disconnects_rate_limit: "Websockets closed for sending more messages per second than allowed.",
+    disconnects_slow_consumer: "Websockets dropped for not keeping up: behind the retained event log, or a write blocked past the write timeout.",
+    disconnects_io_error: "Websockets dropped on an I/O or protocol error.",
+    disconnects_sim_shutdown: "Websockets closed because the simulator shut down.",
+}
+
+/// Why the simulator ended a websocket connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disconnect {
+    ClientClose,
+    Close1001,
+    Abort,
+    ServerShutdown,
+    PongTimeout,
+    PongMismatch,
+    MaxAge,
+    RateLimit,
+    SlowConsumer,
+    IoError,
+    SimShutdown,
+}
+
+impl Counters {
+    /// Adds one to `c`.
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a disconnect by reason.
+    pub fn disconnect(&self, why: Disconnect) {
+        let c = match why {
+            Disconnect::ClientClose => &self.disconnects_client_close,
+            Disconnect::Close1001 => &self.disconnects_close_1001,
+            Disconnect::Abort => &self.disconnects_abort,
+            Disconnect::ServerShutdown => &self.disconnects_server_shutdown,
+            Disconnect::PongTimeout => &self.disconnects_pong_timeout,
+            Disconnect::PongMismatch => &self.disconnects_pong_mismatch,
+            Disconnect::MaxAge => &self.disconnects_max_age,
+            Disconnect::RateLimit => &self.disconnects_rate_limit,
+            Disconnect::SlowConsumer => &self.disconnects_slow_consumer,
+            Disconnect::IoError => &self.disconnects_io_error,
+            Disconnect::SimShutdown => &self.disconnects_sim_shutdown,
+        };
+        Counters::bump(c);
+    }
+}

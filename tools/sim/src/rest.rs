@@ -1,0 +1,249 @@
+//! The REST responder: `GET /api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/ping`,
+//! `/api/v3/time`, with Binance's error bodies, request weights in `X-MBX-USED-WEIGHT-1M`, and the
+//! injected REST faults (429/418 with `Retry-After`, slow answers).
+//!
+//! Depth answers are the reference book at the moment of the request, `lastUpdateId` being the
+//! `u` of the last published diff, so a client following the official procedure always
+//! converges to it. Weight is counted per fixed wall-clock minute (as Binance resets it), over the
+//! whole simulator (Binance counts per IP; every client here is 127.0.0.1). This module builds
+//! responses; the connection module reads requests and writes them.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::faults::Counters;
+use crate::http::RequestHead;
+use crate::hub::{lock, now_us, Hub};
+use crate::symbols::{exchange_info_json, SymbolSpec};
+
+/// A response ready to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    /// Hold the answer this long before writing it (injected slowness).
+    pub delay: Option<Duration>,
+}
+
+/// Used request weight in the current fixed minute.
+#[derive(Debug, Default)]
+pub(crate) struct WeightWindow {
+    minute: i64,
+    used: u32,
+}
+
+/// REST-side shared state.
+#[derive(Debug)]
+pub(crate) struct RestState {
+    pub weights: Mutex<WeightWindow>,
+    /// Weight per minute above which requests get 429 (Binance: 6000). `None`: unlimited.
+    pub weight_limit: Option<u32>,
+}
+
+/// Binance's depth weight by limit (in force since 2023-10-19).
+pub(crate) fn depth_weight(limit: u32) -> u32 {
+    match limit {
+        0..=100 => 5,
+        101..=500 => 25,
+        501..=1000 => 50,
+        _ => 250,
+    }
+}
+
+const MAX_DEPTH_LIMIT: u32 = 5000;
+
+fn err_body(code: i64, msg: &str) -> String {
+    format!("{{\"code\":{code},\"msg\":\"{msg}\"}}")
+}
+
+/// Answers one request.
+pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Response {
+    Counters::bump(&hub.counters.rest_requests);
+    let path = head.path();
+    let query = head.query();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+
+    let weight = match path {
+        "/api/v3/depth" => {
+            let limit = param("limit")
+                .and_then(|l| l.parse::<u32>().ok())
+                .unwrap_or(100);
+            depth_weight(limit.min(MAX_DEPTH_LIMIT))
+        }
+        "/api/v3/exchangeInfo" => 20,
+        "/api/v3/ping" | "/api/v3/time" => 1,
+        _ => 0,
+    };
+    let now_ms = now_us() / 1000;
+    let used = {
+        let mut w = lock(&rest.weights);
+        let minute = now_ms.div_euclid(60_000);
+        if w.minute != minute {
+            *w = WeightWindow { minute, used: 0 };
+        }
+        w.used = w.used.saturating_add(weight);
+        w.used
+    };
+    let mut resp = Response {
+        status: 200,
+        headers: vec![("X-MBX-USED-WEIGHT-1M", used.to_string())],
+        body: String::new(),
+        delay: None,
+    };
+
+    // Injected rejections first: they model an exchange that is already angry with us.
+    {
+        let mut f = lock(&hub.faults.rest);
+        resp.delay = f.delay;
+        if f.reject_429 > 0 {
+            f.reject_429 -= 1;
+            Counters::bump(&hub.counters.rest_429_sent);
+            resp.status = 429;
+            resp.headers
+                .push(("Retry-After", f.retry_after_secs.to_string()));
+            resp.body = err_body(
+                -1003,
+                "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+            );
+            return resp;
+        }
+        if f.reject_418 > 0 {
+            f.reject_418 -= 1;
+            Counters::bump(&hub.counters.rest_418_sent);
+            resp.status = 418;
+            resp.headers
+                .push(("Retry-After", f.retry_after_secs.to_string()));
+            let until = now_ms + i64::from(f.retry_after_secs) * 1000;
+            resp.body = err_body(
+                -1003,
+                &format!("Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans."),
+            );
+            return resp;
+        }
+    }
+    if resp.delay.is_some() {
+        Counters::bump(&hub.counters.rest_delayed);
+    }
+    if let Some(limit) = rest.weight_limit {
+        if used > limit && weight > 0 {
+            Counters::bump(&hub.counters.rest_429_sent);
+            let secs_left = 60 - now_ms.div_euclid(1000).rem_euclid(60);
+            resp.status = 429;
+            resp.headers.push(("Retry-After", secs_left.to_string()));
+            resp.body = err_body(
+                -1003,
+                &format!("Too much request weight used; current limit is {limit} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."),
+            );
+            return resp;
+        }
+    }
+
+    if head.method != "GET" {
+        resp.status = 405;
+        resp.body = err_body(-1000, "Only GET is supported by this simulator.");
+        return resp;
+    }
+    let (status, body) = match path {
+        "/api/v3/depth" => depth(hub, param("symbol"), param("limit")),
+        "/api/v3/exchangeInfo" => exchange_info(hub, param("symbol"), param("symbols"), now_ms),
+        "/api/v3/ping" => (200, "{}".to_string()),
+        "/api/v3/time" => (200, format!("{{\"serverTime\":{now_ms}}}")),
+        _ => (404, err_body(-1000, "Unknown path.")),
+    };
+    resp.status = status;
+    resp.body = body;
+    resp
+}
+
+fn depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>) -> (u16, String) {
+    let Some(symbol) = symbol.filter(|s| !s.is_empty()) else {
+        return (
+            400,
+            err_body(
+                -1102,
+                "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+            ),
+        );
+    };
+    let limit = match limit {
+        None => 100,
+        Some(l) if l.is_empty() || l.len() > 20 || !l.bytes().all(|b| b.is_ascii_digit()) => {
+            return (400, err_body(-1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."));
+        }
+        Some(l) => match l.parse::<u64>() {
+            Ok(0) | Err(_) => {
+                return (
+                    400,
+                    err_body(-1130, "Data sent for parameter 'limit' is not valid."),
+                )
+            }
+            Ok(n) => n.min(u64::from(MAX_DEPTH_LIMIT)) as usize,
+        },
+    };
+    let books = lock(&hub.books);
+    // Binance symbols are uppercase in REST; a lowercase symbol is an invalid symbol there.
+    let Some(sb) = books.iter().find(|b| b.spec.symbol == symbol) else {
+        return (400, err_body(-1121, "Invalid symbol."));
+    };
+    match &sb.history {
+        Some(h) => (200, h.current().to_book(&sb.spec.symbol, Some(limit)).to_depth_json()),
+        None => (
+            503,
+            err_body(-1008, "Server is currently overloaded with other requests. Please try again in a few minutes."),
+        ),
+    }
+}
+
+fn exchange_info(
+    hub: &Hub,
+    symbol: Option<&str>,
+    symbols: Option<&str>,
+    now_ms: i64,
+) -> (u16, String) {
+    let books = lock(&hub.books);
+    let all: Vec<&SymbolSpec> = books.iter().map(|b| &b.spec).collect();
+    let wanted: Vec<String> = match (symbol, symbols) {
+        (Some(s), _) => vec![s.to_string()],
+        (None, Some(list)) => match serde_json::from_str::<Vec<String>>(list) {
+            Ok(v) => v,
+            Err(_) => {
+                return (
+                    400,
+                    err_body(-1100, "Illegal characters found in parameter 'symbols'."),
+                )
+            }
+        },
+        (None, None) => return (200, exchange_info_json(&all, now_ms)),
+    };
+    let mut picked = Vec::with_capacity(wanted.len());
+    for w in &wanted {
+        match all.iter().find(|s| s.symbol == *w) {
+            Some(s) => picked.push(*s),
+            None => return (400, err_body(-1121, "Invalid symbol.")),
+        }
+    }
+    (200, exchange_info_json(&picked, now_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_follow_binance_table() {
+        assert_eq!(depth_weight(1), 5);
+        assert_eq!(depth_weight(100), 5);
+        assert_eq!(depth_weight(101), 25);
+        assert_eq!(depth_weight(500), 25);
+        assert_eq!(depth_weight(501), 50);
+        assert_eq!(depth_weight(1000), 50);
+        assert_eq!(depth_weight(1001), 250);
+        assert_eq!(depth_weight(5000), 250);
+    }
+}

@@ -1,0 +1,210 @@
+//! The listener: accepts TCP connections on the one address, wraps them in TLS when configured,
+//! reads the HTTP request head and routes it: websocket upgrades on `/stream` and `/ws/...` to
+//! `ws`, `/api/...` to `rest`, anything else to a 404.
+//!
+//! One thread per connection (the simulator serves a handful of test clients; threads keep every
+//! wait a blocking one, so nothing spins on the shared 2-core box). It tracks each connection's
+//! socket so shutdown can unblock them all. It does not build payloads.
+
+use std::collections::HashMap;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rustls::{ServerConfig, StreamOwned};
+
+use crate::faults::Counters;
+use crate::http::{self, HeadError, RequestHead};
+use crate::hub::{lock, Hub};
+use crate::io::{Io, Transport};
+use crate::rest::{self, RestState};
+use crate::ws::{self, ConnConfig};
+
+/// How long a client may take to send its first request head (includes the TLS handshake).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle keep-alive REST connection is kept.
+const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// Shared by the accept loop and connection threads.
+pub(crate) struct Server {
+    pub hub: Arc<Hub>,
+    pub tls: Option<Arc<ServerConfig>>,
+    pub rest: RestState,
+    pub conn_cfg: ConnConfig,
+    conns: Mutex<HashMap<u64, TcpStream>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next_id: AtomicU64,
+}
+
+impl Server {
+    /// A server over `hub`.
+    pub fn new(
+        hub: Arc<Hub>,
+        tls: Option<Arc<ServerConfig>>,
+        rest: RestState,
+        conn_cfg: ConnConfig,
+    ) -> Server {
+        Server {
+            hub,
+            tls,
+            rest,
+            conn_cfg,
+            conns: Mutex::new(HashMap::new()),
+            threads: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Shuts every open connection's socket (unblocking its thread) and joins them all.
+    pub fn close_all(&self) {
+        for (_, s) in lock(&self.conns).drain() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        let threads: Vec<_> = lock(&self.threads).drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Accepts until the simulator stops.
+pub(crate) fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    for stream in listener.incoming() {
+        if server.hub.stopping() {
+            break;
+        }
+        let Ok(stream) = stream else {
+            // Transient accept errors (EMFILE, aborted handshakes) must not end the server.
+            if !server.hub.sleep(Duration::from_millis(10)) {
+                break;
+            }
+            continue;
+        };
+        let id = server.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(clone) = stream.try_clone() {
+            lock(&server.conns).insert(id, clone);
+        }
+        let s = server.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("sim-conn-{id}"))
+            .spawn(move || {
+                handle_connection(&s, stream, id);
+                lock(&s.conns).remove(&id);
+            });
+        let mut threads = lock(&server.threads);
+        threads.retain(|t| !t.is_finished());
+        if let Ok(h) = handle {
+            threads.push(h);
+        }
+    }
+}
+
+fn handle_connection(server: &Server, tcp: TcpStream, id: u64) {
+    let _ = tcp.set_nodelay(true);
+    let _ = tcp.set_read_timeout(Some(HEAD_TIMEOUT));
+    let _ = tcp.set_write_timeout(Some(server.conn_cfg.write_timeout));
+    let transport = match &server.tls {
+        Some(cfg) => match crate::tls::session(cfg) {
+            Ok(sess) => Transport::Tls(Box::new(StreamOwned::new(sess, tcp))),
+            Err(_) => return,
+        },
+        None => Transport::Plain(tcp),
+    };
+    let mut io = Io::new(transport);
+    let mut first = true;
+    loop {
+        if !first {
+            let _ = io.set_timeouts(Some(KEEP_ALIVE_IDLE), Some(server.conn_cfg.write_timeout));
+        }
+        let (head, rest_bytes) = match http::read_head(&mut io) {
+            Ok(x) => x,
+            Err(HeadError::Closed) if !first => return,
+            Err(HeadError::Io) if !first => return,
+            Err(HeadError::Malformed(why)) => {
+                Counters::bump(&server.hub.counters.http_bad_requests);
+                let body = format!("{{\"code\":-1000,\"msg\":\"{why}\"}}");
+                let _ = http::write_response(&mut io, 400, &[], &body, false);
+                return;
+            }
+            Err(_) => {
+                // Includes failed TLS handshakes: the client did not trust our CA, or spoke
+                // plain HTTP to a TLS port.
+                Counters::bump(&server.hub.counters.http_bad_requests);
+                return;
+            }
+        };
+        first = false;
+        io.unread(&rest_bytes);
+        let path = head.path().to_string();
+        if path == "/stream" || path == "/ws" || path.starts_with("/ws/") {
+            serve_websocket(server, io, &head, id);
+            return;
+        }
+        if path.starts_with("/api/") {
+            let resp = rest::respond(&server.hub, &server.rest, &head);
+            if let Some(d) = resp.delay {
+                if !server.hub.sleep(d) {
+                    return;
+                }
+            }
+            let keep = head.keep_alive();
+            if http::write_response(&mut io, resp.status, &resp.headers, &resp.body, keep).is_err()
+                || !keep
+            {
+                return;
+            }
+            continue;
+        }
+        Counters::bump(&server.hub.counters.http_bad_requests);
+        let _ = http::write_response(
+            &mut io,
+            404,
+            &[],
+            "{\"code\":-1000,\"msg\":\"Unknown path.\"}",
+            false,
+        );
+        return;
+    }
+}
+
+fn is_upgrade(head: &RequestHead) -> bool {
+    head.method == "GET"
+        && head
+            .header("upgrade")
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        && head
+            .header("connection")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
+        && head.header("sec-websocket-version") == Some("13")
+        && head.header("sec-websocket-key").is_some()
+}
+
+fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
+    let bad = |io: &mut Io, status: u16, msg: &str| {
+        Counters::bump(&server.hub.counters.http_bad_requests);
+        let _ = http::write_response(
+            io,
+            status,
+            &[],
+            &format!("{{\"code\":-1100,\"msg\":\"{msg}\"}}"),
+            false,
+        );
+    };
+    if !is_upgrade(head) {
+        return bad(&mut io, 426, "Websocket upgrade required.");
+    }
+    let params = match ws::parse_target(head.path(), &head.query()) {
+        Ok(p) => p,
+        Err(msg) => return bad(&mut io, 400, msg),
+    };
+    let key = head
+        .header("sec-websocket-key")
+        .unwrap_or_default()
+        .to_string();
+    if ws::write_upgrade(&mut io, &key).is_err() {
+        return;
+    }
+    ws::serve(&server.hub, io, id, params, server.conn_cfg);
+}

@@ -1,0 +1,681 @@
+//! One websocket stream connection, from the 101 answer to the last frame: takes published events,
+//! filters them by subscription, frames them (combined or raw, ms or µs), answers control
+//! messages, pings and checks pongs by Binance's rule, and acts on injected faults.
+//!
+//! A connection is one thread with blocking writes (blocking is the back-pressure in
+//! as-fast-as-read mode, bounded by the write timeout otherwise). Inbound frames are polled with a
+//! short non-blocking read between waits: the thread sleeps on the event condvar for at most
+//! `poll_interval`, so an idle connection costs a few wake-ups per second, never a spin. This
+//! module does not parse HTTP; the server hands it a stream whose request head was already read.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
+use tungstenite::protocol::frame::{CloseFrame, Frame};
+use tungstenite::protocol::{Role, WebSocket};
+use tungstenite::{Bytes, Message};
+
+use crate::control::{self, Subscriptions};
+use crate::event::{MarketEvent, StreamId, StreamKind};
+use crate::faults::{Counters, Disconnect, OneShot, ONE_SHOTS};
+use crate::hub::{lock, now_us, Hub, TakeError};
+use crate::io::Io;
+use crate::rng::Rng;
+
+/// Per-connection timing knobs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnConfig {
+    /// Longest sleep between inbound polls when no events arrive.
+    pub poll_interval: Duration,
+    /// A blocked write longer than this drops the client.
+    pub write_timeout: Duration,
+}
+
+/// What the URL asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WsParams {
+    pub subs: Subscriptions,
+    pub micros: bool,
+}
+
+/// Parses a websocket target: `/stream?streams=a/b&timeUnit=...` or `/ws/<a>/<b>` or `/ws`.
+/// `Err` carries the reason for an HTTP 400.
+pub(crate) fn parse_target(
+    path: &str,
+    query: &[(String, String)],
+) -> Result<WsParams, &'static str> {
+    let mut micros = false;
+    for (k, v) in query {
+        if k == "timeUnit" {
+            micros = match v.as_str() {
+                "MICROSECOND" | "microsecond" => true,
+                "MILLISECOND" | "millisecond" => false,
+                _ => return Err("Invalid timeUnit."),
+            };
+        }
+    }
+    let split = |s: &str| {
+        s.split('/')
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    if path == "/stream" {
+        let names = query
+            .iter()
+            .find(|(k, _)| k == "streams")
+            .map(|(_, v)| split(v))
+            .unwrap_or_default();
+        return Ok(WsParams {
+            subs: Subscriptions {
+                names,
+                combined: true,
+            },
+            micros,
+        });
+    }
+    if path == "/ws" || path.starts_with("/ws/") {
+        let names = split(&crate::http::percent_decode(&path[3..]));
+        return Ok(WsParams {
+            subs: Subscriptions {
+                names,
+                combined: false,
+            },
+            micros,
+        });
+    }
+    Err("Unknown websocket path.")
+}
+
+struct Conn<'a> {
+    hub: &'a Arc<Hub>,
+    id: u64,
+    ws: WebSocket<Io>,
+    cfg: ConnConfig,
+    subs: Subscriptions,
+    micros: bool,
+    names: HashMap<StreamId, Arc<str>>,
+    cursor: u64,
+    seen: [u64; ONE_SHOTS],
+    pending_drops: u64,
+    diffs_seen: u64,
+    sent: u64,
+    /// Outstanding pings: payload and the deadline for its pong.
+    pings: VecDeque<(Vec<u8>, Instant)>,
+    ping_every_ms: u64,
+    next_ping: Option<Instant>,
+    opened: Instant,
+    /// Arrival times of recent inbound frames, for the messages-per-second limit.
+    incoming: VecDeque<Instant>,
+    rng: Rng,
+    out: String,
+    first_symbol_lower: String,
+}
+
+/// Serves an upgraded connection until it ends; returns why it ended (already counted).
+pub(crate) fn serve(
+    hub: &Arc<Hub>,
+    io: Io,
+    id: u64,
+    params: WsParams,
+    cfg: ConnConfig,
+) -> Disconnect {
+    let _ = io.set_timeouts(None, Some(cfg.write_timeout));
+    let ws = WebSocket::from_raw_socket(io, Role::Server, None);
+    let cursor = hub.join_reader(id);
+    let first_symbol_lower = lock(&hub.books)
+        .first()
+        .map(|b| b.spec.lower())
+        .unwrap_or_else(|| "btcusdt".into());
+    let mut conn = Conn {
+        hub,
+        id,
+        ws,
+        cfg,
+        subs: params.subs,
+        micros: params.micros,
+        names: HashMap::new(),
+        cursor,
+        seen: hub.faults.gens(),
+        pending_drops: 0,
+        diffs_seen: 0,
+        sent: 0,
+        pings: VecDeque::new(),
+        ping_every_ms: 0,
+        next_ping: None,
+        opened: Instant::now(),
+        incoming: VecDeque::new(),
+        rng: Rng::new(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now_us() as u64),
+        out: String::with_capacity(4096),
+        first_symbol_lower,
+    };
+    Counters::bump(&hub.counters.ws_connections);
+    conn.resolve();
+    let why = conn.run();
+    hub.leave_reader(id);
+    hub.counters.disconnect(why);
+    why
+}
+
+impl Conn<'_> {
+    fn resolve(&mut self) {
+        let mut reg = lock(&self.hub.streams);
+        self.names = self
+            .subs
+            .names
+            .iter()
+            .map(|n| {
+                let id = reg.intern(n);
+                (id, Arc::from(n.as_str()))
+            })
+            .collect();
+    }
+
+    fn run(&mut self) -> Disconnect {
+        loop {
+            let timeout = self.wait_budget();
+            let batch = match self.hub.take(self.id, &mut self.cursor, 1024, timeout) {
+                Ok(b) => b,
+                Err(TakeError::Lagged) => {
+                    return self.close_with(
+                        CloseCode::Policy,
+                        "Slow consumer",
+                        Disconnect::SlowConsumer,
+                    )
+                }
+                Err(TakeError::Stopped) => {
+                    return self.close_with(
+                        CloseCode::Away,
+                        "Simulator shutting down",
+                        Disconnect::SimShutdown,
+                    )
+                }
+            };
+            if let Some(why) = self.one_shot_faults() {
+                return why;
+            }
+            if let Err(why) = self.send_events(&batch) {
+                return why;
+            }
+            if let Some(why) = self.timers() {
+                return why;
+            }
+            if let Some(why) = self.drain_reads() {
+                return why;
+            }
+        }
+    }
+
+    /// How long to wait for events: until the next timer, at most `poll_interval`.
+    fn wait_budget(&self) -> Duration {
+        let now = Instant::now();
+        let mut d = self.cfg.poll_interval;
+        if let Some(p) = self.next_ping {
+            d = d.min(p.saturating_duration_since(now));
+        }
+        if let Some((_, dl)) = self.pings.front() {
+            d = d.min(dl.saturating_duration_since(now));
+        }
+        d.max(Duration::from_micros(100))
+    }
+
+    fn one_shot_faults(&mut self) -> Option<Disconnect> {
+        let gens = self.hub.faults.gens();
+        let mut fired = [0u64; ONE_SHOTS];
+        for (i, g) in gens.iter().enumerate() {
+            fired[i] = g.saturating_sub(self.seen[i]);
+        }
+        self.seen = gens;
+        self.pending_drops += fired[OneShot::DropDiff as usize];
+        if fired[OneShot::Malformed as usize] > 0 && self.send_malformed().is_err() {
+            return Some(Disconnect::IoError);
+        }
+        if fired[OneShot::UnknownStream as usize] > 0 && self.send_unknown_stream().is_err() {
+            return Some(Disconnect::IoError);
+        }
+        if fired[OneShot::Binary as usize] > 0 && self.send_binary().is_err() {
+            return Some(Disconnect::IoError);
+        }
+        if fired[OneShot::Abort as usize] > 0 {
+            return Some(self.abort());
+        }
+        if fired[OneShot::ServerShutdown as usize] > 0 {
+            return Some(self.server_shutdown());
+        }
+        if fired[OneShot::Close1001 as usize] > 0 {
+            return Some(self.close_with(CloseCode::Away, "Going away", Disconnect::Close1001));
+        }
+        None
+    }
+
+    fn send_events(&mut self, batch: &[Arc<MarketEvent>]) -> Result<(), Disconnect> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let f = &self.hub.faults;
+        let drop_every = f.drop_every.load(std::sync::atomic::Ordering::Relaxed);
+        let malformed_every = f.malformed_every.load(std::sync::atomic::Ordering::Relaxed);
+        let unknown_every = f.unknown_every.load(std::sync::atomic::Ordering::Relaxed);
+        let binary_every = f.binary_every.load(std::sync::atomic::Ordering::Relaxed);
+        let now = now_us();
+        let mut wrote = false;
+        for ev in batch {
+            let Some(name) = self.names.get(&ev.stream).cloned() else {
+                continue;
+            };
+            if ev.kind == StreamKind::Depth {
+                self.diffs_seen += 1;
+                let periodic = drop_every > 0 && self.diffs_seen % drop_every == 0;
+                if self.pending_drops > 0 || periodic {
+                    if !periodic {
+                        self.pending_drops -= 1;
+                    }
+                    Counters::bump(&self.hub.counters.gaps_injected);
+                    continue;
+                }
+            }
+            let mut out = std::mem::take(&mut self.out);
+            out.clear();
+            if self.subs.combined {
+                out.push_str("{\"stream\":\"");
+                out.push_str(&name);
+                out.push_str("\",\"data\":");
+                ev.payload.render_into(&mut out, now, self.micros);
+                out.push('}');
+            } else {
+                ev.payload.render_into(&mut out, now, self.micros);
+            }
+            let r = self.send_text(&out);
+            self.out = out;
+            r.map_err(|e| write_failed(&e))?;
+            wrote = true;
+            self.sent += 1;
+            Counters::bump(&self.hub.counters.messages_sent);
+            let sent = self.sent;
+            let every = |n: u64| n > 0 && sent % n == 0;
+            if every(malformed_every) {
+                self.send_malformed().map_err(|e| write_failed(&e))?;
+            }
+            if every(unknown_every) {
+                self.send_unknown_stream().map_err(|e| write_failed(&e))?;
+            }
+            if every(binary_every) {
+                self.send_binary().map_err(|e| write_failed(&e))?;
+            }
+        }
+        if wrote {
+            self.ws.flush().map_err(|e| write_failed(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes one text message, split into frames when the fragmentation fault is on.
+    fn send_text(&mut self, text: &str) -> tungstenite::Result<()> {
+        let n = self
+            .hub
+            .faults
+            .fragment
+            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let n = n.min(text.len());
+        if n < 2 {
+            return self.ws.write(Message::text(text));
+        }
+        let bytes = text.as_bytes();
+        let chunk = bytes.len().div_ceil(n);
+        let mut parts = bytes.chunks(chunk).peekable();
+        let mut first = true;
+        while let Some(part) = parts.next() {
+            let last = parts.peek().is_none();
+            let op = if first {
+                OpCode::Data(OpData::Text)
+            } else {
+                OpCode::Data(OpData::Continue)
+            };
+            first = false;
+            self.ws.write(Message::Frame(Frame::message(
+                Bytes::copy_from_slice(part),
+                op,
+                last,
+            )))?;
+        }
+        Counters::bump(&self.hub.counters.fragmented_messages);
+        Ok(())
+    }
+
+    fn send_malformed(&mut self) -> tungstenite::Result<()> {
+        let e = now_us() / 1000;
+        let text = if self.subs.combined {
+            format!(
+                "{{\"stream\":\"{}@trade\",\"data\":{{\"e\":\"trade\",\"E\":{e},\"s\":",
+                self.first_symbol_lower
+            )
+        } else {
+            format!("{{\"e\":\"trade\",\"E\":{e},\"s\":\"BTC")
+        };
+        self.ws.write(Message::text(text))?;
+        self.ws.flush()?;
+        Counters::bump(&self.hub.counters.malformed_sent);
+        Ok(())
+    }
+
+    fn send_unknown_stream(&mut self) -> tungstenite::Result<()> {
+        let e = now_us() / 1000;
+        let sym = self.first_symbol_lower.clone();
+        let upper = sym.to_ascii_uppercase();
+        let data = format!(
+            "{{\"e\":\"kline\",\"E\":{e},\"s\":\"{upper}\",\"k\":{{\"t\":{e},\"T\":{e},\"s\":\"{upper}\",\"i\":\"1m\",\"f\":1,\"L\":1,\"o\":\"1.00000000\",\"c\":\"1.00000000\",\"h\":\"1.00000000\",\"l\":\"1.00000000\",\"v\":\"0.00000000\",\"n\":0,\"x\":false,\"q\":\"0.00000000\",\"V\":\"0.00000000\",\"Q\":\"0.00000000\",\"B\":\"0\"}}}}"
+        );
+        let text = if self.subs.combined {
+            format!("{{\"stream\":\"{sym}@kline_1m\",\"data\":{data}}}")
+        } else {
+            data
+        };
+        self.ws.write(Message::text(text))?;
+        self.ws.flush()?;
+        Counters::bump(&self.hub.counters.unknown_stream_sent);
+        Ok(())
+    }
+
+    fn send_binary(&mut self) -> tungstenite::Result<()> {
+        let mut b = vec![0u8, 1, 2, 0xff];
+        b.extend_from_slice(b"tickfeed-sim binary frame");
+        self.ws.write(Message::Binary(Bytes::from(b)))?;
+        self.ws.flush()?;
+        Counters::bump(&self.hub.counters.binary_sent);
+        Ok(())
+    }
+
+    fn server_shutdown(&mut self) -> Disconnect {
+        let now = now_us();
+        let e = if self.micros { now } else { now / 1000 };
+        let data = format!("{{\"e\":\"serverShutdown\",\"E\":{e}}}");
+        let text = if self.subs.combined {
+            format!("{{\"stream\":\"!serverShutdown\",\"data\":{data}}}")
+        } else {
+            data
+        };
+        if self.ws.send(Message::text(text)).is_err() {
+            return Disconnect::IoError;
+        }
+        Counters::bump(&self.hub.counters.server_shutdowns_sent);
+        self.close_with(
+            CloseCode::Away,
+            "Server shutdown",
+            Disconnect::ServerShutdown,
+        )
+    }
+
+    /// SO_LINGER 0 and no shutdown(): the socket's last descriptor closes when this connection's
+    /// thread ends (the server drops its clone right after), and the kernel sends RST, not FIN.
+    fn abort(&mut self) -> Disconnect {
+        let _ = self.ws.flush();
+        crate::io::set_linger_zero(self.ws.get_ref().tcp());
+        Disconnect::Abort
+    }
+
+    /// Sends a close frame, waits briefly for the client's close reply, then ends.
+    fn close_with(&mut self, code: CloseCode, reason: &str, why: Disconnect) -> Disconnect {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        if self.ws.close(Some(frame)).is_ok() {
+            let _ = self.ws.flush();
+            let io = self.ws.get_ref();
+            let _ = io.set_nonblocking(false);
+            let _ = io.set_timeouts(
+                Some(Duration::from_millis(500)),
+                Some(Duration::from_millis(500)),
+            );
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < deadline {
+                match self.ws.read() {
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        let _ = self.ws.get_ref().tcp().shutdown(std::net::Shutdown::Both);
+        why
+    }
+
+    fn timers(&mut self) -> Option<Disconnect> {
+        let now = Instant::now();
+        let f = &self.hub.faults;
+        let max_age = f.max_age_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if max_age > 0 && now.duration_since(self.opened) >= Duration::from_millis(max_age) {
+            return Some(self.close_with(
+                CloseCode::Normal,
+                "Connection age limit",
+                Disconnect::MaxAge,
+            ));
+        }
+        if let Some((_, deadline)) = self.pings.front() {
+            if now >= *deadline {
+                return Some(self.close_with(
+                    CloseCode::Policy,
+                    "Pong timeout",
+                    Disconnect::PongTimeout,
+                ));
+            }
+        }
+        let every = f
+            .ping_interval_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if every != self.ping_every_ms {
+            self.ping_every_ms = every;
+            self.next_ping = (every > 0).then(|| now + Duration::from_millis(every));
+        }
+        if let Some(due) = self.next_ping {
+            if now >= due {
+                let payload: Vec<u8> = self.rng.next_u64().to_le_bytes().to_vec();
+                if self
+                    .ws
+                    .send(Message::Ping(Bytes::from(payload.clone())))
+                    .is_err()
+                {
+                    return Some(Disconnect::IoError);
+                }
+                Counters::bump(&self.hub.counters.pings_sent);
+                let limit = f
+                    .pong_timeout_ms
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .max(1);
+                self.pings
+                    .push_back((payload, now + Duration::from_millis(limit)));
+                self.next_ping = Some(now + Duration::from_millis(every));
+            }
+        }
+        None
+    }
+
+    /// Reads whatever the client sent, without blocking.
+    fn drain_reads(&mut self) -> Option<Disconnect> {
+        if self.ws.get_ref().set_nonblocking(true).is_err() {
+            return Some(Disconnect::IoError);
+        }
+        let mut replies = Vec::new();
+        let mut outcome = None;
+        loop {
+            let msg = self.ws.read();
+            if matches!(
+                msg,
+                Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_))
+            ) && self.over_limit()
+            {
+                outcome = Some(Disconnect::RateLimit);
+                break;
+            }
+            match msg {
+                Ok(Message::Text(t)) => {
+                    Counters::bump(&self.hub.counters.control_requests);
+                    let o = control::handle(t.as_str(), &mut self.subs);
+                    if o.error {
+                        Counters::bump(&self.hub.counters.control_errors);
+                    }
+                    if o.changed {
+                        self.resolve();
+                    }
+                    replies.push(o.reply);
+                }
+                Ok(Message::Ping(_)) => Counters::bump(&self.hub.counters.client_pings),
+                Ok(Message::Pong(p)) => {
+                    if let Some(why) = self.on_pong(&p) {
+                        outcome = Some(why);
+                        break;
+                    }
+                }
+                Ok(Message::Close(_)) => {
+                    outcome = Some(Disconnect::ClientClose);
+                    break;
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(tungstenite::Error::ConnectionClosed)
+                | Err(tungstenite::Error::AlreadyClosed) => {
+                    outcome = Some(Disconnect::ClientClose);
+                    break;
+                }
+                Err(_) => {
+                    outcome = Some(Disconnect::IoError);
+                    break;
+                }
+            }
+        }
+        let _ = self.ws.get_ref().set_nonblocking(false);
+        match outcome {
+            Some(Disconnect::ClientClose) => {
+                let _ = self.ws.flush();
+                return Some(Disconnect::ClientClose);
+            }
+            Some(Disconnect::PongMismatch) => {
+                return Some(self.close_with(
+                    CloseCode::Policy,
+                    "Pong payload mismatch",
+                    Disconnect::PongMismatch,
+                ));
+            }
+            Some(Disconnect::RateLimit) => {
+                return Some(self.close_with(
+                    CloseCode::Policy,
+                    "Too many messages",
+                    Disconnect::RateLimit,
+                ));
+            }
+            Some(other) => return Some(other),
+            None => {}
+        }
+        for r in replies {
+            if self.ws.write(Message::text(r)).is_err() {
+                return Some(Disconnect::IoError);
+            }
+        }
+        // Also sends tungstenite's queued automatic pongs to client pings.
+        match self.ws.flush() {
+            Ok(()) => None,
+            Err(_) => Some(Disconnect::IoError),
+        }
+    }
+
+    /// Records one inbound frame; true if that exceeds the messages-per-second limit.
+    fn over_limit(&mut self) -> bool {
+        let limit = self
+            .hub
+            .faults
+            .max_incoming
+            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if limit == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        while self
+            .incoming
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.incoming.pop_front();
+        }
+        self.incoming.push_back(now);
+        self.incoming.len() > limit
+    }
+
+    /// Binance's rule: a pong must carry a copy of the ping payload. Empty pongs are unsolicited
+    /// keep-alives (allowed, but they satisfy nothing); a non-empty pong matching no outstanding
+    /// ping is a protocol violation.
+    fn on_pong(&mut self, payload: &[u8]) -> Option<Disconnect> {
+        Counters::bump(&self.hub.counters.pongs_received);
+        if let Some(i) = self.pings.iter().position(|(p, _)| p.as_slice() == payload) {
+            self.pings.drain(..=i);
+            Counters::bump(&self.hub.counters.pongs_matched);
+            return None;
+        }
+        if payload.is_empty() || self.pings.is_empty() {
+            Counters::bump(&self.hub.counters.pongs_unsolicited);
+            return None;
+        }
+        Some(Disconnect::PongMismatch)
+    }
+}
+
+/// A write that times out means the client stopped reading: a slow consumer, as Binance would
+/// call it. Anything else is an I/O failure.
+fn write_failed(e: &tungstenite::Error) -> Disconnect {
+    match e {
+        tungstenite::Error::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Disconnect::SlowConsumer
+        }
+        _ => Disconnect::IoError,
+    }
+}
+
+/// Writes the 101 answer for a websocket upgrade.
+pub(crate) fn write_upgrade<W: Write>(w: &mut W, key: &str) -> io::Result<()> {
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let resp = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+    w.write_all(resp.as_bytes())?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_targets() {
+        let p = parse_target(
+            "/stream",
+            &q(&[
+                ("streams", "btcusdt@depth@100ms/btcusdt@trade"),
+                ("timeUnit", "MICROSECOND"),
+            ]),
+        )
+        .unwrap();
+        assert!(p.subs.combined && p.micros);
+        assert_eq!(p.subs.names, vec!["btcusdt@depth@100ms", "btcusdt@trade"]);
+        let p = parse_target("/ws/btcusdt@trade", &[]).unwrap();
+        assert!(!p.subs.combined && !p.micros);
+        assert_eq!(p.subs.names, vec!["btcusdt@trade"]);
+        assert_eq!(
+            parse_target("/ws", &[]).unwrap().subs.names,
+            Vec::<String>::new()
+        );
+        assert!(parse_target("/stream", &q(&[("timeUnit", "Microsecond")])).is_err());
+        assert!(parse_target("/wsx", &[]).is_err());
+        assert!(parse_target("/ws/x", &q(&[("timeUnit", "millisecond")])).is_ok());
+    }
+}
