@@ -34,7 +34,7 @@ use mio::{Events, Poll, Token, Waker};
 use crate::decode::{self, Envelope, LevelBuf, StreamKind};
 use crate::net::backoff::Backoff;
 use crate::net::clock::WallClock;
-use crate::net::conn::{Conn, ConnError, ConnEvent, ConnSpec, Phase};
+use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
 use crate::net::tls::TlsSetup;
 use crate::net::url::{stream_path, BaseUrl};
 use crate::pipeline::{FrameOutcome, Pipeline};
@@ -208,15 +208,6 @@ fn pin(id: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("--core {id}: pinning the event loop failed"))
-    }
-}
-
-/// `io::Error` text without the " (os error N)" tail, for one-line messages.
-fn io_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
     }
 }
 
@@ -793,6 +784,11 @@ impl<W: Write> Loop<'_, W> {
         }
         match which {
             Which::Active => {
+                // A planned replacement (serverShutdown, --max-conn-age) of a connection that was
+                // live: the books are kept, and the sync engine's own check on the next
+                // connection's first diff (`U <= id + 1`, else a gap and a resync) decides
+                // whether anything was missed in between, as the Binance docs allow.
+                let planned = opened.is_some() && self.mbb_reason.take().is_some();
                 if let Some(sb) = self.standby.as_ref() {
                     let sserial = sb.conn.serial;
                     if sb.conn.phase() == Phase::Open {
@@ -801,18 +797,25 @@ impl<W: Write> Loop<'_, W> {
                     } else {
                         self.active = self.standby.take();
                         self.feed.held.reset(0);
-                        self.feed.p.reset_books();
-                        self.mbb_reason = None;
-                        self.log(format_args!("{what}; continuing with #{sserial} (connecting), books resync"));
+                        self.log(format_args!(
+                            "{what}; continuing with #{sserial} (connecting): books continue if its first diffs are \
+                             contiguous, else resync"
+                        ));
                     }
+                } else if planned {
+                    if self.pending.is_none() {
+                        self.open_at = Some(now);
+                    }
+                    self.log(format_args!(
+                        "{what}; reconnecting now: books continue if the new connection's first diffs are contiguous, \
+                         else resync"
+                    ));
                 } else if self.pending.is_some() {
                     // A new connection is being resolved: it becomes the active one.
                     self.feed.p.reset_books();
-                    self.mbb_reason = None;
                     self.log(format_args!("{what}; continuing with the connection being opened, books resync"));
                 } else {
                     self.feed.p.reset_books();
-                    self.mbb_reason = None;
                     let d = self.backoff.next_delay();
                     self.open_at = Some(now + d);
                     if opened.is_some() {

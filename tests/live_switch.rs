@@ -1,8 +1,12 @@
 //! Make before break: `tickfeed run` replacing its connection on `serverShutdown` and on the
-//! (shortened) 24-hour rule without the books ever going stale. The old connection is made slower
-//! than the new one (frames of the new one arrive before their predecessors on the old one) and
-//! the other way round; in every case the book's update id only moves forward, no gap or resync
-//! happens, and the final book equals the exchange's. Handlers run with `--no-busy-poll`.
+//! (shortened) 24-hour rule without the books ever going stale. Against the simulator: the
+//! handler's `--max-conn-age` switches before the simulator's own age limit cuts the connection,
+//! and a `serverShutdown` followed at once by a close is answered by an immediate reconnect that
+//! keeps the books when nothing was missed. Against the loopback exchange (which can delay one
+//! connection and close late after `serverShutdown`): the old connection is made slower than the
+//! new one (frames of the new one arrive before their predecessors on the old one) and the other
+//! way round; in every case the book's update id only moves forward, no gap or resync happens,
+//! and the final book equals the reference. Handlers run with `--no-busy-poll`.
 
 mod util;
 
@@ -53,17 +57,23 @@ fn assert_never_stale(stdout: &str) -> f64 {
 }
 
 fn run_args(ex: &Exchange, dir: &Path, extra: &[&str]) -> Vec<String> {
+    args_for(&ex.ws_base(), &ex.rest_base(), dir, extra)
+}
+
+fn args_for(ws: &str, rest: &str, dir: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
         "run",
         "--ws-url",
-        &ex.ws_base(),
+        ws,
         "--rest-url",
-        &ex.rest_base(),
+        rest,
         "--no-busy-poll",
         "--output",
         "tob-json",
         "--streams",
         "depth,trade,aggTrade",
+        "--depth-limit",
+        "5000",
         "--dump-book",
         dir.to_str().unwrap(),
         "--stats",
@@ -161,4 +171,53 @@ fn a_new_connection_behind_the_old_one_is_waited_for_then_switched_to_without_lo
     assert!(f.stderr.contains("(switch timeout)"), "{}", f.stderr);
     assert_never_stale(&f.stdout);
     assert_book_matches(&ex, &dir, "BTCUSDT");
+}
+
+// ---- Against the simulator ----
+
+#[test]
+fn sim_max_conn_age_switches_before_the_server_cuts_the_connection() {
+    let sim = util::sim(false, &["btcusdt"]);
+    // The simulator cuts connections at 2 s (its 24-hour rule, shortened); the handler moves at 1 s.
+    sim.faults().set_max_connection_age(Some(Duration::from_secs(2)));
+    let dir = util::temp_dir("sim-age");
+    let child = spawn(&args_for(&sim.ws_base(), &sim.rest_base(), &dir, &["--duration", "3.8", "--max-conn-age", "1"]));
+    let f = util::wait_tickfeed(child, LIMIT);
+    eprintln!("{}", f.stderr);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = json(&dir.join("stats.json"));
+    assert_clean(&s, &f.stderr);
+    assert!(s["switches"].as_u64().unwrap() >= 2, "{}", f.stderr);
+    let c = sim.counters();
+    assert_eq!(c.disconnects_max_age, 0, "the simulator had to cut a connection: {c:?}\n{}", f.stderr);
+    assert_eq!(c.rest_requests, 2, "exchangeInfo and one snapshot only: {c:?}");
+    assert_never_stale(&f.stdout);
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
+}
+
+#[test]
+fn sim_server_shutdown_then_close_reconnects_at_once() {
+    // The simulator closes right after serverShutdown, so there is no overlap: the handler
+    // reconnects immediately (no backoff) and keeps its books if the new connection's first diffs
+    // are contiguous; otherwise the sync engine sees the gap and resyncs. At real-time pacing (a
+    // diff every 100 ms) the reconnect nearly always beats the next diff.
+    let cfg = tickfeed_sim::SimConfig { tls: false, levels_per_side: 300, ..Default::default() };
+    let sim = tickfeed_sim::Sim::start(cfg).unwrap();
+    let dir = util::temp_dir("sim-shutdown");
+    let child = spawn(&args_for(&sim.ws_base(), &sim.rest_base(), &dir, &["--duration", "3"]));
+    util::wait_until("snapshot", WAIT, || sim.counters().rest_requests >= 2);
+    std::thread::sleep(Duration::from_millis(500));
+    sim.faults().server_shutdown();
+    let f = util::wait_tickfeed(child, LIMIT);
+    eprintln!("{}", f.stderr);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = json(&dir.join("stats.json"));
+    assert_eq!(sim.counters().server_shutdowns_sent, 1);
+    assert_eq!(s["server_shutdowns"], 1);
+    assert_eq!(s["reconnects"], 1);
+    assert!(f.stderr.contains("reconnecting now"), "{}", f.stderr);
+    let (gaps, resyncs) = (s["gaps"].as_u64().unwrap(), s["resyncs"].as_u64().unwrap());
+    eprintln!("gaps {gaps} resyncs {resyncs}");
+    assert!((gaps, resyncs) == (0, 0) || (gaps, resyncs) == (1, 1), "{s}");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }

@@ -69,9 +69,9 @@ pub enum ConnError {
 impl fmt::Display for ConnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConnError::Connect(e) => write!(f, "connect failed: {e}"),
-            ConnError::Tls(e) => write!(f, "{e}"),
-            ConnError::Io(e) => write!(f, "socket error: {e}"),
+            ConnError::Connect(e) => write!(f, "connect failed: {}", io_text(e)),
+            ConnError::Tls(e) => write!(f, "{}", io_text(e)),
+            ConnError::Io(e) => write!(f, "socket error: {}", io_text(e)),
             ConnError::Eof { phase: Phase::Open } => f.write_str("server closed the connection"),
             ConnError::Eof { phase } => write!(f, "server closed the connection during {phase:?}"),
             ConnError::Handshake(e) | ConnError::Protocol(e) => write!(f, "{e}"),
@@ -87,6 +87,15 @@ impl fmt::Display for ConnError {
                 Ok(())
             }
         }
+    }
+}
+
+/// An `io::Error`'s text without the " (os error N)" tail, for one-line messages.
+pub fn io_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
     }
 }
 

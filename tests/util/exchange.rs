@@ -1,7 +1,10 @@
-//! A small Binance-shaped exchange on 127.0.0.1 for the live handler's tests, until the simulator
-//! crate (`tickfeed-sim`) is merged: combined-stream websocket (`/stream?streams=...`) and REST
+//! A small Binance-shaped exchange on 127.0.0.1 for the live handler's tests of faults the
+//! simulator (`tickfeed_sim`, used for everything else) has no switch for: raw bytes on the
+//! websocket (protocol violations), arbitrary text frames, a market that pauses while connections
+//! stay open, one connection delayed relative to another, and a close that comes some time after
+//! `serverShutdown`. Combined-stream websocket (`/stream?streams=...`) and REST
 //! (`/api/v3/exchangeInfo`, `/api/v3/depth`) on one port, plain or TLS (a throwaway CA from
-//! rcgen), a synthetic market with a reference book history, and faults a test can inject.
+//! rcgen), a synthetic market with a reference book history.
 //!
 //! It is deliberately independent of the tickfeed crate (tungstenite and rustls server side, books
 //! in BTreeMaps, decimals formatted here), so what it says is an oracle for the handler. Every
