@@ -40,7 +40,7 @@ use crate::net::url::{stream_path, BaseUrl};
 use crate::pipeline::{FrameOutcome, Pipeline};
 use crate::record::Recorder;
 use crate::rest::{self, InfoError, RestClient, RestGate, SnapshotWorker, WorkerConfig};
-use crate::ws::Limits;
+use crate::ws::{Limits, WsError};
 
 const WAKE: Token = Token(usize::MAX);
 /// Longest blocking poll with `--no-busy-poll`: the timer resolution.
@@ -213,6 +213,20 @@ fn pin(id: usize) -> Result<(), String> {
 
 fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
+}
+
+/// A websocket upgrade refused with 429 (too many requests) or 418 (IP banned) is retried no
+/// sooner than this: hammering a rate limit is what turns a 429 into a ban. (The refusal carries
+/// no headers, so a `Retry-After` there cannot be read; Binance bans last 2 minutes or more.)
+const WS_RATE_LIMITED_RETRY: Duration = Duration::from_secs(30);
+
+fn rate_limit_floor(err: &ConnError) -> Duration {
+    match err {
+        ConnError::Handshake(WsError::HandshakeRefused(r)) if r.status == 429 || r.status == 418 => {
+            WS_RATE_LIMITED_RETRY
+        }
+        _ => Duration::ZERO,
+    }
 }
 
 /// Sleeps up to `d`, waking early for a stop request or the deadline. Returns false if stopped.
@@ -816,7 +830,7 @@ impl<W: Write> Loop<'_, W> {
                     self.log(format_args!("{what}; continuing with the connection being opened, books resync"));
                 } else {
                     self.feed.p.reset_books();
-                    let d = self.backoff.next_delay();
+                    let d = self.backoff.next_delay().max(rate_limit_floor(&err));
                     self.open_at = Some(now + d);
                     if opened.is_some() {
                         self.log(format_args!("{what}; reconnecting in {} (books resync)", secs(d)));
@@ -827,7 +841,7 @@ impl<W: Write> Loop<'_, W> {
             }
             Which::Standby => {
                 self.feed.held.reset(0);
-                let d = self.backoff.next_delay();
+                let d = self.backoff.next_delay().max(rate_limit_floor(&err));
                 self.open_at = Some(now + d);
                 self.log(format_args!("{what}; new connection retried in {}", secs(d)));
             }

@@ -158,6 +158,18 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// `text` without an " (os error N)" part, for one-line messages.
+fn strip_os_error(text: &str) -> String {
+    match text.find(" (os error ") {
+        Some(i) => {
+            let rest = &text[i + 1..];
+            let end = rest.find(')').map_or(text.len(), |j| i + 1 + j + 1);
+            format!("{}{}", &text[..i], &text[end..])
+        }
+        None => text.to_owned(),
+    }
+}
+
 /// One HTTP answer.
 #[derive(Debug, Clone)]
 pub struct RestResponse {
@@ -219,7 +231,8 @@ impl RestClient {
     /// `GET path_and_query`. `Err` is a transport failure (DNS, connect, TLS, timeout) as one line.
     pub fn get(&self, path_and_query: &str) -> Result<RestResponse, String> {
         let url = self.url(path_and_query);
-        let mut resp = self.agent.get(&url).call().map_err(|e| format!("GET {url} failed: {e}"))?;
+        let mut resp =
+            self.agent.get(&url).call().map_err(|e| format!("GET {url} failed: {}", strip_os_error(&e.to_string())))?;
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let retry_after = header("retry-after").as_deref().and_then(parse_retry_after);
         let used_weight = header("x-mbx-used-weight-1m").and_then(|v| v.trim().parse().ok());
@@ -495,6 +508,13 @@ mod tests {
         assert_eq!(g.wait(t0, 5), None);
         assert_eq!(parse_retry_after(" 12 "), Some(s(12)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn os_error_numbers_are_left_out_of_messages() {
+        assert_eq!(strip_os_error("io: Connection refused (os error 111)"), "io: Connection refused");
+        assert_eq!(strip_os_error("a (os error 2) b"), "a b");
+        assert_eq!(strip_os_error("timeout"), "timeout");
     }
 
     #[test]

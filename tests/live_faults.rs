@@ -266,7 +266,7 @@ fn closed_stdout_stops_output_not_the_run() {
 
 #[test]
 fn busy_poll_briefly() {
-    // Only the handler spins (the simulator blocks between messages), for 0.7 s.
+    // Only the handler spins (the simulator blocks between messages), for 0.7 s, pinned to core 0.
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("busy");
     let (ws, rest) = (sim.ws_base(), sim.rest_base());
@@ -365,4 +365,63 @@ fn silent_stream_is_detected_and_reconnected() {
     assert!(s["stale_reconnects"].as_u64().unwrap() >= 1, "{}", f.stderr);
     assert!(f.stderr.contains("no data for") && f.stderr.contains("(--stale-secs)"), "{}", f.stderr);
     assert_ex_book(&ex, &dir, "BTCUSDT");
+}
+
+// ---- Failures before any data ----
+
+/// A server answering every connection with `response` (then closing); returns its port.
+fn fixed_http_server(response: &'static [u8]) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            use std::io::{Read, Write};
+            let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut b = [0u8; 4096];
+            let _ = c.read(&mut b);
+            let _ = c.write_all(response);
+        }
+    });
+    port
+}
+
+#[test]
+fn refused_upgrade_shows_status_line_and_body_and_backs_off() {
+    let sim = util::sim(false, &["btcusdt"]);
+    let port = fixed_http_server(
+        b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 60\r\nRetry-After: 120\r\n\r\n{\"code\":-1003,\"msg\":\"Way too many requests; IP banned.\"}    ",
+    );
+    let ws = format!("ws://127.0.0.1:{port}");
+    let f = util::run_tickfeed(
+        &["run", "--ws-url", &ws, "--rest-url", &sim.rest_base(), "--no-busy-poll", "--duration", "1.5"],
+        LIMIT,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let lines: Vec<&str> = f.stderr.lines().filter(|l| l.contains("handshake refused")).collect();
+    assert_eq!(lines.len(), 1, "a 418 is not retried at once:\n{}", f.stderr);
+    assert!(
+        lines[0].contains("HTTP/1.1 418 I'm a teapot: {\"code\":-1003,\"msg\":\"Way too many requests; IP banned.\"}")
+    );
+    assert!(lines[0].contains("retrying in 30.0s"), "{}", lines[0]);
+}
+
+#[test]
+fn dns_failure_is_one_line_and_retried() {
+    let sim = util::sim(false, &["btcusdt"]);
+    let f = util::run_tickfeed(
+        &[
+            "run",
+            "--ws-url",
+            "ws://nonexistent.invalid:9443",
+            "--rest-url",
+            &sim.rest_base(),
+            "--no-busy-poll",
+            "--duration",
+            "2",
+        ],
+        LIMIT,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let line = f.stderr.lines().find(|l| l.contains("DNS lookup of nonexistent.invalid failed")).expect(&f.stderr);
+    assert!(line.contains("retrying in"), "{line}");
 }
