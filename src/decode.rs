@@ -503,17 +503,24 @@ fn wrong_event<E: de::Error>(slot: &mut ErrSlot) -> E {
     E::custom("event")
 }
 
+/// A map visitor is also its own seed: deserialize it as a JSON object.
+macro_rules! map_seed {
+    ($t:ty, $v:ty) => {
+        impl<'de> DeserializeSeed<'de> for $t {
+            type Value = $v;
+            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+    };
+}
+
 struct DepthVisitor<'b, 's> {
     bufs: &'b mut LevelBuf,
     err: &'s mut ErrSlot,
 }
 
-impl<'de> DeserializeSeed<'de> for DepthVisitor<'_, '_> {
-    type Value = DepthHeader<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+map_seed!(DepthVisitor<'_, '_>, DepthHeader<'de>);
 
 impl<'de> Visitor<'de> for DepthVisitor<'_, '_> {
     type Value = DepthHeader<'de>;
@@ -577,12 +584,7 @@ struct SnapshotVisitor<'b, 's> {
     err: &'s mut ErrSlot,
 }
 
-impl<'de> DeserializeSeed<'de> for SnapshotVisitor<'_, '_> {
-    type Value = u64;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+map_seed!(SnapshotVisitor<'_, '_>, u64);
 
 impl<'de> Visitor<'de> for SnapshotVisitor<'_, '_> {
     type Value = u64;
@@ -646,12 +648,7 @@ struct AnyTrade<'a> {
     maker: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for TradeVisitor<'_> {
-    type Value = AnyTrade<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+map_seed!(TradeVisitor<'_>, AnyTrade<'de>);
 
 impl<'de> Visitor<'de> for TradeVisitor<'_> {
     type Value = AnyTrade<'de>;
@@ -741,12 +738,7 @@ pub fn decode_agg_trade(data: &[u8]) -> Result<AggTrade<'_>, DecodeError> {
 
 struct TickerVisitor<'s>(&'s mut ErrSlot);
 
-impl<'de> DeserializeSeed<'de> for TickerVisitor<'_> {
-    type Value = BookTicker<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+map_seed!(TickerVisitor<'_>, BookTicker<'de>);
 
 impl<'de> Visitor<'de> for TickerVisitor<'_> {
     type Value = BookTicker<'de>;
