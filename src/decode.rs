@@ -397,33 +397,24 @@ fn scan_levels(b: &[u8], out: &mut Vec<RawLevel>) -> Option<Result<(), NumError>
         return (n == 2).then_some(Ok(()));
     }
     let mut i = 1;
-    // Returns the index of the closing quote of a string whose content starts at `from`.
-    let string_end = |from: usize| -> Option<usize> {
-        let rel = b.get(from..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
-        (b[from + rel] == b'"').then_some(from + rel)
-    };
     loop {
         if b.get(i..i + 2)? != b"[\"" {
             return None;
         }
-        let p0 = i + 2;
-        let p1 = string_end(p0)?;
+        let (price, p1) = match quoted_units(b, i + 2)? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
         if b.get(p1..p1 + 3)? != b"\",\"" {
             return None;
         }
-        let q0 = p1 + 3;
-        let q1 = string_end(q0)?;
+        let (qty, q1) = match quoted_units(b, p1 + 3)? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
         if b.get(q1 + 1)? != &b']' {
             return None;
         }
-        let price = match fixed::parse_units(&b[p0..p1]) {
-            Ok(v) => v,
-            Err(e) => return Some(Err(e)),
-        };
-        let qty = match fixed::parse_units(&b[q0..q1]) {
-            Ok(v) => v,
-            Err(e) => return Some(Err(e)),
-        };
         out.push(RawLevel { price, qty });
         i = q1 + 2;
         match b.get(i)? {
@@ -432,6 +423,36 @@ fn scan_levels(b: &[u8], out: &mut Vec<RawLevel>) -> Option<Result<(), NumError>
             _ => return None,
         }
     }
+}
+
+/// Parses the decimal whose string content starts at `b[from]`, returning it and the index of
+/// its closing quote. The Binance shape (digits, '.', 8 digits, '"') is parsed in the same pass
+/// that finds the quote; anything else finds the quote first and takes the general parser.
+/// `None` when there is no closing quote or an escape comes first.
+#[inline]
+fn quoted_units(b: &[u8], from: usize) -> Option<Result<(Units, usize), NumError>> {
+    let mut j = from;
+    let mut int: u64 = 0;
+    while j < b.len() && j - from < 12 {
+        let d = b[j].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        int = int * 10 + d as u64;
+        j += 1;
+    }
+    if j > from && j - from <= 11 && b.get(j) == Some(&b'.') && b.get(j + 9) == Some(&b'"') {
+        if let Some(frac) = b.get(j + 1..j + 9).and_then(fixed::swar_8_digits) {
+            let total = int * fixed::SCALE as u64 + frac;
+            return Some(if total > i64::MAX as u64 { Err(NumError::Overflow) } else { Ok((total as i64, j + 9)) });
+        }
+    }
+    let rel = b.get(from..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
+    let end = from + rel;
+    if b[end] != b'"' {
+        return None;
+    }
+    Some(fixed::parse_units(&b[from..end]).map(|v| (v, end)))
 }
 
 impl<'de> Visitor<'de> for Levels<'_, '_> {
@@ -482,17 +503,24 @@ fn wrong_event<E: de::Error>(slot: &mut ErrSlot) -> E {
     E::custom("event")
 }
 
+/// A map visitor is also its own seed: deserialize it as a JSON object.
+macro_rules! map_seed {
+    ($t:ty, $v:ty) => {
+        impl<'de> DeserializeSeed<'de> for $t {
+            type Value = $v;
+            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+    };
+}
+
 struct DepthVisitor<'b, 's> {
     bufs: &'b mut LevelBuf,
     err: &'s mut ErrSlot,
 }
 
-impl<'de> DeserializeSeed<'de> for DepthVisitor<'_, '_> {
-    type Value = DepthHeader<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+map_seed!(DepthVisitor<'_, '_>, DepthHeader<'de>);
 
 impl<'de> Visitor<'de> for DepthVisitor<'_, '_> {
     type Value = DepthHeader<'de>;
@@ -556,12 +584,7 @@ struct SnapshotVisitor<'b, 's> {
     err: &'s mut ErrSlot,
 }
 
-impl<'de> DeserializeSeed<'de> for SnapshotVisitor<'_, '_> {
-    type Value = u64;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+map_seed!(SnapshotVisitor<'_, '_>, u64);
 
 impl<'de> Visitor<'de> for SnapshotVisitor<'_, '_> {
     type Value = u64;
@@ -625,12 +648,7 @@ struct AnyTrade<'a> {
     maker: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for TradeVisitor<'_> {
-    type Value = AnyTrade<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+map_seed!(TradeVisitor<'_>, AnyTrade<'de>);
 
 impl<'de> Visitor<'de> for TradeVisitor<'_> {
     type Value = AnyTrade<'de>;
@@ -720,12 +738,7 @@ pub fn decode_agg_trade(data: &[u8]) -> Result<AggTrade<'_>, DecodeError> {
 
 struct TickerVisitor<'s>(&'s mut ErrSlot);
 
-impl<'de> DeserializeSeed<'de> for TickerVisitor<'_> {
-    type Value = BookTicker<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+map_seed!(TickerVisitor<'_>, BookTicker<'de>);
 
 impl<'de> Visitor<'de> for TickerVisitor<'_> {
     type Value = BookTicker<'de>;
@@ -987,8 +1000,21 @@ mod tests {
         assert_eq!(scan_levels(br#"[["1.0","2.0"],]"#, &mut out), None);
         assert_eq!(scan_levels(br#"[["1.0","2.0"]] "#, &mut out), None);
         assert_eq!(scan_levels(br#"[["1..0","2.0"]]"#, &mut out), Some(Err(NumError::TwoDots)));
+        assert_eq!(scan_levels(br#"[["92233720368.54775808","2.0"]]"#, &mut out), Some(Err(NumError::Overflow)));
+        assert_eq!(scan_levels(br#"[["123456789012.00000000","2.0"]]"#, &mut out), Some(Err(NumError::Overflow)));
+        assert_eq!(scan_levels(br#"[["1.0000000x","2.0"]]"#, &mut out), Some(Err(NumError::InvalidChar)));
         for bad in [r#"[["1.0","2.0"],["#, r#"[[""#, r#"[["1.0""#, r#"[["1.0","2.0""#] {
             assert_eq!(scan_levels(bad.as_bytes(), &mut out), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The fused quote-and-number scan agrees with finding the quote and parsing the slice.
+        #[test]
+        fn quoted_units_matches_general_parse(s in "[0-9.a\\\\]{0,24}") {
+            let b = format!("{s}\"]");
+            let want = b.find(['"', '\\']).filter(|&e| b.as_bytes()[e] == b'"').map(|e| fixed::parse_units(&b.as_bytes()[..e]).map(|v| (v, e)));
+            proptest::prop_assert_eq!(quoted_units(b.as_bytes(), 0), want);
         }
     }
 

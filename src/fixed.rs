@@ -89,7 +89,7 @@ pub fn parse_units(s: &[u8]) -> Result<Units, NumError> {
 
 /// Eight ASCII digits to their value, or `None` if any byte is not a digit.
 #[inline]
-fn swar_8_digits(b: &[u8]) -> Option<u64> {
+pub fn swar_8_digits(b: &[u8]) -> Option<u64> {
     let chunk = u64::from_le_bytes(b.try_into().ok()?);
     // Every byte must be 0x30..=0x39: high nibble 3, and adding 6 must not carry into it.
     let hi = chunk & 0xF0F0_F0F0_F0F0_F0F0;

@@ -132,33 +132,16 @@ impl LiveBook {
         Book {
             symbol: symbol.to_string(),
             last_update_id: self.last_update_id,
-            bids: self
-                .bids
-                .iter()
-                .rev()
-                .take(n)
-                .map(|(&price, &qty)| Level { price, qty })
-                .collect(),
-            asks: self
-                .asks
-                .iter()
-                .take(n)
-                .map(|(&price, &qty)| Level { price, qty })
-                .collect(),
+            bids: self.bids.iter().rev().take(n).map(|(&price, &qty)| Level { price, qty }).collect(),
+            asks: self.asks.iter().take(n).map(|(&price, &qty)| Level { price, qty }).collect(),
         }
     }
 
     /// Best bid and best ask, for bookTicker.
     pub fn top(&self) -> (Option<Level>, Option<Level>) {
         (
-            self.bids
-                .iter()
-                .next_back()
-                .map(|(&price, &qty)| Level { price, qty }),
-            self.asks
-                .iter()
-                .next()
-                .map(|(&price, &qty)| Level { price, qty }),
+            self.bids.iter().next_back().map(|(&price, &qty)| Level { price, qty }),
+            self.asks.iter().next().map(|(&price, &qty)| Level { price, qty }),
         )
     }
 }
@@ -200,18 +183,8 @@ impl History {
         let max_diffs = max_diffs.max(16);
         let every = (max_diffs as u64 / 8).clamp(8, 512);
         let mut checkpoints = VecDeque::new();
-        checkpoints.push_back(Checkpoint {
-            book: initial.clone(),
-            next_diff: 0,
-        });
-        History {
-            current: initial,
-            checkpoints,
-            diffs: VecDeque::new(),
-            diffs_base: 0,
-            every,
-            max_diffs,
-        }
+        checkpoints.push_back(Checkpoint { book: initial.clone(), next_diff: 0 });
+        History { current: initial, checkpoints, diffs: VecDeque::new(), diffs_base: 0, every, max_diffs }
     }
 
     /// The live current state.
@@ -226,10 +199,7 @@ impl History {
         let pushed = self.diffs_base + self.diffs.len() as u64;
         let last_cp = self.checkpoints.back().map_or(0, |c| c.next_diff);
         if pushed - last_cp >= self.every {
-            self.checkpoints.push_back(Checkpoint {
-                book: self.current.clone(),
-                next_diff: pushed,
-            });
+            self.checkpoints.push_back(Checkpoint { book: self.current.clone(), next_diff: pushed });
         }
         // Trim whole checkpoint intervals only, so the oldest checkpoint always starts exactly
         // where the retained diffs start: every retained state stays rebuildable.
@@ -252,11 +222,7 @@ impl History {
         if id == self.current.last_update_id {
             return Some(self.current.clone());
         }
-        let cp = self
-            .checkpoints
-            .iter()
-            .rev()
-            .find(|c| c.book.last_update_id <= id)?;
+        let cp = self.checkpoints.iter().rev().find(|c| c.book.last_update_id <= id)?;
         let mut book = cp.book.clone();
         if book.last_update_id == id {
             return Some(book);
@@ -284,12 +250,7 @@ mod tests {
     }
 
     fn diff(first: u64, last: u64, bid: (i64, i64), ask: (i64, i64)) -> Arc<Diff> {
-        Arc::new(Diff {
-            first_id: first,
-            last_id: last,
-            bids: vec![lv(bid.0, bid.1)],
-            asks: vec![lv(ask.0, ask.1)],
-        })
+        Arc::new(Diff { first_id: first, last_id: last, bids: vec![lv(bid.0, bid.1)], asks: vec![lv(ask.0, ask.1)] })
     }
 
     #[test]
@@ -317,10 +278,7 @@ mod tests {
             book.to_dump_json(),
             r#"{"symbol":"BTCUSDT","lastUpdateId":7,"bids":[["61837.63000000","3.78826000"]],"asks":[]}"#
         );
-        assert_eq!(
-            book.to_depth_json(),
-            r#"{"lastUpdateId":7,"bids":[["61837.63000000","3.78826000"]],"asks":[]}"#
-        );
+        assert_eq!(book.to_depth_json(), r#"{"lastUpdateId":7,"bids":[["61837.63000000","3.78826000"]],"asks":[]}"#);
     }
 
     #[test]
@@ -329,12 +287,7 @@ mod tests {
         let mut states = Vec::new();
         let mut id = 10;
         for i in 0..300i64 {
-            let d = diff(
-                id + 1,
-                id + 3,
-                (1000 - (i % 17), i + 1),
-                (2000 + (i % 13), i % 3),
-            );
+            let d = diff(id + 1, id + 3, (1000 - (i % 17), i + 1), (2000 + (i % 13), i % 3));
             id += 3;
             h.push(d);
             states.push(h.current().clone());

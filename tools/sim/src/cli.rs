@@ -56,22 +56,12 @@ On start it prints one line, `listening on wss://HOST:PORT` (or ws://), and runs
 /// Runs `tickfeed sim` with `args` (the arguments after `sim`). Blocks until the process is
 /// killed, unless the flags are wrong (returns 2) or the simulator cannot start (returns 1).
 pub fn run_cli(args: &[String]) -> i32 {
-    run_cli_with(
-        args,
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
-        &|| false,
-    )
+    run_cli_with(args, &mut std::io::stdout(), &mut std::io::stderr(), &|| false)
 }
 
 /// [`run_cli`] with explicit output streams and a stop condition polled every 100 ms (returns 0
 /// once it holds). For tests and for embedding the simulator in another command.
-pub fn run_cli_with(
-    args: &[String],
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    stop: &dyn Fn() -> bool,
-) -> i32 {
+pub fn run_cli_with(args: &[String], out: &mut dyn Write, err: &mut dyn Write, stop: &dyn Fn() -> bool) -> i32 {
     let parsed = match parse(args) {
         Ok(Parsed::Help) => {
             let _ = out.write_all(HELP.as_bytes());
@@ -125,8 +115,7 @@ enum Parsed {
 }
 
 fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse()
-        .map_err(|_| format!("{flag} expects a non-negative integer, got {v:?}"))
+    v.parse().map_err(|_| format!("{flag} expects a non-negative integer, got {v:?}"))
 }
 
 fn secs(flag: &str, v: &str) -> Result<Duration, String> {
@@ -138,9 +127,7 @@ fn secs(flag: &str, v: &str) -> Result<Duration, String> {
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut config = SimConfig {
-        listen: "127.0.0.1:9443"
-            .parse()
-            .map_err(|_| "internal: default address")?,
+        listen: "127.0.0.1:9443".parse().map_err(|_| "internal: default address")?,
         ..SimConfig::default()
     };
     let mut faults = FaultPlan::default();
@@ -175,9 +162,9 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--listen" => {
                 let v = value(&mut i)?;
-                config.listen = v.parse::<SocketAddr>().map_err(|_| {
-                    format!("--listen expects HOST:PORT (an IP address), got {v:?}")
-                })?;
+                config.listen = v
+                    .parse::<SocketAddr>()
+                    .map_err(|_| format!("--listen expects HOST:PORT (an IP address), got {v:?}"))?;
             }
             "--plain" => config.tls = false,
             "--cert-out" => cert_out = Some(PathBuf::from(value(&mut i)?)),
@@ -219,32 +206,21 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                 let n: u64 = num(flag, &value(&mut i)?)?;
                 faults.ping_interval = (n > 0).then(|| Duration::from_millis(n));
             }
-            "--pong-timeout" => {
-                faults.pong_timeout =
-                    Duration::from_millis(num::<u64>(flag, &value(&mut i)?)?.max(1))
-            }
+            "--pong-timeout" => faults.pong_timeout = Duration::from_millis(num::<u64>(flag, &value(&mut i)?)?.max(1)),
             "--max-conn-age" => {
                 let d = secs(flag, &value(&mut i)?)?;
                 faults.max_connection_age = (!d.is_zero()).then_some(d);
             }
             "--max-incoming" => {
-                faults.max_incoming_per_sec =
-                    Some(num::<u32>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
+                faults.max_incoming_per_sec = Some(num::<u32>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
             }
             "--fragment" => faults.fragment_frames = Some(num(flag, &value(&mut i)?)?),
-            "--drop-diff-every" => {
-                faults.drop_diff_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
-            }
-            "--malformed-every" => {
-                faults.malformed_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
-            }
+            "--drop-diff-every" => faults.drop_diff_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0),
+            "--malformed-every" => faults.malformed_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0),
             "--unknown-stream-every" => {
-                faults.unknown_stream_every =
-                    Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
+                faults.unknown_stream_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
             }
-            "--binary-every" => {
-                faults.binary_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
-            }
+            "--binary-every" => faults.binary_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0),
             "--close-after" => faults.close_after = Some(secs(flag, &value(&mut i)?)?),
             "--abort-after" => faults.abort_after = Some(secs(flag, &value(&mut i)?)?),
             "--shutdown-after" => faults.shutdown_after = Some(secs(flag, &value(&mut i)?)?),
@@ -260,23 +236,13 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         }
     }
     if !replay.is_empty() && !symbols.is_empty() {
-        return Err(
-            "--symbol and --replay cannot be combined (a replay serves the recorded symbols)"
-                .into(),
-        );
+        return Err("--symbol and --replay cannot be combined (a replay serves the recorded symbols)".into());
     }
     if rate.is_some() && speed.is_some() {
         return Err("--rate and --speed cannot be combined".into());
     }
     config.source = if replay.is_empty() {
-        MarketSource::Synthetic {
-            symbols: if symbols.is_empty() {
-                vec!["btcusdt".into()]
-            } else {
-                symbols
-            },
-            seed,
-        }
+        MarketSource::Synthetic { symbols: if symbols.is_empty() { vec!["btcusdt".into()] } else { symbols }, seed }
     } else {
         MarketSource::Replay { paths: replay }
     };
@@ -307,13 +273,7 @@ mod tests {
         let r = p(&[]).unwrap();
         assert_eq!(r.config.listen.to_string(), "127.0.0.1:9443");
         assert!(r.config.tls);
-        assert_eq!(
-            r.config.source,
-            MarketSource::Synthetic {
-                symbols: vec!["btcusdt".into()],
-                seed: 1
-            }
-        );
+        assert_eq!(r.config.source, MarketSource::Synthetic { symbols: vec!["btcusdt".into()], seed: 1 });
         assert_eq!(r.config.pacing, Pacing::RealTime);
         assert_eq!(r.config.faults, FaultPlan::default());
     }
@@ -350,10 +310,7 @@ mod tests {
         assert!(!r.config.tls);
         assert_eq!(
             r.config.source,
-            MarketSource::Synthetic {
-                symbols: vec!["btcusdt".into(), "ethusdt".into(), "solusdt".into()],
-                seed: 7
-            }
+            MarketSource::Synthetic { symbols: vec!["btcusdt".into(), "ethusdt".into(), "solusdt".into()], seed: 7 }
         );
         assert_eq!(r.config.pacing, Pacing::AsFastAsRead);
         let f = &r.config.faults;
@@ -364,25 +321,10 @@ mod tests {
         assert_eq!((f.rest_429_next, f.retry_after_secs), (2, 9));
         assert_eq!(f.close_after, Some(Duration::from_millis(250)));
         let r = p(&["--replay", "a.gz", "b.gz", "--speed", "10"]).unwrap();
-        assert_eq!(
-            r.config.source,
-            MarketSource::Replay {
-                paths: vec!["a.gz".into(), "b.gz".into()]
-            }
-        );
+        assert_eq!(r.config.source, MarketSource::Replay { paths: vec!["a.gz".into(), "b.gz".into()] });
         assert_eq!(r.config.pacing, Pacing::Speed(10.0));
-        assert_eq!(
-            p(&["--rate", "500"]).unwrap().config.pacing,
-            Pacing::Rate(500)
-        );
-        assert_eq!(
-            p(&["--max-incoming", "5"])
-                .unwrap()
-                .config
-                .faults
-                .max_incoming_per_sec,
-            Some(5)
-        );
+        assert_eq!(p(&["--rate", "500"]).unwrap().config.pacing, Pacing::Rate(500));
+        assert_eq!(p(&["--max-incoming", "5"]).unwrap().config.faults.max_incoming_per_sec, Some(5));
     }
 
     #[test]
@@ -394,10 +336,7 @@ mod tests {
             (&["--listen", "localhost"][..], "--listen expects"),
             (&["--symbol", "btc-usdt"][..], "--symbol expects"),
             (&["--replay"][..], "--replay needs"),
-            (
-                &["--replay", "x", "--symbol", "btcusdt"][..],
-                "cannot be combined",
-            ),
+            (&["--replay", "x", "--symbol", "btcusdt"][..], "cannot be combined"),
             (&["stray"][..], "unexpected argument"),
             (&["--speed", "0"][..], "--speed expects"),
         ] {

@@ -58,11 +58,7 @@ fn error(code: i64, msg: &str, id: &str) -> Outcome {
 }
 
 fn ok(result: &str, id: &str, changed: bool) -> Outcome {
-    Outcome {
-        reply: format!("{{\"result\":{result},\"id\":{id}}}"),
-        error: false,
-        changed,
-    }
+    Outcome { reply: format!("{{\"result\":{result},\"id\":{id}}}"), error: false, changed }
 }
 
 /// Binance accepts a signed 64-bit integer, an alphanumeric string of at most 36 characters, or
@@ -70,9 +66,7 @@ fn ok(result: &str, id: &str, changed: bool) -> Outcome {
 fn valid_id(v: &Value) -> bool {
     match v {
         Value::Null => true,
-        Value::Number(n) => {
-            n.is_i64() || n.is_u64() && n.as_u64().is_some_and(|u| u <= i64::MAX as u64)
-        }
+        Value::Number(n) => n.is_i64() || n.is_u64() && n.as_u64().is_some_and(|u| u <= i64::MAX as u64),
         Value::String(s) => s.len() <= 36 && s.bytes().all(|b| b.is_ascii_alphanumeric()),
         _ => false,
     }
@@ -81,31 +75,20 @@ fn valid_id(v: &Value) -> bool {
 /// Whether `name` is a well-formed spot market stream name (lowercase symbol, known suffix).
 pub(crate) fn valid_stream(name: &str) -> bool {
     if let Some(rest) = name.strip_prefix('!') {
-        return matches!(
-            rest,
-            "miniTicker@arr" | "ticker_1h@arr" | "ticker_4h@arr" | "ticker_1d@arr"
-        );
+        return matches!(rest, "miniTicker@arr" | "ticker_1h@arr" | "ticker_4h@arr" | "ticker_1d@arr");
     }
     let Some((sym, suffix)) = name.split_once('@') else {
         return false;
     };
-    if sym.is_empty()
-        || !sym
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    {
+    if sym.is_empty() || !sym.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
         return false;
     }
     match suffix {
-        "depth" | "depth@100ms" | "depth@1000ms" | "trade" | "aggTrade" | "bookTicker"
-        | "miniTicker" | "ticker" | "ticker_1h" | "ticker_4h" | "ticker_1d" | "avgPrice"
-        | "referencePrice" | "blockTrade" => true,
+        "depth" | "depth@100ms" | "depth@1000ms" | "trade" | "aggTrade" | "bookTicker" | "miniTicker" | "ticker"
+        | "ticker_1h" | "ticker_4h" | "ticker_1d" | "avgPrice" | "referencePrice" | "blockTrade" => true,
         s if s.starts_with("kline_") => s.len() > "kline_".len(),
         s => {
-            let base = s
-                .strip_suffix("@100ms")
-                .or_else(|| s.strip_suffix("@1000ms"))
-                .unwrap_or(s);
+            let base = s.strip_suffix("@100ms").or_else(|| s.strip_suffix("@1000ms")).unwrap_or(s);
             matches!(base, "depth5" | "depth10" | "depth20")
         }
     }
@@ -120,23 +103,14 @@ pub(crate) fn handle(text: &str, subs: &mut Subscriptions) -> Outcome {
     let req: Request = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            let id = raw
-                .get("id")
-                .filter(|v| valid_id(v))
-                .map_or("null".to_string(), Value::to_string);
+            let id = raw.get("id").filter(|v| valid_id(v)).map_or("null".to_string(), Value::to_string);
             return error(2, &format!("Invalid request: {e}"), &id);
         }
     };
     let id_value = raw.get("id");
     let id = match id_value {
         Some(v) if valid_id(v) => v.to_string(),
-        _ => {
-            return error(
-                2,
-                "Invalid request: request ID must be an unsigned integer",
-                "null",
-            )
-        }
+        _ => return error(2, "Invalid request: request ID must be an unsigned integer", "null"),
     };
     let params = req.params.unwrap_or_default();
     match req.method {
@@ -207,22 +181,13 @@ mod tests {
 
     #[test]
     fn documented_happy_paths() {
-        let mut s = Subscriptions {
-            names: vec![],
-            combined: true,
-        };
+        let mut s = Subscriptions { names: vec![], combined: true };
         assert_eq!(
-            run(
-                r#"{"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade", "btcusdt@depth"], "id": 1}"#,
-                &mut s
-            ),
+            run(r#"{"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade", "btcusdt@depth"], "id": 1}"#, &mut s),
             r#"{"result":null,"id":1}"#
         );
         assert_eq!(
-            run(
-                r#"{"method": "UNSUBSCRIBE", "params": ["btcusdt@depth"], "id": 312}"#,
-                &mut s
-            ),
+            run(r#"{"method": "UNSUBSCRIBE", "params": ["btcusdt@depth"], "id": 312}"#, &mut s),
             r#"{"result":null,"id":312}"#
         );
         assert_eq!(
@@ -230,18 +195,12 @@ mod tests {
             r#"{"result":["btcusdt@aggTrade"],"id":3}"#
         );
         assert_eq!(
-            run(
-                r#"{"method": "SET_PROPERTY", "params": ["combined", false], "id": 5}"#,
-                &mut s
-            ),
+            run(r#"{"method": "SET_PROPERTY", "params": ["combined", false], "id": 5}"#, &mut s),
             r#"{"result":null,"id":5}"#
         );
         assert!(!s.combined);
         assert_eq!(
-            run(
-                r#"{"method": "GET_PROPERTY", "params": ["combined"], "id": 2}"#,
-                &mut s
-            ),
+            run(r#"{"method": "GET_PROPERTY", "params": ["combined"], "id": 2}"#, &mut s),
             r#"{"result":false,"id":2}"#
         );
         assert_eq!(
@@ -262,24 +221,15 @@ mod tests {
     fn documented_errors() {
         let mut s = Subscriptions::default();
         assert_eq!(
-            run(
-                r#"{"method": "GET_PROPERTY", "params": ["foo"], "id": 2}"#,
-                &mut s
-            ),
+            run(r#"{"method": "GET_PROPERTY", "params": ["foo"], "id": 2}"#, &mut s),
             r#"{"error":{"code":0,"msg":"Unknown property"},"id":2}"#
         );
         assert_eq!(
-            run(
-                r#"{"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 2}"#,
-                &mut s
-            ),
+            run(r#"{"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 2}"#, &mut s),
             r#"{"error":{"code":1,"msg":"Invalid value type: expected Boolean"},"id":2}"#
         );
         assert_eq!(
-            run(
-                r#"{"method": "SET_PROPERTY", "params": [1, true], "id": 2}"#,
-                &mut s
-            ),
+            run(r#"{"method": "SET_PROPERTY", "params": [1, true], "id": 2}"#, &mut s),
             r#"{"error":{"code":2,"msg":"Invalid request: property name must be a string"},"id":2}"#
         );
         assert_eq!(
@@ -295,10 +245,7 @@ mod tests {
             "{\"error\":{\"code\":2,\"msg\":\"Invalid request: unknown variant `SUBSCRIBEX`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY` at line 1 column 23\"},\"id\":1}"
         );
         assert_eq!(
-            run(
-                r#"{"method": "GET_PROPERTY", "params": ["combined", 1], "id": 2}"#,
-                &mut s
-            ),
+            run(r#"{"method": "GET_PROPERTY", "params": ["combined", 1], "id": 2}"#, &mut s),
             r#"{"error":{"code":2,"msg":"Invalid request: too many parameters"},"id":2}"#
         );
         assert_eq!(
@@ -314,10 +261,7 @@ mod tests {
             r#"{"error":{"code":3,"msg":"Invalid JSON: key must be a string at line 1 column 2"},"id":null}"#
         );
         assert_eq!(
-            run(
-                r#"{"method":"SUBSCRIBE","params":["BTCUSDT@depth"],"id":9}"#,
-                &mut s
-            ),
+            run(r#"{"method":"SUBSCRIBE","params":["BTCUSDT@depth"],"id":9}"#, &mut s),
             r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":9}"#
         );
         assert!(s.names.is_empty());
@@ -335,14 +279,7 @@ mod tests {
         ] {
             assert!(valid_stream(ok), "{ok}");
         }
-        for bad in [
-            "BTCUSDT@depth",
-            "btcusdt",
-            "btcusdt@foo",
-            "@trade",
-            "btcusdt@depth7",
-            "btc usdt@trade",
-        ] {
+        for bad in ["BTCUSDT@depth", "btcusdt", "btcusdt@foo", "@trade", "btcusdt@depth7", "btc usdt@trade"] {
             assert!(!valid_stream(bad), "{bad}");
         }
     }

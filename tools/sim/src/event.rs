@@ -73,10 +73,7 @@ impl Payload {
 
     /// Marks a time field here: send time minus `lag_us`.
     pub fn push_time(&mut self, lag_us: i64) {
-        self.slots.push(TimeSlot {
-            at: self.text.len(),
-            lag_us,
-        });
+        self.slots.push(TimeSlot { at: self.text.len(), lag_us });
     }
 
     /// Writes the payload with time fields as of `now_us` (µs since the Unix epoch), in
@@ -152,16 +149,10 @@ mod tests {
 
     #[test]
     fn classifies_and_interns() {
-        assert_eq!(
-            StreamKind::of_name("btcusdt@depth@100ms"),
-            StreamKind::Depth
-        );
+        assert_eq!(StreamKind::of_name("btcusdt@depth@100ms"), StreamKind::Depth);
         assert_eq!(StreamKind::of_name("btcusdt@depth"), StreamKind::Depth);
         assert_eq!(StreamKind::of_name("btcusdt@depth5"), StreamKind::Other);
-        assert_eq!(
-            StreamKind::of_name("ethusdt@aggTrade"),
-            StreamKind::AggTrade
-        );
+        assert_eq!(StreamKind::of_name("ethusdt@aggTrade"), StreamKind::AggTrade);
         let mut r = StreamRegistry::default();
         let a = r.intern("a@trade");
         assert_eq!(r.intern("a@trade"), a);

@@ -126,9 +126,7 @@ pub(crate) struct FaultState {
 }
 
 fn ms(d: Option<Duration>) -> u64 {
-    d.map_or(0, |d| {
-        u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-    })
+    d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
 impl FaultState {

@@ -24,10 +24,7 @@ pub(crate) struct RequestHead {
 impl RequestHead {
     /// A header's value by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The target's path, without the query.
@@ -71,11 +68,7 @@ pub(crate) fn read_head<R: Read>(r: &mut R) -> Result<(RequestHead, Vec<u8>), He
     loop {
         let n = match r.read(&mut chunk) {
             Ok(0) if buf.is_empty() => return Err(HeadError::Closed),
-            Ok(0) => {
-                return Err(HeadError::Malformed(
-                    "connection closed inside the request head",
-                ))
-            }
+            Ok(0) => return Err(HeadError::Malformed("connection closed inside the request head")),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Err(HeadError::Io),
@@ -101,13 +94,11 @@ fn find_head_end(b: &[u8]) -> Option<usize> {
 
 /// Parses a complete head (including the blank line).
 pub(crate) fn parse_head(bytes: &[u8]) -> Result<RequestHead, HeadError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| HeadError::Malformed("request head is not UTF-8"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| HeadError::Malformed("request head is not UTF-8"))?;
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or("");
     let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(HeadError::Malformed("bad request line"));
     };
@@ -124,12 +115,7 @@ pub(crate) fn parse_head(bytes: &[u8]) -> Result<RequestHead, HeadError> {
         };
         headers.push((k.trim().to_string(), v.trim().to_string()));
     }
-    Ok(RequestHead {
-        method: method.to_string(),
-        target: target.to_string(),
-        version: version.to_string(),
-        headers,
-    })
+    Ok(RequestHead { method: method.to_string(), target: target.to_string(), version: version.to_string(), headers })
 }
 
 /// Splits and percent-decodes `a=1&b=x%2Fy` (also `+` as space).
@@ -198,11 +184,7 @@ pub(crate) fn write_response<W: Write>(
         head.push_str(v);
         head.push_str("\r\n");
     }
-    head.push_str(if keep_alive {
-        "Connection: keep-alive\r\n\r\n"
-    } else {
-        "Connection: close\r\n\r\n"
-    });
+    head.push_str(if keep_alive { "Connection: keep-alive\r\n\r\n" } else { "Connection: close\r\n\r\n" });
     let mut all = head.into_bytes();
     all.extend_from_slice(body.as_bytes());
     w.write_all(&all)?;
@@ -234,13 +216,7 @@ mod tests {
         let (h, rest) = read_head(&mut &raw[..]).unwrap();
         assert_eq!(h.method, "GET");
         assert_eq!(h.path(), "/api/v3/depth");
-        assert_eq!(
-            h.query(),
-            vec![
-                ("symbol".into(), "BTCUSDT".into()),
-                ("limit".into(), "5".into())
-            ]
-        );
+        assert_eq!(h.query(), vec![("symbol".into(), "BTCUSDT".into()), ("limit".into(), "5".into())]);
         assert_eq!(h.header("HOST"), Some("x"));
         assert!(!h.keep_alive());
         assert_eq!(rest, b"EXTRA");
@@ -248,24 +224,12 @@ mod tests {
 
     #[test]
     fn decodes_percent_and_rejects_garbage() {
-        assert_eq!(
-            percent_decode("btcusdt%40depth%2Fethusdt%40trade"),
-            "btcusdt@depth/ethusdt@trade"
-        );
+        assert_eq!(percent_decode("btcusdt%40depth%2Fethusdt%40trade"), "btcusdt@depth/ethusdt@trade");
         assert_eq!(percent_decode("a%zzb%4"), "a%zzb%4");
         assert!(matches!(read_head(&mut &b""[..]), Err(HeadError::Closed)));
-        assert!(matches!(
-            read_head(&mut &b"hello\r\n\r\n"[..]),
-            Err(HeadError::Malformed(_))
-        ));
-        assert!(matches!(
-            read_head(&mut &b"GET / HTTP/1.1\r\nbad\r\n\r\n"[..]),
-            Err(HeadError::Malformed(_))
-        ));
-        assert!(matches!(
-            read_head(&mut &b"GET / HTTP/1.1\r\n"[..]),
-            Err(HeadError::Malformed(_))
-        ));
+        assert!(matches!(read_head(&mut &b"hello\r\n\r\n"[..]), Err(HeadError::Malformed(_))));
+        assert!(matches!(read_head(&mut &b"GET / HTTP/1.1\r\nbad\r\n\r\n"[..]), Err(HeadError::Malformed(_))));
+        assert!(matches!(read_head(&mut &b"GET / HTTP/1.1\r\n"[..]), Err(HeadError::Malformed(_))));
     }
 
     #[test]

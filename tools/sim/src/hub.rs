@@ -24,9 +24,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Microseconds since the Unix epoch, the simulator's clock for E/T.
 pub(crate) fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// The published-event log.
@@ -86,12 +84,7 @@ pub(crate) struct Hub {
 
 impl Hub {
     /// A hub for `books`, with a log holding at most `log_capacity` events.
-    pub fn new(
-        books: Vec<SymbolBook>,
-        streams: StreamRegistry,
-        faults: FaultState,
-        log_capacity: usize,
-    ) -> Hub {
+    pub fn new(books: Vec<SymbolBook>, streams: StreamRegistry, faults: FaultState, log_capacity: usize) -> Hub {
         Hub {
             stop: AtomicBool::new(false),
             log: Mutex::new(Log::default()),
@@ -140,11 +133,7 @@ impl Hub {
             if now >= deadline {
                 return true;
             }
-            g = self
-                .sleep_cv
-                .wait_timeout(g, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            g = self.sleep_cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
@@ -175,11 +164,7 @@ impl Hub {
     ) -> Result<Vec<Arc<MarketEvent>>, TakeError> {
         let mut log = lock(&self.log);
         if !self.stopping() && *cursor >= log.head() && !timeout.is_zero() {
-            log = self
-                .log_cv
-                .wait_timeout(log, timeout)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            log = self.log_cv.wait_timeout(log, timeout).unwrap_or_else(|e| e.into_inner()).0;
         }
         if self.stopping() {
             return Err(TakeError::Stopped);
@@ -201,23 +186,14 @@ impl Hub {
     /// The current reference book of `symbol` (any case), `limit` levels per side.
     pub fn current_book(&self, symbol: &str, limit: Option<usize>) -> Option<Book> {
         let books = lock(&self.books);
-        let sb = books
-            .iter()
-            .find(|b| b.spec.symbol.eq_ignore_ascii_case(symbol))?;
-        Some(
-            sb.history
-                .as_ref()?
-                .current()
-                .to_book(&sb.spec.symbol, limit),
-        )
+        let sb = books.iter().find(|b| b.spec.symbol.eq_ignore_ascii_case(symbol))?;
+        Some(sb.history.as_ref()?.current().to_book(&sb.spec.symbol, limit))
     }
 
     /// The reference book of `symbol` after the diff ending at `id`, if still held.
     pub fn reference_book(&self, symbol: &str, id: u64) -> Option<Book> {
         let books = lock(&self.books);
-        let sb = books
-            .iter()
-            .find(|b| b.spec.symbol.eq_ignore_ascii_case(symbol))?;
+        let sb = books.iter().find(|b| b.spec.symbol.eq_ignore_ascii_case(symbol))?;
         Some(sb.history.as_ref()?.at(id)?.to_book(&sb.spec.symbol, None))
     }
 }

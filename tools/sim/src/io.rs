@@ -28,11 +28,7 @@ pub(crate) struct Io {
 impl Io {
     /// Wraps a transport.
     pub fn new(transport: Transport) -> Io {
-        Io {
-            transport,
-            pending: Vec::new(),
-            pos: 0,
-        }
+        Io { transport, pending: Vec::new(), pos: 0 }
     }
 
     /// The TCP socket underneath.
@@ -71,10 +67,7 @@ pub(crate) fn set_linger_zero(tcp: &TcpStream) {
     #[cfg(unix)]
     {
         use std::os::fd::AsRawFd;
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
         // SAFETY: `fd` is a valid open socket owned by `tcp` for the duration of this call, and
         // the option value points to a properly initialised `libc::linger` of the given size.
         unsafe {

@@ -115,10 +115,7 @@ impl Default for SimConfig {
         SimConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             tls: true,
-            source: MarketSource::Synthetic {
-                symbols: vec!["btcusdt".to_string()],
-                seed: 1,
-            },
+            source: MarketSource::Synthetic { symbols: vec!["btcusdt".to_string()], seed: 1 },
             pacing: Pacing::RealTime,
             levels_per_side: 3000,
             history_diffs: 4096,
@@ -149,9 +146,7 @@ impl Sim {
                 let mut books = Vec::new();
                 for sym in symbols {
                     if sym.is_empty() || !sym.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                        return Err(invalid(format!(
-                            "bad symbol {sym:?}: letters and digits only"
-                        )));
+                        return Err(invalid(format!("bad symbol {sym:?}: letters and digits only")));
                     }
                     let spec = SymbolSpec::for_symbol(sym);
                     if seen.contains(&spec.symbol) {
@@ -166,17 +161,9 @@ impl Sim {
                         agg_trade: streams.intern(&format!("{lower}@aggTrade")),
                         book_ticker: streams.intern(&format!("{lower}@bookTicker")),
                     };
-                    let s = Synth::new(
-                        spec.clone(),
-                        synths.len(),
-                        ids,
-                        *seed,
-                        config.levels_per_side,
-                    );
-                    books.push(SymbolBook {
-                        spec,
-                        history: Some(History::new(s.initial_book(), config.history_diffs)),
-                    });
+                    let s = Synth::new(spec.clone(), synths.len(), ids, *seed, config.levels_per_side);
+                    books
+                        .push(SymbolBook { spec, history: Some(History::new(s.initial_book(), config.history_diffs)) });
                     synths.push(s);
                 }
                 (books, Box::new(SynthSource::new(synths)))
@@ -188,27 +175,15 @@ impl Sim {
         };
         let symbols = books.iter().map(|b| b.spec.symbol.clone()).collect();
 
-        let tls = if config.tls {
-            Some(tls::generate().map_err(stdio::Error::other)?)
-        } else {
-            None
-        };
+        let tls = if config.tls { Some(tls::generate().map_err(stdio::Error::other)?) } else { None };
         let listener = TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
 
-        let hub = Arc::new(Hub::new(
-            books,
-            streams,
-            FaultState::new(&config.faults),
-            config.log_capacity,
-        ));
+        let hub = Arc::new(Hub::new(books, streams, FaultState::new(&config.faults), config.log_capacity));
         let server = Arc::new(Server::new(
             hub.clone(),
             tls.as_ref().map(|t| t.config.clone()),
-            RestState {
-                weights: std::sync::Mutex::new(WeightWindow::default()),
-                weight_limit: config.weight_limit,
-            },
+            RestState { weights: std::sync::Mutex::new(WeightWindow::default()), weight_limit: config.weight_limit },
             ConnConfig {
                 poll_interval: config.poll_interval.max(Duration::from_millis(1)),
                 write_timeout: config.write_timeout,
@@ -217,9 +192,7 @@ impl Sim {
 
         let mut threads = Vec::new();
         let s = server.clone();
-        threads.push(spawn("sim-accept", move || {
-            server::accept_loop(s, listener)
-        })?);
+        threads.push(spawn("sim-accept", move || server::accept_loop(s, listener))?);
         let h = hub.clone();
         let pacing = config.pacing;
         threads.push(spawn("sim-market", move || market::run(h, source, pacing))?);
@@ -293,20 +266,12 @@ impl SimHandle {
 
     /// Websocket base: `wss://127.0.0.1:PORT` (or `ws://` when plain).
     pub fn ws_base(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "wss" } else { "ws" },
-            self.host_port()
-        )
+        format!("{}://{}", if self.tls { "wss" } else { "ws" }, self.host_port())
     }
 
     /// REST base: `https://127.0.0.1:PORT` (or `http://`).
     pub fn rest_base(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "https" } else { "http" },
-            self.host_port()
-        )
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.host_port())
     }
 
     /// PEM of the CA a client must trust (`None` when plain).
@@ -326,9 +291,7 @@ impl SimHandle {
 
     /// Runtime fault switches.
     pub fn faults(&self) -> Faults {
-        Faults {
-            hub: self.hub.clone(),
-        }
+        Faults { hub: self.hub.clone() }
     }
 
     /// Every counter, now.
@@ -350,9 +313,7 @@ impl SimHandle {
 
     /// The current reference update id of `symbol`.
     pub fn last_update_id(&self, symbol: &str) -> Option<u64> {
-        self.hub
-            .current_book(symbol, Some(0))
-            .map(|b| b.last_update_id)
+        self.hub.current_book(symbol, Some(0)).map(|b| b.last_update_id)
     }
 
     /// True once a replay has published its last event (never for a synthetic market).
@@ -443,10 +404,7 @@ impl Faults {
 
     /// Splits every text message into `frames` frames (`None`/1: off).
     pub fn set_fragment(&self, frames: Option<usize>) {
-        self.hub
-            .faults
-            .fragment
-            .store(frames.unwrap_or(0) as u64, Ordering::Relaxed);
+        self.hub.faults.fragment.store(frames.unwrap_or(0) as u64, Ordering::Relaxed);
         self.hub.wake_all();
     }
 
@@ -454,22 +412,14 @@ impl Faults {
     /// `pong_timeout`.
     pub fn set_ping(&self, interval: Option<Duration>, pong_timeout: Duration) {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.hub
-            .faults
-            .pong_timeout_ms
-            .store(ms(pong_timeout), Ordering::Relaxed);
-        self.hub
-            .faults
-            .ping_interval_ms
-            .store(interval.map_or(0, ms), Ordering::Relaxed);
+        self.hub.faults.pong_timeout_ms.store(ms(pong_timeout), Ordering::Relaxed);
+        self.hub.faults.ping_interval_ms.store(interval.map_or(0, ms), Ordering::Relaxed);
         self.hub.wake_all();
     }
 
     /// Disconnects websockets older than `age` (the 24-hour rule, shortened). `None`: never.
     pub fn set_max_connection_age(&self, age: Option<Duration>) {
-        let v = age.map_or(0, |d| {
-            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-        });
+        let v = age.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
         self.hub.faults.max_age_ms.store(v, Ordering::Relaxed);
         self.hub.wake_all();
     }
@@ -477,42 +427,27 @@ impl Faults {
     /// Closes connections that send more than `n` frames (text, binary, ping, pong) within any
     /// one second (Binance: 5). `None`: no limit.
     pub fn set_max_incoming_per_sec(&self, n: Option<u32>) {
-        self.hub
-            .faults
-            .max_incoming
-            .store(u64::from(n.unwrap_or(0)), Ordering::Relaxed);
+        self.hub.faults.max_incoming.store(u64::from(n.unwrap_or(0)), Ordering::Relaxed);
     }
 
     /// Drops one of every `n` depth diffs on each connection (`None`: off).
     pub fn set_drop_diff_every(&self, n: Option<u64>) {
-        self.hub
-            .faults
-            .drop_every
-            .store(n.unwrap_or(0), Ordering::Relaxed);
+        self.hub.faults.drop_every.store(n.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// A malformed message after every `n` market messages (`None`: off).
     pub fn set_malformed_every(&self, n: Option<u64>) {
-        self.hub
-            .faults
-            .malformed_every
-            .store(n.unwrap_or(0), Ordering::Relaxed);
+        self.hub.faults.malformed_every.store(n.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// An unknown-stream message after every `n` market messages (`None`: off).
     pub fn set_unknown_stream_every(&self, n: Option<u64>) {
-        self.hub
-            .faults
-            .unknown_every
-            .store(n.unwrap_or(0), Ordering::Relaxed);
+        self.hub.faults.unknown_every.store(n.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// A binary frame after every `n` market messages (`None`: off).
     pub fn set_binary_every(&self, n: Option<u64>) {
-        self.hub
-            .faults
-            .binary_every
-            .store(n.unwrap_or(0), Ordering::Relaxed);
+        self.hub.faults.binary_every.store(n.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Answers the next `count` REST requests with 429 or 418 and `Retry-After: retry_after_secs`.

@@ -53,11 +53,7 @@ pub(crate) const STEP_NS: u64 = 100_000_000;
 impl SynthSource {
     /// A source over `synths`.
     pub fn new(synths: Vec<Synth>) -> SynthSource {
-        SynthSource {
-            synths,
-            buf: VecDeque::new(),
-            t_ns: 0,
-        }
+        SynthSource { synths, buf: VecDeque::new(), t_ns: 0 }
     }
 }
 
@@ -145,11 +141,7 @@ fn wait_for_room(hub: &Hub) -> bool {
                 return true;
             }
         }
-        log = hub
-            .space_cv
-            .wait_timeout(log, Duration::from_millis(100))
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        log = hub.space_cv.wait_timeout(log, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
     }
 }
 

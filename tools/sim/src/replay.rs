@@ -83,14 +83,7 @@ struct RawSnapshot<'a> {
 }
 
 fn levels(raw: &[(&str, &str)]) -> Option<Vec<Level>> {
-    raw.iter()
-        .map(|(p, q)| {
-            Some(Level {
-                price: parse_units(p)?,
-                qty: parse_units(q)?,
-            })
-        })
-        .collect()
+    raw.iter().map(|(p, q)| Some(Level { price: parse_units(p)?, qty: parse_units(q)? })).collect()
 }
 
 /// Expands directories (recursively, sorted) into files.
@@ -106,17 +99,12 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let meta =
-        std::fs::metadata(p).map_err(|e| format!("replay: cannot read {}: {e}", p.display()))?;
+    let meta = std::fs::metadata(p).map_err(|e| format!("replay: cannot read {}: {e}", p.display()))?;
     if meta.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
             .map_err(|e| format!("replay: cannot list {}: {e}", p.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                !p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'))
-            })
+            .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
             .collect();
         entries.sort();
         for e in entries {
@@ -133,22 +121,16 @@ fn symbol_from_path(p: &Path) -> Option<String> {
     let comps: Vec<&str> = p.iter().filter_map(|c| c.to_str()).collect();
     let i = comps.iter().position(|c| c.starts_with("take_"))?;
     let sym = comps.get(i.checked_sub(2)?)?;
-    (!sym.is_empty() && sym.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .then(|| sym.to_ascii_uppercase())
+    (!sym.is_empty() && sym.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| sym.to_ascii_uppercase())
 }
 
 fn open(p: &Path) -> Result<Box<dyn BufRead>, String> {
     let mut f = File::open(p).map_err(|e| format!("replay: cannot open {}: {e}", p.display()))?;
     let mut magic = [0u8; 2];
-    let n = f
-        .read(&mut magic)
-        .map_err(|e| format!("replay: cannot read {}: {e}", p.display()))?;
+    let n = f.read(&mut magic).map_err(|e| format!("replay: cannot read {}: {e}", p.display()))?;
     let f = File::open(p).map_err(|e| format!("replay: cannot open {}: {e}", p.display()))?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::read::MultiGzDecoder::new(f),
-        )))
+        Ok(Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(f))))
     } else {
         Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
     }
@@ -227,15 +209,9 @@ fn read_file(
                 last_update_id: s.last_update_id,
             })
         } else if let Some((name, data)) = split_combined(json) {
-            Rec::Frame {
-                stream: name.to_string(),
-                data: data.to_string(),
-            }
+            Rec::Frame { stream: name.to_string(), data: data.to_string() }
         } else if let Some(name) = infer_stream(json) {
-            Rec::Frame {
-                stream: name,
-                data: json.to_string(),
-            }
+            Rec::Frame { stream: name, data: json.to_string() }
         } else {
             skipped += 1;
             continue;
@@ -292,11 +268,7 @@ fn template(data: &str) -> Payload {
 }
 
 /// Loads recordings into books and a source.
-pub(crate) fn load(
-    paths: &[PathBuf],
-    streams: &mut StreamRegistry,
-    history_diffs: usize,
-) -> Result<Replay, String> {
+pub(crate) fn load(paths: &[PathBuf], streams: &mut StreamRegistry, history_diffs: usize) -> Result<Replay, String> {
     let files = expand(paths)?;
     let mut lines = Vec::new();
     let mut snapshot_symbol: HashMap<usize, String> = HashMap::new();
@@ -322,12 +294,7 @@ pub(crate) fn load(
         let sym = match &l.rec {
             Rec::Snapshot(_) => match snapshot_symbol.get(&l.file) {
                 Some(s) => s.clone(),
-                None => {
-                    return Err(format!(
-                        "replay: {} has a depth snapshot but no symbol",
-                        files[l.file].display()
-                    ))
-                }
+                None => return Err(format!("replay: {} has a depth snapshot but no symbol", files[l.file].display())),
             },
             Rec::Frame { stream, .. } => match stream.split_once('@') {
                 Some((s, _)) if !s.starts_with('!') => s.to_ascii_uppercase(),
@@ -357,9 +324,7 @@ pub(crate) fn load(
         index.insert(sym.clone(), books.len());
         books.push(SymbolBook {
             spec: SymbolSpec::for_symbol(sym),
-            history: snapshots
-                .get(sym)
-                .map(|b| History::new(b.clone(), history_diffs)),
+            history: snapshots.get(sym).map(|b| History::new(b.clone(), history_diffs)),
         });
     }
 
@@ -382,8 +347,8 @@ pub(crate) fn load(
         let Some(&si) = index.get(&sym) else { continue };
         let at_ns = l.recv_ns - base_ns;
         let kind = StreamKind::of_name(&stream);
-        let primary = (suffix == "depth@100ms")
-            || (suffix == "depth" && !has_100ms.get(&sym).copied().unwrap_or(false));
+        let primary =
+            (suffix == "depth@100ms") || (suffix == "depth" && !has_100ms.get(&sym).copied().unwrap_or(false));
         let mut reference = None;
         if primary {
             let Ok(raw) = serde_json::from_str::<RawDiff>(&data) else {
@@ -397,19 +362,10 @@ pub(crate) fn load(
                     continue;
                 }
             }
-            let diff = Arc::new(Diff {
-                first_id: raw.first,
-                last_id: raw.last,
-                bids,
-                asks,
-            });
+            let diff = Arc::new(Diff { first_id: raw.first, last_id: raw.last, bids, asks });
             reference = Some(diff.clone());
             if suffix == "depth@100ms" && !has_1000ms.get(&sym).copied().unwrap_or(false) {
-                let acc = accs.entry(si).or_insert(Acc {
-                    first: None,
-                    levels: BTreeMap::new(),
-                    count: 0,
-                });
+                let acc = accs.entry(si).or_insert(Acc { first: None, levels: BTreeMap::new(), count: 0 });
                 acc.first.get_or_insert(diff.first_id);
                 for lv in &diff.bids {
                     acc.levels.insert((0, lv.price), lv.qty);
@@ -476,12 +432,7 @@ pub(crate) fn load(
     if events.is_empty() {
         return Err("replay: the recordings hold no market events".into());
     }
-    Ok(Replay {
-        books,
-        source: ReplaySource {
-            events: events.into_iter(),
-        },
-    })
+    Ok(Replay { books, source: ReplaySource { events: events.into_iter() } })
 }
 
 #[cfg(test)]
@@ -491,37 +442,25 @@ mod tests {
     #[test]
     fn splits_combined_and_infers_raw() {
         let j = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT"}}"#;
-        assert_eq!(
-            split_combined(j),
-            Some(("btcusdt@trade", r#"{"e":"trade","E":1,"s":"BTCUSDT"}"#))
-        );
+        assert_eq!(split_combined(j), Some(("btcusdt@trade", r#"{"e":"trade","E":1,"s":"BTCUSDT"}"#)));
         assert_eq!(
             infer_stream(r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1}"#).as_deref(),
             Some("btcusdt@depth@100ms")
         );
-        assert_eq!(
-            infer_stream(r#"{"u":5,"s":"ETHUSDT","b":"1"}"#).as_deref(),
-            Some("ethusdt@bookTicker")
-        );
+        assert_eq!(infer_stream(r#"{"u":5,"s":"ETHUSDT","b":"1"}"#).as_deref(), Some("ethusdt@bookTicker"));
         assert_eq!(infer_stream(r#"{"result":null,"id":1}"#), None);
         assert_eq!(
-            symbol_from_path(Path::new("/cap/btcusdt/2024-08-08/take_1/orderbook/0.log"))
-                .as_deref(),
+            symbol_from_path(Path::new("/cap/btcusdt/2024-08-08/take_1/orderbook/0.log")).as_deref(),
             Some("BTCUSDT")
         );
     }
 
     #[test]
     fn templates_restamp_e_and_keep_t_lag() {
-        let p = template(
-            r#"{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":1,"T":1723161255342,"m":true}"#,
-        );
+        let p = template(r#"{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":1,"T":1723161255342,"m":true}"#);
         let mut s = String::new();
         p.render_into(&mut s, 2_000_000_000_000_000, false);
-        assert_eq!(
-            s,
-            r#"{"e":"trade","E":2000000000000,"s":"BTCUSDT","t":1,"T":1999999999999,"m":true}"#
-        );
+        assert_eq!(s, r#"{"e":"trade","E":2000000000000,"s":"BTCUSDT","t":1,"T":1999999999999,"m":true}"#);
         let p = template(r#"{"u":1,"s":"X"}"#);
         assert!(p.slots.is_empty());
     }

@@ -62,18 +62,11 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
     Counters::bump(&hub.counters.rest_requests);
     let path = head.path();
     let query = head.query();
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
 
     let weight = match path {
         "/api/v3/depth" => {
-            let limit = param("limit")
-                .and_then(|l| l.parse::<u32>().ok())
-                .unwrap_or(100);
+            let limit = param("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(100);
             depth_weight(limit.min(MAX_DEPTH_LIMIT))
         }
         "/api/v3/exchangeInfo" => 20,
@@ -105,8 +98,7 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
             f.reject_429 -= 1;
             Counters::bump(&hub.counters.rest_429_sent);
             resp.status = 429;
-            resp.headers
-                .push(("Retry-After", f.retry_after_secs.to_string()));
+            resp.headers.push(("Retry-After", f.retry_after_secs.to_string()));
             resp.body = err_body(
                 -1003,
                 "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
@@ -117,8 +109,7 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
             f.reject_418 -= 1;
             Counters::bump(&hub.counters.rest_418_sent);
             resp.status = 418;
-            resp.headers
-                .push(("Retry-After", f.retry_after_secs.to_string()));
+            resp.headers.push(("Retry-After", f.retry_after_secs.to_string()));
             let until = now_ms + i64::from(f.retry_after_secs) * 1000;
             resp.body = err_body(
                 -1003,
@@ -163,26 +154,18 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
 
 fn depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>) -> (u16, String) {
     let Some(symbol) = symbol.filter(|s| !s.is_empty()) else {
-        return (
-            400,
-            err_body(
-                -1102,
-                "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
-            ),
-        );
+        return (400, err_body(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."));
     };
     let limit = match limit {
         None => 100,
         Some(l) if l.is_empty() || l.len() > 20 || !l.bytes().all(|b| b.is_ascii_digit()) => {
-            return (400, err_body(-1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."));
+            return (
+                400,
+                err_body(-1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."),
+            );
         }
         Some(l) => match l.parse::<u64>() {
-            Ok(0) | Err(_) => {
-                return (
-                    400,
-                    err_body(-1130, "Data sent for parameter 'limit' is not valid."),
-                )
-            }
+            Ok(0) | Err(_) => return (400, err_body(-1130, "Data sent for parameter 'limit' is not valid.")),
             Ok(n) => n.min(u64::from(MAX_DEPTH_LIMIT)) as usize,
         },
     };
@@ -200,24 +183,14 @@ fn depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>) -> (u16, String) 
     }
 }
 
-fn exchange_info(
-    hub: &Hub,
-    symbol: Option<&str>,
-    symbols: Option<&str>,
-    now_ms: i64,
-) -> (u16, String) {
+fn exchange_info(hub: &Hub, symbol: Option<&str>, symbols: Option<&str>, now_ms: i64) -> (u16, String) {
     let books = lock(&hub.books);
     let all: Vec<&SymbolSpec> = books.iter().map(|b| &b.spec).collect();
     let wanted: Vec<String> = match (symbol, symbols) {
         (Some(s), _) => vec![s.to_string()],
         (None, Some(list)) => match serde_json::from_str::<Vec<String>>(list) {
             Ok(v) => v,
-            Err(_) => {
-                return (
-                    400,
-                    err_body(-1100, "Illegal characters found in parameter 'symbols'."),
-                )
-            }
+            Err(_) => return (400, err_body(-1100, "Illegal characters found in parameter 'symbols'.")),
         },
         (None, None) => return (200, exchange_info_json(&all, now_ms)),
     };

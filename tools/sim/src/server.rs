@@ -40,12 +40,7 @@ pub(crate) struct Server {
 
 impl Server {
     /// A server over `hub`.
-    pub fn new(
-        hub: Arc<Hub>,
-        tls: Option<Arc<ServerConfig>>,
-        rest: RestState,
-        conn_cfg: ConnConfig,
-    ) -> Server {
+    pub fn new(hub: Arc<Hub>, tls: Option<Arc<ServerConfig>>, rest: RestState, conn_cfg: ConnConfig) -> Server {
         Server {
             hub,
             tls,
@@ -87,12 +82,10 @@ pub(crate) fn accept_loop(server: Arc<Server>, listener: TcpListener) {
             lock(&server.conns).insert(id, clone);
         }
         let s = server.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("sim-conn-{id}"))
-            .spawn(move || {
-                handle_connection(&s, stream, id);
-                lock(&s.conns).remove(&id);
-            });
+        let handle = std::thread::Builder::new().name(format!("sim-conn-{id}")).spawn(move || {
+            handle_connection(&s, stream, id);
+            lock(&s.conns).remove(&id);
+        });
         let mut threads = lock(&server.threads);
         threads.retain(|t| !t.is_finished());
         if let Ok(h) = handle {
@@ -150,33 +143,21 @@ fn handle_connection(server: &Server, tcp: TcpStream, id: u64) {
                 }
             }
             let keep = head.keep_alive();
-            if http::write_response(&mut io, resp.status, &resp.headers, &resp.body, keep).is_err()
-                || !keep
-            {
+            if http::write_response(&mut io, resp.status, &resp.headers, &resp.body, keep).is_err() || !keep {
                 return;
             }
             continue;
         }
         Counters::bump(&server.hub.counters.http_bad_requests);
-        let _ = http::write_response(
-            &mut io,
-            404,
-            &[],
-            "{\"code\":-1000,\"msg\":\"Unknown path.\"}",
-            false,
-        );
+        let _ = http::write_response(&mut io, 404, &[], "{\"code\":-1000,\"msg\":\"Unknown path.\"}", false);
         return;
     }
 }
 
 fn is_upgrade(head: &RequestHead) -> bool {
     head.method == "GET"
-        && head
-            .header("upgrade")
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-        && head
-            .header("connection")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
+        && head.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        && head.header("connection").is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
         && head.header("sec-websocket-version") == Some("13")
         && head.header("sec-websocket-key").is_some()
 }
@@ -184,13 +165,7 @@ fn is_upgrade(head: &RequestHead) -> bool {
 fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
     let bad = |io: &mut Io, status: u16, msg: &str| {
         Counters::bump(&server.hub.counters.http_bad_requests);
-        let _ = http::write_response(
-            io,
-            status,
-            &[],
-            &format!("{{\"code\":-1100,\"msg\":\"{msg}\"}}"),
-            false,
-        );
+        let _ = http::write_response(io, status, &[], &format!("{{\"code\":-1100,\"msg\":\"{msg}\"}}"), false);
     };
     if !is_upgrade(head) {
         return bad(&mut io, 426, "Websocket upgrade required.");
@@ -199,10 +174,7 @@ fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
         Ok(p) => p,
         Err(msg) => return bad(&mut io, 400, msg),
     };
-    let key = head
-        .header("sec-websocket-key")
-        .unwrap_or_default()
-        .to_string();
+    let key = head.header("sec-websocket-key").unwrap_or_default().to_string();
     if ws::write_upgrade(&mut io, &key).is_err() {
         return;
     }

@@ -34,38 +34,17 @@ impl SymbolSpec {
     pub fn for_symbol(symbol: &str) -> SymbolSpec {
         let upper = symbol.to_ascii_uppercase();
         let (base, quote) = split_pair(&upper);
-        let u =
-            |whole: i64, frac_num: i64, frac_den: i64| whole * SCALE + frac_num * SCALE / frac_den;
+        let u = |whole: i64, frac_num: i64, frac_den: i64| whole * SCALE + frac_num * SCALE / frac_den;
         let (tick, step, max_qty, mid) = match upper.as_str() {
-            "BTCUSDT" | "BTCFDUSD" | "BTCUSDC" => (
-                u(0, 1, 100),
-                u(0, 1, 100_000),
-                u(9000, 0, 1),
-                u(60_000, 0, 1),
-            ),
-            "ETHUSDT" | "ETHFDUSD" | "ETHUSDC" => {
-                (u(0, 1, 100), u(0, 1, 10_000), u(9000, 0, 1), u(2_700, 0, 1))
-            }
+            "BTCUSDT" | "BTCFDUSD" | "BTCUSDC" => (u(0, 1, 100), u(0, 1, 100_000), u(9000, 0, 1), u(60_000, 0, 1)),
+            "ETHUSDT" | "ETHFDUSD" | "ETHUSDC" => (u(0, 1, 100), u(0, 1, 10_000), u(9000, 0, 1), u(2_700, 0, 1)),
             "BNBUSDT" => (u(0, 1, 100), u(0, 1, 1000), u(9000, 0, 1), u(550, 0, 1)),
             "SOLUSDT" => (u(0, 1, 100), u(0, 1, 1000), u(9000, 0, 1), u(150, 0, 1)),
             "XRPUSDT" => (u(0, 1, 10_000), u(0, 1, 10), u(9_000_000, 0, 1), u(0, 1, 2)),
-            "ETHBTC" => (
-                u(0, 1, 100_000),
-                u(0, 1, 10_000),
-                u(100_000, 0, 1),
-                u(0, 45, 1000),
-            ),
+            "ETHBTC" => (u(0, 1, 100_000), u(0, 1, 10_000), u(100_000, 0, 1), u(0, 45, 1000)),
             _ => (u(0, 1, 1000), u(0, 1, 100), u(9_000_000, 0, 1), u(25, 0, 1)),
         };
-        SymbolSpec {
-            symbol: upper.clone(),
-            base,
-            quote,
-            tick,
-            step,
-            max_qty,
-            start_mid: mid,
-        }
+        SymbolSpec { symbol: upper.clone(), base, quote, tick, step, max_qty, start_mid: mid }
     }
 
     /// Lowercase symbol, as in stream names.
@@ -144,14 +123,12 @@ mod tests {
         assert_eq!(spec.symbol, "BTCUSDT");
         assert_eq!((spec.base.as_str(), spec.quote.as_str()), ("BTC", "USDT"));
         let body = exchange_info_json(&[&spec], 1);
-        assert!(
-            body.contains(r#"{"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"#)
-        );
+        assert!(body.contains(r#"{"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"#));
         assert!(body.contains(r#""tickSize":"0.01000000"}"#));
-        assert!(body.contains(r#"{"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":"9000.00000000","stepSize":"0.00001000"}"#));
-        assert!(body.starts_with(
-            r#"{"timezone":"UTC","serverTime":1,"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT""#
+        assert!(body.contains(
+            r#"{"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":"9000.00000000","stepSize":"0.00001000"}"#
         ));
+        assert!(body.starts_with(r#"{"timezone":"UTC","serverTime":1,"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT""#));
     }
 
     #[test]

@@ -70,13 +70,7 @@ impl Synth {
     /// A market for `spec` whose whole history is fixed by `seed` (mixed with the symbol, so two
     /// symbols under one seed differ). `levels_per_side` is capped by what fits in 10% of the
     /// price at the symbol's tick.
-    pub fn new(
-        spec: SymbolSpec,
-        sym_index: usize,
-        streams: SynthStreams,
-        seed: u64,
-        levels_per_side: usize,
-    ) -> Synth {
+    pub fn new(spec: SymbolSpec, sym_index: usize, streams: SynthStreams, seed: u64, levels_per_side: usize) -> Synth {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in spec.symbol.bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
@@ -85,10 +79,7 @@ impl Synth {
         let tick = spec.tick.max(1);
         let mid = (spec.start_mid / tick).max(1000) * tick;
         let max_ticks = (mid / 10 / tick).max(100);
-        let target_levels = levels_per_side.clamp(
-            MIN_LEVELS * 2,
-            (max_ticks as usize * 6 / 10).max(MIN_LEVELS * 2),
-        );
+        let target_levels = levels_per_side.clamp(MIN_LEVELS * 2, (max_ticks as usize * 6 / 10).max(MIN_LEVELS * 2));
         let next_id = 50_000_000_000 + rng.below(1_000_000_000);
         let mut s = Synth {
             walk_ticks: (mid / tick / 300_000).max(1),
@@ -98,10 +89,7 @@ impl Synth {
             sym_index,
             streams,
             rng,
-            book: LiveBook {
-                last_update_id: next_id - 1,
-                ..LiveBook::default()
-            },
+            book: LiveBook { last_update_id: next_id - 1, ..LiveBook::default() },
             next_id,
             target_mid: mid,
             max_ticks,
@@ -116,8 +104,7 @@ impl Synth {
         s.book.bids.insert(mid, qb);
         s.book.asks.insert(mid + tick, qa);
         let mut attempts = 0;
-        while (s.book.bids.len() < target_levels || s.book.asks.len() < target_levels)
-            && attempts < target_levels * 200
+        while (s.book.bids.len() < target_levels || s.book.asks.len() < target_levels) && attempts < target_levels * 200
         {
             attempts += 1;
             let dist = s.log_dist();
@@ -214,9 +201,7 @@ impl Synth {
         let k = self.rng.below(spread) as i64;
         let price = match side {
             BID => self.best(BID).map_or(self.target_mid, |b| b - k * tick),
-            _ => self
-                .best(ASK)
-                .map_or(self.target_mid + tick, |a| a + k * tick),
+            _ => self.best(ASK).map_or(self.target_mid + tick, |a| a + k * tick),
         };
         if price <= 0 {
             return;
@@ -251,11 +236,7 @@ impl Synth {
         }
         let k = self.rng.range_i64(1, (gap - 1).min(3));
         let side = self.side_toward(true);
-        let price = if side == BID {
-            bb + k * tick
-        } else {
-            ba - k * tick
-        };
+        let price = if side == BID { bb + k * tick } else { ba - k * tick };
         let q = self.rand_qty();
         self.set(side, price, q, at, out);
     }
@@ -268,11 +249,7 @@ impl Synth {
         let Some(best) = self.best(side) else {
             return self.near_add(at, out);
         };
-        let price = if side == BID {
-            best - dist * tick
-        } else {
-            best + dist * tick
-        };
+        let price = if side == BID { best - dist * tick } else { best + dist * tick };
         if price <= 0 {
             return;
         }
@@ -296,11 +273,7 @@ impl Synth {
         let tick = self.spec.tick;
         let best = self.best(side)?;
         let dist = self.rng.range_i64(self.max_ticks / 2, self.max_ticks);
-        let p = if side == BID {
-            best - dist * tick
-        } else {
-            best + dist * tick
-        };
+        let p = if side == BID { best - dist * tick } else { best + dist * tick };
         (p > 0).then_some(p)
     }
 
@@ -346,11 +319,8 @@ impl Synth {
         let Some(first_qty) = self.best_level(side).map(|l| l.qty) else {
             return;
         };
-        let mut remaining = if self.rng.chance(1, 4) {
-            first_qty + self.rand_qty()
-        } else {
-            self.rand_qty().min(first_qty)
-        };
+        let mut remaining =
+            if self.rng.chance(1, 4) { first_qty + self.rand_qty() } else { self.rand_qty().min(first_qty) };
         let buyer_is_maker = !buy;
         for _ in 0..3 {
             if remaining <= 0 || self.side_len(side) <= MIN_LEVELS {
@@ -373,24 +343,14 @@ impl Synth {
                 left -= part;
                 let t = self.next_trade;
                 self.next_trade += 1;
-                out.push(Timed {
-                    at_ns: at,
-                    event: self.trade_event(t, level.price, part, buyer_is_maker),
-                });
+                out.push(Timed { at_ns: at, event: self.trade_event(t, level.price, part, buyer_is_maker) });
                 self.set(side, level.price, left, at, out);
             }
             let a = self.next_agg;
             self.next_agg += 1;
             out.push(Timed {
                 at_ns: at,
-                event: self.agg_event(
-                    a,
-                    level.price,
-                    fill,
-                    first_trade,
-                    self.next_trade - 1,
-                    buyer_is_maker,
-                ),
+                event: self.agg_event(a, level.price, fill, first_trade, self.next_trade - 1, buyer_is_maker),
             });
             remaining -= fill;
             if left > 0 {
@@ -404,11 +364,7 @@ impl Synth {
     /// Applies one internal update: a new id, the level's final quantity recorded for the diff,
     /// and a bookTicker if the top changed.
     fn set(&mut self, side: u8, price: i64, qty: i64, at: u64, out: &mut Vec<Timed>) {
-        let map = if side == BID {
-            &mut self.book.bids
-        } else {
-            &mut self.book.asks
-        };
+        let map = if side == BID { &mut self.book.bids } else { &mut self.book.asks };
         if qty == 0 {
             map.remove(&price);
         } else {
@@ -450,11 +406,7 @@ impl Synth {
         push_units(&mut p.text, qty);
         p.push_str("\",\"T\":");
         p.push_time(TRADE_LAG_US);
-        p.push_str(if m {
-            ",\"m\":true,\"M\":true}"
-        } else {
-            ",\"m\":false,\"M\":true}"
-        });
+        p.push_str(if m { ",\"m\":true,\"M\":true}" } else { ",\"m\":false,\"M\":true}" });
         MarketEvent {
             symbol: self.sym_index,
             stream: self.streams.trade,
@@ -464,15 +416,7 @@ impl Synth {
         }
     }
 
-    fn agg_event(
-        &self,
-        id: u64,
-        price: i64,
-        qty: i64,
-        first: u64,
-        last: u64,
-        m: bool,
-    ) -> MarketEvent {
+    fn agg_event(&self, id: u64, price: i64, qty: i64, first: u64, last: u64, m: bool) -> MarketEvent {
         let mut p = Payload::new();
         p.push_str("{\"e\":\"aggTrade\",\"E\":");
         p.push_time(0);
@@ -490,11 +434,7 @@ impl Synth {
         p.push_str(&last.to_string());
         p.push_str(",\"T\":");
         p.push_time(TRADE_LAG_US);
-        p.push_str(if m {
-            ",\"m\":true,\"M\":true}"
-        } else {
-            ",\"m\":false,\"M\":true}"
-        });
+        p.push_str(if m { ",\"m\":true,\"M\":true}" } else { ",\"m\":false,\"M\":true}" });
         MarketEvent {
             symbol: self.sym_index,
             stream: self.streams.agg_trade,
@@ -555,9 +495,7 @@ impl Synth {
         let bits = 64 - (self.max_ticks as u64).leading_zeros();
         let e = self.rng.below(u64::from(bits.max(1)));
         let lo = 1i64 << e;
-        self.rng
-            .range_i64(lo, (lo * 2 - 1).min(self.max_ticks))
-            .min(self.max_ticks)
+        self.rng.range_i64(lo, (lo * 2 - 1).min(self.max_ticks)).min(self.max_ticks)
     }
 
     /// A resting quantity: mostly small, sometimes large, and one time in five not a multiple of
@@ -583,16 +521,9 @@ fn diff_of(first: u64, last: u64, changes: &BTreeMap<(u8, i64), i64>) -> Diff {
         .rev()
         .map(|(&(_, price), &qty)| Level { price, qty })
         .collect();
-    let asks = changes
-        .range((ASK, i64::MIN)..=(ASK, i64::MAX))
-        .map(|(&(_, price), &qty)| Level { price, qty })
-        .collect();
-    Diff {
-        first_id: first,
-        last_id: last,
-        bids,
-        asks,
-    }
+    let asks =
+        changes.range((ASK, i64::MIN)..=(ASK, i64::MAX)).map(|(&(_, price), &qty)| Level { price, qty }).collect();
+    Diff { first_id: first, last_id: last, bids, asks }
 }
 
 /// `{"e":"depthUpdate","E":..,"s":"..","U":..,"u":..,"b":[..],"a":[..]}`
@@ -639,13 +570,7 @@ mod tests {
     use crate::book::History;
 
     fn streams() -> SynthStreams {
-        SynthStreams {
-            depth: 0,
-            depth100: 1,
-            trade: 2,
-            agg_trade: 3,
-            book_ticker: 4,
-        }
+        SynthStreams { depth: 0, depth100: 1, trade: 2, agg_trade: 3, book_ticker: 4 }
     }
 
     fn run(seed: u64, steps: u64) -> (Synth, Vec<Timed>) {
@@ -662,11 +587,7 @@ mod tests {
         let (_, a) = run(7, 50);
         let (_, b) = run(7, 50);
         let (_, c) = run(8, 50);
-        let text = |v: &Vec<Timed>| {
-            v.iter()
-                .map(|t| t.event.payload.text.clone())
-                .collect::<Vec<_>>()
-        };
+        let text = |v: &Vec<Timed>| v.iter().map(|t| t.event.payload.text.clone()).collect::<Vec<_>>();
         assert_eq!(text(&a), text(&b));
         assert_ne!(text(&a), text(&c));
     }
@@ -741,10 +662,7 @@ mod tests {
         }
         assert!(trades > 100, "trades: {trades}");
         assert!(far > 10, "far levels: {far}");
-        assert!(
-            zero_absent > 5,
-            "zero-qty removals of absent levels: {zero_absent}"
-        );
+        assert!(zero_absent > 5, "zero-qty removals of absent levels: {zero_absent}");
         assert!(tickers_checked > 10, "ticker checks: {tickers_checked}");
     }
 
@@ -764,10 +682,7 @@ mod tests {
                 let price = crate::decimal::parse_units(p).unwrap();
                 let maker_bid = text.contains("\"m\":true");
                 let in_diff = if maker_bid { &d.bids } else { &d.asks };
-                assert!(
-                    in_diff.iter().any(|l| l.price == price),
-                    "trade level is in the diff"
-                );
+                assert!(in_diff.iter().any(|l| l.price == price), "trade level is in the diff");
                 checked += 1;
             }
         }
@@ -781,15 +696,6 @@ mod tests {
 
     fn parse_ticker(text: &str) -> (Level, Level) {
         let n = |k: &str| crate::decimal::parse_units(field(text, k)).unwrap();
-        (
-            Level {
-                price: n("\"b\":\""),
-                qty: n("\"B\":\""),
-            },
-            Level {
-                price: n("\"a\":\""),
-                qty: n("\"A\":\""),
-            },
-        )
+        (Level { price: n("\"b\":\""), qty: n("\"B\":\"") }, Level { price: n("\"a\":\""), qty: n("\"A\":\"") })
     }
 }

@@ -43,10 +43,7 @@ pub(crate) struct WsParams {
 
 /// Parses a websocket target: `/stream?streams=a/b&timeUnit=...` or `/ws/<a>/<b>` or `/ws`.
 /// `Err` carries the reason for an HTTP 400.
-pub(crate) fn parse_target(
-    path: &str,
-    query: &[(String, String)],
-) -> Result<WsParams, &'static str> {
+pub(crate) fn parse_target(path: &str, query: &[(String, String)]) -> Result<WsParams, &'static str> {
     let mut micros = false;
     for (k, v) in query {
         if k == "timeUnit" {
@@ -57,35 +54,14 @@ pub(crate) fn parse_target(
             };
         }
     }
-    let split = |s: &str| {
-        s.split('/')
-            .filter(|n| !n.is_empty())
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    };
+    let split = |s: &str| s.split('/').filter(|n| !n.is_empty()).map(str::to_string).collect::<Vec<_>>();
     if path == "/stream" {
-        let names = query
-            .iter()
-            .find(|(k, _)| k == "streams")
-            .map(|(_, v)| split(v))
-            .unwrap_or_default();
-        return Ok(WsParams {
-            subs: Subscriptions {
-                names,
-                combined: true,
-            },
-            micros,
-        });
+        let names = query.iter().find(|(k, _)| k == "streams").map(|(_, v)| split(v)).unwrap_or_default();
+        return Ok(WsParams { subs: Subscriptions { names, combined: true }, micros });
     }
     if path == "/ws" || path.starts_with("/ws/") {
         let names = split(&crate::http::percent_decode(&path[3..]));
-        return Ok(WsParams {
-            subs: Subscriptions {
-                names,
-                combined: false,
-            },
-            micros,
-        });
+        return Ok(WsParams { subs: Subscriptions { names, combined: false }, micros });
     }
     Err("Unknown websocket path.")
 }
@@ -116,20 +92,11 @@ struct Conn<'a> {
 }
 
 /// Serves an upgraded connection until it ends; returns why it ended (already counted).
-pub(crate) fn serve(
-    hub: &Arc<Hub>,
-    io: Io,
-    id: u64,
-    params: WsParams,
-    cfg: ConnConfig,
-) -> Disconnect {
+pub(crate) fn serve(hub: &Arc<Hub>, io: Io, id: u64, params: WsParams, cfg: ConnConfig) -> Disconnect {
     let _ = io.set_timeouts(None, Some(cfg.write_timeout));
     let ws = WebSocket::from_raw_socket(io, Role::Server, None);
     let cursor = hub.join_reader(id);
-    let first_symbol_lower = lock(&hub.books)
-        .first()
-        .map(|b| b.spec.lower())
-        .unwrap_or_else(|| "btcusdt".into());
+    let first_symbol_lower = lock(&hub.books).first().map(|b| b.spec.lower()).unwrap_or_else(|| "btcusdt".into());
     let mut conn = Conn {
         hub,
         id,
@@ -180,18 +147,10 @@ impl Conn<'_> {
             let batch = match self.hub.take(self.id, &mut self.cursor, 1024, timeout) {
                 Ok(b) => b,
                 Err(TakeError::Lagged) => {
-                    return self.close_with(
-                        CloseCode::Policy,
-                        "Slow consumer",
-                        Disconnect::SlowConsumer,
-                    )
+                    return self.close_with(CloseCode::Policy, "Slow consumer", Disconnect::SlowConsumer)
                 }
                 Err(TakeError::Stopped) => {
-                    return self.close_with(
-                        CloseCode::Away,
-                        "Simulator shutting down",
-                        Disconnect::SimShutdown,
-                    )
+                    return self.close_with(CloseCode::Away, "Simulator shutting down", Disconnect::SimShutdown)
                 }
             };
             if let Some(why) = self.one_shot_faults() {
@@ -314,11 +273,7 @@ impl Conn<'_> {
 
     /// Writes one text message, split into frames when the fragmentation fault is on.
     fn send_text(&mut self, text: &str) -> tungstenite::Result<()> {
-        let n = self
-            .hub
-            .faults
-            .fragment
-            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let n = self.hub.faults.fragment.load(std::sync::atomic::Ordering::Relaxed) as usize;
         let n = n.min(text.len());
         if n < 2 {
             return self.ws.write(Message::text(text));
@@ -329,17 +284,9 @@ impl Conn<'_> {
         let mut first = true;
         while let Some(part) = parts.next() {
             let last = parts.peek().is_none();
-            let op = if first {
-                OpCode::Data(OpData::Text)
-            } else {
-                OpCode::Data(OpData::Continue)
-            };
+            let op = if first { OpCode::Data(OpData::Text) } else { OpCode::Data(OpData::Continue) };
             first = false;
-            self.ws.write(Message::Frame(Frame::message(
-                Bytes::copy_from_slice(part),
-                op,
-                last,
-            )))?;
+            self.ws.write(Message::Frame(Frame::message(Bytes::copy_from_slice(part), op, last)))?;
         }
         Counters::bump(&self.hub.counters.fragmented_messages);
         Ok(())
@@ -348,10 +295,7 @@ impl Conn<'_> {
     fn send_malformed(&mut self) -> tungstenite::Result<()> {
         let e = now_us() / 1000;
         let text = if self.subs.combined {
-            format!(
-                "{{\"stream\":\"{}@trade\",\"data\":{{\"e\":\"trade\",\"E\":{e},\"s\":",
-                self.first_symbol_lower
-            )
+            format!("{{\"stream\":\"{}@trade\",\"data\":{{\"e\":\"trade\",\"E\":{e},\"s\":", self.first_symbol_lower)
         } else {
             format!("{{\"e\":\"trade\",\"E\":{e},\"s\":\"BTC")
         };
@@ -368,11 +312,7 @@ impl Conn<'_> {
         let data = format!(
             "{{\"e\":\"kline\",\"E\":{e},\"s\":\"{upper}\",\"k\":{{\"t\":{e},\"T\":{e},\"s\":\"{upper}\",\"i\":\"1m\",\"f\":1,\"L\":1,\"o\":\"1.00000000\",\"c\":\"1.00000000\",\"h\":\"1.00000000\",\"l\":\"1.00000000\",\"v\":\"0.00000000\",\"n\":0,\"x\":false,\"q\":\"0.00000000\",\"V\":\"0.00000000\",\"Q\":\"0.00000000\",\"B\":\"0\"}}}}"
         );
-        let text = if self.subs.combined {
-            format!("{{\"stream\":\"{sym}@kline_1m\",\"data\":{data}}}")
-        } else {
-            data
-        };
+        let text = if self.subs.combined { format!("{{\"stream\":\"{sym}@kline_1m\",\"data\":{data}}}") } else { data };
         self.ws.write(Message::text(text))?;
         self.ws.flush()?;
         Counters::bump(&self.hub.counters.unknown_stream_sent);
@@ -392,20 +332,13 @@ impl Conn<'_> {
         let now = now_us();
         let e = if self.micros { now } else { now / 1000 };
         let data = format!("{{\"e\":\"serverShutdown\",\"E\":{e}}}");
-        let text = if self.subs.combined {
-            format!("{{\"stream\":\"!serverShutdown\",\"data\":{data}}}")
-        } else {
-            data
-        };
+        let text =
+            if self.subs.combined { format!("{{\"stream\":\"!serverShutdown\",\"data\":{data}}}") } else { data };
         if self.ws.send(Message::text(text)).is_err() {
             return Disconnect::IoError;
         }
         Counters::bump(&self.hub.counters.server_shutdowns_sent);
-        self.close_with(
-            CloseCode::Away,
-            "Server shutdown",
-            Disconnect::ServerShutdown,
-        )
+        self.close_with(CloseCode::Away, "Server shutdown", Disconnect::ServerShutdown)
     }
 
     /// SO_LINGER 0 and no shutdown(): the socket's last descriptor closes when this connection's
@@ -418,18 +351,12 @@ impl Conn<'_> {
 
     /// Sends a close frame, waits briefly for the client's close reply, then ends.
     fn close_with(&mut self, code: CloseCode, reason: &str, why: Disconnect) -> Disconnect {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
+        let frame = CloseFrame { code, reason: reason.into() };
         if self.ws.close(Some(frame)).is_ok() {
             let _ = self.ws.flush();
             let io = self.ws.get_ref();
             let _ = io.set_nonblocking(false);
-            let _ = io.set_timeouts(
-                Some(Duration::from_millis(500)),
-                Some(Duration::from_millis(500)),
-            );
+            let _ = io.set_timeouts(Some(Duration::from_millis(500)), Some(Duration::from_millis(500)));
             let deadline = Instant::now() + Duration::from_millis(500);
             while Instant::now() < deadline {
                 match self.ws.read() {
@@ -447,24 +374,14 @@ impl Conn<'_> {
         let f = &self.hub.faults;
         let max_age = f.max_age_ms.load(std::sync::atomic::Ordering::Relaxed);
         if max_age > 0 && now.duration_since(self.opened) >= Duration::from_millis(max_age) {
-            return Some(self.close_with(
-                CloseCode::Normal,
-                "Connection age limit",
-                Disconnect::MaxAge,
-            ));
+            return Some(self.close_with(CloseCode::Normal, "Connection age limit", Disconnect::MaxAge));
         }
         if let Some((_, deadline)) = self.pings.front() {
             if now >= *deadline {
-                return Some(self.close_with(
-                    CloseCode::Policy,
-                    "Pong timeout",
-                    Disconnect::PongTimeout,
-                ));
+                return Some(self.close_with(CloseCode::Policy, "Pong timeout", Disconnect::PongTimeout));
             }
         }
-        let every = f
-            .ping_interval_ms
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let every = f.ping_interval_ms.load(std::sync::atomic::Ordering::Relaxed);
         if every != self.ping_every_ms {
             self.ping_every_ms = every;
             self.next_ping = (every > 0).then(|| now + Duration::from_millis(every));
@@ -472,20 +389,12 @@ impl Conn<'_> {
         if let Some(due) = self.next_ping {
             if now >= due {
                 let payload: Vec<u8> = self.rng.next_u64().to_le_bytes().to_vec();
-                if self
-                    .ws
-                    .send(Message::Ping(Bytes::from(payload.clone())))
-                    .is_err()
-                {
+                if self.ws.send(Message::Ping(Bytes::from(payload.clone()))).is_err() {
                     return Some(Disconnect::IoError);
                 }
                 Counters::bump(&self.hub.counters.pings_sent);
-                let limit = f
-                    .pong_timeout_ms
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    .max(1);
-                self.pings
-                    .push_back((payload, now + Duration::from_millis(limit)));
+                let limit = f.pong_timeout_ms.load(std::sync::atomic::Ordering::Relaxed).max(1);
+                self.pings.push_back((payload, now + Duration::from_millis(limit)));
                 self.next_ping = Some(now + Duration::from_millis(every));
             }
         }
@@ -501,10 +410,8 @@ impl Conn<'_> {
         let mut outcome = None;
         loop {
             let msg = self.ws.read();
-            if matches!(
-                msg,
-                Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_))
-            ) && self.over_limit()
+            if matches!(msg, Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_)))
+                && self.over_limit()
             {
                 outcome = Some(Disconnect::RateLimit);
                 break;
@@ -534,8 +441,7 @@ impl Conn<'_> {
                 }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(tungstenite::Error::ConnectionClosed)
-                | Err(tungstenite::Error::AlreadyClosed) => {
+                Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
                     outcome = Some(Disconnect::ClientClose);
                     break;
                 }
@@ -552,18 +458,10 @@ impl Conn<'_> {
                 return Some(Disconnect::ClientClose);
             }
             Some(Disconnect::PongMismatch) => {
-                return Some(self.close_with(
-                    CloseCode::Policy,
-                    "Pong payload mismatch",
-                    Disconnect::PongMismatch,
-                ));
+                return Some(self.close_with(CloseCode::Policy, "Pong payload mismatch", Disconnect::PongMismatch));
             }
             Some(Disconnect::RateLimit) => {
-                return Some(self.close_with(
-                    CloseCode::Policy,
-                    "Too many messages",
-                    Disconnect::RateLimit,
-                ));
+                return Some(self.close_with(CloseCode::Policy, "Too many messages", Disconnect::RateLimit));
             }
             Some(other) => return Some(other),
             None => {}
@@ -582,20 +480,12 @@ impl Conn<'_> {
 
     /// Records one inbound frame; true if that exceeds the messages-per-second limit.
     fn over_limit(&mut self) -> bool {
-        let limit = self
-            .hub
-            .faults
-            .max_incoming
-            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let limit = self.hub.faults.max_incoming.load(std::sync::atomic::Ordering::Relaxed) as usize;
         if limit == 0 {
             return false;
         }
         let now = Instant::now();
-        while self
-            .incoming
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-        {
+        while self.incoming.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
             self.incoming.pop_front();
         }
         self.incoming.push_back(now);
@@ -624,12 +514,7 @@ impl Conn<'_> {
 /// call it. Anything else is an I/O failure.
 fn write_failed(e: &tungstenite::Error) -> Disconnect {
     match e {
-        tungstenite::Error::Io(io)
-            if matches!(
-                io.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
+        tungstenite::Error::Io(io) if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
             Disconnect::SlowConsumer
         }
         _ => Disconnect::IoError,
@@ -649,20 +534,14 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
     fn parses_targets() {
         let p = parse_target(
             "/stream",
-            &q(&[
-                ("streams", "btcusdt@depth@100ms/btcusdt@trade"),
-                ("timeUnit", "MICROSECOND"),
-            ]),
+            &q(&[("streams", "btcusdt@depth@100ms/btcusdt@trade"), ("timeUnit", "MICROSECOND")]),
         )
         .unwrap();
         assert!(p.subs.combined && p.micros);
@@ -670,10 +549,7 @@ mod tests {
         let p = parse_target("/ws/btcusdt@trade", &[]).unwrap();
         assert!(!p.subs.combined && !p.micros);
         assert_eq!(p.subs.names, vec!["btcusdt@trade"]);
-        assert_eq!(
-            parse_target("/ws", &[]).unwrap().subs.names,
-            Vec::<String>::new()
-        );
+        assert_eq!(parse_target("/ws", &[]).unwrap().subs.names, Vec::<String>::new());
         assert!(parse_target("/stream", &q(&[("timeUnit", "Microsecond")])).is_err());
         assert!(parse_target("/wsx", &[]).is_err());
         assert!(parse_target("/ws/x", &q(&[("timeUnit", "millisecond")])).is_ok());

@@ -59,17 +59,8 @@ fn start(a: &[&str]) -> (String, Arc<AtomicBool>, std::thread::JoinHandle<i32>) 
 
 #[test]
 fn plain_cli_prints_its_port_and_serves_rest() {
-    let (line, stop, t) = start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--plain",
-        "--symbol",
-        "ETHUSDT",
-        "--levels",
-        "200",
-        "--rate",
-        "1000",
-    ]);
+    let (line, stop, t) =
+        start(&["--listen", "127.0.0.1:0", "--plain", "--symbol", "ETHUSDT", "--levels", "200", "--rate", "1000"]);
     let addr = line.strip_prefix("listening on ws://").expect(&line);
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -85,44 +76,28 @@ fn plain_cli_prints_its_port_and_serves_rest() {
 #[test]
 fn tls_cli_writes_a_ca_clients_can_trust() {
     let pem_path = std::env::temp_dir().join(format!("tickfeed-sim-ca-{}.pem", std::process::id()));
-    let (line, stop, t) = start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--cert-out",
-        pem_path.to_str().unwrap(),
-        "--levels",
-        "200",
-    ]);
+    let (line, stop, t) =
+        start(&["--listen", "127.0.0.1:0", "--cert-out", pem_path.to_str().unwrap(), "--levels", "200"]);
     let addr = line.strip_prefix("listening on wss://").expect(&line);
     let pem = std::fs::read(&pem_path).unwrap();
     let ca = CertificateDer::from_pem_slice(&pem).expect("a PEM certificate");
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     for host in ["127.0.0.1", "localhost"] {
-        let conn = rustls::ClientConnection::new(
-            Arc::new(cfg.clone()),
-            ServerName::try_from(host).unwrap(),
-        )
-        .unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(cfg.clone()), ServerName::try_from(host).unwrap()).unwrap();
         let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
-        tls.write_all(b"GET /api/v3/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
+        tls.write_all(b"GET /api/v3/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
         let mut resp = Vec::new();
         let _ = tls.read_to_end(&mut resp);
         let resp = String::from_utf8(resp).unwrap();
-        assert!(
-            resp.starts_with("HTTP/1.1 200 OK") && resp.ends_with("{}"),
-            "{host}: {resp}"
-        );
+        assert!(resp.starts_with("HTTP/1.1 200 OK") && resp.ends_with("{}"), "{host}: {resp}");
     }
     stop.store(true, Ordering::Relaxed);
     assert_eq!(t.join().unwrap(), 0);
@@ -132,10 +107,7 @@ fn tls_cli_writes_a_ca_clients_can_trust() {
 #[test]
 fn help_and_bad_flags() {
     let (mut out, mut err) = (Shared::default(), Shared::default());
-    assert_eq!(
-        tickfeed_sim::run_cli_with(&args(&["--help"]), &mut out, &mut err, &|| true),
-        0
-    );
+    assert_eq!(tickfeed_sim::run_cli_with(&args(&["--help"]), &mut out, &mut err, &|| true), 0);
     for flag in [
         "--listen",
         "--plain",
@@ -149,17 +121,9 @@ fn help_and_bad_flags() {
     ] {
         assert!(out.text().contains(flag), "help documents {flag}");
     }
-    for bad in [
-        &["--nope"][..],
-        &["--rate", "x"][..],
-        &["--replay", "/nonexistent/file.gz"][..],
-    ] {
+    for bad in [&["--nope"][..], &["--rate", "x"][..], &["--replay", "/nonexistent/file.gz"][..]] {
         let (mut out, mut err) = (Shared::default(), Shared::default());
-        assert_eq!(
-            tickfeed_sim::run_cli_with(&args(bad), &mut out, &mut err, &|| true),
-            2,
-            "{bad:?}"
-        );
+        assert_eq!(tickfeed_sim::run_cli_with(&args(bad), &mut out, &mut err, &|| true), 2, "{bad:?}");
         assert!(out.text().is_empty());
         assert_eq!(err.text().lines().count(), 1, "one line: {:?}", err.text());
     }

@@ -23,26 +23,13 @@ fn converge(sim: &tickfeed_sim::SimHandle, symbol: &str, diffs: u64) -> LocalBoo
 
 #[test]
 fn synthetic_market_converges_exactly() {
-    let sim = Sim::start(SimConfig {
-        tls: false,
-        pacing: Pacing::Rate(20_000),
-        ..SimConfig::default()
-    })
-    .unwrap();
+    let sim = Sim::start(SimConfig { tls: false, pacing: Pacing::Rate(20_000), ..SimConfig::default() }).unwrap();
     let book = converge(&sim, "BTCUSDT", 300);
     assert!(book.synced);
-    let reference = sim
-        .reference_book("BTCUSDT", book.id)
-        .expect("reference at the client's id");
-    assert!(
-        reference.bids.len() > 2000 && reference.asks.len() > 2000,
-        "thousands of levels"
-    );
+    let reference = sim.reference_book("BTCUSDT", book.id).expect("reference at the client's id");
+    assert!(reference.bids.len() > 2000 && reference.asks.len() > 2000, "thousands of levels");
     assert_eq!(book.to_book("BTCUSDT"), reference);
-    assert_eq!(
-        book.to_book("BTCUSDT").to_dump_json(),
-        reference.to_dump_json()
-    );
+    assert_eq!(book.to_book("BTCUSDT").to_dump_json(), reference.to_dump_json());
 }
 
 /// bookTicker's `u` is the id of the book state it shows: whenever the client's book reaches a
@@ -56,10 +43,7 @@ fn book_tickers_match_the_book_at_their_update_id() {
         ..SimConfig::default()
     })
     .unwrap();
-    let mut w = ws(
-        &sim,
-        "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker",
-    );
+    let mut w = ws(&sim, "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker");
     let mut book = LocalBook::default();
     let mut tickers: std::collections::HashMap<u64, [String; 4]> = Default::default();
     let (mut checks, mut tickers_seen) = (0, 0);
@@ -76,31 +60,20 @@ fn book_tickers_match_the_book_at_their_update_id() {
         if let Some(t) = tickers.remove(&book.id).filter(|_| book.synced) {
             let b = book.to_book("BTCUSDT");
             let f = tickfeed_sim::decimal::format_units;
-            let top = [
-                f(b.bids[0].price),
-                f(b.bids[0].qty),
-                f(b.asks[0].price),
-                f(b.asks[0].qty),
-            ];
+            let top = [f(b.bids[0].price), f(b.bids[0].qty), f(b.asks[0].price), f(b.asks[0].qty)];
             assert_eq!(top, t, "bookTicker u={} vs the book at that id", book.id);
             checks += 1;
         }
         tickers.retain(|&u, _| u > book.id);
     }
     assert!(tickers_seen > 1000, "{tickers_seen}");
-    assert!(
-        checks > 20,
-        "only {checks} tickers landed on a diff boundary"
-    );
+    assert!(checks > 20, "only {checks} tickers landed on a diff boundary");
 }
 
 #[test]
 fn two_symbols_converge_over_tls() {
     let sim = Sim::start(SimConfig {
-        source: MarketSource::Synthetic {
-            symbols: vec!["btcusdt".into(), "ethusdt".into()],
-            seed: 9,
-        },
+        source: MarketSource::Synthetic { symbols: vec!["btcusdt".into(), "ethusdt".into()], seed: 9 },
         levels_per_side: 800,
         pacing: Pacing::Rate(20_000),
         ..SimConfig::default()

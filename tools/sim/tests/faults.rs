@@ -26,10 +26,7 @@ fn sim_with(faults: FaultPlan, rate: u32) -> SimHandle {
 }
 
 fn no_ping() -> FaultPlan {
-    FaultPlan {
-        ping_interval: None,
-        ..FaultPlan::default()
-    }
+    FaultPlan { ping_interval: None, ..FaultPlan::default() }
 }
 
 #[test]
@@ -59,28 +56,16 @@ fn injected_gap_is_real_and_the_client_resyncs_to_the_reference() {
             next_at += 150;
         }
     }
-    assert_eq!(
-        gaps_seen, 2,
-        "each injection is one U > prev u + 1 on the wire"
-    );
+    assert_eq!(gaps_seen, 2, "each injection is one U > prev u + 1 on the wire");
     assert_eq!(book.gaps, 2, "the client detected both");
     assert!(book.snapshots >= 3, "and resynced after each");
     assert_eq!(sim.counters().gaps_injected, 2);
-    assert_eq!(
-        book.to_book("BTCUSDT"),
-        sim.reference_book("BTCUSDT", book.id).unwrap()
-    );
+    assert_eq!(book.to_book("BTCUSDT"), sim.reference_book("BTCUSDT", book.id).unwrap());
 }
 
 #[test]
 fn periodic_drops_from_the_plan_still_converge() {
-    let sim = sim_with(
-        FaultPlan {
-            drop_diff_every: Some(40),
-            ..no_ping()
-        },
-        20_000,
-    );
+    let sim = sim_with(FaultPlan { drop_diff_every: Some(40), ..no_ping() }, 20_000);
     let mut w = ws(&sim, "/stream?streams=btcusdt@depth@100ms");
     let mut book = LocalBook::default();
     while book.applied < 150 || !book.synced {
@@ -88,16 +73,12 @@ fn periodic_drops_from_the_plan_still_converge() {
         book.on_diff(&sim, "BTCUSDT", parse_diff(&v["data"]));
     }
     assert!(book.gaps >= 2, "gaps: {}", book.gaps);
-    assert_eq!(
-        book.to_book("BTCUSDT"),
-        sim.reference_book("BTCUSDT", book.id).unwrap()
-    );
+    assert_eq!(book.to_book("BTCUSDT"), sim.reference_book("BTCUSDT", book.id).unwrap());
 }
 
 fn ping_sim() -> SimHandle {
     let sim = sim_with(no_ping(), 1_000);
-    sim.faults()
-        .set_ping(Some(Duration::from_millis(100)), Duration::from_millis(400));
+    sim.faults().set_ping(Some(Duration::from_millis(100)), Duration::from_millis(400));
     sim
 }
 
@@ -106,18 +87,10 @@ fn read_until_closed(raw: &mut RawWs, within: Duration) -> (u32, Option<u16>) {
     let deadline = Instant::now() + within;
     let mut pings = 0;
     loop {
-        assert!(
-            Instant::now() < deadline,
-            "still connected after {within:?}"
-        );
+        assert!(Instant::now() < deadline, "still connected after {within:?}");
         match raw.read_frame() {
             Ok(f) if f.opcode == 0x9 => pings += 1,
-            Ok(f) if f.opcode == 0x8 => {
-                return (
-                    pings,
-                    Some(u16::from_be_bytes([f.payload[0], f.payload[1]])),
-                )
-            }
+            Ok(f) if f.opcode == 0x8 => return (pings, Some(u16::from_be_bytes([f.payload[0], f.payload[1]]))),
             Ok(_) => {}
             Err(_) => return (pings, None),
         }
@@ -133,14 +106,8 @@ fn ping_without_pong_disconnects_within_the_limit() {
     let took = t.elapsed();
     assert!(pings >= 1);
     assert_eq!(code, Some(1008));
-    assert!(
-        took >= Duration::from_millis(450) && took < Duration::from_millis(2000),
-        "{took:?}"
-    );
-    assert!(wait_for(Duration::from_secs(2), || sim
-        .counters()
-        .disconnects_pong_timeout
-        == 1));
+    assert!(took >= Duration::from_millis(450) && took < Duration::from_millis(2000), "{took:?}");
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_pong_timeout == 1));
 }
 
 #[test]
@@ -157,10 +124,7 @@ fn pong_with_the_wrong_payload_disconnects() {
     }
     let (_, code) = read_until_closed(&mut raw, Duration::from_secs(2));
     assert_eq!(code, Some(1008));
-    assert!(wait_for(Duration::from_secs(2), || sim
-        .counters()
-        .disconnects_pong_mismatch
-        == 1));
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_pong_mismatch == 1));
 }
 
 #[test]
@@ -214,10 +178,7 @@ fn fragmented_messages_arrive_as_several_frames() {
     text.extend(f3.payload);
     let v: Value = serde_json::from_slice(&text).unwrap();
     assert_eq!(v["stream"], "btcusdt@depth@100ms");
-    assert!(wait_for(Duration::from_secs(2), || sim
-        .counters()
-        .fragmented_messages
-        >= 1));
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().fragmented_messages >= 1));
     // A normal client reassembles them.
     let mut w = ws(&sim, "/stream?streams=btcusdt@depth@100ms");
     let v: Value = serde_json::from_str(&next_text(&mut w, Duration::from_secs(5))).unwrap();
@@ -238,10 +199,7 @@ fn close_1001_reaches_the_client() {
         }
     };
     assert_eq!(code, Some(CloseCode::Away));
-    assert!(wait_for(Duration::from_secs(2), || sim
-        .counters()
-        .disconnects_close_1001
-        == 1));
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_close_1001 == 1));
 }
 
 #[test]
@@ -257,10 +215,7 @@ fn abort_is_a_tcp_reset() {
         }
     };
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
-    assert!(wait_for(Duration::from_secs(2), || sim
-        .counters()
-        .disconnects_abort
-        == 1));
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_abort == 1));
 }
 
 #[test]
@@ -281,14 +236,13 @@ fn server_shutdown_event_then_close() {
                     if data["e"] == "serverShutdown" {
                         if wrapped {
                             assert_eq!(v["stream"], "!serverShutdown");
-                            assert!(t.as_str().starts_with("{\"stream\":\"!serverShutdown\",\"data\":{\"e\":\"serverShutdown\",\"E\":"));
+                            assert!(t.as_str().starts_with(
+                                "{\"stream\":\"!serverShutdown\",\"data\":{\"e\":\"serverShutdown\",\"E\":"
+                            ));
                             assert!(data["E"].as_i64().unwrap() < 10_000_000_000_000, "ms");
                         } else {
                             assert!(t.as_str().starts_with("{\"e\":\"serverShutdown\",\"E\":"));
-                            assert!(
-                                data["E"].as_i64().unwrap() > 1_000_000_000_000_000,
-                                "µs when asked"
-                            );
+                            assert!(data["E"].as_i64().unwrap() > 1_000_000_000_000_000, "µs when asked");
                         }
                         got_event = true;
                     }
@@ -302,17 +256,13 @@ fn server_shutdown_event_then_close() {
             }
         }
     }
-    assert!(wait_for(Duration::from_secs(2), || sim
-        .counters()
-        .disconnects_server_shutdown
-        == 2));
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_server_shutdown == 2));
 }
 
 #[test]
 fn forced_disconnect_after_max_age() {
     let sim = sim_with(no_ping(), 2_000);
-    sim.faults()
-        .set_max_connection_age(Some(Duration::from_millis(300)));
+    sim.faults().set_max_connection_age(Some(Duration::from_millis(300)));
     let t = Instant::now();
     let mut w = ws(&sim, "/stream?streams=btcusdt@trade");
     let closed = loop {
@@ -324,10 +274,7 @@ fn forced_disconnect_after_max_age() {
     };
     assert!(closed);
     assert!(t.elapsed() >= Duration::from_millis(300));
-    assert!(wait_for(Duration::from_secs(2), || sim
-        .counters()
-        .disconnects_max_age
-        == 1));
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_max_age == 1));
 }
 
 #[test]
@@ -342,10 +289,7 @@ fn malformed_unknown_stream_and_binary_messages() {
     let (mut malformed, mut unknown, mut binary) = (false, false, false);
     let t = Instant::now();
     while !(malformed && unknown && binary) {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{malformed} {unknown} {binary}"
-        );
+        assert!(t.elapsed() < Duration::from_secs(5), "{malformed} {unknown} {binary}");
         match w.read().unwrap() {
             Message::Text(t) => match serde_json::from_str::<Value>(t.as_str()) {
                 Err(_) => malformed = true,
@@ -368,13 +312,7 @@ fn malformed_unknown_stream_and_binary_messages() {
 
 #[test]
 fn timed_faults_from_the_plan() {
-    let sim = sim_with(
-        FaultPlan {
-            close_after: Some(Duration::from_millis(300)),
-            ..no_ping()
-        },
-        2_000,
-    );
+    let sim = sim_with(FaultPlan { close_after: Some(Duration::from_millis(300)), ..no_ping() }, 2_000);
     let mut w = ws(&sim, "/stream?streams=btcusdt@trade");
     let code = loop {
         match w.read() {
@@ -393,33 +331,18 @@ fn live_control_messages() {
     let send = |w: &mut tungstenite::WebSocket<util::Stream>, s: &str| {
         w.send(Message::text(s)).unwrap();
     };
-    send(
-        &mut w,
-        r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@depth@100ms"],"id":1}"#,
-    );
-    assert_eq!(
-        next_text(&mut w, Duration::from_secs(5)),
-        r#"{"result":null,"id":1}"#
-    );
+    send(&mut w, r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@depth@100ms"],"id":1}"#);
+    assert_eq!(next_text(&mut w, Duration::from_secs(5)), r#"{"result":null,"id":1}"#);
     // Raw (/ws) framing by default: trade and depth payloads unwrapped.
     let mut kinds = std::collections::HashSet::new();
     while kinds.len() < 2 {
         let v: Value = serde_json::from_str(&next_text(&mut w, Duration::from_secs(5))).unwrap();
         kinds.insert(v["e"].as_str().unwrap().to_string());
     }
-    send(
-        &mut w,
-        r#"{"method":"UNSUBSCRIBE","params":["btcusdt@trade"],"id":"x2"}"#,
-    );
-    send(
-        &mut w,
-        r#"{"method":"SET_PROPERTY","params":["combined",true],"id":3}"#,
-    );
+    send(&mut w, r#"{"method":"UNSUBSCRIBE","params":["btcusdt@trade"],"id":"x2"}"#);
+    send(&mut w, r#"{"method":"SET_PROPERTY","params":["combined",true],"id":3}"#);
     send(&mut w, r#"{"method":"LIST_SUBSCRIPTIONS","id":4}"#);
-    send(
-        &mut w,
-        r#"{"method":"GET_PROPERTY","params":["combined"],"id":5}"#,
-    );
+    send(&mut w, r#"{"method":"GET_PROPERTY","params":["combined"],"id":5}"#);
     send(&mut w, r#"{"method":"NOPE","id":6}"#);
     let want = [
         r#"{"result":null,"id":"x2"}"#,
@@ -438,24 +361,14 @@ fn live_control_messages() {
         } else if got.len() >= 2 && text.starts_with("{\"stream\":\"btcusdt@depth@100ms\"") {
             wrapped_after = true;
         } else if got.len() >= 2 {
-            assert!(
-                !text.contains("\"e\":\"trade\""),
-                "unsubscribed stream still sent: {text}"
-            );
+            assert!(!text.contains("\"e\":\"trade\""), "unsubscribed stream still sent: {text}");
         }
     }
     assert_eq!(&got[..4], &want[..]);
-    assert!(
-        got[4].starts_with(r#"{"error":{"code":2,"msg":"Invalid request: unknown variant `NOPE`"#),
-        "{}",
-        got[4]
-    );
+    assert!(got[4].starts_with(r#"{"error":{"code":2,"msg":"Invalid request: unknown variant `NOPE`"#), "{}", got[4]);
     if !wrapped_after {
         let text = next_text(&mut w, Duration::from_secs(5));
-        assert!(
-            text.starts_with("{\"stream\":\"btcusdt@depth@100ms\",\"data\":"),
-            "{text}"
-        );
+        assert!(text.starts_with("{\"stream\":\"btcusdt@depth@100ms\",\"data\":"), "{text}");
     }
     let c = sim.counters();
     assert_eq!((c.control_requests, c.control_errors), (6, 1));
@@ -468,14 +381,8 @@ fn more_than_the_incoming_limit_disconnects() {
     // Five requests in a second are fine.
     let mut ok = ws(&sim, "/ws");
     for id in 0..5 {
-        ok.send(Message::text(format!(
-            r#"{{"method":"LIST_SUBSCRIPTIONS","id":{id}}}"#
-        )))
-        .unwrap();
-        assert_eq!(
-            next_text(&mut ok, Duration::from_secs(5)),
-            format!(r#"{{"result":[],"id":{id}}}"#)
-        );
+        ok.send(Message::text(format!(r#"{{"method":"LIST_SUBSCRIPTIONS","id":{id}}}"#))).unwrap();
+        assert_eq!(next_text(&mut ok, Duration::from_secs(5)), format!(r#"{{"result":[],"id":{id}}}"#));
     }
     // Six are not (pings count too).
     let mut raw = RawWs::open(&sim, "/ws");
@@ -490,13 +397,6 @@ fn more_than_the_incoming_limit_disconnects() {
         }
     }
     assert_eq!(code, Some(1008));
-    assert!(wait_for(Duration::from_secs(2), || sim
-        .counters()
-        .disconnects_rate_limit
-        == 1));
-    assert_eq!(
-        sim.counters().client_pings,
-        5,
-        "the sixth frame is the violation"
-    );
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_rate_limit == 1));
+    assert_eq!(sim.counters().client_pings, 5, "the sixth frame is the violation");
 }

@@ -18,10 +18,7 @@ fn replay_sim(paths: Vec<PathBuf>, pacing: Pacing) -> SimHandle {
         tls: false,
         source: MarketSource::Replay { paths },
         pacing,
-        faults: FaultPlan {
-            ping_interval: None,
-            ..FaultPlan::default()
-        },
+        faults: FaultPlan { ping_interval: None, ..FaultPlan::default() },
         ..SimConfig::default()
     })
     .unwrap()
@@ -30,22 +27,13 @@ fn replay_sim(paths: Vec<PathBuf>, pacing: Pacing) -> SimHandle {
 /// Follows `symbol`'s depth until the replay is over and the client holds the last diff.
 fn follow_to_end(sim: &SimHandle, symbol: &str, within: Duration) -> (LocalBook, Vec<Value>) {
     let lower = symbol.to_ascii_lowercase();
-    let mut w = ws(
-        sim,
-        &format!("/stream?streams={lower}@depth@100ms/{lower}@trade"),
-    );
-    w.get_ref()
-        .tcp()
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    let mut w = ws(sim, &format!("/stream?streams={lower}@depth@100ms/{lower}@trade"));
+    w.get_ref().tcp().set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let mut book = LocalBook::default();
     let mut trades = Vec::new();
     let deadline = Instant::now() + within;
     loop {
-        assert!(
-            Instant::now() < deadline,
-            "replay did not finish in {within:?}"
-        );
+        assert!(Instant::now() < deadline, "replay did not finish in {within:?}");
         match w.read() {
             Ok(tungstenite::Message::Text(t)) => {
                 let v: Value = serde_json::from_str(t.as_str()).unwrap();
@@ -57,8 +45,7 @@ fn follow_to_end(sim: &SimHandle, symbol: &str, within: Duration) -> (LocalBook,
             }
             Ok(_) => {}
             Err(tungstenite::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(e) => panic!("{e}"),
         }
         if sim.market_finished() && book.synced && Some(book.id) == sim.last_update_id(symbol) {
@@ -71,7 +58,10 @@ fn follow_to_end(sim: &SimHandle, symbol: &str, within: Duration) -> (LocalBook,
 fn btcusdt_recording_replays_and_converges() {
     let file = util::data_dir().join("btcusdt_20240808.gz");
     if !file.exists() {
-        println!("SKIPPED: {} not found (set TICKFEED_DATA to the folder holding the Binance recordings)", file.display());
+        println!(
+            "SKIPPED: {} not found (set TICKFEED_DATA to the folder holding the Binance recordings)",
+            file.display()
+        );
         return;
     }
     let t = Instant::now();
@@ -87,15 +77,9 @@ fn btcusdt_recording_replays_and_converges() {
     // Ids and prices are the recording's; E/T are the simulator's clock.
     let first = trades.first().expect("trades replayed");
     assert!(first["t"].as_u64().unwrap() >= 3_735_683_259);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let e = first["E"].as_i64().unwrap();
-    assert!(
-        (now_ms - e).abs() < 120_000,
-        "E re-stamped to now: {e} vs {now_ms}"
-    );
+    assert!((now_ms - e).abs() < 120_000, "E re-stamped to now: {e} vs {now_ms}");
     assert!(first["T"].as_i64().unwrap() <= e);
 }
 
@@ -104,15 +88,9 @@ fn btcusdt_recording_replays_and_converges() {
 #[test]
 fn btcusdt_two_day_recording_matches_the_readme_figures() {
     let dir = util::data_dir();
-    let files = vec![
-        dir.join("btcusdt_20240809.gz"),
-        dir.join("btcusdt_20240808.gz"),
-    ];
+    let files = vec![dir.join("btcusdt_20240809.gz"), dir.join("btcusdt_20240808.gz")];
     if files.iter().any(|f| !f.exists()) {
-        println!(
-            "SKIPPED: BTCUSDT recordings not found under {} (set TICKFEED_DATA)",
-            dir.display()
-        );
+        println!("SKIPPED: BTCUSDT recordings not found under {} (set TICKFEED_DATA)", dir.display());
         return;
     }
     // Given out of order on purpose: lines are merged by receive time. No client: a rate this
@@ -180,14 +158,8 @@ fn check_crafted(sim: &SimHandle) {
     let at_108 = sim.reference_book("XYZUSDT", 108).unwrap();
     assert_eq!(at_108.bids[0].qty, 125_000_000);
     assert_eq!(at_108.asks[0].price, 10_200_000_000);
-    assert!(
-        sim.reference_book("XYZUSDT", 100).is_none(),
-        "never a reference id"
-    );
-    assert!(
-        sim.reference_book("XYZUSDT", 105).is_some(),
-        "the snapshot is"
-    );
+    assert!(sim.reference_book("XYZUSDT", 100).is_none(), "never a reference id");
+    assert!(sim.reference_book("XYZUSDT", 105).is_some(), "the snapshot is");
     let _ = trades;
 }
 
@@ -195,10 +167,7 @@ fn check_crafted(sim: &SimHandle) {
 fn crafted_gzip_file_replays() {
     let dir = tmp_dir("gz");
     let path = dir.join("xyz.gz");
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(&path).unwrap(),
-        flate2::Compression::fast(),
-    );
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
     for l in crafted_lines() {
         writeln!(gz, "{l}").unwrap();
     }
@@ -230,11 +199,7 @@ fn tickfeed_capture_directory_replays_merged_by_receive_time() {
             }
             None => json.to_string(),
         };
-        let f = if raw.contains("\"e\":\"trade\"") {
-            &mut tr
-        } else {
-            &mut ob
-        };
+        let f = if raw.contains("\"e\":\"trade\"") { &mut tr } else { &mut ob };
         writeln!(f, "{ts} {raw}").unwrap();
     }
     drop((ob, tr));
@@ -247,28 +212,20 @@ fn tickfeed_capture_directory_replays_merged_by_receive_time() {
 fn replay_without_snapshot_serves_streams_but_no_book() {
     let dir = tmp_dir("nosnap");
     let path = dir.join("x.txt");
-    let lines: Vec<String> = crafted_lines()
-        .into_iter()
-        .filter(|l| !l.contains("lastUpdateId"))
-        .collect();
+    let lines: Vec<String> = crafted_lines().into_iter().filter(|l| !l.contains("lastUpdateId")).collect();
     std::fs::write(&path, lines.join("\n")).unwrap();
     let sim = replay_sim(vec![path.clone()], Pacing::AsFastAsRead);
     let r = util::get(&sim, "/api/v3/depth?symbol=XYZUSDT");
     assert_eq!(r.status, 503);
     assert!(sim.current_book("XYZUSDT").is_none());
-    assert_eq!(
-        util::get(&sim, "/api/v3/exchangeInfo?symbol=XYZUSDT").status,
-        200
-    );
+    assert_eq!(util::get(&sim, "/api/v3/exchangeInfo?symbol=XYZUSDT").status, 200);
     let mut w = ws(&sim, "/stream?streams=xyzusdt@depth@100ms");
     let v: Value = serde_json::from_str(&util::next_text(&mut w, Duration::from_secs(5))).unwrap();
     assert_eq!(v["data"]["e"], "depthUpdate");
     drop(w);
     drop(sim);
     assert!(Sim::start(SimConfig {
-        source: MarketSource::Replay {
-            paths: vec![Path::new("/nonexistent").into()]
-        },
+        source: MarketSource::Replay { paths: vec![Path::new("/nonexistent").into()] },
         ..SimConfig::default()
     })
     .is_err());

@@ -10,13 +10,8 @@ use tickfeed_sim::{decimal::parse_units, Pacing, RestReject, Sim, SimConfig, Sim
 use util::get;
 
 fn sim(levels: usize) -> SimHandle {
-    Sim::start(SimConfig {
-        tls: false,
-        pacing: Pacing::Rate(2_000),
-        levels_per_side: levels,
-        ..SimConfig::default()
-    })
-    .unwrap()
+    Sim::start(SimConfig { tls: false, pacing: Pacing::Rate(2_000), levels_per_side: levels, ..SimConfig::default() })
+        .unwrap()
 }
 
 fn side(v: &serde_json::Value) -> Vec<(i64, i64)> {
@@ -26,16 +21,8 @@ fn side(v: &serde_json::Value) -> Vec<(i64, i64)> {
         .map(|l| {
             let p = l[0].as_str().unwrap();
             let q = l[1].as_str().unwrap();
-            assert_eq!(
-                p.split('.').nth(1).map(str::len),
-                Some(8),
-                "8-decimal price {p}"
-            );
-            assert_eq!(
-                q.split('.').nth(1).map(str::len),
-                Some(8),
-                "8-decimal qty {q}"
-            );
+            assert_eq!(p.split('.').nth(1).map(str::len), Some(8), "8-decimal price {p}");
+            assert_eq!(q.split('.').nth(1).map(str::len), Some(8), "8-decimal qty {q}");
             (parse_units(p).unwrap(), parse_units(q).unwrap())
         })
         .collect()
@@ -46,26 +33,14 @@ fn depth_levels_best_first_limit_and_weights() {
     let sim = sim(6000);
     let r = get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=5");
     assert_eq!(r.status, 200);
-    assert!(r
-        .header("content-type")
-        .unwrap()
-        .starts_with("application/json"));
+    assert!(r.header("content-type").unwrap().starts_with("application/json"));
     assert!(r.body.starts_with("{\"lastUpdateId\":"), "{}", r.body);
     let v = r.json();
-    assert_eq!(
-        v.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["asks", "bids", "lastUpdateId"]
-    );
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["asks", "bids", "lastUpdateId"]);
     let (bids, asks) = (side(&v["bids"]), side(&v["asks"]));
     assert_eq!((bids.len(), asks.len()), (5, 5));
-    assert!(
-        bids.windows(2).all(|w| w[0].0 > w[1].0),
-        "bids best (highest) first"
-    );
-    assert!(
-        asks.windows(2).all(|w| w[0].0 < w[1].0),
-        "asks best (lowest) first"
-    );
+    assert!(bids.windows(2).all(|w| w[0].0 > w[1].0), "bids best (highest) first");
+    assert!(asks.windows(2).all(|w| w[0].0 < w[1].0), "asks best (lowest) first");
     assert!(bids[0].0 < asks[0].0);
     let w0: u32 = r.header("x-mbx-used-weight-1m").unwrap().parse().unwrap();
 
@@ -76,18 +51,9 @@ fn depth_levels_best_first_limit_and_weights() {
     let r = get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=1000");
     let r2 = get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=9999");
     let v2 = r2.json();
-    assert_eq!(
-        side(&v2["bids"]).len(),
-        5000,
-        "over 5000 is truncated to 5000"
-    );
+    assert_eq!(side(&v2["bids"]).len(), 5000, "over 5000 is truncated to 5000");
     let r3 = get(&sim, "/api/v3/exchangeInfo?symbol=BTCUSDT");
-    let w = |r: &util::HttpResponse| {
-        r.header("x-mbx-used-weight-1m")
-            .unwrap()
-            .parse::<u32>()
-            .unwrap()
-    };
+    let w = |r: &util::HttpResponse| r.header("x-mbx-used-weight-1m").unwrap().parse::<u32>().unwrap();
     // 5 (limit 5), 5 (default), 25 (101), 50 (1000), 250 (>5000), 20 (exchangeInfo). The window is a
     // wall-clock minute: if it rolled over mid-test the sums restart, so accept either.
     let total = w(&r3);
@@ -105,32 +71,15 @@ fn depth_matches_reference_and_errors_are_binance_shaped() {
     let r = get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=5000");
     let v = r.json();
     let id = v["lastUpdateId"].as_u64().unwrap();
-    let reference = sim
-        .reference_book("BTCUSDT", id)
-        .expect("REST id is a reference id");
+    let reference = sim.reference_book("BTCUSDT", id).expect("REST id is a reference id");
     let bids = side(&v["bids"]);
     assert_eq!(bids.len(), reference.bids.len());
-    assert!(bids
-        .iter()
-        .zip(&reference.bids)
-        .all(|(a, b)| a.0 == b.price && a.1 == b.qty));
+    assert!(bids.iter().zip(&reference.bids).all(|(a, b)| a.0 == b.price && a.1 == b.qty));
 
     for (q, status, body) in [
-        (
-            "/api/v3/depth?symbol=FOOBAR",
-            400,
-            r#"{"code":-1121,"msg":"Invalid symbol."}"#,
-        ),
-        (
-            "/api/v3/depth?symbol=btcusdt",
-            400,
-            r#"{"code":-1121,"msg":"Invalid symbol."}"#,
-        ),
-        (
-            "/api/v3/exchangeInfo?symbol=NOPE",
-            400,
-            r#"{"code":-1121,"msg":"Invalid symbol."}"#,
-        ),
+        ("/api/v3/depth?symbol=FOOBAR", 400, r#"{"code":-1121,"msg":"Invalid symbol."}"#),
+        ("/api/v3/depth?symbol=btcusdt", 400, r#"{"code":-1121,"msg":"Invalid symbol."}"#),
+        ("/api/v3/exchangeInfo?symbol=NOPE", 400, r#"{"code":-1121,"msg":"Invalid symbol."}"#),
         (
             "/api/v3/depth",
             400,
@@ -158,21 +107,11 @@ fn exchange_info_has_filters() {
     assert_eq!(v["rateLimits"][0]["rateLimitType"], "REQUEST_WEIGHT");
     let s = &v["symbols"][0];
     assert_eq!(
-        (
-            s["symbol"].as_str(),
-            s["baseAsset"].as_str(),
-            s["quoteAsset"].as_str()
-        ),
+        (s["symbol"].as_str(), s["baseAsset"].as_str(), s["quoteAsset"].as_str()),
         (Some("BTCUSDT"), Some("BTC"), Some("USDT"))
     );
     let filters = s["filters"].as_array().unwrap();
-    let f = |t: &str| {
-        filters
-            .iter()
-            .find(|f| f["filterType"] == t)
-            .unwrap()
-            .clone()
-    };
+    let f = |t: &str| filters.iter().find(|f| f["filterType"] == t).unwrap().clone();
     assert_eq!(f("PRICE_FILTER")["tickSize"], "0.01000000");
     assert_eq!(f("LOT_SIZE")["stepSize"], "0.00001000");
     assert_eq!(f("LOT_SIZE")["minQty"], "0.00001000");
@@ -193,11 +132,7 @@ fn injected_429_418_and_delay() {
         assert_eq!(r.header("retry-after"), Some("7"));
         assert_eq!(r.json()["code"], -1003);
     }
-    assert_eq!(
-        get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=10").status,
-        200,
-        "only the next K"
-    );
+    assert_eq!(get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=10").status, 200, "only the next K");
     f.reject_rest(RestReject::Banned, 1, 120);
     let r = get(&sim, "/api/v3/exchangeInfo?symbol=BTCUSDT");
     assert_eq!(r.status, 418);
@@ -209,10 +144,7 @@ fn injected_429_418_and_delay() {
 
     f.set_rest_delay(Some(Duration::from_millis(300)));
     let t = Instant::now();
-    assert_eq!(
-        get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=10").status,
-        200
-    );
+    assert_eq!(get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=10").status, 200);
     assert!(t.elapsed() >= Duration::from_millis(300));
     f.set_rest_delay(None);
     assert_eq!(sim.counters().rest_delayed, 1);
@@ -220,13 +152,9 @@ fn injected_429_418_and_delay() {
 
 #[test]
 fn weight_limit_answers_429() {
-    let sim = Sim::start(SimConfig {
-        tls: false,
-        levels_per_side: 200,
-        weight_limit: Some(300),
-        ..SimConfig::default()
-    })
-    .unwrap();
+    let sim =
+        Sim::start(SimConfig { tls: false, levels_per_side: 200, weight_limit: Some(300), ..SimConfig::default() })
+            .unwrap();
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let r = get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=5000");

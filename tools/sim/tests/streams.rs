@@ -12,10 +12,7 @@ use util::{next_text, ws};
 fn config(tls: bool, symbols: &[&str]) -> SimConfig {
     SimConfig {
         tls,
-        source: MarketSource::Synthetic {
-            symbols: symbols.iter().map(|s| s.to_string()).collect(),
-            seed: 42,
-        },
+        source: MarketSource::Synthetic { symbols: symbols.iter().map(|s| s.to_string()).collect(), seed: 42 },
         pacing: Pacing::Rate(5_000),
         levels_per_side: 500,
         faults: FaultPlan::default(),
@@ -24,10 +21,7 @@ fn config(tls: bool, symbols: &[&str]) -> SimConfig {
 }
 
 /// Reads `n` combined messages and checks their shape; returns them parsed.
-fn read_combined(
-    w: &mut tungstenite::WebSocket<util::Stream>,
-    n: usize,
-) -> Vec<(String, Value, String)> {
+fn read_combined(w: &mut tungstenite::WebSocket<util::Stream>, n: usize) -> Vec<(String, Value, String)> {
     let mut out = Vec::new();
     for _ in 0..n {
         let text = next_text(w, Duration::from_secs(10));
@@ -37,8 +31,7 @@ fn read_combined(
         assert_eq!(obj.len(), 2, "only stream and data: {text}");
         let name = v["stream"].as_str().unwrap().to_string();
         // Exact wrapper: no spaces, stream first, data second.
-        let data_text =
-            text[format!("{{\"stream\":\"{name}\",\"data\":").len()..text.len() - 1].to_string();
+        let data_text = text[format!("{{\"stream\":\"{name}\",\"data\":").len()..text.len() - 1].to_string();
         serde_json::from_str::<Value>(&data_text).expect("data is the raw payload");
         out.push((name, v["data"].clone(), data_text));
     }
@@ -60,11 +53,7 @@ fn check_streams(tls: bool) {
         match name.as_str() {
             "btcusdt@depth@100ms" | "ethusdt@depth@100ms" => {
                 assert!(raw.starts_with("{\"e\":\"depthUpdate\",\"E\":"), "{raw}");
-                let sym = if name.starts_with("btc") {
-                    "BTCUSDT"
-                } else {
-                    "ETHUSDT"
-                };
+                let sym = if name.starts_with("btc") { "BTCUSDT" } else { "ETHUSDT" };
                 assert_eq!(data["s"], sym);
                 let (u0, u1) = (data["U"].as_u64().unwrap(), data["u"].as_u64().unwrap());
                 assert!(u0 <= u1);
@@ -73,10 +62,7 @@ fn check_streams(tls: bool) {
                 }
                 prev_u.insert(name.clone(), u1);
                 let e = data["E"].as_i64().unwrap();
-                assert!(
-                    (1_600_000_000_000..4_000_000_000_000).contains(&e),
-                    "E in ms: {e}"
-                );
+                assert!((1_600_000_000_000..4_000_000_000_000).contains(&e), "E in ms: {e}");
                 assert!(
                     data["b"].as_array().unwrap().len() + data["a"].as_array().unwrap().len() >= 10,
                     "dozens of levels"
@@ -86,14 +72,8 @@ fn check_streams(tls: bool) {
                 assert!(raw.starts_with("{\"e\":\"trade\",\"E\":"), "{raw}");
                 assert!(data["t"].as_u64().unwrap() > u32::MAX as u64 / 2);
                 assert!(data["T"].as_i64().unwrap() <= data["E"].as_i64().unwrap());
-                assert!(data["p"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with(|c: char| c.is_ascii_digit()));
-                assert_eq!(
-                    data["p"].as_str().unwrap().split('.').nth(1).unwrap().len(),
-                    8
-                );
+                assert!(data["p"].as_str().unwrap().ends_with(|c: char| c.is_ascii_digit()));
+                assert_eq!(data["p"].as_str().unwrap().split('.').nth(1).unwrap().len(), 8);
             }
             "btcusdt@aggTrade" => {
                 assert!(raw.starts_with("{\"e\":\"aggTrade\",\"E\":"), "{raw}");
@@ -148,10 +128,7 @@ fn one_second_depth_covers_ten_fast_diffs() {
     let mut slow = 0;
     while slow < 3 {
         let v: Value = serde_json::from_str(&next_text(&mut w, Duration::from_secs(10))).unwrap();
-        let (u0, u1) = (
-            v["data"]["U"].as_u64().unwrap(),
-            v["data"]["u"].as_u64().unwrap(),
-        );
+        let (u0, u1) = (v["data"]["U"].as_u64().unwrap(), v["data"]["u"].as_u64().unwrap());
         if v["stream"] == "btcusdt@depth" {
             if fast.len() >= 10 {
                 // The slow diff spans exactly the last ten fast ones.
@@ -166,11 +143,7 @@ fn one_second_depth_covers_ten_fast_diffs() {
 }
 
 fn paced(pacing: Pacing) -> tickfeed_sim::SimHandle {
-    Sim::start(SimConfig {
-        pacing,
-        ..config(false, &["btcusdt"])
-    })
-    .unwrap()
+    Sim::start(SimConfig { pacing, ..config(false, &["btcusdt"]) }).unwrap()
 }
 
 /// Counts messages on `path` during `window` (after the first one arrives).
@@ -190,46 +163,22 @@ fn count_for(sim: &tickfeed_sim::SimHandle, path: &str, window: Duration) -> usi
 fn real_time_speed_and_rate_pacing() {
     // Bounds are wide: the box is shared and debug builds are slow; what matters is the order of
     // magnitude each mode produces.
-    let rt = count_for(
-        &paced(Pacing::RealTime),
-        "/ws/btcusdt@depth@100ms",
-        Duration::from_millis(1000),
-    );
-    assert!(
-        (6..=14).contains(&rt),
-        "real time: a diff every 100 ms, got {rt}/s"
-    );
-    let x10 = count_for(
-        &paced(Pacing::Speed(10.0)),
-        "/ws/btcusdt@depth@100ms",
-        Duration::from_millis(500),
-    );
-    assert!(
-        (25..=75).contains(&x10),
-        "x10: a diff every 10 ms, got {x10} in 0.5 s"
-    );
+    let rt = count_for(&paced(Pacing::RealTime), "/ws/btcusdt@depth@100ms", Duration::from_millis(1000));
+    assert!((6..=14).contains(&rt), "real time: a diff every 100 ms, got {rt}/s");
+    let x10 = count_for(&paced(Pacing::Speed(10.0)), "/ws/btcusdt@depth@100ms", Duration::from_millis(500));
+    assert!((25..=75).contains(&x10), "x10: a diff every 10 ms, got {x10} in 0.5 s");
     let all = "/stream?streams=btcusdt@depth/btcusdt@depth@100ms/btcusdt@trade/btcusdt@aggTrade/btcusdt@bookTicker";
     let rate = count_for(&paced(Pacing::Rate(2_000)), all, Duration::from_millis(500));
-    assert!(
-        (600..=1400).contains(&rate),
-        "2000 msg/s, got {rate} in 0.5 s"
-    );
+    assert!((600..=1400).contains(&rate), "2000 msg/s, got {rate} in 0.5 s");
 }
 
 #[test]
 fn as_fast_as_read_waits_for_readers() {
-    let sim = Sim::start(SimConfig {
-        pacing: Pacing::AsFastAsRead,
-        log_capacity: 256,
-        ..config(false, &["btcusdt"])
-    })
-    .unwrap();
+    let sim = Sim::start(SimConfig { pacing: Pacing::AsFastAsRead, log_capacity: 256, ..config(false, &["btcusdt"]) })
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(sim.counters().events_published, 0, "no reader, no market");
-    let mut w = ws(
-        &sim,
-        "/ws/btcusdt@depth@100ms/btcusdt@depth/btcusdt@trade/btcusdt@aggTrade/btcusdt@bookTicker",
-    );
+    let mut w = ws(&sim, "/ws/btcusdt@depth@100ms/btcusdt@depth/btcusdt@trade/btcusdt@aggTrade/btcusdt@bookTicker");
     let mut prev = None;
     let mut diffs = 0;
     while diffs < 100 {
@@ -266,12 +215,6 @@ fn a_client_that_stops_reading_is_dropped_as_slow() {
         ..config(false, &["btcusdt"])
     })
     .unwrap();
-    let _w = ws(
-        &sim,
-        "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@trade/btcusdt@aggTrade",
-    );
-    assert!(util::wait_for(Duration::from_secs(10), || sim
-        .counters()
-        .disconnects_slow_consumer
-        == 1));
+    let _w = ws(&sim, "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@trade/btcusdt@aggTrade");
+    assert!(util::wait_for(Duration::from_secs(10), || sim.counters().disconnects_slow_consumer == 1));
 }

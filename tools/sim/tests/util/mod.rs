@@ -74,8 +74,7 @@ pub fn client_config(ca_der: &[u8]) -> Arc<rustls::ClientConfig> {
 pub fn connect(sim: &SimHandle) -> Stream {
     let tcp = TcpStream::connect(sim.local_addr()).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    tcp.set_write_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    tcp.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
     tcp.set_nodelay(true).unwrap();
     match sim.ca_der() {
         Some(ca) => {
@@ -99,10 +98,7 @@ pub fn ws(sim: &SimHandle, path_and_query: &str) -> WebSocket<Stream> {
 pub fn next_text(ws: &mut WebSocket<Stream>, within: Duration) -> String {
     let deadline = Instant::now() + within;
     loop {
-        assert!(
-            Instant::now() < deadline,
-            "no text message within {within:?}"
-        );
+        assert!(Instant::now() < deadline, "no text message within {within:?}");
         match ws.read().expect("websocket read") {
             Message::Text(t) => return t.as_str().to_string(),
             _ => continue,
@@ -120,10 +116,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("bad JSON {e}: {}", self.body))
@@ -133,8 +126,7 @@ impl HttpResponse {
 /// `GET path_and_query` with `Connection: close`.
 pub fn get(sim: &SimHandle, path_and_query: &str) -> HttpResponse {
     let mut s = connect(sim);
-    let req =
-        format!("GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let req = format!("GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).unwrap();
     s.flush().unwrap();
     let mut raw = Vec::new();
@@ -151,14 +143,7 @@ pub fn get(sim: &SimHandle, path_and_query: &str) -> HttpResponse {
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").expect("response head");
     let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
     let headers: Vec<(String, String)> = lines
         .map(|l| {
             let (k, v) = l.split_once(':').unwrap();
@@ -171,11 +156,7 @@ pub fn get(sim: &SimHandle, path_and_query: &str) -> HttpResponse {
         .map(|(_, v)| v.parse().unwrap())
         .expect("content-length");
     assert_eq!(body.len(), len, "Content-Length matches the body");
-    HttpResponse {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+    HttpResponse { status, headers, body: body.to_string() }
 }
 
 /// A depth diff as a client parses it.
@@ -193,10 +174,7 @@ fn levels(v: &Value) -> Vec<(i64, i64)> {
         .iter()
         .map(|l| {
             let l = l.as_array().unwrap();
-            (
-                parse_units(l[0].as_str().unwrap()).unwrap(),
-                parse_units(l[1].as_str().unwrap()).unwrap(),
-            )
+            (parse_units(l[0].as_str().unwrap()).unwrap(), parse_units(l[1].as_str().unwrap()).unwrap())
         })
         .collect()
 }
@@ -265,17 +243,11 @@ impl LocalBook {
         self.asks = levels(&snap["asks"]).into_iter().collect();
         self.id = id;
         self.synced = true;
-        let buffered: Vec<_> = std::mem::take(&mut self.buffer)
-            .into_iter()
-            .filter(|d| d.last > id)
-            .collect();
+        let buffered: Vec<_> = std::mem::take(&mut self.buffer).into_iter().filter(|d| d.last > id).collect();
         let mut first = true;
         for d in buffered {
             if first {
-                assert!(
-                    d.first <= id + 1 && id < d.last,
-                    "first applied diff bridges the snapshot"
-                );
+                assert!(d.first <= id + 1 && id < d.last, "first applied diff bridges the snapshot");
                 first = false;
             }
             if d.first > self.id + 1 {
@@ -312,17 +284,8 @@ impl LocalBook {
         Book {
             symbol: symbol.to_string(),
             last_update_id: self.id,
-            bids: self
-                .bids
-                .iter()
-                .rev()
-                .map(|(&price, &qty)| Level { price, qty })
-                .collect(),
-            asks: self
-                .asks
-                .iter()
-                .map(|(&price, &qty)| Level { price, qty })
-                .collect(),
+            bids: self.bids.iter().rev().map(|(&price, &qty)| Level { price, qty }).collect(),
+            asks: self.asks.iter().map(|(&price, &qty)| Level { price, qty }).collect(),
         }
     }
 }
@@ -332,9 +295,7 @@ impl LocalBook {
 pub fn data_dir() -> std::path::PathBuf {
     match std::env::var_os("TICKFEED_DATA") {
         Some(d) => d.into(),
-        None => {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/binance")
-        }
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/binance"),
     }
 }
 
@@ -370,10 +331,7 @@ impl RawWs {
         }
         let head = String::from_utf8(head).unwrap();
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        assert!(
-            head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
-            "{head}"
-        );
+        assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
         RawWs { s }
     }
 
@@ -399,11 +357,7 @@ impl RawWs {
         };
         let mut payload = vec![0u8; len];
         self.s.read_exact(&mut payload)?;
-        Ok(RawFrame {
-            fin,
-            opcode,
-            payload,
-        })
+        Ok(RawFrame { fin, opcode, payload })
     }
 
     /// Sends one masked frame (clients must mask).
