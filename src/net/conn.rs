@@ -114,7 +114,7 @@ impl ConnError {
 pub enum ConnEvent<'a> {
     /// The upgrade succeeded: frames follow.
     Opened,
-    /// A complete text message, with the instant of the socket read that completed it.
+    /// A complete text message, with the instant the socket read that completed it returned.
     Text(&'a [u8], Instant),
     /// A complete binary message (Binance sends none on JSON streams).
     Binary(&'a [u8], Instant),
@@ -332,7 +332,6 @@ impl Conn {
         }
         for _ in 0..MAX_READS_PER_CALL {
             self.make_room();
-            let t = Instant::now();
             let n = match self.read_some() {
                 Ok(0) => {
                     if self.phase == Phase::Handshaking {
@@ -349,6 +348,10 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ConnError::from_io(e)),
             };
+            // The one clock read per socket read: the bytes are in hand (decrypted, with TLS).
+            // It is the receive time of every frame this read completes and the start of their
+            // processing time.
+            let t = Instant::now();
             self.end += n;
             self.last_rx = t;
             if self.phase == Phase::Handshaking {
