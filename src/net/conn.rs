@@ -332,6 +332,7 @@ impl Conn {
         }
         for _ in 0..MAX_READS_PER_CALL {
             self.make_room();
+            let space = self.rbuf.len() - self.end;
             let n = match self.read_some() {
                 Ok(0) => {
                     if self.phase == Phase::Handshaking {
@@ -375,6 +376,14 @@ impl Conn {
             self.flush()?;
             if let Some((code, reason)) = closed {
                 return Err(ConnError::Closed { code, reason });
+            }
+            if self.tls.is_none() && n < space {
+                // A plain read that did not fill the space drained the socket: skip the read that
+                // would only say WouldBlock. Edge-triggered epoll reports any byte that arrives
+                // after this read as a new event, so nothing is missed. (Not with TLS: rustls
+                // reads the socket in its own chunks, so a short plaintext read proves nothing.)
+                self.readable = false;
+                return Ok(());
             }
         }
         Ok(())
