@@ -484,7 +484,11 @@ pub fn run_main(args: &[String]) -> Result<(), String> {
                 "run",
                 "[OPTIONS]",
                 "Live feed handler: Binance spot combined streams over one websocket, REST snapshots, \
-                 local books kept in sync, top of book out.",
+                 local books kept in sync, top of book out.\n\
+                 Ends on --duration, --max-events, SIGINT or SIGTERM: summary on stderr, exit files written, exit 0.\n\
+                 Network failures are logged in one line and retried with backoff; configuration errors \
+                 (bad URL, unknown symbol, unreadable CA file) exit 2.\n\
+                 A closed stdout stops the output, not the run.",
                 &flags
             )
         );
