@@ -724,4 +724,178 @@ mod tests {
         Replayer::new(&mut p).run(&[path], ReplayOptions::default(), &mut |_| true).unwrap();
         assert!(p.symbols()[p.find("ethusdt").unwrap()].book().is_synced());
     }
+
+    /// Writes `files` (relative path -> text; a `.gz` name is gzipped) under a fresh folder.
+    fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("tickfeed-plan-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (rel, text) in files {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            let f = File::create(&p).unwrap();
+            if rel.ends_with(".gz") {
+                let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+                e.write_all(text.as_bytes()).unwrap();
+                e.finish().unwrap();
+            } else {
+                let mut f = f;
+                f.write_all(text.as_bytes()).unwrap();
+            }
+        }
+        root
+    }
+
+    fn runs(segs: &[Segment], root: &Path) -> Vec<(String, Vec<Vec<String>>)> {
+        let rel = |p: &PathBuf| p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        segs.iter()
+            .map(|s| match s {
+                Segment::Files(f) => ("files".to_owned(), vec![f.iter().map(rel).collect()]),
+                Segment::Run { id, streams } => {
+                    (id.clone(), streams.iter().map(|s| s.files.iter().map(rel).collect()).collect())
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plan_groups_takes_into_runs_in_start_order() {
+        let root = tree(
+            "runs",
+            &[
+                ("btcusdt/2024-08-08/take_1/.run", "200-1\n"),
+                ("btcusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log", "plain twin, skipped"),
+                ("btcusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log.gz", ""),
+                ("btcusdt/2024-08-08/take_1/orderbook/.2024-08-08T22.log.gz.tmp", "being compressed"),
+                ("btcusdt/2024-08-08/take_1/orderbook/x.tmp", ""),
+                ("btcusdt/2024-08-08/take_1/trades/2024-08-08T23.log", ""),
+                // Started earlier (a racing recorder): replayed first despite its higher number.
+                ("btcusdt/2024-08-08/take_2/.run", "100-1\n"),
+                ("btcusdt/2024-08-08/take_2/orderbook/2024-08-08T23.log", ""),
+                // Numbers compare as numbers; no .run: a run of its own, after the known ones.
+                ("btcusdt/2024-08-08/take_10/orderbook/2024-08-08T23.log", ""),
+                ("btcusdt/2024-08-08/take_9/orderbook/2024-08-08T23.log", ""),
+                // Run 200 crossed midnight: its next take is in the new date's folder.
+                ("btcusdt/2024-08-09/take_1/.run", "200-1\n"),
+                ("btcusdt/2024-08-09/take_1/orderbook/2024-08-09T00.log", ""),
+                ("ethusdt/2024-08-08/take_1/.run", "200-1\n"),
+                ("ethusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log", ""),
+                ("loose.log", ""),
+            ],
+        );
+        let segs = plan(std::slice::from_ref(&root)).unwrap();
+        let name = |s: &str| format!("take {}", root.join(s).display());
+        assert_eq!(
+            runs(&segs, &root),
+            vec![
+                ("100-1".to_owned(), vec![vec!["btcusdt/2024-08-08/take_2/orderbook/2024-08-08T23.log".to_owned()]]),
+                (
+                    "200-1".to_owned(),
+                    vec![
+                        vec![
+                            "btcusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log.gz".to_owned(),
+                            "btcusdt/2024-08-09/take_1/orderbook/2024-08-09T00.log".to_owned()
+                        ],
+                        vec!["btcusdt/2024-08-08/take_1/trades/2024-08-08T23.log".to_owned()],
+                        vec!["ethusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log".to_owned()],
+                    ]
+                ),
+                (
+                    name("btcusdt/2024-08-08/take_9"),
+                    vec![vec!["btcusdt/2024-08-08/take_9/orderbook/2024-08-08T23.log".to_owned()]]
+                ),
+                (
+                    name("btcusdt/2024-08-08/take_10"),
+                    vec![vec!["btcusdt/2024-08-08/take_10/orderbook/2024-08-08T23.log".to_owned()]]
+                ),
+                (format!("folder {}", root.display()), vec![vec!["loose.log".to_owned()]]),
+            ]
+        );
+        if let Segment::Run { streams, .. } = &segs[1] {
+            assert_eq!(streams.iter().map(|s| s.rank).collect::<Vec<_>>(), [0, 1, 0]);
+        }
+        // Files by name are one segment read in order; a run named by two arguments is one run.
+        let f = |s: &str| root.join(s);
+        let segs = plan(&[
+            f("loose.log"),
+            f("btcusdt/2024-08-08/take_2/orderbook/2024-08-08T23.log"),
+            f("btcusdt/2024-08-09/take_1"),
+            f("btcusdt/2024-08-08/take_1"),
+            f("loose.log"),
+        ])
+        .unwrap();
+        let r = runs(&segs, &root);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].1, vec![vec!["loose.log", "btcusdt/2024-08-08/take_2/orderbook/2024-08-08T23.log"]]);
+        assert_eq!(r[1].0, "200-1");
+        assert_eq!(r[1].1[0].len(), 2, "both dates of run 200, in date order: {:?}", r[1]);
+        assert!(r[1].1[0][0].contains("2024-08-08"));
+        assert_eq!(r[2].1, vec![vec!["loose.log"]]);
+        // Errors name the path.
+        let e = plan(&[root.join("nope")]).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        std::fs::create_dir_all(root.join("empty/.hidden")).unwrap();
+        let e = plan(&[root.join("empty")]).unwrap_err();
+        assert!(e.to_string().contains("no recording files"), "{e}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    fn run_ndjson(inputs: &[PathBuf]) -> (String, ReplayCounters, Pipeline) {
+        let mut p = Pipeline::new(
+            PipelineConfig { output: OutputMode::Ndjson, log: false, auto_symbols: true, ..Default::default() },
+            &[],
+        );
+        let mut out = Vec::new();
+        let c = {
+            let mut r = Replayer::new(&mut p);
+            r.run(inputs, ReplayOptions::default(), &mut |p| p.output().flush_to(&mut out).is_ok()).unwrap();
+            r.counters()
+        };
+        (String::from_utf8(out).unwrap(), c, p)
+    }
+
+    const T1: &str = r#"{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"s":"ETHUSDT","t":7,"p":"2683.80000000","q":"1.00000000","T":1,"m":true,"M":true}}"#;
+
+    #[test]
+    fn merge_orders_by_time_then_orderbook_before_trades() {
+        let d2 = D1.replace("\"U\":10,\"u\":12", "\"U\":13,\"u\":13");
+        let root = tree(
+            "ties",
+            &[
+                ("ethusdt/2024-08-08/take_1/trades/a.log", &format!("5 {T1}\n")),
+                (
+                    "ethusdt/2024-08-08/take_1/orderbook/a.log",
+                    &format!("1 GET /api/v3/depth?symbol=ETHUSDT&limit=5\n1 {SNAP}\n5 {D1}\n6 {d2}\n"),
+                ),
+            ],
+        );
+        let (out, c, p) = run_ndjson(std::slice::from_ref(&root));
+        let streams: Vec<&str> = out.lines().map(|l| &l[l.find("\"stream\":\"").unwrap() + 10..][..12]).collect();
+        assert_eq!(streams, ["ethusdt@dept", "ethusdt@trad", "ethusdt@dept"], "{out}");
+        assert_eq!((c.lines, c.snapshots, c.runs), (5, 1, 1));
+        assert_eq!(p.symbols()[0].book().last_update_id(), 13);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn books_are_reset_between_runs() {
+        // Run 2 is far ahead of run 1: without a reset its snapshot would be ignored (the book
+        // is synced) and its first diff would be a gap.
+        let shift = |s: &str| s.replace(":10,", ":1010,").replace(":11,", ":1011,").replace(":12,", ":1012,");
+        let root = tree(
+            "reset",
+            &[
+                ("ethusdt/2024-08-08/take_1/.run", "100-1\n"),
+                ("ethusdt/2024-08-08/take_1/orderbook/a.log", &format!("1 {SNAP}\n2 {D1}\n")),
+                ("ethusdt/2024-08-08/take_2/.run", "200-1\n"),
+                ("ethusdt/2024-08-08/take_2/orderbook/a.log", &format!("9 {}\n10 {}\n", shift(SNAP), shift(D1))),
+            ],
+        );
+        let (_, c, p) = run_ndjson(std::slice::from_ref(&root));
+        assert_eq!(c.runs, 2);
+        let b = p.symbols()[0].book();
+        assert!(b.is_synced());
+        assert_eq!(b.last_update_id(), 1012);
+        assert_eq!(b.counters().gaps, 0);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
