@@ -336,6 +336,7 @@ pub fn replay_main(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     let a = parse("replay", args, &flags)?;
+    let pace = replay_pace(&a)?;
     if a.positional.is_empty() {
         return Err("replay: no recording given (tickfeed replay FILE_OR_DIR...)".into());
     }
@@ -352,8 +353,7 @@ pub fn replay_main(args: &[String]) -> Result<(), String> {
     cfg.auto_symbols = symbols.is_empty();
     let syms: Vec<&str> = symbols.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(cfg, &syms);
-    let opts =
-        ReplayOptions { max_events: a.num("max-events")?, measure: !a.has("no-measure"), pace: replay_pace(&a)? };
+    let opts = ReplayOptions { max_events: a.num("max-events")?, measure: !a.has("no-measure"), pace };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut stdout_ok = true;

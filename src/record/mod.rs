@@ -143,7 +143,7 @@ pub struct RecorderCounters {
     pub lines: u64,
     /// Bytes written to files (before compression).
     pub bytes: u64,
-    /// Files opened.
+    /// Files written (opened and not removed for being empty).
     pub files: u64,
     /// Take folders created.
     pub takes: u64,
@@ -510,13 +510,24 @@ impl Recorder {
         }
     }
 
+    /// Closes the slot's file: gzipped in the background, or removed if it holds nothing (the
+    /// file for a new period is opened at the period's start, before anyone knows whether that
+    /// stream will still send; an empty file says nothing a missing one does not).
     fn close(&mut self, slot: usize) {
         if let Some(f) = self.slots[slot].file.take() {
             drop(f.file);
-            if self.active {
-                if let Some(z) = &self.compressor {
-                    z.submit(f.path);
+            if !self.active {
+                return;
+            }
+            if f.written == 0 {
+                let _ = std::fs::remove_file(&f.path);
+                if let Some(dir) = f.path.parent() {
+                    // Fails, as it should, unless the kind folder is now empty.
+                    let _ = std::fs::remove_dir(dir);
                 }
+                self.c.files -= 1;
+            } else if let Some(z) = &self.compressor {
+                z.submit(f.path);
             }
         }
     }

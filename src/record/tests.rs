@@ -252,21 +252,19 @@ fn hourly_rotation_gzips_closed_files_in_the_background() {
     }
     // 09 and 10 of orderbook, trades and bookTickers: gzipped before finish, off this thread.
     assert_eq!(rec.counters().compressed_files, 6, "{:?}", tree(&take));
+    // The 11 files opened at 11:00 are still empty at the end: removed, not kept or gzipped.
     let c = rec.finish();
-    assert_eq!((c.compressed_files, c.compress_errors, c.write_errors), (9, 0, 0));
+    assert_eq!((c.files, c.compressed_files, c.compress_errors, c.write_errors), (6, 6, 0, 0));
     assert_eq!(
         tree(&take),
         [
             ".run",
             "bookTickers/2024-08-09T09.log.gz",
             "bookTickers/2024-08-09T10.log.gz",
-            "bookTickers/2024-08-09T11.log.gz",
             "orderbook/2024-08-09T09.log.gz",
             "orderbook/2024-08-09T10.log.gz",
-            "orderbook/2024-08-09T11.log.gz",
             "trades/2024-08-09T09.log.gz",
             "trades/2024-08-09T10.log.gz",
-            "trades/2024-08-09T11.log.gz",
         ]
         .map(|s| s.replace('/', std::path::MAIN_SEPARATOR_STR))
     );
@@ -275,7 +273,6 @@ fn hourly_rotation_gzips_closed_files_in_the_background() {
     let mut text = String::new();
     flate2::read::GzDecoder::new(File::open(&gz).unwrap()).read_to_string(&mut text).unwrap();
     assert!(text.starts_with(&format!("{t0} {REQ}\n")), "{}", &text[..80]);
-    assert_eq!(read_lines(&take.join("orderbook/2024-08-09T11.log.gz")), Vec::<String>::new());
     let lines: usize = tree(&take)[1..].iter().map(|f| read_lines(&take.join(f)).len()).sum();
     assert_eq!(lines as u64, c.lines);
     assert_eq!(c.lines, plain.len() as u64);
