@@ -204,6 +204,8 @@ pub struct Recorder {
     /// `tick` has nothing to do before this time unless `flush_wanted`.
     deadline_ns: i64,
     flush_wanted: bool,
+    /// Some symbol's `wants_snapshot` may be set (keeps the poll O(1) when none is).
+    any_wants_snapshot: bool,
     compressor: Option<Compressor>,
     injected: Option<io::Error>,
 }
@@ -243,6 +245,7 @@ impl Recorder {
             error: None,
             deadline_ns: i64::MAX,
             flush_wanted: false,
+            any_wants_snapshot: false,
             compressor,
             injected: None,
         };
@@ -310,12 +313,11 @@ impl Recorder {
     /// (wall clock, ns since the epoch). Appends to a buffer; never fails, never panics.
     #[inline]
     pub fn record(&mut self, recv_ns: i64, kind: StreamKind, symbol: usize, frame: &[u8]) {
-        let slot = symbol.wrapping_mul(KINDS).wrapping_add(kind_index(kind));
-        if !self.active || slot >= self.slots.len() {
+        if !self.active || symbol >= self.syms.len() {
             self.c.dropped_lines += 1;
             return;
         }
-        self.push_line(slot, recv_ns, b"", frame);
+        self.push_line(symbol * KINDS + kind_index(kind), recv_ns, b"", frame);
     }
 
     /// Records a REST depth snapshot for symbol index `symbol`: its request line (`GET
@@ -323,11 +325,11 @@ impl Recorder {
     /// added if missing) and, just after it, the body, both stamped `recv_ns` (when the body
     /// arrived) so they stay adjacent under any merge by time. Never fails.
     pub fn record_snapshot(&mut self, recv_ns: i64, symbol: usize, request_line: &str, body: &[u8]) {
-        let slot = symbol.wrapping_mul(KINDS).wrapping_add(ORDERBOOK);
-        if !self.active || slot >= self.slots.len() {
+        if !self.active || symbol >= self.syms.len() {
             self.c.dropped_lines += 2;
             return;
         }
+        let slot = symbol * KINDS + ORDERBOOK;
         let req = request_line.trim();
         let prefix: &[u8] = if req.starts_with("GET ") { b"" } else { b"GET " };
         self.push_line(slot, recv_ns, prefix, req.as_bytes());
@@ -355,9 +357,19 @@ impl Recorder {
     /// previous date's take (the same run) syncs that symbol's book. Optional.
     #[must_use]
     pub fn poll_snapshot_wanted(&mut self) -> Option<usize> {
-        let i = self.syms.iter().position(|s| s.wants_snapshot)?;
-        self.syms[i].wants_snapshot = false;
-        Some(i)
+        if !self.any_wants_snapshot {
+            return None;
+        }
+        match self.syms.iter().position(|s| s.wants_snapshot) {
+            Some(i) => {
+                self.syms[i].wants_snapshot = false;
+                Some(i)
+            }
+            None => {
+                self.any_wants_snapshot = false;
+                None
+            }
+        }
     }
 
     /// What has been done so far.
@@ -591,6 +603,7 @@ impl Recorder {
         let s = &mut self.syms[sym];
         s.take = Some((day, take));
         s.wants_snapshot |= moved;
+        self.any_wants_snapshot |= moved;
         Ok(())
     }
 

@@ -426,10 +426,13 @@ fn time_going_back_stays_in_the_current_file_and_bad_input_is_counted() {
     rec.record(t0 + 1, StreamKind::Depth, 0, diff(0).as_bytes());
     rec.record(t0 - 1, StreamKind::Depth, 0, diff(1).as_bytes()); // 10:59:59.999999999
     rec.record(t0 + 2, StreamKind::Trade, 7, trade(0).as_bytes()); // no symbol 7
+    rec.record(t0 + 2, StreamKind::Trade, usize::MAX / 4 + 1, trade(0).as_bytes()); // *4 wraps to 0
+    rec.record_snapshot(t0 + 2, 1, REQ, snapshot(1, 1).as_bytes());
+    assert_eq!(rec.poll_snapshot_wanted(), None);
     let c = rec.finish();
-    assert_eq!((c.files, c.lines, c.dropped_lines), (1, 2, 1));
+    assert_eq!((c.files, c.lines, c.dropped_lines), (1, 2, 4));
     rec.record(t0 + 3, StreamKind::Depth, 0, diff(2).as_bytes()); // after finish
-    assert_eq!(rec.counters().dropped_lines, 2);
+    assert_eq!(rec.counters().dropped_lines, 5);
     assert_eq!(tree(&d.join("xyzusdt/2024-08-09/take_1")).len(), 2);
     let _ = std::fs::remove_dir_all(&d);
 }
