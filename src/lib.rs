@@ -24,6 +24,7 @@ pub mod ladder;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod record;
 pub mod replay;
 pub mod stats;
 pub mod sync;
