@@ -7,7 +7,7 @@
 
 use crate::output::OutputMode;
 use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::replay::{ReplayOptions, Replayer};
+use crate::replay::{Pace, ReplayOptions, Replayer};
 use crate::stats::{percentile_distribution, stats_json};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -183,7 +183,38 @@ const REPLAY_ONLY: &[Flag] = &[
         default: "",
         help: "do not time each frame (process_ns stays empty)",
     },
+    Flag {
+        name: "pace",
+        value: Some("MODE"),
+        repeat: false,
+        default: "fast",
+        help: "fast (as fast as possible) | recorded (wait for each line's recorded time)",
+    },
+    Flag {
+        name: "speed",
+        value: Some("X"),
+        repeat: false,
+        default: "1",
+        help: "with --pace recorded: play X times faster than recorded (implies --pace recorded)",
+    },
 ];
+
+/// The replay pace from `--pace` and `--speed`.
+pub fn replay_pace(a: &Args) -> Result<Pace, String> {
+    let speed = match a.get("speed") {
+        None => None,
+        Some(v) => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => Some(x),
+            _ => return Err(format!("--speed: '{v}' is not a positive number")),
+        },
+    };
+    match (a.get("pace"), speed) {
+        (None | Some("fast"), None) => Ok(Pace::AsFastAsPossible),
+        (Some("fast"), Some(_)) => Err("--speed needs --pace recorded (it was given --pace fast)".into()),
+        (None | Some("recorded"), speed) => Ok(Pace::Recorded { speed: speed.unwrap_or(1.0) }),
+        (Some(other), _) => Err(format!("--pace: unknown mode '{other}' (expected fast or recorded)")),
+    }
+}
 
 /// The `replay` command's flags.
 pub fn replay_flags() -> Vec<Flag> {
@@ -355,7 +386,7 @@ const RUN_ONLY: &[Flag] = &[
         value: Some("DIR"),
         repeat: false,
         default: "off",
-        help: "capture raw frames and snapshots to DIR/{symbol}/{date}/take_{n}/{orderbook,trades,aggTrades}/",
+        help: "capture frames and snapshots to DIR/{symbol}/{date}/take_{n}/{orderbook,trades,aggTrades,bookTickers}/ (hourly files, gzipped when closed; tickfeed replay DIR reads them)",
     },
     Flag {
         name: "stale-secs",
@@ -515,7 +546,7 @@ pub fn run_main(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `tickfeed replay FILE...`
+/// `tickfeed replay FILE_OR_DIR...`
 pub fn replay_main(args: &[String]) -> Result<(), String> {
     let flags = replay_flags();
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -523,25 +554,26 @@ pub fn replay_main(args: &[String]) -> Result<(), String> {
             "{}",
             help(
                 "replay",
-                "[OPTIONS] FILE...",
-                "Replay recordings (`<recv ns> <raw json>` lines, plain or gzip) through the live pipeline.",
+                "[OPTIONS] FILE_OR_DIR...",
+                "Replay recordings (`<recv ns> <raw json>` lines, plain or gzip) through the live pipeline.\n\
+                 Files are read in the order given. A folder (a `--record` capture: DIR, DIR/{symbol},\n\
+                 DIR/{symbol}/{date} or a take) is walked and each recorded run in it is merged by receive\n\
+                 time; the books are reset between runs.",
                 &flags
             )
         );
         return Ok(());
     }
     let a = parse("replay", args, &flags)?;
+    let pace = replay_pace(&a)?;
     if a.positional.is_empty() {
-        return Err("replay: no recording given (tickfeed replay FILE...)".into());
+        return Err("replay: no recording given (tickfeed replay FILE_OR_DIR...)".into());
     }
     let mut paths = Vec::new();
     for f in &a.positional {
         let p = PathBuf::from(f);
         if !p.exists() {
-            return Err(format!("replay: {f}: no such file"));
-        }
-        if p.is_dir() {
-            return Err(format!("replay: {f} is a directory; give the recording files"));
+            return Err(format!("replay: {f}: no such file or folder"));
         }
         paths.push(p);
     }
@@ -550,7 +582,7 @@ pub fn replay_main(args: &[String]) -> Result<(), String> {
     cfg.auto_symbols = symbols.is_empty();
     let syms: Vec<&str> = symbols.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(cfg, &syms);
-    let opts = ReplayOptions { max_events: a.num("max-events")?, measure: !a.has("no-measure") };
+    let opts = ReplayOptions { max_events: a.num("max-events")?, measure: !a.has("no-measure"), pace };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut stdout_ok = true;
@@ -575,6 +607,7 @@ pub fn replay_main(args: &[String]) -> Result<(), String> {
         ("torn_lines", counters.torn_lines),
         ("snapshots", counters.snapshots),
         ("unattributed_snapshots", counters.unattributed_snapshots),
+        ("runs", counters.runs),
     ];
     write_exit_files(&a, &p, &extra)?;
     if !a.has("quiet") {

@@ -38,7 +38,7 @@ use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
 use crate::net::tls::TlsSetup;
 use crate::net::url::{stream_path, BaseUrl};
 use crate::pipeline::{FrameOutcome, Pipeline};
-use crate::record::Recorder;
+use crate::record::{Recorder, RecorderConfig};
 use crate::rest::{self, InfoError, RestClient, RestGate, SnapshotWorker, WorkerConfig};
 use crate::ws::{Limits, WsError};
 
@@ -168,6 +168,10 @@ pub struct LiveReport {
     pub binary_frames: u64,
     /// stdout failed (closed pipe); output stopped, the run went on.
     pub stdout_closed: bool,
+    /// Lines written by `--record`.
+    pub recorded_lines: u64,
+    /// `--record` write failures (recording stops at the first).
+    pub record_errors: u64,
     /// Why the run ended: "signal", "duration", "max-events".
     pub end: &'static str,
 }
@@ -187,6 +191,8 @@ impl LiveReport {
             ("rest_delayed", self.rest_delayed),
             ("binary_frames", self.binary_frames),
             ("stdout_closed", u64::from(self.stdout_closed)),
+            ("recorded_lines", self.recorded_lines),
+            ("record_errors", self.record_errors),
         ]
     }
 }
@@ -307,11 +313,17 @@ pub fn run<W: Write>(
     let mut report = LiveReport { end: "signal", ..LiveReport::default() };
     let rec = match &cfg.record {
         Some(dir) => {
-            let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let r = Recorder::create(dir, &cfg.symbols, unix as i64, cfg.log)
+            // The take folders are created now: an unwritable --record DIR is a configuration
+            // error before any connection, not a surprise later.
+            let now_ns = WallClock::new().ns(Instant::now());
+            let syms: Vec<&str> = cfg.symbols.iter().map(String::as_str).collect();
+            let rcfg = RecorderConfig { log: cfg.log, ..RecorderConfig::new(dir) };
+            let mut r = Recorder::new(rcfg, &syms, now_ns)
                 .map_err(|e| LiveError::Config(format!("--record {}: {e}", dir.display())))?;
+            r.prepare(now_ns).map_err(|e| LiveError::Config(format!("--record: {e}")))?;
             if cfg.log {
-                let dirs: Vec<String> = r.dirs().iter().map(|d| d.display().to_string()).collect();
+                let dirs: Vec<String> =
+                    (0..syms.len()).filter_map(|i| r.take_dir(i)).map(|d| d.display().to_string()).collect();
                 eprintln!("tickfeed: recording to {}", dirs.join(", "));
             }
             Some(r)
@@ -494,11 +506,7 @@ impl<W: Write> Feed<'_, W> {
                         return;
                     }
                 }
-                let recv_ns = self.clock.ns(t);
-                if let Some(r) = &mut self.rec {
-                    r.frame(recv_ns, frame);
-                }
-                match self.p.on_frame(recv_ns, frame) {
+                match self.process(self.clock.ns(t), frame) {
                     FrameOutcome::Market { .. } | FrameOutcome::Duplicate => seen.market = true,
                     FrameOutcome::ServerShutdown => seen.shutdown = true,
                     _ => {}
@@ -522,12 +530,27 @@ impl<W: Write> Feed<'_, W> {
             ConnEvent::Opened => seen.opened = true,
             ConnEvent::BatchEnd(t) => {
                 self.flush_output();
+                if let Some(r) = &mut self.rec {
+                    // Writes a capture buffer only when one is due (two compares otherwise).
+                    r.tick(self.clock.ns(t));
+                }
                 if self.batch_frames > 0 {
                     self.batch_frames = 0;
                     self.p.stats_mut().record_process_ns(t.elapsed().as_nanos() as u64);
                 }
             }
         }
+    }
+
+    /// One frame through the pipeline, and into the capture when it was a market event not seen
+    /// before (duplicates from a second connection are not recorded twice).
+    #[inline]
+    fn process(&mut self, recv_ns: i64, frame: &[u8]) -> FrameOutcome {
+        let o = self.p.on_frame(recv_ns, frame);
+        if let (Some(r), FrameOutcome::Market { symbol, kind }) = (&mut self.rec, &o) {
+            r.record(recv_ns, *kind, *symbol, frame);
+        }
+        o
     }
 
     /// During an overlap: may this frame from the new connection go to the pipeline now? Only
@@ -859,7 +882,11 @@ impl<W: Write> Loop<'_, W> {
             match r.body {
                 Ok(body) => {
                     if let Some(rec) = &mut self.feed.rec {
-                        rec.snapshot(r.symbol, r.recv_ns, &body);
+                        let line = format!(
+                            "GET /api/v3/depth?symbol={}&limit={}",
+                            self.cfg.symbols[r.symbol], self.cfg.depth_limit
+                        );
+                        rec.record_snapshot(r.recv_ns, r.symbol, &line, &body);
                     }
                     if let Err(e) = self.feed.p.on_snapshot(r.symbol, r.recv_ns, &body) {
                         let sym = self.feed.p.symbols()[r.symbol].symbol().to_owned();
@@ -883,16 +910,24 @@ impl<W: Write> Loop<'_, W> {
                 self.in_flight[sym] = true;
                 self.report.snapshot_requests += 1;
                 self.worker.request(sym);
-                if let Some(rec) = &mut self.feed.rec {
-                    let line =
-                        format!("GET /api/v3/depth?symbol={}&limit={}", self.cfg.symbols[sym], self.cfg.depth_limit);
-                    rec.snapshot_request(sym, self.feed.clock.ns(Instant::now()), &line);
-                }
+            }
+        }
+        // A capture that moved to a new date wants a snapshot of its own (for a replayable
+        // folder); the book does not need it (a synced book ignores it), the recording does.
+        while let Some(sym) = self.feed.rec.as_mut().and_then(Recorder::poll_snapshot_wanted) {
+            if !self.in_flight[sym] {
+                self.in_flight[sym] = true;
+                self.report.snapshot_requests += 1;
+                self.worker.request(sym);
             }
         }
     }
 
     fn timers(&mut self, now: Instant) {
+        if let Some(r) = &mut self.feed.rec {
+            // Flushes a capture buffer whose oldest line is a second old, rotates files on the hour.
+            r.tick(self.feed.clock.ns(now));
+        }
         // Connections that do not get through connect + TLS + upgrade in time.
         let limit = self.cfg.connect_timeout;
         for which in [Which::Active, Which::Standby] {
@@ -1019,10 +1054,7 @@ impl<W: Write> Loop<'_, W> {
         for &(start, len, t) in &held.frames {
             let frame = &held.bytes[start..start + len];
             let recv_ns = self.feed.clock.ns(t);
-            if let Some(r) = &mut self.feed.rec {
-                r.frame(recv_ns, frame);
-            }
-            if let FrameOutcome::ServerShutdown = self.feed.p.on_frame(recv_ns, frame) {
+            if let FrameOutcome::ServerShutdown = self.feed.process(recv_ns, frame) {
                 self.mbb_reason = Some("serverShutdown");
             }
         }
@@ -1111,7 +1143,9 @@ impl<W: Write> Loop<'_, W> {
     fn finish(mut self) -> LiveReport {
         self.feed.flush_output();
         if let Some(r) = &mut self.feed.rec {
-            r.flush();
+            let c = r.finish();
+            self.report.recorded_lines = c.lines;
+            self.report.record_errors = c.write_errors;
         }
         let _ = self.feed.out.flush();
         for s in [self.standby.take(), self.active.take()].into_iter().flatten() {

@@ -228,6 +228,10 @@ impl Pipeline {
         for s in &mut self.symbols {
             s.book.reset();
             s.audit.clear();
+            // Ids seen before the reset belong to another connection or run: a new run of the
+            // same symbol must not be mistaken for duplicates.
+            s.last_trade_id = None;
+            s.last_agg_id = None;
         }
     }
 

@@ -2,21 +2,42 @@
 //!
 //! A recording is lines of `<local receive time in ns> <raw frame or raw REST body>` (the format
 //! of the shared Binance captures and of `tickfeed run --record`), plain or gzip (detected by its
-//! magic bytes, not its name). Files are read in the order given. A REST depth body carries no
-//! symbol: it goes to the symbol named by a preceding recorded request line
-//! (`<ns> GET /api/v3/depth?symbol=BTCUSDT&limit=1000`), else to the one symbol whose streams the
-//! same file carries, else (several symbols, no request line) to the symbol whose last seen price
-//! is nearest the snapshot's best bid. A torn last line (a killed recorder) is counted and skipped.
+//! magic bytes, not its name). A REST depth body carries no symbol: it goes to the symbol named by
+//! a preceding recorded request line of the same file (`<ns> GET /api/v3/depth?symbol=BTCUSDT&limit=1000`),
+//! else to the one symbol whose streams the same file carries, else (several symbols, no request
+//! line) to the symbol whose last seen price is nearest the snapshot's best bid. A torn last line
+//! (a killed recorder) is counted and skipped.
 //!
-//! This module reads files; it does not pace, print or decide anything about books.
+//! Inputs are planned into segments ([`plan`]):
+//! - Files given by name are read one after another, in the order given (consecutive file
+//!   arguments form one segment, exactly as before captures existed).
+//! - A directory (a capture root, symbol, date or take folder, or any folder of recordings) is
+//!   walked; its files are grouped into runs: the takes that carry the same run id (`.run`, written
+//!   by the recorder; a run that crossed midnight has a take in each date folder) are one run, a
+//!   take without one is a run of its own, and files outside any take form one run per argument.
+//!   A run's files are merged by receive time (k-way merge on the leading ns; each kind folder's
+//!   files are read in name order as one stream). Ties keep a fixed order: orderbook, trades,
+//!   aggTrades, bookTickers, other; then the order of the walk. Runs of one directory go in order
+//!   of their start time, runs of several arguments in argument order; a run named again by a
+//!   later argument is merged into the earlier one.
+//! - Between segments the books are reset: nothing between two runs was received, so each run
+//!   syncs from its own snapshot.
+//!
+//! Temporary (`*.tmp`) and dot files are skipped, and a plain file whose gzip twin `X.gz` exists
+//! beside it (a compression interrupted between rename and removal) is read once, from the `.gz`.
+//! Pacing: as fast as possible, or at the recorded pace (times a speed factor), sleeping on the
+//! caller's thread. This module reads files and sleeps; it does not print or decide about books.
 
 use crate::decode::{parse_stream_name, split_envelope, Envelope, LevelBuf};
 use crate::pipeline::{FrameOutcome, Pipeline};
+use crate::record::layout::{kind_rank, parse_take, read_run_id, run_start_ns};
 use flate2::read::MultiGzDecoder;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Opens a recording, transparently gunzipping it.
 pub fn open_recording(path: &Path) -> io::Result<Box<dyn BufRead>> {
@@ -108,6 +129,23 @@ pub struct ReplayCounters {
     pub snapshots: u64,
     /// Snapshots that could not be attributed to any symbol.
     pub unattributed_snapshots: u64,
+    /// Segments replayed (runs of a capture, or groups of files given by name); the books are
+    /// reset between two.
+    pub runs: u64,
+}
+
+/// How fast to replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Pace {
+    /// No waiting.
+    #[default]
+    AsFastAsPossible,
+    /// Wait until each line's receive time, relative to the first line of its segment, divided by
+    /// `speed` (2.0 is twice as fast as recorded).
+    Recorded {
+        /// Speed factor, > 0.
+        speed: f64,
+    },
 }
 
 /// Options of one replay.
@@ -117,6 +155,178 @@ pub struct ReplayOptions {
     pub max_events: Option<u64>,
     /// Measure in-process time per frame (two clock reads per frame).
     pub measure: bool,
+    /// Pacing.
+    pub pace: Pace,
+}
+
+/// One part of a replay: see the module documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Files given by name, read one after another, each on its own.
+    Files(Vec<PathBuf>),
+    /// One recorded run: its streams merged by receive time.
+    Run {
+        /// The run id from the takes' `.run` files, or a name standing for it.
+        id: String,
+        /// The streams to merge.
+        streams: Vec<Stream>,
+    },
+}
+
+/// One stream of a run: files read in order (one kind folder of one symbol, over the run's hours
+/// and dates), and its place in the tie order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    /// The files, in time order.
+    pub files: Vec<PathBuf>,
+    /// Tie order for lines received at the same ns: lower first.
+    pub rank: u8,
+}
+
+/// Plans the inputs of a replay (files and folders) into segments; see the module documentation.
+pub fn plan(inputs: &[PathBuf]) -> io::Result<Vec<Segment>> {
+    /// A run being planned: streams keyed by (symbol folder, kind folder), or by file for loose
+    /// files.
+    type Streams = Vec<(PathBuf, Stream)>;
+    enum Planned {
+        Files(Vec<PathBuf>),
+        Run(String, Streams),
+    }
+    let mut segs: Vec<Planned> = Vec::new();
+    // Run id -> segment index, so a run named by two arguments is replayed once, merged.
+    let mut run_seg: HashMap<String, usize> = HashMap::new();
+    let mut run_ids: HashMap<PathBuf, String> = HashMap::new();
+    let with_path = |p: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", p.display()));
+    for input in inputs {
+        let meta = std::fs::metadata(input).map_err(|e| with_path(input, e))?;
+        if !meta.is_dir() {
+            match segs.last_mut() {
+                Some(Planned::Files(v)) => v.push(input.clone()),
+                _ => segs.push(Planned::Files(vec![input.clone()])),
+            }
+            continue;
+        }
+        let mut files = Vec::new();
+        walk(input, &mut files).map_err(|e| with_path(input, e))?;
+        if files.is_empty() {
+            let e = io::Error::new(io::ErrorKind::NotFound, "no recording files in this folder");
+            return Err(with_path(input, e));
+        }
+        // This argument's runs in walk order: (run key, start ns, streams).
+        let mut groups: Vec<(String, Option<i64>, Streams)> = Vec::new();
+        for f in files {
+            let (key, stream_key, rank) = match take_of(&f) {
+                Some((take, kind)) => {
+                    let id = run_ids
+                        .entry(take.clone())
+                        .or_insert_with(|| read_run_id(&take).unwrap_or_else(|| format!("take {}", take.display())))
+                        .clone();
+                    // One stream per symbol folder and kind folder, across the run's dates.
+                    let symbol_dir = take.parent().and_then(Path::parent).unwrap_or(&take);
+                    (id, symbol_dir.join(&kind), kind_rank(&kind))
+                }
+                None => (format!("folder {}", input.display()), f.clone(), kind_rank("")),
+            };
+            let g = match groups.iter().position(|g| g.0 == key) {
+                Some(g) => g,
+                None => {
+                    groups.push((key.clone(), run_start_ns(&key), Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            add_file(&mut groups[g].2, stream_key, rank, f);
+        }
+        // Runs in order of their start; runs without a known start keep walk order, after them.
+        groups.sort_by_key(|g| g.1.unwrap_or(i64::MAX));
+        for (key, _, streams) in groups {
+            match run_seg.get(&key) {
+                Some(&i) => {
+                    if let Planned::Run(_, have) = &mut segs[i] {
+                        for (k, s) in streams {
+                            for f in s.files {
+                                add_file(have, k.clone(), s.rank, f);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    run_seg.insert(key.clone(), segs.len());
+                    segs.push(Planned::Run(key, streams));
+                }
+            }
+        }
+    }
+    Ok(segs
+        .into_iter()
+        .map(|p| match p {
+            Planned::Files(f) => Segment::Files(f),
+            Planned::Run(id, streams) => Segment::Run {
+                id,
+                streams: streams
+                    .into_iter()
+                    .map(|(_, mut s)| {
+                        // Paths under one symbol folder sort by date, then (one take per date in a
+                        // run) by file name: time order.
+                        s.files.sort();
+                        s.files.dedup();
+                        s
+                    })
+                    .collect(),
+            },
+        })
+        .collect())
+}
+
+fn add_file(streams: &mut Vec<(PathBuf, Stream)>, key: PathBuf, rank: u8, file: PathBuf) {
+    match streams.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, s)) => s.files.push(file),
+        None => streams.push((key, Stream { files: vec![file], rank })),
+    }
+}
+
+/// The take folder a file is under (the nearest ancestor named `take_<n>`) and the name of the
+/// folder just below it (the kind folder; empty for a file directly in the take).
+fn take_of(file: &Path) -> Option<(PathBuf, String)> {
+    let mut child = file;
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if parse_take(d.file_name()?.to_str()?).is_some() {
+            let kind = if child == file { "" } else { child.file_name()?.to_str()? };
+            return Some((d.to_path_buf(), kind.to_owned()));
+        }
+        child = d;
+        dir = d.parent();
+    }
+    None
+}
+
+/// Lists recording files under `dir`, recursively, in order: names sorted, `take_<n>` folders by
+/// number; dot files and `*.tmp` skipped; `X` skipped when `X.gz` is beside it.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    let mut names: Vec<(String, PathBuf, bool)> = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.ends_with(".tmp") {
+            continue;
+        }
+        let is_dir = e.file_type()?.is_dir() || (e.file_type()?.is_symlink() && e.path().is_dir());
+        names.push((name, e.path(), is_dir));
+    }
+    let present: HashSet<String> = names.iter().filter(|n| !n.2).map(|n| n.0.clone()).collect();
+    names.retain(|(name, _, is_dir)| *is_dir || !present.contains(&format!("{name}.gz")));
+    names.sort_by(|a, b| match (parse_take(&a.0), parse_take(&b.0)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => a.0.cmp(&b.0),
+    });
+    for (_, path, is_dir) in names {
+        if is_dir {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// Drives recordings through a pipeline; `flush` is called whenever output is worth writing.
@@ -124,12 +334,14 @@ pub struct Replayer<'p> {
     p: &'p mut Pipeline,
     counters: ReplayCounters,
     scratch: LevelBuf,
+    /// Recorded pace: the wall instant and receive time of the segment's first line.
+    pacer: Option<(Instant, i64)>,
 }
 
 impl<'p> Replayer<'p> {
     /// A replayer feeding `p`.
     pub fn new(p: &'p mut Pipeline) -> Replayer<'p> {
-        Replayer { p, counters: ReplayCounters::default(), scratch: LevelBuf::default() }
+        Replayer { p, counters: ReplayCounters::default(), scratch: LevelBuf::default(), pacer: None }
     }
 
     /// What was read so far.
@@ -137,15 +349,43 @@ impl<'p> Replayer<'p> {
         self.counters
     }
 
-    /// Replays the files in order. `flush` receives the pipeline whenever its output buffer is
-    /// large and at the end; it returns false to stop early (stdout closed).
+    /// Replays the inputs (files and capture folders, see [`plan`]). `flush` receives the
+    /// pipeline whenever its output buffer is large, before a pacing sleep, and at the end; it
+    /// returns false to stop early (stdout closed).
     pub fn run(
         &mut self,
         paths: &[PathBuf],
         opts: ReplayOptions,
         flush: &mut dyn FnMut(&mut Pipeline) -> bool,
     ) -> io::Result<()> {
-        'files: for path in paths {
+        let segments = plan(paths)?;
+        for (i, seg) in segments.iter().enumerate() {
+            if i > 0 {
+                // A new run: what happened between the two was never received.
+                self.p.reset_books();
+            }
+            self.counters.runs += 1;
+            self.pacer = None;
+            let go_on = match seg {
+                Segment::Files(files) => self.run_files(files, opts, flush)?,
+                Segment::Run { streams, .. } => self.run_merged(streams, opts, flush)?,
+            };
+            if !go_on {
+                break;
+            }
+        }
+        flush(self.p);
+        Ok(())
+    }
+
+    /// Files one after another; false when told to stop.
+    fn run_files(
+        &mut self,
+        paths: &[PathBuf],
+        opts: ReplayOptions,
+        flush: &mut dyn FnMut(&mut Pipeline) -> bool,
+    ) -> io::Result<bool> {
+        for path in paths {
             let mut r =
                 open_recording(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
             let mut file = FileState::default();
@@ -162,25 +402,127 @@ impl<'p> Replayer<'p> {
                 if complete {
                     line.pop();
                 }
-                self.counters.lines += 1;
-                if !self.line(&line, complete, &mut file, opts) {
-                    continue;
-                }
-                if self.p.output().pending() >= 64 * 1024 && !flush(self.p) {
-                    break 'files;
-                }
-                if opts.max_events.is_some_and(|m| self.p.stats().events >= m) {
-                    break 'files;
+                if !self.step(&line, complete, &mut file, opts, flush) {
+                    return Ok(false);
                 }
             }
-            if let Some((ns, body)) = file.deferred.take() {
-                // A snapshot in a file whose streams never named a symbol: nobody to give it to.
-                let _ = (ns, body);
-                self.counters.unattributed_snapshots += 1;
+            self.end_of_file(&mut file);
+        }
+        Ok(true)
+    }
+
+    /// One run's streams merged by receive time; false when told to stop.
+    fn run_merged(
+        &mut self,
+        streams: &[Stream],
+        opts: ReplayOptions,
+        flush: &mut dyn FnMut(&mut Pipeline) -> bool,
+    ) -> io::Result<bool> {
+        let mut sources: Vec<Source> = streams.iter().map(Source::new).collect();
+        // Min-heap on (receive ns, kind rank, stream index): stable for equal times.
+        let mut heap = BinaryHeap::with_capacity(sources.len());
+        for (i, src) in sources.iter_mut().enumerate() {
+            if self.advance(src)? {
+                heap.push(Reverse((src.key, src.rank, i)));
             }
         }
-        flush(self.p);
-        Ok(())
+        while let Some(Reverse((_, _, i))) = heap.pop() {
+            let src = &mut sources[i];
+            if !self.step(&src.line, src.complete, &mut src.state, opts, flush) {
+                return Ok(false);
+            }
+            if self.advance(src)? {
+                heap.push(Reverse((src.key, src.rank, i)));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads the next line of a merged stream into `src.line` (opening its next file at the end
+    /// of one); false when the stream is exhausted.
+    fn advance(&mut self, src: &mut Source) -> io::Result<bool> {
+        loop {
+            if src.reader.is_none() {
+                let Some(path) = src.files.get(src.next) else { return Ok(false) };
+                src.next += 1;
+                src.reader = Some(
+                    open_recording(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
+                );
+                src.state = FileState::default();
+            }
+            let Some(r) = src.reader.as_mut() else { return Ok(false) };
+            src.line.clear();
+            let n = r.read_until(b'\n', &mut src.line).map_err(|e| {
+                let path = &src.files[src.next - 1];
+                io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+            })?;
+            if n == 0 {
+                src.reader = None;
+                self.end_of_file(&mut src.state);
+                continue;
+            }
+            src.complete = src.line.last() == Some(&b'\n');
+            if src.complete {
+                src.line.pop();
+            }
+            // A line without a time (blank, malformed, torn) keeps its place after the previous one.
+            if let RecordedLine::Data { recv_ns, .. } | RecordedLine::Request { recv_ns, .. } = split_line(&src.line) {
+                src.key = recv_ns;
+            }
+            return Ok(true);
+        }
+    }
+
+    fn end_of_file(&mut self, file: &mut FileState) {
+        if file.deferred.take().is_some() {
+            // A snapshot in a file whose streams never named a symbol: nobody to give it to.
+            self.counters.unattributed_snapshots += 1;
+        }
+    }
+
+    /// Counts, paces and processes one line; false when told to stop.
+    fn step(
+        &mut self,
+        line: &[u8],
+        complete: bool,
+        file: &mut FileState,
+        opts: ReplayOptions,
+        flush: &mut dyn FnMut(&mut Pipeline) -> bool,
+    ) -> bool {
+        self.counters.lines += 1;
+        if let Pace::Recorded { speed } = opts.pace {
+            if let RecordedLine::Data { recv_ns, .. } = split_line(line) {
+                if !self.pace(recv_ns, speed, flush) {
+                    return false;
+                }
+            }
+        }
+        if !self.line(line, complete, file, opts) {
+            return true;
+        }
+        if self.p.output().pending() >= 64 * 1024 && !flush(self.p) {
+            return false;
+        }
+        opts.max_events.is_none_or(|m| self.p.stats().events < m)
+    }
+
+    /// Sleeps until `recv_ns` is due at the recorded pace; false when told to stop.
+    fn pace(&mut self, recv_ns: i64, speed: f64, flush: &mut dyn FnMut(&mut Pipeline) -> bool) -> bool {
+        let &mut (t0, ns0) = self.pacer.get_or_insert_with(|| (Instant::now(), recv_ns));
+        let ahead_ns = recv_ns.saturating_sub(ns0) as f64 / speed;
+        if ahead_ns <= 0.0 {
+            return true;
+        }
+        let due = t0 + Duration::from_nanos(ahead_ns.min(u64::MAX as f64) as u64);
+        let now = Instant::now();
+        if due > now {
+            // What was processed so far is shown at its time, not when the buffer fills.
+            if self.p.output().pending() > 0 && !flush(self.p) {
+                return false;
+            }
+            std::thread::sleep(due - now);
+        }
+        true
     }
 
     /// One line; returns true when it was processed (for the flush/stop checks).
@@ -270,6 +612,34 @@ struct FileState {
     deferred: Option<(i64, Vec<u8>)>,
 }
 
+/// One stream of a merged run, being read.
+struct Source {
+    files: Vec<PathBuf>,
+    next: usize,
+    reader: Option<Box<dyn BufRead>>,
+    line: Vec<u8>,
+    complete: bool,
+    /// Receive time of `line` (of the last timed line for one without a time).
+    key: i64,
+    rank: u8,
+    state: FileState,
+}
+
+impl Source {
+    fn new(s: &Stream) -> Source {
+        Source {
+            files: s.files.clone(),
+            next: 0,
+            reader: None,
+            line: Vec::with_capacity(1 << 16),
+            complete: true,
+            key: i64::MIN,
+            rank: s.rank,
+            state: FileState::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +723,179 @@ mod tests {
         );
         Replayer::new(&mut p).run(&[path], ReplayOptions::default(), &mut |_| true).unwrap();
         assert!(p.symbols()[p.find("ethusdt").unwrap()].book().is_synced());
+    }
+
+    /// Writes `files` (relative path -> text; a `.gz` name is gzipped) under a fresh folder.
+    fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("tickfeed-plan-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (rel, text) in files {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            let f = File::create(&p).unwrap();
+            if rel.ends_with(".gz") {
+                let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+                e.write_all(text.as_bytes()).unwrap();
+                e.finish().unwrap();
+            } else {
+                let mut f = f;
+                f.write_all(text.as_bytes()).unwrap();
+            }
+        }
+        root
+    }
+
+    fn runs(segs: &[Segment], root: &Path) -> Vec<(String, Vec<Vec<String>>)> {
+        let rel = |p: &PathBuf| p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        segs.iter()
+            .map(|s| match s {
+                Segment::Files(f) => ("files".to_owned(), vec![f.iter().map(rel).collect()]),
+                Segment::Run { id, streams } => {
+                    (id.clone(), streams.iter().map(|s| s.files.iter().map(rel).collect()).collect())
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plan_groups_takes_into_runs_in_start_order() {
+        let root = tree(
+            "runs",
+            &[
+                ("btcusdt/2024-08-08/take_1/.run", "200-1\n"),
+                ("btcusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log", "plain twin, skipped"),
+                ("btcusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log.gz", ""),
+                ("btcusdt/2024-08-08/take_1/orderbook/.2024-08-08T22.log.gz.tmp", "being compressed"),
+                ("btcusdt/2024-08-08/take_1/orderbook/x.tmp", ""),
+                ("btcusdt/2024-08-08/take_1/trades/2024-08-08T23.log", ""),
+                // Started earlier (a racing recorder): replayed first despite its higher number.
+                ("btcusdt/2024-08-08/take_2/.run", "100-1\n"),
+                ("btcusdt/2024-08-08/take_2/orderbook/2024-08-08T23.log", ""),
+                // Numbers compare as numbers; no .run: a run of its own, after the known ones.
+                ("btcusdt/2024-08-08/take_10/orderbook/2024-08-08T23.log", ""),
+                ("btcusdt/2024-08-08/take_9/orderbook/2024-08-08T23.log", ""),
+                // Run 200 crossed midnight: its next take is in the new date's folder.
+                ("btcusdt/2024-08-09/take_1/.run", "200-1\n"),
+                ("btcusdt/2024-08-09/take_1/orderbook/2024-08-09T00.log", ""),
+                ("ethusdt/2024-08-08/take_1/.run", "200-1\n"),
+                ("ethusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log", ""),
+                ("loose.log", ""),
+            ],
+        );
+        let segs = plan(std::slice::from_ref(&root)).unwrap();
+        let name = |s: &str| format!("take {}", root.join(s).display());
+        assert_eq!(
+            runs(&segs, &root),
+            vec![
+                ("100-1".to_owned(), vec![vec!["btcusdt/2024-08-08/take_2/orderbook/2024-08-08T23.log".to_owned()]]),
+                (
+                    "200-1".to_owned(),
+                    vec![
+                        vec![
+                            "btcusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log.gz".to_owned(),
+                            "btcusdt/2024-08-09/take_1/orderbook/2024-08-09T00.log".to_owned()
+                        ],
+                        vec!["btcusdt/2024-08-08/take_1/trades/2024-08-08T23.log".to_owned()],
+                        vec!["ethusdt/2024-08-08/take_1/orderbook/2024-08-08T23.log".to_owned()],
+                    ]
+                ),
+                (
+                    name("btcusdt/2024-08-08/take_9"),
+                    vec![vec!["btcusdt/2024-08-08/take_9/orderbook/2024-08-08T23.log".to_owned()]]
+                ),
+                (
+                    name("btcusdt/2024-08-08/take_10"),
+                    vec![vec!["btcusdt/2024-08-08/take_10/orderbook/2024-08-08T23.log".to_owned()]]
+                ),
+                (format!("folder {}", root.display()), vec![vec!["loose.log".to_owned()]]),
+            ]
+        );
+        if let Segment::Run { streams, .. } = &segs[1] {
+            assert_eq!(streams.iter().map(|s| s.rank).collect::<Vec<_>>(), [0, 1, 0]);
+        }
+        // Files by name are one segment read in order; a run named by two arguments is one run.
+        let f = |s: &str| root.join(s);
+        let segs = plan(&[
+            f("loose.log"),
+            f("btcusdt/2024-08-08/take_2/orderbook/2024-08-08T23.log"),
+            f("btcusdt/2024-08-09/take_1"),
+            f("btcusdt/2024-08-08/take_1"),
+            f("loose.log"),
+        ])
+        .unwrap();
+        let r = runs(&segs, &root);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].1, vec![vec!["loose.log", "btcusdt/2024-08-08/take_2/orderbook/2024-08-08T23.log"]]);
+        assert_eq!(r[1].0, "200-1");
+        assert_eq!(r[1].1[0].len(), 2, "both dates of run 200, in date order: {:?}", r[1]);
+        assert!(r[1].1[0][0].contains("2024-08-08"));
+        assert_eq!(r[2].1, vec![vec!["loose.log"]]);
+        // Errors name the path.
+        let e = plan(&[root.join("nope")]).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        std::fs::create_dir_all(root.join("empty/.hidden")).unwrap();
+        let e = plan(&[root.join("empty")]).unwrap_err();
+        assert!(e.to_string().contains("no recording files"), "{e}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    fn run_ndjson(inputs: &[PathBuf]) -> (String, ReplayCounters, Pipeline) {
+        let mut p = Pipeline::new(
+            PipelineConfig { output: OutputMode::Ndjson, log: false, auto_symbols: true, ..Default::default() },
+            &[],
+        );
+        let mut out = Vec::new();
+        let c = {
+            let mut r = Replayer::new(&mut p);
+            r.run(inputs, ReplayOptions::default(), &mut |p| p.output().flush_to(&mut out).is_ok()).unwrap();
+            r.counters()
+        };
+        (String::from_utf8(out).unwrap(), c, p)
+    }
+
+    const T1: &str = r#"{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"s":"ETHUSDT","t":7,"p":"2683.80000000","q":"1.00000000","T":1,"m":true,"M":true}}"#;
+
+    #[test]
+    fn merge_orders_by_time_then_orderbook_before_trades() {
+        let d2 = D1.replace("\"U\":10,\"u\":12", "\"U\":13,\"u\":13");
+        let root = tree(
+            "ties",
+            &[
+                ("ethusdt/2024-08-08/take_1/trades/a.log", &format!("5 {T1}\n")),
+                (
+                    "ethusdt/2024-08-08/take_1/orderbook/a.log",
+                    &format!("1 GET /api/v3/depth?symbol=ETHUSDT&limit=5\n1 {SNAP}\n5 {D1}\n6 {d2}\n"),
+                ),
+            ],
+        );
+        let (out, c, p) = run_ndjson(std::slice::from_ref(&root));
+        let streams: Vec<&str> = out.lines().map(|l| &l[l.find("\"stream\":\"").unwrap() + 10..][..12]).collect();
+        assert_eq!(streams, ["ethusdt@dept", "ethusdt@trad", "ethusdt@dept"], "{out}");
+        assert_eq!((c.lines, c.snapshots, c.runs), (5, 1, 1));
+        assert_eq!(p.symbols()[0].book().last_update_id(), 13);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn books_are_reset_between_runs() {
+        // Run 2 is far ahead of run 1: without a reset its snapshot would be ignored (the book
+        // is synced) and its first diff would be a gap.
+        let shift = |s: &str| s.replace(":10,", ":1010,").replace(":11,", ":1011,").replace(":12,", ":1012,");
+        let root = tree(
+            "reset",
+            &[
+                ("ethusdt/2024-08-08/take_1/.run", "100-1\n"),
+                ("ethusdt/2024-08-08/take_1/orderbook/a.log", &format!("1 {SNAP}\n2 {D1}\n")),
+                ("ethusdt/2024-08-08/take_2/.run", "200-1\n"),
+                ("ethusdt/2024-08-08/take_2/orderbook/a.log", &format!("9 {}\n10 {}\n", shift(SNAP), shift(D1))),
+            ],
+        );
+        let (_, c, p) = run_ndjson(std::slice::from_ref(&root));
+        assert_eq!(c.runs, 2);
+        let b = p.symbols()[0].book();
+        assert!(b.is_synced());
+        assert_eq!(b.last_update_id(), 1012);
+        assert_eq!(b.counters().gaps, 0);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -1,0 +1,119 @@
+//! Gzip of closed capture files on a background thread, off the feed's thread.
+//!
+//! A closed file `X.log` is compressed into `.X.log.gz.tmp` (a dot file, so tools that walk a
+//! capture skip it while it is incomplete), synced to disk, renamed to `X.log.gz` (atomic), and
+//! only then is `X.log` removed. A crash at any point leaves either the plain file, or both (replay
+//! reads the `.gz` and skips the plain twin), never a half-written `.gz` under the real name. A
+//! failure leaves the plain file in place, counted and reported once on stderr.
+//!
+//! This is not a general job queue: one thread, files in the order closed.
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// What the compressor has done, shared with the recorder's thread.
+#[derive(Debug, Default)]
+pub(crate) struct CompressStats {
+    pub files: AtomicU64,
+    pub errors: AtomicU64,
+    reported: AtomicBool,
+}
+
+/// The background compressor: hand it closed files, join it at the end.
+pub(crate) struct Compressor {
+    tx: Option<Sender<PathBuf>>,
+    handle: Option<JoinHandle<()>>,
+    pub stats: Arc<CompressStats>,
+}
+
+impl Compressor {
+    /// Starts the thread. `log` reports the first failure on stderr.
+    pub fn start(level: u32, log: bool) -> io::Result<Compressor> {
+        let (tx, rx) = channel::<PathBuf>();
+        let stats = Arc::new(CompressStats::default());
+        let st = Arc::clone(&stats);
+        let handle = std::thread::Builder::new().name("tickfeed-gzip".into()).spawn(move || {
+            for plain in rx {
+                match gzip_file(&plain, level) {
+                    Ok(_) => {
+                        st.files.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        st.errors.fetch_add(1, Ordering::Relaxed);
+                        if log && !st.reported.swap(true, Ordering::Relaxed) {
+                            eprintln!(
+                                "tickfeed: recording: cannot gzip {}: {e} (the plain file is kept; later failures are \
+                                 only counted)",
+                                plain.display()
+                            );
+                        }
+                    }
+                }
+            }
+        })?;
+        Ok(Compressor { tx: Some(tx), handle: Some(handle), stats })
+    }
+
+    /// Queues a closed file. Never blocks.
+    pub fn submit(&self, plain: PathBuf) {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(plain).is_ok());
+        if !sent {
+            // The thread is gone (it panicked): the file stays plain, which replay reads too.
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every queued file is compressed.
+    pub fn finish(&mut self) {
+        drop(self.tx.take());
+        if let Some(h) = self.handle.take() {
+            if h.join().is_err() {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The name of the compressed twin of `plain` and of its temporary file.
+pub(crate) fn gz_names(plain: &Path) -> (PathBuf, PathBuf) {
+    let name = plain.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    (plain.with_file_name(format!("{name}.gz")), plain.with_file_name(format!(".{name}.gz.tmp")))
+}
+
+/// Compresses `plain` into `plain.gz` (via a synced temporary file and a rename), then removes
+/// `plain`. Returns the `.gz` path.
+pub(crate) fn gzip_file(plain: &Path, level: u32) -> io::Result<PathBuf> {
+    let (gz, tmp) = gz_names(plain);
+    let r = (|| {
+        let mut input = BufReader::with_capacity(1 << 16, File::open(plain)?);
+        let out = File::create(&tmp)?;
+        let mut enc = GzEncoder::new(BufWriter::with_capacity(1 << 16, out), Compression::new(level));
+        io::copy(&mut input, &mut enc)?;
+        let mut w = enc.finish()?;
+        w.flush()?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        // On disk before it takes the real name: a power cut must not leave a `.gz` that is empty
+        // while the plain file is already gone.
+        f.sync_all()?;
+        std::fs::rename(&tmp, &gz)
+    })();
+    if let Err(e) = r {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::remove_file(plain)?;
+    Ok(gz)
+}

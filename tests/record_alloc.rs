@@ -1,0 +1,94 @@
+//! The recorder's hot path allocates nothing after warm-up: every frame of the real BTCUSDT
+//! recording, recorded and ticked as the live loop would (buffer writes included), makes zero
+//! heap allocations on the feed's thread once each stream's file and buffer exist. A counting
+//! global allocator proves it. (The gzip thread allocates; it is another thread.)
+
+mod util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::BufRead;
+use tickfeed::decode::{parse_stream_name, split_envelope, Envelope};
+use tickfeed::record::{Recorder, RecorderConfig};
+use tickfeed::replay::{open_recording, split_line, RecordedLine};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls on the current thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+#[test]
+fn record_and_tick_allocate_nothing_after_warm_up() {
+    let Some(f) = util::recording("btcusdt_20240808.gz") else { return };
+    let mut r = open_recording(&f).unwrap();
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut line = Vec::new();
+    while r.read_until(b'\n', &mut line).unwrap() > 0 {
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        lines.push(std::mem::take(&mut line));
+    }
+    let dir = std::env::temp_dir().join(format!("tickfeed-record-alloc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let first_ns = match split_line(&lines[0]) {
+        RecordedLine::Data { recv_ns, .. } => recv_ns,
+        _ => panic!("bad first line"),
+    };
+    // Hourly files: the whole recording (23:54..23:59 UTC) falls in one period, so after warm-up
+    // no file is opened or closed; buffers are written many times over.
+    let cfg = RecorderConfig { log: false, ..RecorderConfig::new(&dir) };
+    let mut rec = Recorder::new(cfg, &["btcusdt"], first_ns).unwrap();
+    rec.prepare(first_ns).unwrap();
+    let warm_up = 2000;
+    let mut before = 0;
+    let mut flushes_before = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if i == warm_up {
+            before = allocs();
+            flushes_before = rec.counters().flushes;
+        }
+        let RecordedLine::Data { recv_ns, json } = split_line(l) else { panic!("bad line {i}") };
+        match split_envelope(json).unwrap() {
+            Envelope::Stream { stream, .. } => {
+                let kind = parse_stream_name(stream).unwrap().kind;
+                rec.record(recv_ns, kind, 0, json);
+            }
+            Envelope::Snapshot(_) => {
+                rec.record_snapshot(recv_ns, 0, "GET /api/v3/depth?symbol=BTCUSDT&limit=1000", json)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        rec.tick(recv_ns);
+    }
+    let after = allocs();
+    let c = rec.counters();
+    assert!(c.flushes - flushes_before > 50, "buffers were written during the measured part: {c:?}");
+    assert_eq!(after - before, 0, "allocations in {} recorded lines after warm-up", lines.len() - warm_up);
+    let c = rec.finish();
+    assert_eq!((c.lines, c.write_errors, c.dropped_lines), (lines.len() as u64 + 1, 0, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
