@@ -52,6 +52,11 @@ impl Args {
             .map(|v| v.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default()
     }
+    /// Sets a flag's value as if it had been given (used by `demo` to aim `run` at its simulator).
+    pub fn insert(&mut self, name: &'static str, value: String) {
+        self.values.entry(name).or_default().push(value);
+    }
+
     /// A flag parsed as a number, with a one-line error naming the flag.
     pub fn num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
         match self.get(name) {
@@ -529,8 +534,13 @@ pub fn run_main(args: &[String]) -> Result<(), String> {
     if let Some(p) = a.positional.first() {
         return Err(format!("run: unexpected argument '{p}' (see tickfeed run --help)"));
     }
-    let pcfg = pipeline_config(&a)?;
-    let lcfg = live_config(&a)?;
+    run_parsed(&a)
+}
+
+/// `run` after its flags are parsed: shared by `run` and `demo`.
+fn run_parsed(a: &Args) -> Result<(), String> {
+    let pcfg = pipeline_config(a)?;
+    let lcfg = live_config(a)?;
     let syms: Vec<&str> = lcfg.symbols.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(pcfg, &syms);
     let stop = crate::net::signal::install()?;
@@ -538,12 +548,102 @@ pub fn run_main(args: &[String]) -> Result<(), String> {
     let mut out = stdout.lock();
     let report = crate::live::run(&lcfg, &mut p, &mut out, stop).map_err(|e| e.to_string())?;
     drop(out);
-    write_exit_files(&a, &p, &report.extra())?;
+    write_exit_files(a, &p, &report.extra())?;
     if !a.has("quiet") {
         eprintln!("tickfeed: run ended ({})", report.end);
         eprint!("{}", summary_text(&p));
     }
     Ok(())
+}
+
+/// Flags `demo` takes from `run` unchanged; the connection flags are its own.
+fn demo_flags() -> Vec<Flag> {
+    const OWN: &[&str] = &["ws-url", "rest-url", "ca-file", "no-busy-poll"];
+    let mut f: Vec<Flag> = run_flags().into_iter().filter(|f| !OWN.contains(&f.name)).collect();
+    f.extend_from_slice(&[
+        Flag { name: "seed", value: Some("N"), repeat: false, default: "1", help: "seed of the simulated market" },
+        Flag {
+            name: "rate",
+            value: Some("N"),
+            repeat: false,
+            default: "real time",
+            help: "simulated market messages per second (0 = as fast as the handler reads)",
+        },
+        Flag {
+            name: "busy-poll",
+            value: None,
+            repeat: false,
+            default: "",
+            help: "spin on the poller as `run` does by default (the simulator shares this machine, so demo blocks)",
+        },
+    ]);
+    f
+}
+
+/// `tickfeed demo`: the simulator on loopback over TLS, and the live handler against it.
+pub fn demo_main(args: &[String]) -> Result<(), String> {
+    let flags = demo_flags();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!(
+            "{}",
+            help(
+                "demo",
+                "[OPTIONS]",
+                "Offline showcase: starts the built-in Binance simulator on 127.0.0.1 (TLS, throwaway CA, \
+                 synthetic market) and runs the live handler against it. Needs no internet. Ctrl-C stops it.",
+                &flags
+            )
+        );
+        return Ok(());
+    }
+    let mut a = parse("demo", args, &flags)?;
+    if let Some(p) = a.positional.first() {
+        return Err(format!("demo: unexpected argument '{p}' (see tickfeed demo --help)"));
+    }
+    let mut symbols: Vec<String> = a.all("symbol").iter().map(|s| s.to_ascii_lowercase()).collect();
+    if symbols.is_empty() {
+        symbols.push("btcusdt".into());
+    }
+    for s in &symbols {
+        crate::net::url::check_symbol(s)?;
+    }
+    let seed = a.num::<u64>("seed")?.unwrap_or(1);
+    let pacing = match a.num::<u32>("rate")? {
+        None => tickfeed_sim::Pacing::RealTime,
+        Some(0) => tickfeed_sim::Pacing::AsFastAsRead,
+        Some(n) => tickfeed_sim::Pacing::Rate(n),
+    };
+    let cfg = tickfeed_sim::SimConfig {
+        source: tickfeed_sim::MarketSource::Synthetic { symbols: symbols.clone(), seed },
+        pacing,
+        ..tickfeed_sim::SimConfig::default()
+    };
+    let sim = tickfeed_sim::Sim::start(cfg).map_err(|e| format!("demo: cannot start the simulator: {e}"))?;
+    let pem = sim.ca_pem().ok_or("demo: the simulator has no certificate")?.to_owned();
+    let ca_path = std::env::temp_dir().join(format!("tickfeed-demo-{}.pem", std::process::id()));
+    std::fs::write(&ca_path, pem).map_err(|e| format!("demo: cannot write {}: {e}", ca_path.display()))?;
+    a.insert("ws-url", sim.ws_base());
+    a.insert("rest-url", sim.rest_base());
+    a.insert("ca-file", ca_path.display().to_string());
+    if !a.has("busy-poll") {
+        a.insert("no-busy-poll", String::new());
+    }
+    if !a.has("streams") {
+        // The showcase includes bookTicker so the online audit of the book is visible.
+        a.insert("streams", "depth,trade,bookTicker".into());
+    }
+    if !a.has("quiet") {
+        eprintln!(
+            "tickfeed demo: simulator on {} (synthetic {}, seed {seed}, TLS with a throwaway CA); the handler \
+             connects to it as it would to Binance. Ctrl-C stops.",
+            sim.ws_base(),
+            symbols.join(",")
+        );
+    }
+    let r = run_parsed(&a);
+    let _ = std::fs::remove_file(&ca_path);
+    sim.shutdown();
+    r
 }
 
 /// `tickfeed replay FILE_OR_DIR...`

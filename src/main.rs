@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         "run" => tickfeed::cli::run_main(rest),
         // The simulator prints its own one-line errors and chooses its exit code.
         "sim" => return ExitCode::from(tickfeed_sim::run_cli(rest).clamp(0, 255) as u8),
-        "demo" => Err(format!("{cmd}: not available in this build yet")),
+        "demo" => tickfeed::cli::demo_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
