@@ -212,7 +212,7 @@ fn classify_slow(f: &[u8]) -> Result<Envelope<'_>, DecodeError> {
                         k.has_last_update_id = true;
                         m.next_value::<IgnoredAny>()?;
                     }
-                    "result" | "id" | "code" => {
+                    "result" | "id" | "code" | "error" => {
                         k.has_control = true;
                         m.next_value::<IgnoredAny>()?;
                     }
@@ -806,13 +806,16 @@ pub struct ControlReply {
     pub error_msg: Option<String>,
 }
 
-/// Decodes a control reply (rare; allocates, off the hot path).
+/// Decodes a control reply (rare; allocates, off the hot path). Errors are accepted in the shape
+/// Binance documents, `{"code":2,"msg":".."}`, and in the nested shape servers have been seen to
+/// send, `{"error":{"code":2,"msg":".."},"id":1}`.
 pub fn decode_control(data: &[u8]) -> Result<ControlReply, DecodeError> {
     let v: sonic_rs::Value = sonic_rs::from_slice(data).map_err(|_| DecodeError::Json)?;
     use sonic_rs::JsonValueTrait;
     let id = v.get("id").map(|x| sonic_rs::to_string(x).unwrap_or_default());
-    let error_code = v.get("code").and_then(|c| c.as_i64());
-    let error_msg = v.get("msg").and_then(|c| c.as_str()).map(str::to_owned);
+    let err = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+    let error_code = err.get("code").and_then(|c| c.as_i64());
+    let error_msg = err.get("msg").and_then(|c| c.as_str()).map(str::to_owned);
     if v.get("result").is_none() && error_code.is_none() {
         return Err(DecodeError::UnknownShape);
     }
@@ -959,6 +962,14 @@ mod tests {
         assert_eq!((c.id.as_deref(), c.error_code), (Some("1"), None));
         let c = decode_control(br#"{"code":2,"msg":"Invalid request: too many parameters"}"#).unwrap();
         assert_eq!(c.error_code, Some(2));
+        let nested = br#"{"error":{"code":2,"msg":"Invalid request: too many parameters"},"id":7}"#;
+        assert_eq!(split_envelope(nested), Ok(Envelope::Control(nested)));
+        let c = decode_control(nested).unwrap();
+        assert_eq!(
+            (c.error_code, c.error_msg.as_deref(), c.id.as_deref()),
+            (Some(2), Some("Invalid request: too many parameters"), Some("7"))
+        );
+        assert_eq!(decode_control(br#"{"id":1}"#), Err(DecodeError::UnknownShape));
         let mut b = LevelBuf::default();
         assert_eq!(decode_snapshot(br#"{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}"#, &mut b), Ok(1027024));
         assert_eq!(b.asks, vec![RawLevel { price: 400_000_200, qty: 1_200_000_000 }]);

@@ -2,9 +2,9 @@
 //! SET_PROPERTY, GET_PROPERTY, answered as Binance answers them.
 //!
 //! Success replies are `{"result":null,"id":1}` (or the list / property value). Errors carry the
-//! documented codes and texts (protocol doc §3.4) in the shape Binance actually sends them,
-//! `{"error":{"code":2,"msg":"Invalid request: ..."},"id":1}` (`"id":null` when the request could
-//! not be read). Binance's texts for syntax and shape errors are serde_json's, so they are
+//! documented codes and texts in the documented shape (protocol doc §3.4, copied exactly from
+//! Binance's docs): `{"code":2,"msg":"Invalid request: ..."}`, and `{"code":0,"msg":"Unknown
+//! property","id":2}` (the one documented error that echoes the request id). Binance's texts for syntax and shape errors are serde_json's, so they are
 //! produced here with serde_json and match to the byte where the request matches. Pure: text in,
 //! reply out; the connection applies the subscription changes.
 
@@ -50,11 +50,13 @@ struct Request {
 
 fn error(code: i64, msg: &str, id: &str) -> Outcome {
     let msg = serde_json::to_string(msg).unwrap_or_else(|_| "\"\"".to_string());
-    Outcome {
-        reply: format!("{{\"error\":{{\"code\":{code},\"msg\":{msg}}},\"id\":{id}}}"),
-        error: true,
-        changed: false,
-    }
+    // Binance's table documents the id only on code 0 (`{"code": 0, "msg": "Unknown property","id": %s}`).
+    let reply = if code == 0 {
+        format!("{{\"code\":{code},\"msg\":{msg},\"id\":{id}}}")
+    } else {
+        format!("{{\"code\":{code},\"msg\":{msg}}}")
+    };
+    Outcome { reply, error: true, changed: false }
 }
 
 fn ok(result: &str, id: &str, changed: bool) -> Outcome {
@@ -222,47 +224,44 @@ mod tests {
         let mut s = Subscriptions::default();
         assert_eq!(
             run(r#"{"method": "GET_PROPERTY", "params": ["foo"], "id": 2}"#, &mut s),
-            r#"{"error":{"code":0,"msg":"Unknown property"},"id":2}"#
+            r#"{"code":0,"msg":"Unknown property","id":2}"#
         );
         assert_eq!(
             run(r#"{"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 2}"#, &mut s),
-            r#"{"error":{"code":1,"msg":"Invalid value type: expected Boolean"},"id":2}"#
+            r#"{"code":1,"msg":"Invalid value type: expected Boolean"}"#
         );
         assert_eq!(
             run(r#"{"method": "SET_PROPERTY", "params": [1, true], "id": 2}"#, &mut s),
-            r#"{"error":{"code":2,"msg":"Invalid request: property name must be a string"},"id":2}"#
+            r#"{"code":2,"msg":"Invalid request: property name must be a string"}"#
         );
         assert_eq!(
             run(r#"{"method": "LIST_SUBSCRIPTIONS", "id": {"x":1}}"#, &mut s),
-            r#"{"error":{"code":2,"msg":"Invalid request: request ID must be an unsigned integer"},"id":null}"#
+            r#"{"code":2,"msg":"Invalid request: request ID must be an unsigned integer"}"#
         );
         assert_eq!(
             run(r#"{"method": "LIST_SUBSCRIPTIONS"}"#, &mut s),
-            r#"{"error":{"code":2,"msg":"Invalid request: request ID must be an unsigned integer"},"id":null}"#
+            r#"{"code":2,"msg":"Invalid request: request ID must be an unsigned integer"}"#
         );
         assert_eq!(
             run(r#"{"method": "SUBSCRIBEX", "params": [], "id": 1}"#, &mut s),
-            "{\"error\":{\"code\":2,\"msg\":\"Invalid request: unknown variant `SUBSCRIBEX`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY` at line 1 column 23\"},\"id\":1}"
+            "{\"code\":2,\"msg\":\"Invalid request: unknown variant `SUBSCRIBEX`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY` at line 1 column 23\"}"
         );
         assert_eq!(
             run(r#"{"method": "GET_PROPERTY", "params": ["combined", 1], "id": 2}"#, &mut s),
-            r#"{"error":{"code":2,"msg":"Invalid request: too many parameters"},"id":2}"#
+            r#"{"code":2,"msg":"Invalid request: too many parameters"}"#
         );
         assert_eq!(
             run(r#"{"params": ["btcusdt@depth"], "id": 1}"#, &mut s),
-            "{\"error\":{\"code\":2,\"msg\":\"Invalid request: missing field `method` at line 1 column 38\"},\"id\":1}"
+            "{\"code\":2,\"msg\":\"Invalid request: missing field `method` at line 1 column 38\"}"
         );
         assert_eq!(
             run("{\"method\":", &mut s),
-            r#"{"error":{"code":3,"msg":"Invalid JSON: EOF while parsing a value at line 1 column 10"},"id":null}"#
+            r#"{"code":3,"msg":"Invalid JSON: EOF while parsing a value at line 1 column 10"}"#
         );
-        assert_eq!(
-            run("{]", &mut s),
-            r#"{"error":{"code":3,"msg":"Invalid JSON: key must be a string at line 1 column 2"},"id":null}"#
-        );
+        assert_eq!(run("{]", &mut s), r#"{"code":3,"msg":"Invalid JSON: key must be a string at line 1 column 2"}"#);
         assert_eq!(
             run(r#"{"method":"SUBSCRIBE","params":["BTCUSDT@depth"],"id":9}"#, &mut s),
-            r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":9}"#
+            r#"{"code":2,"msg":"Invalid request: invalid stream"}"#
         );
         assert!(s.names.is_empty());
     }
