@@ -4,43 +4,21 @@
 
 mod util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::BufRead;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
 use tickfeed::replay::{open_recording, split_line, RecordedLine};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls on the current thread.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
+static A: util::alloc::Counting = util::alloc::Counting;
 
 fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
+    util::alloc::this_thread()
 }
 
 #[test]
 fn counting_allocator_counts() {
+    util::alloc::count_this_thread(true);
     let before = allocs();
     let v: Vec<u8> = Vec::with_capacity(10);
     std::hint::black_box(&v);
@@ -67,6 +45,7 @@ fn frames() -> Option<Vec<(i64, Vec<u8>)>> {
 #[test]
 fn steady_state_pipeline_allocates_nothing() {
     let Some(frames) = frames() else { return };
+    util::alloc::count_this_thread(true);
     for mode in [OutputMode::Tob, OutputMode::TobJson, OutputMode::Ndjson] {
         let cfg = PipelineConfig { output: mode, log: false, ..PipelineConfig::default() };
         let mut p = Pipeline::new(cfg, &["btcusdt"]);

@@ -11,9 +11,9 @@
 //!
 //! This is not a benchmark, and the reference is deliberately naive: it is the specification.
 
+mod util;
+
 use proptest::prelude::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use tickfeed::ladder::{Ladder, LadderConfig, Level, Side};
 
@@ -349,62 +349,10 @@ impl XorShift {
 
 // ---- no allocation after construction ----
 
-/// Counts allocations made by the current thread while counting is on.
-struct CountingAlloc;
-
-thread_local! {
-    // Const-initialised thread-locals without destructors: touching them never allocates.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_alloc() {
-    // try_with: the allocator can run during thread teardown, after the thread-locals are gone.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every method forwards to `System` with exactly the arguments it was given, so the
-// `GlobalAlloc` contract holds as it does for `System`; the counting touches only const-initialised
-// thread-locals, which neither allocate nor unwind.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_alloc();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_alloc();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_alloc();
-        // SAFETY: `ptr` came from this allocator, which is `System`; arguments forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // A free on the hot path would be as bad as an allocation: count it too.
-        note_alloc();
-        // SAFETY: `ptr` came from this allocator, which is `System`; arguments forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static A: util::alloc::Counting = util::alloc::Counting;
 
-/// Runs `f` with counting on and answers how many allocations and frees it made on this thread.
-fn allocations_in<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let start = ALLOCS.with(Cell::get);
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    (r, ALLOCS.with(Cell::get) - start)
-}
+use util::alloc::allocations_in;
 
 #[test]
 fn counting_allocator_sees_allocations() {

@@ -11,8 +11,6 @@
 
 mod util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -24,41 +22,8 @@ use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{Pipeline, PipelineConfig};
 use util::exchange::{Exchange, ExchangeConfig};
 
-struct CountingAlloc;
-
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-static LOOP_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-fn count() {
-    if COUNTED.try_with(Cell::get).unwrap_or(false) {
-        LOOP_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the counter is
-// an atomic and a const-initialised thread-local `Cell` (no allocation, no destructor), and
-// `try_with` makes it a no-op during thread teardown.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` via `alloc`/`realloc` above with this `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged; `ptr` came from `System` with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static A: util::alloc::Counting = util::alloc::Counting;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -76,18 +41,18 @@ fn measure(ex: &Exchange, tls: TlsSetup) -> (u64, u64) {
         let pcfg = PipelineConfig { output: OutputMode::TobJson, log: false, ..PipelineConfig::default() };
         let mut p = Pipeline::new(pcfg, &["BTCUSDT"]);
         let mut out = std::io::sink();
-        COUNTED.with(|c| c.set(true));
+        util::alloc::count_this_thread(true);
         let r = live::run(&cfg, &mut p, &mut out, &STOP);
-        COUNTED.with(|c| c.set(false));
+        util::alloc::count_this_thread(false);
         ev.store(p.stats().events, Ordering::SeqCst);
         r.unwrap()
     });
     util::wait_until("snapshot", Duration::from_secs(10), || ex.counters().depth_requests.load(Ordering::SeqCst) >= 1);
     // Warm-up: the snapshot applied, buffers grown to their working size.
     std::thread::sleep(Duration::from_millis(700));
-    let (a, id_a) = (LOOP_ALLOCATIONS.load(Ordering::SeqCst), ex.last_id("BTCUSDT"));
+    let (a, id_a) = (util::alloc::all_counted(), ex.last_id("BTCUSDT"));
     std::thread::sleep(Duration::from_secs(1));
-    let (b, id_b) = (LOOP_ALLOCATIONS.load(Ordering::SeqCst), ex.last_id("BTCUSDT"));
+    let (b, id_b) = (util::alloc::all_counted(), ex.last_id("BTCUSDT"));
     STOP.store(true, Ordering::SeqCst);
     let report = t.join().unwrap();
     assert_eq!(report.connections, 1, "a reconnect during the measurement");

@@ -5,43 +5,21 @@
 
 mod util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::BufRead;
 use tickfeed::decode::{parse_stream_name, split_envelope, Envelope};
 use tickfeed::record::{Recorder, RecorderConfig};
 use tickfeed::replay::{open_recording, split_line, RecordedLine};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls on the current thread.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
+static A: util::alloc::Counting = util::alloc::Counting;
 
 fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
+    util::alloc::this_thread()
 }
 
 #[test]
 fn record_and_tick_allocate_nothing_after_warm_up() {
+    util::alloc::count_this_thread(true);
     let Some(f) = util::recording("btcusdt_20240808.gz") else { return };
     let mut r = open_recording(&f).unwrap();
     let mut lines: Vec<Vec<u8>> = Vec::new();

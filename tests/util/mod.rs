@@ -2,6 +2,7 @@
 //! test exchange ([`exchange`]) and running the `tickfeed` binary with a time limit.
 #![allow(dead_code)]
 
+pub mod alloc;
 pub mod exchange;
 
 use tickfeed_sim::{MarketSource, Pacing, Sim, SimConfig, SimHandle};
