@@ -95,3 +95,48 @@ fn recorded_run_with_gap_and_reconnect_replays_id_for_id() {
     assert!(rs["resyncs"].as_u64().unwrap() >= 2, "{rs}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A disk error in the middle of a recorded run (here: files past a size limit fail with EFBIG, as
+/// a full disk fails with ENOSPC) is reported once and stops the recording; the live book and the
+/// stdout output go on, and the book stays exact.
+#[test]
+fn a_recording_write_error_leaves_the_live_run_going() {
+    let sim = util::sim(false, &["btcusdt"]);
+    let dir = util::temp_dir("live-capture-efbig");
+    let (rec, live, stats) = (dir.join("rec"), dir.join("live"), dir.join("stats.json"));
+    let (ws, rest) = (sim.ws_base(), sim.rest_base());
+    // sh: ignore SIGXFSZ (so a write past the limit fails with EFBIG instead of killing the
+    // process; an ignored signal stays ignored across exec), limit files to 256 x 512 bytes, exec.
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 256; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_tickfeed"))
+        .args(["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "5"])
+        .args(["--output", "tob-json", "--streams", "depth,trade,bookTicker"])
+        .arg("--record")
+        .arg(&rec)
+        .arg("--dump-book")
+        .arg(&live)
+        .arg("--stats")
+        .arg(&stats)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let f = util::wait_tickfeed(child, LIMIT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = json(&stats);
+    assert_eq!(s["record_errors"], 1, "{}", f.stderr);
+    assert!(s["recorded_lines"].as_u64().unwrap() > 0);
+    let reported: Vec<&str> = f.stderr.lines().filter(|l| l.contains("File too large")).collect();
+    assert_eq!(reported.len(), 1, "reported once:\n{}", f.stderr);
+    // The feed went on after the failure: book lines kept coming until the end of the run, and
+    // the final book is the exchange's.
+    let lines: Vec<serde_json::Value> = f.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() > 100, "{} book lines", lines.len());
+    util::assert_dump_matches(&sim, &live, "BTCUSDT");
+    let recorded_until = s["recorded_lines"].as_u64().unwrap();
+    assert!(s["events"].as_u64().unwrap() > recorded_until, "events kept flowing after recording stopped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
