@@ -221,15 +221,17 @@ fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// A websocket upgrade refused with 429 (too many requests) or 418 (IP banned) is retried no
-/// sooner than this: hammering a rate limit is what turns a 429 into a ban. (The refusal carries
-/// no headers, so a `Retry-After` there cannot be read; Binance bans last 2 minutes or more.)
+/// A websocket upgrade refused with 429 (too many requests) or 418 (IP banned) without a usable
+/// `Retry-After` is retried no sooner than this: hammering a rate limit is what turns a 429 into
+/// a ban.
 const WS_RATE_LIMITED_RETRY: Duration = Duration::from_secs(30);
 
+/// The least wait before reconnecting after `err`: a 429/418 refusal's `Retry-After` (Binance's
+/// wait to avoid a ban, or until it ends), else [`WS_RATE_LIMITED_RETRY`].
 fn rate_limit_floor(err: &ConnError) -> Duration {
     match err {
         ConnError::Handshake(WsError::HandshakeRefused(r)) if r.status == 429 || r.status == 418 => {
-            WS_RATE_LIMITED_RETRY
+            r.retry_after.map_or(WS_RATE_LIMITED_RETRY, Duration::from_secs)
         }
         _ => Duration::ZERO,
     }
@@ -1158,5 +1160,26 @@ impl<W: Write> Loop<'_, W> {
         self.report.binary_frames = self.feed.binary;
         self.report.stdout_closed = !self.feed.stdout_ok;
         self.report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_upgrade_waits_its_retry_after_else_30s() {
+        use crate::ws::Refusal;
+        let refused = |status, retry_after| {
+            ConnError::Handshake(WsError::HandshakeRefused(Box::new(Refusal {
+                status,
+                status_line: "HTTP/1.1".into(),
+                body: "".into(),
+                retry_after,
+            })))
+        };
+        assert_eq!(rate_limit_floor(&refused(418, Some(120))), Duration::from_secs(120));
+        assert_eq!(rate_limit_floor(&refused(429, None)), WS_RATE_LIMITED_RETRY);
+        assert_eq!(rate_limit_floor(&refused(404, Some(5))), Duration::ZERO);
     }
 }

@@ -402,7 +402,8 @@ fn refused_upgrade_shows_status_line_and_body_and_backs_off() {
     assert!(
         lines[0].contains("HTTP/1.1 418 I'm a teapot: {\"code\":-1003,\"msg\":\"Way too many requests; IP banned.\"}")
     );
-    assert!(lines[0].contains("retrying in 30.0s"), "{}", lines[0]);
+    // The refusal's Retry-After (120 s) is the wait, not the 30 s default.
+    assert!(lines[0].contains("retrying in 120.0s"), "{}", lines[0]);
 }
 
 #[test]

@@ -165,6 +165,9 @@ pub struct Refusal {
     /// A bounded prefix of the body (at most [`MAX_BODY_PREFIX`](crate::ws::MAX_BODY_PREFIX)
     /// bytes, lossily decoded, control characters replaced); empty if none had arrived.
     pub body: Box<str>,
+    /// `Retry-After` in seconds, when the refusal carried one in delta-seconds form (Binance
+    /// sends it with 429 and 418: the wait that avoids, or outlasts, a ban).
+    pub retry_after: Option<u64>,
 }
 
 impl fmt::Display for WsError {

@@ -157,6 +157,7 @@ impl Handshake {
         let (mut accept_seen, mut accept_ok) = (false, true);
         let mut unrequested = None;
         let mut content_length = None;
+        let mut retry_after = None;
         for line in lines {
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 return Err(WsError::HandshakeMalformed { line: printable(line, MAX_QUOTED_LINE) });
@@ -177,6 +178,9 @@ impl Handshake {
                 unrequested = Some("Sec-WebSocket-Protocol");
             } else if name.eq_ignore_ascii_case(b"content-length") {
                 content_length = parse_decimal(value);
+            } else if name.eq_ignore_ascii_case(b"retry-after") {
+                // Delta-seconds only; the HTTP-date form is left to the caller's default wait.
+                retry_after = parse_decimal(value).map(|v| v as u64);
             }
         }
 
@@ -192,6 +196,7 @@ impl Handshake {
                 status,
                 status_line: printable(status_line, MAX_QUOTED_LINE),
                 body: printable(body, MAX_BODY_PREFIX),
+                retry_after,
             })));
         }
         if eof {
@@ -448,6 +453,22 @@ mod tests {
 
     fn err_is_fatal(e: &WsError) -> bool {
         e.is_fatal()
+    }
+
+    #[test]
+    fn refusal_carries_retry_after_seconds() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("Retry-After: 120\r\n", Some(120)),
+            ("retry-after:7\r\n", Some(7)),
+            ("Retry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n", None),
+            ("", None),
+        ];
+        for (header, want) in cases {
+            let resp = format!("HTTP/1.1 429 Too Many Requests\r\n{header}Content-Length: 0\r\n\r\n");
+            let err = Handshake::new(RFC_NONCE).parse_response(resp.as_bytes()).unwrap_err();
+            let WsError::HandshakeRefused(r) = err else { panic!("{err:?}") };
+            assert_eq!(r.retry_after, *want, "{header}");
+        }
     }
 
     #[test]
