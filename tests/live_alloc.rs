@@ -27,8 +27,8 @@ static A: util::alloc::Counting = util::alloc::Counting;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Runs the loop against `ex`; returns (allocations in the measured second, events in it).
-fn measure(ex: &Exchange, tls: TlsSetup) -> (u64, u64) {
+/// Runs the loop against `ex`; returns (allocations, frees, update ids) over the measured second.
+fn measure(ex: &Exchange, tls: TlsSetup) -> (u64, u64, u64) {
     STOP.store(false, Ordering::SeqCst);
     let mut cfg =
         LiveConfig::new(parse_ws_base(&ex.ws_base()).unwrap(), parse_rest_base(&ex.rest_base()).unwrap(), tls);
@@ -50,30 +50,30 @@ fn measure(ex: &Exchange, tls: TlsSetup) -> (u64, u64) {
     util::wait_until("snapshot", Duration::from_secs(10), || ex.counters().depth_requests.load(Ordering::SeqCst) >= 1);
     // Warm-up: the snapshot applied, buffers grown to their working size.
     std::thread::sleep(Duration::from_millis(700));
-    let (a, id_a) = (util::alloc::all_counted(), ex.last_id("BTCUSDT"));
+    let (a, f_a, id_a) = (util::alloc::all_allocations(), util::alloc::all_frees(), ex.last_id("BTCUSDT"));
     std::thread::sleep(Duration::from_secs(1));
-    let (b, id_b) = (util::alloc::all_counted(), ex.last_id("BTCUSDT"));
+    let (b, f_b, id_b) = (util::alloc::all_allocations(), util::alloc::all_frees(), ex.last_id("BTCUSDT"));
     STOP.store(true, Ordering::SeqCst);
     let report = t.join().unwrap();
     assert_eq!(report.connections, 1, "a reconnect during the measurement");
     assert!(events.load(Ordering::SeqCst) > 200);
-    (b - a, id_b - id_a)
+    (b - a, f_b - f_a, id_b - id_a)
 }
 
 #[test]
 fn steady_state_allocates_nothing_plain_then_tls() {
     let ex = Exchange::start(ExchangeConfig::default());
-    let (allocs, ids) = measure(&ex, TlsSetup::new(None).unwrap());
+    let (allocs, frees, ids) = measure(&ex, TlsSetup::new(None).unwrap());
     assert!(ids > 50, "the market hardly moved ({ids} ids)");
-    assert_eq!(allocs, 0, "plain: {allocs} allocations in one second of steady traffic");
+    assert_eq!((allocs, frees), (0, 0), "plain: allocations and frees in one second of steady traffic");
     drop(ex);
 
     let ex = Exchange::start(ExchangeConfig { tls: true, ..ExchangeConfig::default() });
     let dir = util::temp_dir("alloc-tls");
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, ex.ca_pem().unwrap()).unwrap();
-    let (allocs, ids) = measure(&ex, TlsSetup::new(Some(&ca)).unwrap());
-    eprintln!("TLS: {allocs} allocations in one second of steady traffic ({ids} update ids)");
+    let (allocs, frees, ids) = measure(&ex, TlsSetup::new(Some(&ca)).unwrap());
+    eprintln!("TLS: {allocs} allocations and {frees} frees in one second of steady traffic ({ids} update ids)");
     // Each step advances the update id by 1 to 3 and sends one TLS record.
     assert!(allocs <= ids, "TLS: {allocs} allocations for {ids} update ids: more than rustls' one per record");
 }

@@ -18,14 +18,21 @@ thread_local! {
     static MINE: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Allocator calls made by every counted thread (for reading one thread's count from another).
-static ALL: AtomicU64 = AtomicU64::new(0);
+/// Allocations (and reallocations) made by every counted thread, for reading one thread's count
+/// from another.
+static ALL_ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Frees made by every counted thread.
+static ALL_FREES: AtomicU64 = AtomicU64::new(0);
 
-fn note() {
+fn note(free: bool) {
     // try_with: the allocator also runs during thread teardown, after the thread-locals are gone.
     if ON.try_with(Cell::get).unwrap_or(false) {
         let _ = MINE.try_with(|n| n.set(n.get() + 1));
-        ALL.fetch_add(1, Ordering::Relaxed);
+        if free {
+            ALL_FREES.fetch_add(1, Ordering::Relaxed);
+        } else {
+            ALL_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -34,22 +41,22 @@ fn note() {
 // which neither allocate nor unwind.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
+        note(false);
         // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
+        note(false);
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
+        note(false);
         // SAFETY: `ptr` came from this allocator, which is `System`; arguments forwarded unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
+        note(true);
         // SAFETY: `ptr` came from this allocator, which is `System`; arguments forwarded unchanged.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -60,9 +67,14 @@ pub fn count_this_thread(on: bool) {
     ON.with(|c| c.set(on));
 }
 
-/// Allocator calls of all counted threads so far.
-pub fn all_counted() -> u64 {
-    ALL.load(Ordering::SeqCst)
+/// Allocations and reallocations of all counted threads so far.
+pub fn all_allocations() -> u64 {
+    ALL_ALLOCS.load(Ordering::SeqCst)
+}
+
+/// Frees of all counted threads so far.
+pub fn all_frees() -> u64 {
+    ALL_FREES.load(Ordering::SeqCst)
 }
 
 /// Runs `f` counting this thread; returns its result and the allocator calls it made.
