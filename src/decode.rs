@@ -224,7 +224,7 @@ fn classify_slow(f: &[u8]) -> Result<Envelope<'_>, DecodeError> {
             Ok(k)
         }
     }
-    let mut de = sonic_rs::Deserializer::from_slice(f);
+    let mut de = sonic_rs::Deserializer::from_str(utf8(f).map_err(|()| DecodeError::Json)?);
     let k = de.deserialize_map(KeysVisitor).map_err(|_| DecodeError::Json)?;
     de.end().map_err(|_| DecodeError::Json)?;
     match (k.stream, k.data) {
@@ -337,14 +337,22 @@ impl ErrSlot {
     }
 }
 
-fn finish<T>(r: Result<T, sonic_rs::Error>, slot: ErrSlot) -> Result<T, DecodeError> {
-    r.map_err(|_| slot.0.unwrap_or(DecodeError::Json))
+fn finish<T>(r: Result<T, ()>, slot: ErrSlot) -> Result<T, DecodeError> {
+    r.map_err(|()| slot.0.unwrap_or(DecodeError::Json))
 }
 
-fn run_seed<'de, S: DeserializeSeed<'de>>(data: &'de [u8], seed: S) -> Result<S::Value, sonic_rs::Error> {
-    let mut de = sonic_rs::Deserializer::from_slice(data);
-    let v = seed.deserialize(&mut de)?;
-    de.end()?;
+/// The input as `&str`, validated once. sonic-rs hands out a skipped value (the borrowed level
+/// arrays, a `LazyValue`) as `&str` without checking its UTF-8 (a debug assertion only; undefined
+/// behaviour in release), and `Deserializer::end` does not run its final UTF-8 check: so every
+/// decoder validates here and gives sonic-rs a `&str`, which it then does not validate again.
+fn utf8(data: &[u8]) -> Result<&str, ()> {
+    std::str::from_utf8(data).map_err(|_| ())
+}
+
+fn run_seed<'de, S: DeserializeSeed<'de>>(data: &'de [u8], seed: S) -> Result<S::Value, ()> {
+    let mut de = sonic_rs::Deserializer::from_str(utf8(data)?);
+    let v = seed.deserialize(&mut de).map_err(|_| ())?;
+    de.end().map_err(|_| ())?;
     Ok(v)
 }
 
@@ -378,6 +386,7 @@ impl<'de> DeserializeSeed<'de> for Levels<'_, '_> {
             Some(Err(e)) => Err(self.err.num::<D::Error>(Err(e)).unwrap_err()),
             None => {
                 self.out.truncate(start);
+                // `bytes` is a slice of input already validated as UTF-8 (see `utf8`).
                 let mut de = sonic_rs::Deserializer::from_slice(bytes);
                 de.deserialize_seq(self).map_err(|_| de::Error::custom("levels"))
             }
@@ -1027,6 +1036,26 @@ mod tests {
             let want = b.find(['"', '\\']).filter(|&e| b.as_bytes()[e] == b'"').map(|e| fixed::parse_units(&b.as_bytes()[..e]).map(|v| (v, e)));
             proptest::prop_assert_eq!(quoted_units(b.as_bytes(), 0), want);
         }
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_is_an_error_not_undefined_behaviour() {
+        let mut b = LevelBuf::default();
+        let mut depth =
+            br#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1.0","2.0"]],"a":[["3.0","\xff"]]}"#.to_vec();
+        // The raw-string above spells \xff literally; put a real invalid byte in its place.
+        let at = depth.windows(4).position(|w| w == b"\\xff").unwrap();
+        depth.splice(at..at + 4, [0xff]);
+        assert_eq!(decode_depth(&depth, &mut b).map(|_| ()), Err(DecodeError::Json));
+        let mut snap = br#"{"lastUpdateId":1,"bids":[["1.0","2.0"]],"asks":[["3.0","4.0"]],"x":"?"}"#.to_vec();
+        let q = snap.iter().rposition(|&c| c == b'?').unwrap();
+        snap[q] = 0xc3; // a lone UTF-8 lead byte
+        assert_eq!(decode_snapshot(&snap, &mut b), Err(DecodeError::Json));
+        let mut wrapped =
+            br#"{"data":{"u":1,"s":"X","b":"1","B":"1","a":"1","A":"1","z":"?"},"stream":"x@bookTicker"}"#.to_vec();
+        let q = wrapped.iter().rposition(|&c| c == b'?').unwrap();
+        wrapped[q] = 0xfe;
+        assert_eq!(split_envelope(&wrapped), Err(DecodeError::Json));
     }
 
     #[test]
