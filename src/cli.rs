@@ -394,6 +394,13 @@ const RUN_ONLY: &[Flag] = &[
         help: "capture frames and snapshots to DIR/{symbol}/{date}/take_{n}/{orderbook,trades,aggTrades,bookTickers}/ (hourly files, gzipped when closed; tickfeed replay DIR reads them)",
     },
     Flag {
+        name: "record-compress",
+        value: Some("gzip|none"),
+        repeat: false,
+        default: "gzip",
+        help: "compress each hourly capture file when it closes (on a background thread), or keep it plain",
+    },
+    Flag {
         name: "stale-secs",
         value: Some("SECS"),
         repeat: false,
@@ -504,6 +511,11 @@ pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
         cfg.weight_per_minute = w;
     }
     cfg.record = a.get("record").map(std::path::PathBuf::from);
+    cfg.record_compress = match a.get("record-compress") {
+        None | Some("gzip") => true,
+        Some("none") => false,
+        Some(other) => return Err(format!("--record-compress: '{other}' is not gzip or none")),
+    };
     cfg.log = !a.has("quiet");
     Ok(cfg)
 }

@@ -95,6 +95,8 @@ pub struct LiveConfig {
     pub log: bool,
     /// `--record DIR`: capture what is received.
     pub record: Option<std::path::PathBuf>,
+    /// `--record-compress`: gzip each capture file when it closes (default) or keep it plain.
+    pub record_compress: bool,
 }
 
 impl LiveConfig {
@@ -122,6 +124,7 @@ impl LiveConfig {
             backoff_max: Duration::from_secs(30),
             log: true,
             record: None,
+            record_compress: true,
         }
     }
 }
@@ -319,7 +322,7 @@ pub fn run<W: Write>(
             // error before any connection, not a surprise later.
             let now_ns = WallClock::new().ns(Instant::now());
             let syms: Vec<&str> = cfg.symbols.iter().map(String::as_str).collect();
-            let rcfg = RecorderConfig { log: cfg.log, ..RecorderConfig::new(dir) };
+            let rcfg = RecorderConfig { log: cfg.log, compress: cfg.record_compress, ..RecorderConfig::new(dir) };
             let mut r = Recorder::new(rcfg, &syms, now_ns)
                 .map_err(|e| LiveError::Config(format!("--record {}: {e}", dir.display())))?;
             r.prepare(now_ns).map_err(|e| LiveError::Config(format!("--record: {e}")))?;

@@ -140,3 +140,64 @@ fn a_recording_write_error_leaves_the_live_run_going() {
     assert!(s["events"].as_u64().unwrap() > recorded_until, "events kept flowing after recording stopped");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--record-compress none` keeps the capture as plain `.log` files (gzip is the default), and
+/// they replay to the live run's book; a bad value is a one-line error.
+#[test]
+fn plain_capture_files_when_compression_is_off() {
+    let sim = util::sim(false, &["btcusdt"]);
+    let dir = util::temp_dir("live-capture-plain");
+    let (rec, live, replayed) = (dir.join("rec"), dir.join("live"), dir.join("replayed"));
+    let (ws, rest) = (sim.ws_base(), sim.rest_base());
+    let f = util::run_tickfeed(
+        &[
+            "run",
+            "--ws-url",
+            &ws,
+            "--rest-url",
+            &rest,
+            "--no-busy-poll",
+            "--duration",
+            "1.5",
+            "--output",
+            "none",
+            "--record",
+            rec.to_str().unwrap(),
+            "--record-compress",
+            "none",
+            "--dump-book",
+            live.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let mut files = Vec::new();
+    let mut stack = vec![rec.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                files.push(p);
+            }
+        }
+    }
+    assert!(!files.is_empty());
+    for p in &files {
+        assert_eq!(p.extension().and_then(|e| e.to_str()), Some("log"), "{}", p.display());
+    }
+    let r = util::run_tickfeed(
+        &["replay", rec.to_str().unwrap(), "--output", "none", "--quiet", "--dump-book", replayed.to_str().unwrap()],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let a = std::fs::read_to_string(live.join("BTCUSDT.json")).unwrap();
+    let b = std::fs::read_to_string(replayed.join("BTCUSDT.json")).unwrap();
+    assert_eq!(a, b);
+
+    let bad = util::run_tickfeed(&["run", "--record", "x", "--record-compress", "zip"], LIMIT);
+    assert_eq!(bad.code, Some(2));
+    assert_eq!(bad.stderr.trim(), "tickfeed: --record-compress: 'zip' is not gzip or none");
+    let _ = std::fs::remove_dir_all(&dir);
+}
