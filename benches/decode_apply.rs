@@ -17,14 +17,13 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::io::BufRead;
 use std::path::PathBuf;
 use tickfeed::decode::{decode_depth, decode_snapshot, split_envelope, Envelope, LevelBuf};
 use tickfeed::fixed::{parse_units_str, TickSize};
 use tickfeed::ladder::{Ladder, LadderConfig, Side};
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
-use tickfeed::replay::{open_recording, split_line, RecordedLine};
+use tickfeed::replay::load_recording;
 
 struct Data {
     /// Raw `data` payloads of the depth diffs.
@@ -41,33 +40,26 @@ fn load() -> Option<Data> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/binance"));
     let path = dir.join("btcusdt_20240808.gz");
-    let mut r = match open_recording(&path) {
-        Ok(r) => r,
+    let lines = match load_recording(&path) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("SKIP benches: {}: {e}", path.display());
             return None;
         }
     };
     let mut d = Data { depth: vec![], snapshot: vec![], lines: vec![], levels: 0 };
-    let mut line = Vec::new();
     let mut bufs = LevelBuf::default();
-    while r.read_until(b'\n', &mut line).ok()? > 0 {
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if let RecordedLine::Data { recv_ns, json } = split_line(&line) {
-            d.lines.push((recv_ns, json.to_vec()));
-            match split_envelope(json) {
-                Ok(Envelope::Stream { stream, data }) if stream.contains("@depth") => {
-                    decode_depth(data, &mut bufs).ok()?;
-                    d.levels += bufs.bids.len() + bufs.asks.len();
-                    d.depth.push(data.to_vec());
-                }
-                Ok(Envelope::Snapshot(b)) => d.snapshot = b.to_vec(),
-                _ => {}
+    for (recv_ns, json) in lines {
+        match split_envelope(&json) {
+            Ok(Envelope::Stream { stream, data }) if stream.contains("@depth") => {
+                decode_depth(data, &mut bufs).ok()?;
+                d.levels += bufs.bids.len() + bufs.asks.len();
+                d.depth.push(data.to_vec());
             }
+            Ok(Envelope::Snapshot(b)) => d.snapshot = b.to_vec(),
+            _ => {}
         }
-        line.clear();
+        d.lines.push((recv_ns, json));
     }
     Some(d)
 }

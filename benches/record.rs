@@ -20,14 +20,13 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tickfeed::decode::{parse_stream_name, split_envelope, Envelope, StreamKind};
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
 use tickfeed::record::{Recorder, RecorderConfig};
-use tickfeed::replay::{open_recording, split_line, RecordedLine};
+use tickfeed::replay::load_recording;
 
 /// One line: receive ns, the stream kind (`None` for the REST snapshot), the frame.
 type Line = (i64, Option<StreamKind>, Vec<u8>);
@@ -37,27 +36,20 @@ fn load() -> Option<Vec<Line>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/binance"));
     let path = dir.join("btcusdt_20240808.gz");
-    let mut r = match open_recording(&path) {
-        Ok(r) => r,
+    let lines = match load_recording(&path) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("SKIP benches: {}: {e}", path.display());
             return None;
         }
     };
-    let mut out = Vec::new();
-    let mut line = Vec::new();
-    while r.read_until(b'\n', &mut line).ok()? > 0 {
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if let RecordedLine::Data { recv_ns, json } = split_line(&line) {
-            let kind = match split_envelope(json).ok()? {
-                Envelope::Stream { stream, .. } => Some(parse_stream_name(stream)?.kind),
-                _ => None,
-            };
-            out.push((recv_ns, kind, json.to_vec()));
-        }
-        line.clear();
+    let mut out = Vec::with_capacity(lines.len());
+    for (recv_ns, json) in lines {
+        let kind = match split_envelope(&json).ok()? {
+            Envelope::Stream { stream, .. } => Some(parse_stream_name(stream)?.kind),
+            _ => None,
+        };
+        out.push((recv_ns, kind, json));
     }
     Some(out)
 }

@@ -64,6 +64,24 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Every data line of a recording as `(receive ns, raw JSON)`, in file order; request lines,
+/// blank and malformed lines are left out. Loads the whole file (for tests, benches and tools;
+/// replay itself streams).
+pub fn load_recording(path: &Path) -> io::Result<Vec<(i64, Vec<u8>)>> {
+    let mut r = open_recording(path)?;
+    let (mut out, mut line) = (Vec::new(), Vec::new());
+    while r.read_until(b'\n', &mut line)? > 0 {
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if let RecordedLine::Data { recv_ns, json } = split_line(&line) {
+            out.push((recv_ns, json.to_vec()));
+        }
+        line.clear();
+    }
+    Ok(out)
+}
+
 /// One recorded line, split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordedLine<'a> {

@@ -4,10 +4,9 @@
 
 mod util;
 
-use std::io::BufRead;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
-use tickfeed::replay::{open_recording, split_line, RecordedLine};
+use tickfeed::replay::load_recording;
 
 #[global_allocator]
 static A: util::alloc::Counting = util::alloc::Counting;
@@ -26,20 +25,7 @@ fn counting_allocator_counts() {
 }
 
 fn frames() -> Option<Vec<(i64, Vec<u8>)>> {
-    let f = util::recording("btcusdt_20240808.gz")?;
-    let mut r = open_recording(&f).unwrap();
-    let mut out = Vec::new();
-    let mut line = Vec::new();
-    while r.read_until(b'\n', &mut line).unwrap() > 0 {
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if let RecordedLine::Data { recv_ns, json } = split_line(&line) {
-            out.push((recv_ns, json.to_vec()));
-        }
-        line.clear();
-    }
-    Some(out)
+    Some(load_recording(&util::recording("btcusdt_20240808.gz")?).unwrap())
 }
 
 #[test]

@@ -9,31 +9,20 @@
 mod util;
 
 use proptest::prelude::*;
-use std::io::BufRead;
 use std::sync::OnceLock;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
-use tickfeed::replay::{open_recording, split_line, RecordedLine};
+use tickfeed::replay::load_recording;
 
 /// The first 3,000 lines of the BTCUSDT recording (frames and the snapshot), or a handful of
 /// hand-written ones where the recording is absent.
 fn corpus() -> &'static Vec<Vec<u8>> {
     static C: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     C.get_or_init(|| {
-        let mut out = Vec::new();
-        if let Some(f) = util::recording("btcusdt_20240808.gz") {
-            let mut r = open_recording(&f).unwrap();
-            let mut line = Vec::new();
-            while out.len() < 3000 && r.read_until(b'\n', &mut line).unwrap() > 0 {
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
-                if let RecordedLine::Data { json, .. } = split_line(&line) {
-                    out.push(json.to_vec());
-                }
-                line.clear();
-            }
-        }
+        let mut out: Vec<Vec<u8>> = match util::recording("btcusdt_20240808.gz") {
+            Some(f) => load_recording(&f).unwrap().into_iter().take(3000).map(|(_, json)| json).collect(),
+            None => Vec::new(),
+        };
         if out.is_empty() {
             out.push(br#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":10,"u":12,"b":[["61837.63000000","1.00000000"]],"a":[]}}"#.to_vec());
             out.push(br#"{"lastUpdateId":11,"bids":[["61837.62000000","2.00000000"]],"asks":[["61837.64000000","3.00000000"]]}"#.to_vec());
