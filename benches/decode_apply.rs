@@ -18,12 +18,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
-use tickfeed::decode::{decode_depth, decode_snapshot, split_envelope, Envelope, LevelBuf};
-use tickfeed::fixed::{parse_units_str, TickSize};
-use tickfeed::ladder::{Ladder, LadderConfig, Side};
+use tickfeed::binance::{decode_depth, decode_snapshot, split_envelope, Envelope, LevelBuf};
+use tickfeed::book::fixed::{parse_units_str, TickSize};
+use tickfeed::book::ladder::{Ladder, LadderConfig, Side};
+use tickfeed::capture::load_recording;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
-use tickfeed::replay::load_recording;
 
 struct Data {
     /// Raw `data` payloads of the depth diffs.

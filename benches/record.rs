@@ -22,11 +22,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tickfeed::decode::{parse_stream_name, split_envelope, Envelope, StreamKind};
+use tickfeed::binance::{parse_stream_name, split_envelope, Envelope, StreamKind};
+use tickfeed::capture::load_recording;
+use tickfeed::capture::{Recorder, RecorderConfig};
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
-use tickfeed::record::{Recorder, RecorderConfig};
-use tickfeed::replay::load_recording;
 
 /// One line: receive ns, the stream kind (`None` for the REST snapshot), the frame.
 type Line = (i64, Option<StreamKind>, Vec<u8>);
@@ -215,7 +215,7 @@ fn benches(c: &mut Criterion) {
                             black_box(&buf[..]);
                             buf.clear();
                         }
-                        tickfeed::fixed::push_u64(buf, *ns as u64);
+                        tickfeed::book::fixed::push_u64(buf, *ns as u64);
                         buf.push(b' ');
                         buf.extend_from_slice(json);
                         buf.push(b'\n');

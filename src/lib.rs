@@ -1,38 +1,35 @@
 //! tickfeed: a single-threaded, low-latency Binance spot market-data feed handler.
 //!
-//! The crate is layered so that everything between "a complete websocket text payload" and "a line
-//! on stdout" is sans-IO: pure functions of bytes and a caller-supplied time, driven identically by
-//! the live event loop and by `tickfeed replay`.
+//! The layers, in the order bytes flow through them:
 //!
-//! - [`fixed`]: decimal strings to integer units and ticks, and back.
-//! - [`ladder`]: the array-backed price ladder (one per symbol).
-//! - [`decode`]: sonic-rs decoding of combined-stream frames and REST bodies, borrowing the input.
-//! - [`audit`]: bookTicker vs. book at equal update ids, online.
-//! - [`sync`]: the official Binance local-book procedure (buffer, snapshot, align, gap, resync).
-//! - [`metrics`]: top-of-book figures (spread, mid, microprice, imbalance) in integer arithmetic.
-//! - [`output`]: the `--output` line formats, written into a reusable buffer.
-//! - [`stats`]: counters and latency histograms, and the `--stats` JSON.
-//! - [`pipeline`]: one frame in, books updated, lines out: the path shared by live and replay.
-//! - [`replay`]: reading recordings (`<recv ns> <raw json>` lines, plain or gzip).
+//! ```text
+//!  socket ─ net ─ ws ─┐                        ┌─ output ─ stdout, --stats, --dump-book
+//!                     ├─ pipeline ─ binance ─ book
+//!  file ── capture ───┘   (one frame in,        (sync engine, ladder, audit)
+//!                          books updated, lines out)
+//!           live: the event loop that owns connections;  cmd: the command drivers
+//! ```
+//!
+//! - [`net`]: sockets, TLS (every rustls call), the receive clock, signals, reconnect backoff.
 //! - [`ws`]: a sans-IO websocket client codec (handshake, frames, masking).
-//! - [`net`]: sockets, TLS, the receive clock, signals: the I/O the live handler needs.
-//! - [`rest`]: exchangeInfo and depth snapshots over HTTP, weight budget, Retry-After.
-//! - [`live`]: the live event loop (`tickfeed run`).
-//! - [`record`]: `--record` capture in the replay format.
+//! - [`binance`]: stream names and the envelope, the JSON decoders, REST client and weight gate, URLs.
+//! - [`book`]: fixed point, the price ladder, the sync engine, the bookTicker audit, top-of-book figures.
+//! - [`pipeline`]: one frame in, books updated, lines out: the path shared by live and replay.
+//! - [`output`]: the `--output` line formats, the book dump, the stats JSON and histogram files.
+//! - [`capture`]: the recording line format and layout, the recorder, the reader and replay.
+//! - [`live`]: the live event loop (`tickfeed run`): connections, snapshots, timers.
+//! - [`cmd`]: the command drivers (`run`, `replay`, `demo`, `sim`), the only code that prints.
+//!
+//! Everything between "a complete websocket text payload" and "a line in the output buffer" is
+//! sans-IO: pure functions of bytes and a caller-supplied time, driven identically by the live
+//! event loop, by replay, by the tests and by the benches.
 
-pub mod audit;
-pub mod cli;
-pub mod decode;
-pub mod fixed;
-pub mod ladder;
+pub mod binance;
+pub mod book;
+pub mod capture;
+pub mod cmd;
 pub mod live;
-pub mod metrics;
 pub mod net;
 pub mod output;
 pub mod pipeline;
-pub mod record;
-pub mod replay;
-pub mod rest;
-pub mod stats;
-pub mod sync;
 pub mod ws;

@@ -23,11 +23,11 @@ fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let r = match cmd.as_str() {
-        "replay" => tickfeed::cli::replay_main(rest),
-        "run" => tickfeed::cli::run_main(rest),
+        "replay" => tickfeed::cmd::replay_main(rest),
+        "run" => tickfeed::cmd::run_main(rest),
         // The simulator prints its own one-line errors and chooses its exit code.
         "sim" => return ExitCode::from(tickfeed_sim::run_cli(rest).clamp(0, 255) as u8),
-        "demo" => tickfeed::cli::demo_main(rest),
+        "demo" => tickfeed::cmd::demo_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -4,9 +4,9 @@
 
 mod util;
 
+use tickfeed::capture::load_recording;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
-use tickfeed::replay::load_recording;
 
 #[global_allocator]
 static A: util::alloc::Counting = util::alloc::Counting;

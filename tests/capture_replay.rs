@@ -11,9 +11,9 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tickfeed::decode::{parse_stream_name, split_envelope, Envelope, StreamKind};
-use tickfeed::record::{Recorder, RecorderConfig};
-use tickfeed::replay::{open_recording, split_line, RecordedLine};
+use tickfeed::binance::{parse_stream_name, split_envelope, Envelope, StreamKind};
+use tickfeed::capture::{open_recording, split_line, RecordedLine};
+use tickfeed::capture::{Recorder, RecorderConfig};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tickfeed-capture-{}-{name}", std::process::id()));

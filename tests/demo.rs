@@ -23,7 +23,8 @@ fn demo_runs_offline_and_keeps_a_checked_book() {
     assert!(lines.len() >= 10, "{} book lines", lines.len());
     for l in &lines {
         let (b, a) = (l["bid"].as_str().unwrap(), l["ask"].as_str().unwrap());
-        let (b, a) = (tickfeed::fixed::parse_units_str(b).unwrap(), tickfeed::fixed::parse_units_str(a).unwrap());
+        let (b, a) =
+            (tickfeed::book::fixed::parse_units_str(b).unwrap(), tickfeed::book::fixed::parse_units_str(a).unwrap());
         assert!(b < a, "crossed: {l}");
     }
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();

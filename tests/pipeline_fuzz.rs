@@ -10,9 +10,9 @@ mod util;
 
 use proptest::prelude::*;
 use std::sync::OnceLock;
+use tickfeed::capture::load_recording;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
-use tickfeed::replay::load_recording;
 
 /// The first 3,000 lines of the BTCUSDT recording (frames and the snapshot), or a handful of
 /// hand-written ones where the recording is absent.

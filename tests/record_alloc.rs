@@ -6,9 +6,9 @@
 mod util;
 
 use std::io::BufRead;
-use tickfeed::decode::{parse_stream_name, split_envelope, Envelope};
-use tickfeed::record::{Recorder, RecorderConfig};
-use tickfeed::replay::{open_recording, split_line, RecordedLine};
+use tickfeed::binance::{parse_stream_name, split_envelope, Envelope};
+use tickfeed::capture::{open_recording, split_line, RecordedLine};
+use tickfeed::capture::{Recorder, RecorderConfig};
 
 #[global_allocator]
 static A: util::alloc::Counting = util::alloc::Counting;

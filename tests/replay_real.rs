@@ -4,11 +4,11 @@
 mod util;
 
 use std::process::Command;
-use tickfeed::ladder::Side;
+use tickfeed::book::ladder::Side;
+use tickfeed::book::sync::SyncPoint;
+use tickfeed::capture::{open_recording, split_line, RecordedLine, ReplayOptions, Replayer};
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
-use tickfeed::replay::{open_recording, split_line, RecordedLine, ReplayOptions, Replayer};
-use tickfeed::sync::SyncPoint;
 
 fn quiet_pipeline() -> Pipeline {
     Pipeline::new(
@@ -162,7 +162,7 @@ fn cli_replay_writes_stats_and_book_dump() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|l| tickfeed::fixed::parse_units_str(l[0].as_str().unwrap()).unwrap())
+            .map(|l| tickfeed::book::fixed::parse_units_str(l[0].as_str().unwrap()).unwrap())
             .collect()
     };
     let (bids, asks) = (px("bids"), px("asks"));

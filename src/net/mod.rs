@@ -1,7 +1,6 @@
 //! The network layer of the live handler: everything that touches a socket, a TLS session, the
 //! wall clock or a signal, kept out of the sans-IO core.
 //!
-//! - [`url`]: `--ws-url`/`--rest-url` bases and the combined-stream path.
 //! - [`tls`]: every rustls call: client config (webpki roots + `--ca-file`), the websocket's TLS
 //!   session over mio, and ureq's TLS layer for REST.
 //! - [`conn`]: one websocket connection over a non-blocking mio socket.
@@ -14,4 +13,3 @@ pub mod clock;
 pub mod conn;
 pub mod signal;
 pub mod tls;
-pub mod url;

@@ -5,7 +5,7 @@
 //! optional port; no userinfo, query or fragment, and a path is refused (the handler appends its
 //! own), so a mistyped URL is a one-line configuration error, never a request to a wrong place.
 
-use crate::decode::StreamKind;
+use crate::binance::StreamKind;
 
 /// A parsed base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

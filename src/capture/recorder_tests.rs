@@ -1,10 +1,10 @@
 //! Recorder tests with a fake clock: every time is passed in, so hours and midnight pass at once.
 
-use super::layout::{create_take, highest_take, HOUR_NS, SECOND_NS};
 use super::*;
+use crate::capture::layout::{create_take, highest_take, HOUR_NS, SECOND_NS};
+use crate::capture::{open_recording, ReplayCounters, ReplayOptions, Replayer};
 use crate::output::OutputMode;
 use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::replay::{open_recording, ReplayCounters, ReplayOptions, Replayer};
 use std::collections::BTreeSet;
 use std::io::BufRead;
 

@@ -9,8 +9,8 @@
 //! This is a check, not a repair: a mismatch is counted and reported; the sync engine alone
 //! decides when a book is discarded.
 
-use crate::fixed::Units;
-use crate::sync::Top;
+use crate::book::fixed::Units;
+use crate::book::top::Top;
 
 /// How many tickers wait for the book at most; older ones are dropped when it is full.
 pub const PENDING_CAP: usize = 64;

@@ -31,15 +31,15 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token, Waker};
 
-use crate::decode::{self, Envelope, LevelBuf, StreamKind};
+use crate::binance::rest::{self, InfoError, RestClient, RestGate, SnapshotWorker, WorkerConfig};
+use crate::binance::url::{stream_path, BaseUrl};
+use crate::binance::{self, Envelope, LevelBuf, StreamKind};
+use crate::capture::{Recorder, RecorderConfig};
 use crate::net::backoff::Backoff;
 use crate::net::clock::WallClock;
 use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
 use crate::net::tls::TlsSetup;
-use crate::net::url::{stream_path, BaseUrl};
 use crate::pipeline::{FrameOutcome, Pipeline};
-use crate::record::{Recorder, RecorderConfig};
-use crate::rest::{self, InfoError, RestClient, RestGate, SnapshotWorker, WorkerConfig};
 use crate::ws::{Limits, WsError};
 
 const WAKE: Token = Token(usize::MAX);
@@ -563,14 +563,14 @@ impl<W: Write> Feed<'_, W> {
     /// already in) a synced book, a trade id at most one past the last. Once one frame of a
     /// stream is held, the rest of that stream is held too, to keep its order.
     fn admit(&mut self, frame: &[u8]) -> Admit {
-        let Ok(Envelope::Stream { stream, data }) = decode::split_envelope(frame) else { return Admit::Feed };
-        let Some(name) = decode::parse_stream_name(stream) else { return Admit::Feed };
+        let Ok(Envelope::Stream { stream, data }) = binance::split_envelope(frame) else { return Admit::Feed };
+        let Some(name) = binance::parse_stream_name(stream) else { return Admit::Feed };
         let Some(i) = self.p.find(name.symbol) else { return Admit::Feed };
         let s = &self.p.symbols()[i];
         // (which stream, its id, whether it is ahead of what was processed, whether it is new)
         let (k, id, ahead, new) = match name.kind {
             StreamKind::Depth => {
-                let Ok(h) = decode::decode_depth(data, &mut self.levels) else { return Admit::Feed };
+                let Ok(h) = binance::decode_depth(data, &mut self.levels) else { return Admit::Feed };
                 let book = s.book();
                 let id = book.last_update_id();
                 // An unsynced book is fed by the old connection alone: interleaving two streams
@@ -582,7 +582,7 @@ impl<W: Write> Feed<'_, W> {
                 }
                 (DEPTH, h.first_id, ahead, new)
             }
-            StreamKind::Trade => match decode::decode_trade(data) {
+            StreamKind::Trade => match binance::decode_trade(data) {
                 Ok(t) => {
                     let last = s.last_trade_id();
                     let ahead = last.is_some_and(|l| t.trade_id > l.saturating_add(1));
@@ -590,7 +590,7 @@ impl<W: Write> Feed<'_, W> {
                 }
                 Err(_) => return Admit::Feed,
             },
-            StreamKind::AggTrade => match decode::decode_agg_trade(data) {
+            StreamKind::AggTrade => match binance::decode_agg_trade(data) {
                 Ok(t) => {
                     let last = s.last_agg_id();
                     let ahead = last.is_some_and(|l| t.agg_id > l.saturating_add(1));

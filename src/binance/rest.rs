@@ -15,10 +15,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::decode::{decode_exchange_info, SymbolFilters};
+use crate::binance::url::BaseUrl;
+use crate::binance::{decode_exchange_info, SymbolFilters};
 use crate::net::backoff::Backoff;
 use crate::net::tls::TlsSetup;
-use crate::net::url::BaseUrl;
 
 /// Binance's REQUEST_WEIGHT limit per minute (the live value is in exchangeInfo.rateLimits).
 pub const DEFAULT_WEIGHT_PER_MINUTE: u32 = 6000;

@@ -3,10 +3,18 @@
 //! All values are 1e-8 units like every price in tickfeed; products go through i128 so nothing
 //! overflows or rounds through a float. Imbalance is a ratio in [-1, 1], also in 1e-8 units.
 
-use crate::fixed::{Units, SCALE};
-use crate::sync::Top;
+use crate::book::fixed::{Units, SCALE};
 
 /// The published figures for one book state.
+/// Top of book in 1e-8 units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Top {
+    /// Best bid `(price, qty)`.
+    pub bid: Option<(Units, Units)>,
+    /// Best ask `(price, qty)`.
+    pub ask: Option<(Units, Units)>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopMetrics {
     /// Best bid price.

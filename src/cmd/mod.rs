@@ -5,10 +5,10 @@
 //! The flags and `--stats` keys of the command-line contract are the outside face of tickfeed:
 //! they are extended here, never renamed.
 
+use crate::capture::{Pace, ReplayOptions, Replayer};
+use crate::output::stats::{percentile_distribution, stats_json};
 use crate::output::OutputMode;
 use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::replay::{Pace, ReplayOptions, Replayer};
-use crate::stats::{percentile_distribution, stats_json};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -452,7 +452,7 @@ fn secs_flag(a: &Args, name: &str) -> Result<Option<std::time::Duration>, String
 
 /// Builds the live configuration from `run`'s flags: every mistake is one line (exit 2).
 pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
-    use crate::net::url;
+    use crate::binance::url;
     let ws = url::parse_ws_base(a.get("ws-url").unwrap_or("wss://stream.binance.com:9443"))?;
     let rest = url::parse_rest_base(a.get("rest-url").unwrap_or("https://api.binance.com"))?;
     let tls = crate::net::tls::TlsSetup::new(a.get("ca-file").map(Path::new))?;
@@ -617,7 +617,7 @@ pub fn demo_main(args: &[String]) -> Result<(), String> {
         symbols.push("btcusdt".into());
     }
     for s in &symbols {
-        crate::net::url::check_symbol(s)?;
+        crate::binance::url::check_symbol(s)?;
     }
     let seed = a.num::<u64>("seed")?.unwrap_or(1);
     let pacing = match a.num::<u32>("rate")? {

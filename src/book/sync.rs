@@ -14,9 +14,10 @@
 //! Invariant: while [`OrderBook::state`] is [`SyncState::Synced`], the ladder equals the exchange's
 //! book at [`OrderBook::last_update_id`] for every level inside the snapshot's depth.
 
-use crate::decode::RawLevel;
-use crate::fixed::{infer_tick, OffTick, TickSize, Units};
-use crate::ladder::{Ladder, LadderConfig, Side};
+use crate::binance::RawLevel;
+use crate::book::fixed::{infer_tick, OffTick, TickSize};
+use crate::book::ladder::{Ladder, LadderConfig, Side};
+use crate::book::top::Top;
 
 /// Where a book stands in the procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,18 +424,9 @@ impl OrderBook {
     /// Best bid and ask in 1e-8 units, for output and audit: `(price, qty)` per side.
     pub fn top(&self) -> Top {
         let tick = self.tick.map_or(1, TickSize::units);
-        let f = |l: Option<crate::ladder::Level>| l.map(|l| (l.tick * tick, l.qty));
+        let f = |l: Option<crate::book::ladder::Level>| l.map(|l| (l.tick * tick, l.qty));
         Top { bid: f(self.ladder.best_bid()), ask: f(self.ladder.best_ask()) }
     }
-}
-
-/// Top of book in 1e-8 units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Top {
-    /// Best bid `(price, qty)`.
-    pub bid: Option<(Units, Units)>,
-    /// Best ask `(price, qty)`.
-    pub ask: Option<(Units, Units)>,
 }
 
 #[cfg(test)]

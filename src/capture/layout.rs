@@ -28,7 +28,7 @@
 //!   old one) with the same run id, so replay knows the two takes are one run and merges them.
 //!   It is a dot file so that tools walking the tree for recordings skip it.
 
-use crate::decode::StreamKind;
+use crate::binance::StreamKind;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! combined-stream frame `{"stream":..,"data":..}` for websocket events, and for a REST depth
 //! snapshot its request line `<ns> GET /api/v3/depth?symbol=..&limit=..` followed by the body.
 //! Files go to `DIR/{symbol}/{date}/take_{n}/{orderbook,trades,aggTrades,bookTickers}/` (the
-//! layout and its decisions are in [`layout`]), rotate every UTC hour, and are gzipped on a
+//! layout and its decisions are in [`super::layout`]), rotate every UTC hour, and are gzipped on a
 //! background thread once closed.
 //!
 //! Cost on the feed's thread: [`Recorder::record`] appends the line to the open file's buffer
@@ -27,14 +27,12 @@
 //! line.
 //!
 //! Not done here: sockets, REST, deciding what to subscribe; and no reading of captures (that is
-//! [`crate::replay`]).
+//! [`super::reader`] and [`super::replay`]).
 
-mod compress;
-pub mod layout;
-
-use crate::decode::StreamKind;
-use compress::Compressor;
-use layout::{create_take, file_name, kind_index, UtcDate, DAY_NS, HOUR_NS, KIND_DIRS, RUN_MARKER, SECOND_NS};
+use super::compress::Compressor;
+use super::layout::{create_take, file_name, kind_index, UtcDate, DAY_NS, HOUR_NS, KIND_DIRS, RUN_MARKER, SECOND_NS};
+use super::line::append_line;
+use crate::binance::StreamKind;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
@@ -673,27 +671,6 @@ impl Drop for Recorder {
     }
 }
 
-/// Appends `<ns> <prefix><payload>\n`; a `\n` inside the payload becomes a space. Returns whether
-/// one was replaced.
-#[inline]
-fn append_line(buf: &mut Vec<u8>, recv_ns: i64, prefix: &[u8], payload: &[u8]) -> bool {
-    // Before 1970 is not a receive time; 0 keeps the line in the format rather than losing it.
-    crate::fixed::push_u64(buf, recv_ns.max(0) as u64);
-    buf.push(b' ');
-    buf.extend_from_slice(prefix);
-    let start = buf.len();
-    buf.extend_from_slice(payload);
-    let replaced = payload.contains(&b'\n');
-    if replaced {
-        for c in &mut buf[start..] {
-            if *c == b'\n' {
-                *c = b' ';
-            }
-        }
-    }
-    buf.push(b'\n');
-    replaced
-}
-
 #[cfg(test)]
+#[path = "recorder_tests.rs"]
 mod tests;

@@ -78,7 +78,7 @@
 //! unsigned distance. Quantities are expected to be positive; any non-zero quantity is stored as
 //! given and zero means "no level".
 
-use crate::fixed::{Ticks, Units};
+use crate::book::fixed::{Ticks, Units};
 use std::collections::VecDeque;
 
 /// Smallest window a ladder uses: one bitmap word.
@@ -357,7 +357,7 @@ impl Slots {
 }
 
 /// One side in rank space (higher rank = better): window, overflow, cached best, counters.
-struct Book {
+struct HalfBook {
     slots: Slots,
     /// Levels outside the window, sorted by rank: front farthest from the touch, back nearest.
     /// Every rank here is below `base` (see the module invariant).
@@ -379,10 +379,10 @@ struct Book {
     evicted: u64,
 }
 
-impl Book {
-    fn new(w: usize, ov_cap: usize) -> Book {
+impl HalfBook {
+    fn new(w: usize, ov_cap: usize) -> HalfBook {
         let ov = VecDeque::with_capacity(ov_cap);
-        Book {
+        HalfBook {
             slots: Slots::new(w),
             ov_alloc: ov.capacity(),
             ov,
@@ -702,8 +702,8 @@ fn ask_rank(tick: Ticks) -> i64 {
 
 /// One symbol's book.
 pub struct Ladder {
-    bids: Book,
-    asks: Book,
+    bids: HalfBook,
+    asks: HalfBook,
     cfg: LadderConfig,
 }
 
@@ -713,8 +713,8 @@ impl Ladder {
     pub fn new(cfg: LadderConfig) -> Ladder {
         let cfg = cfg.validated();
         Ladder {
-            bids: Book::new(cfg.window_ticks, cfg.overflow_cap),
-            asks: Book::new(cfg.window_ticks, cfg.overflow_cap),
+            bids: HalfBook::new(cfg.window_ticks, cfg.overflow_cap),
+            asks: HalfBook::new(cfg.window_ticks, cfg.overflow_cap),
             cfg,
         }
     }

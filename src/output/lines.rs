@@ -11,8 +11,8 @@
 //!   `{"ts_recv_ms":..,"latency_ms":..,"stream":"..","data":<raw payload>}`;
 //! - `none`: nothing (for benchmarks).
 
-use crate::fixed::{push_i64, push_u64, push_units, push_units_trim};
-use crate::metrics::TopMetrics;
+use crate::book::fixed::{push_i64, push_u64, push_units, push_units_trim};
+use crate::book::top::TopMetrics;
 use std::io::{self, Write};
 use std::str::FromStr;
 
@@ -237,8 +237,8 @@ pub fn push_int(out: &mut Vec<u8>, v: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::compute;
-    use crate::sync::Top;
+    use crate::book::top::compute;
+    use crate::book::top::Top;
 
     fn metrics() -> TopMetrics {
         compute(Top { bid: Some((6_183_763_000_000, 378_826_000)), ask: Some((6_183_764_000_000, 160_520_000)) })

@@ -7,13 +7,13 @@
 //! and takes the body when the caller has it ([`Pipeline::on_snapshot`]). Neither clock nor
 //! socket is touched here, so live, replay, tests and benches all run exactly this code.
 
-use crate::audit::{Audit, Mismatch};
-use crate::decode::{self, parse_stream_name, split_envelope, DecodeError, Envelope, LevelBuf, RawEvent, StreamKind};
-use crate::fixed::{push_units, TickSize, Units};
-use crate::metrics;
+use crate::binance::{self, parse_stream_name, split_envelope, DecodeError, Envelope, LevelBuf, RawEvent, StreamKind};
+use crate::book::audit::{Audit, Mismatch};
+use crate::book::fixed::{TickSize, Units};
+use crate::book::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
+use crate::book::top;
+use crate::output::stats::{Stats, SymbolSummary};
 use crate::output::{BookLine, Output, OutputMode};
-use crate::stats::{Stats, SymbolSummary};
-use crate::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
 
 /// How the pipeline is set up.
 #[derive(Debug, Clone, Copy)]
@@ -273,13 +273,13 @@ impl Pipeline {
         };
         match env {
             Envelope::Stream { stream, data } => self.on_stream(recv_ns, stream, data, frame),
-            Envelope::Event(data) => match decode::decode_raw_event(data) {
+            Envelope::Event(data) => match binance::decode_raw_event(data) {
                 Ok(RawEvent::ServerShutdown { .. }) => self.on_shutdown(),
                 Ok(RawEvent::Other) => self.bad(DecodeError::UnknownStream, frame),
                 Err(e) => self.bad(e, frame),
             },
             Envelope::Snapshot(_) => FrameOutcome::Snapshot,
-            Envelope::Control(data) => match decode::decode_control(data) {
+            Envelope::Control(data) => match binance::decode_control(data) {
                 Ok(c) => {
                     self.stats.control_replies += 1;
                     if c.error_code.is_some() && self.cfg.log && self.log.allow(LogKind::Other) {
@@ -313,7 +313,7 @@ impl Pipeline {
     fn on_stream(&mut self, recv_ns: i64, stream: &str, data: &[u8], frame: &[u8]) -> FrameOutcome {
         let Some(name) = parse_stream_name(stream) else {
             if stream == "!serverShutdown" {
-                return match decode::decode_raw_event(data) {
+                return match binance::decode_raw_event(data) {
                     Ok(RawEvent::ServerShutdown { .. }) => self.on_shutdown(),
                     Ok(RawEvent::Other) => self.bad(DecodeError::WrongEvent, frame),
                     Err(e) => self.bad(e, frame),
@@ -336,7 +336,7 @@ impl Pipeline {
                 }
             }
             StreamKind::Trade => {
-                let t = match decode::decode_trade(data) {
+                let t = match binance::decode_trade(data) {
                     Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
                     Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
                     Err(e) => return self.bad(e, frame),
@@ -361,7 +361,7 @@ impl Pipeline {
                 self.out.event(recv_ns, Some(lat), stream, data);
             }
             StreamKind::AggTrade => {
-                let t = match decode::decode_agg_trade(data) {
+                let t = match binance::decode_agg_trade(data) {
                     Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
                     Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
                     Err(e) => return self.bad(e, frame),
@@ -379,7 +379,7 @@ impl Pipeline {
                 self.out.event(recv_ns, Some(lat), stream, data);
             }
             StreamKind::BookTicker => {
-                let t = match decode::decode_book_ticker(data) {
+                let t = match binance::decode_book_ticker(data) {
                     Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
                     Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
                     Err(e) => return self.bad(e, frame),
@@ -406,7 +406,7 @@ impl Pipeline {
         data: &[u8],
         levels: &mut LevelBuf,
     ) -> Result<bool, DecodeError> {
-        let h = decode::decode_depth(data, levels)?;
+        let h = binance::decode_depth(data, levels)?;
         if !h.symbol.eq_ignore_ascii_case(&self.symbols[idx].lower) {
             return Err(DecodeError::WrongEvent);
         }
@@ -463,7 +463,7 @@ impl Pipeline {
             self.report_mismatch(idx, m);
         }
         let s = &self.symbols[idx];
-        if let Some(m) = metrics::compute(top) {
+        if let Some(m) = top::compute(top) {
             let price_decimals = s.book.tick().map_or(8, |t| t.decimals());
             self.out.book(&BookLine { symbol: &s.symbol, price_decimals, update_id: id, recv_ns, m: &m });
         }
@@ -481,7 +481,7 @@ impl Pipeline {
     /// Feeds a REST depth snapshot body for `symbol`, received at `recv_ns`.
     pub fn on_snapshot(&mut self, symbol: usize, recv_ns: i64, body: &[u8]) -> Result<SnapshotOutcome, DecodeError> {
         let mut levels = std::mem::take(&mut self.levels);
-        let r = decode::decode_snapshot(body, &mut levels);
+        let r = binance::decode_snapshot(body, &mut levels);
         let out = match r {
             Ok(id) => {
                 let o = self.symbols[symbol].book.on_snapshot(id, &levels.bids, &levels.asks);
@@ -504,8 +504,8 @@ impl Pipeline {
                 "tickfeed: {} snapshot lastUpdateId={id}: {o:?} (book at {}, {} bids, {} asks)",
                 s.symbol,
                 s.book.last_update_id(),
-                s.book.ladder().len(crate::ladder::Side::Bid),
-                s.book.ladder().len(crate::ladder::Side::Ask)
+                s.book.ladder().len(crate::book::ladder::Side::Bid),
+                s.book.ladder().len(crate::book::ladder::Side::Ask)
             );
         }
         if let SnapshotOutcome::Synced { .. } = o {
@@ -526,8 +526,8 @@ impl Pipeline {
                     state: s.book.state().as_str(),
                     synced: s.book.is_synced(),
                     last_update_id: s.book.last_update_id(),
-                    bids: s.book.ladder().len(crate::ladder::Side::Bid),
-                    asks: s.book.ladder().len(crate::ladder::Side::Ask),
+                    bids: s.book.ladder().len(crate::book::ladder::Side::Bid),
+                    asks: s.book.ladder().len(crate::book::ladder::Side::Ask),
                     gaps: c.gaps,
                     resyncs: c.resyncs,
                     dropped_diffs: c.dropped_diffs,
@@ -539,40 +539,11 @@ impl Pipeline {
             .collect()
     }
 
-    /// The `--dump-book` JSON of one symbol's book, every level held, best first, or `None` when
-    /// the book is not synced (a book that is not known to be right is not written).
+    /// The `--dump-book` JSON of one symbol's book (see [`crate::output::dump::book_json`]), or
+    /// `None` when the book is not synced (a book that is not known to be right is not written).
     pub fn dump_book_json(&self, symbol: usize) -> Option<String> {
         let s = &self.symbols[symbol];
-        if !s.book.is_synced() {
-            return None;
-        }
-        let tick = s.book.tick()?.units();
-        let lad = s.book.ladder();
-        let mut o: Vec<u8> =
-            Vec::with_capacity(64 * (lad.len(crate::ladder::Side::Bid) + lad.len(crate::ladder::Side::Ask)) + 128);
-        o.extend_from_slice(b"{\"symbol\":\"");
-        o.extend_from_slice(s.symbol.as_bytes());
-        o.extend_from_slice(b"\",\"lastUpdateId\":");
-        crate::fixed::push_u64(&mut o, s.book.last_update_id());
-        for (key, side) in
-            [(&b",\"bids\":["[..], crate::ladder::Side::Bid), (&b"],\"asks\":["[..], crate::ladder::Side::Ask)]
-        {
-            o.extend_from_slice(key);
-            let mut first = true;
-            lad.for_each_level(side, |l| {
-                if !first {
-                    o.push(b',');
-                }
-                first = false;
-                o.extend_from_slice(b"[\"");
-                push_units(&mut o, l.tick * tick, 8);
-                o.extend_from_slice(b"\",\"");
-                push_units(&mut o, l.qty, 8);
-                o.extend_from_slice(b"\"]");
-            });
-        }
-        o.extend_from_slice(b"]}\n");
-        String::from_utf8(o).ok()
+        crate::output::dump::book_json(&s.symbol, &s.book)
     }
 }
 

@@ -1,0 +1,216 @@
+//! The decoders against real Binance frames and their damaged variants.
+
+use super::levels::{quoted_units, scan_levels};
+use super::*;
+use crate::book::fixed::{self, NumError};
+
+const DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[["61838.04000000","0.32332000"],["61844.30000000","0.40163000"]]}}"#;
+
+fn data_of(frame: &str) -> &[u8] {
+    match split_envelope(frame.as_bytes()).unwrap() {
+        Envelope::Stream { data, .. } => data,
+        other => panic!("not a stream: {other:?}"),
+    }
+}
+
+#[test]
+fn splits_combined_frames_fast_and_slow() {
+    let Envelope::Stream { stream, data } = split_envelope(DEPTH.as_bytes()).unwrap() else { panic!() };
+    assert_eq!(stream, "btcusdt@depth@100ms");
+    assert!(data.starts_with(b"{\"e\":\"depthUpdate\"") && data.ends_with(b"]]}"));
+    // Other key order and spacing go through the general parser and give the same answer.
+    let swapped = r#" { "data" : {"u":1,"s":"X","b":"1","B":"1","a":"1","A":"1"} , "stream" : "x@bookTicker" } "#;
+    let Envelope::Stream { stream, data } = split_envelope(swapped.as_bytes()).unwrap() else { panic!() };
+    assert_eq!(stream, "x@bookTicker");
+    assert_eq!(data, br#"{"u":1,"s":"X","b":"1","B":"1","a":"1","A":"1"}"#);
+    assert_eq!(split_envelope(br#"{"result":null,"id":1}"#), Ok(Envelope::Control(br#"{"result":null,"id":1}"#)));
+    assert!(matches!(split_envelope(br#"{"lastUpdateId":1,"bids":[],"asks":[]}"#), Ok(Envelope::Snapshot(_))));
+    assert!(matches!(split_envelope(br#"{"e":"serverShutdown","E":1}"#), Ok(Envelope::Event(_))));
+    assert_eq!(split_envelope(br#"{"x":1}"#), Err(DecodeError::UnknownShape));
+    for bad in ["", "[]", "{", "{\"stream\":\"a\",\"data\":", "not json", "{\"stream\":1,\"data\":{}}"] {
+        assert!(split_envelope(bad.as_bytes()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn decodes_depth() {
+    let mut b = LevelBuf::default();
+    let h = decode_depth(data_of(DEPTH), &mut b).unwrap();
+    assert_eq!(
+        h,
+        DepthHeader { event_time: 1723161255308, symbol: "BTCUSDT", first_id: 50093239203, final_id: 50093239207 }
+    );
+    assert_eq!(b.bids, vec![RawLevel { price: 5_565_387_000_000, qty: 0 }]);
+    assert_eq!(b.asks.len(), 2);
+    assert_eq!(b.asks[1], RawLevel { price: 6_184_430_000_000, qty: 40_163_000 });
+}
+
+#[test]
+fn depth_errors_are_values() {
+    let mut b = LevelBuf::default();
+    let cases: &[(&str, DecodeError)] = &[
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1.2.3","1"]],"a":[]}"#,
+            DecodeError::Number(NumError::TwoDots),
+        ),
+        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"b":[],"a":[]}"#, DecodeError::MissingField("u")),
+        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"a":[]}"#, DecodeError::MissingField("b")),
+        (r#"{"e":"trade","E":1,"s":"X","U":1,"u":2,"b":[],"a":[]}"#, DecodeError::WrongEvent),
+        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1"]],"a":[]}"#, DecodeError::Json),
+        (r#"{"e":"depthUpdate","E":1,"s":"X","U":-1,"u":2,"b":[],"a":[]}"#, DecodeError::Json),
+        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[[1,2]],"a":[]}"#, DecodeError::Json),
+        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[],"a":[]} trailing"#, DecodeError::Json),
+        (
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["-1","2"]],"a":[]}"#,
+            DecodeError::Number(NumError::Negative),
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(decode_depth(input.as_bytes(), &mut b).as_ref().map(|_| ()), Err(want), "{input}");
+    }
+}
+
+#[test]
+fn decodes_trades_tickers_and_others() {
+    let t = decode_trade(br#"{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}"#).unwrap();
+    assert_eq!(
+        (t.trade_id, t.price, t.qty, t.trade_time, t.buyer_is_maker),
+        (3735683259, 6_183_763_000_000, 2_000_000, 1723161255342, true)
+    );
+    let a = decode_agg_trade(br#"{"e":"aggTrade","E":1672515782136,"s":"BNBBTC","a":12345,"p":"0.001","q":"100","f":100,"l":105,"T":1672515782136,"m":true,"M":true}"#).unwrap();
+    assert_eq!(
+        (a.agg_id, a.first_trade_id, a.last_trade_id, a.price, a.qty),
+        (12345, 100, 105, 100_000, 10_000_000_000)
+    );
+    assert_eq!(
+        decode_trade(br#"{"e":"aggTrade","E":1,"s":"X","t":1,"p":"1","q":"1","T":1,"m":true}"#).unwrap_err(),
+        DecodeError::WrongEvent
+    );
+    let bt = decode_book_ticker(
+        br#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#,
+    )
+    .unwrap();
+    assert_eq!((bt.update_id, bt.bid_price, bt.ask_qty), (400900217, 2_535_190_000, 4_066_000_000));
+    assert_eq!(
+        decode_raw_event(br#"{"e":"serverShutdown","E":1770123456789}"#),
+        Ok(RawEvent::ServerShutdown { event_time: 1770123456789 })
+    );
+    let c = decode_control(br#"{"result":null,"id":1}"#).unwrap();
+    assert_eq!((c.id.as_deref(), c.error_code), (Some("1"), None));
+    let c = decode_control(br#"{"code":2,"msg":"Invalid request: too many parameters"}"#).unwrap();
+    assert_eq!(c.error_code, Some(2));
+    let nested = br#"{"error":{"code":2,"msg":"Invalid request: too many parameters"},"id":7}"#;
+    assert_eq!(split_envelope(nested), Ok(Envelope::Control(nested)));
+    let c = decode_control(nested).unwrap();
+    assert_eq!(
+        (c.error_code, c.error_msg.as_deref(), c.id.as_deref()),
+        (Some(2), Some("Invalid request: too many parameters"), Some("7"))
+    );
+    assert_eq!(decode_control(br#"{"id":1}"#), Err(DecodeError::UnknownShape));
+    let mut b = LevelBuf::default();
+    assert_eq!(
+        decode_snapshot(
+            br#"{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}"#,
+            &mut b
+        ),
+        Ok(1027024)
+    );
+    assert_eq!(b.asks, vec![RawLevel { price: 400_000_200, qty: 1_200_000_000 }]);
+}
+
+#[test]
+fn level_scanner_matches_general_parser() {
+    let cases: &[&str] = &[
+        r#"[]"#,
+        r#"[["1.00000000","2.00000000"]]"#,
+        r#"[["61837.63000000","3.78826000"],["61837.62000000","0.61700000"],["5","0"]]"#,
+        r#"[ ["1.0","2.0"] ]"#,
+        r#"[["1.0" , "2.0"]]"#,
+        r#"[["1.0","2.0","extra"]]"#,
+    ];
+    for c in cases {
+        let framed = format!(r#"{{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":{c},"a":[]}}"#);
+        let mut b = LevelBuf::default();
+        decode_depth(framed.as_bytes(), &mut b).unwrap_or_else(|e| panic!("{c}: {e}"));
+        let general: Vec<(String, String)> = serde_json::from_str::<Vec<Vec<String>>>(c)
+            .unwrap()
+            .into_iter()
+            .map(|v| (v[0].clone(), v[1].clone()))
+            .collect();
+        let want: Vec<RawLevel> = general
+            .iter()
+            .map(|(p, q)| RawLevel {
+                price: fixed::parse_units_str(p).unwrap(),
+                qty: fixed::parse_units_str(q).unwrap(),
+            })
+            .collect();
+        assert_eq!(b.bids, want, "{c}");
+    }
+    // Escaped digits are never sent by Binance and cannot be borrowed: refused, not misread.
+    let esc = r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1\u0030","2"]],"a":[]}"#;
+    assert!(decode_depth(esc.as_bytes(), &mut LevelBuf::default()).is_err());
+    let mut out = vec![];
+    assert_eq!(scan_levels(br#"[["1.0","2.0"]]"#, &mut out), Some(Ok(())));
+    assert_eq!(scan_levels(br#"[["1.0","2.0"],]"#, &mut out), None);
+    assert_eq!(scan_levels(br#"[["1.0","2.0"]] "#, &mut out), None);
+    assert_eq!(scan_levels(br#"[["1..0","2.0"]]"#, &mut out), Some(Err(NumError::TwoDots)));
+    assert_eq!(scan_levels(br#"[["92233720368.54775808","2.0"]]"#, &mut out), Some(Err(NumError::Overflow)));
+    assert_eq!(scan_levels(br#"[["123456789012.00000000","2.0"]]"#, &mut out), Some(Err(NumError::Overflow)));
+    assert_eq!(scan_levels(br#"[["1.0000000x","2.0"]]"#, &mut out), Some(Err(NumError::InvalidChar)));
+    for bad in [r#"[["1.0","2.0"],["#, r#"[[""#, r#"[["1.0""#, r#"[["1.0","2.0""#] {
+        assert_eq!(scan_levels(bad.as_bytes(), &mut out), None, "{bad}");
+    }
+}
+
+proptest::proptest! {
+    /// The fused quote-and-number scan agrees with finding the quote and parsing the slice.
+    #[test]
+    fn quoted_units_matches_general_parse(s in "[0-9.a\\\\]{0,24}") {
+        let b = format!("{s}\"]");
+        let want = b.find(['"', '\\']).filter(|&e| b.as_bytes()[e] == b'"').map(|e| fixed::parse_units(&b.as_bytes()[..e]).map(|v| (v, e)));
+        proptest::prop_assert_eq!(quoted_units(b.as_bytes(), 0), want);
+    }
+}
+
+#[test]
+fn invalid_utf8_anywhere_is_an_error_not_undefined_behaviour() {
+    let mut b = LevelBuf::default();
+    let mut depth =
+        br#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1.0","2.0"]],"a":[["3.0","\xff"]]}"#.to_vec();
+    // The raw-string above spells \xff literally; put a real invalid byte in its place.
+    let at = depth.windows(4).position(|w| w == b"\\xff").unwrap();
+    depth.splice(at..at + 4, [0xff]);
+    assert_eq!(decode_depth(&depth, &mut b).map(|_| ()), Err(DecodeError::Json));
+    let mut snap = br#"{"lastUpdateId":1,"bids":[["1.0","2.0"]],"asks":[["3.0","4.0"]],"x":"?"}"#.to_vec();
+    let q = snap.iter().rposition(|&c| c == b'?').unwrap();
+    snap[q] = 0xc3; // a lone UTF-8 lead byte
+    assert_eq!(decode_snapshot(&snap, &mut b), Err(DecodeError::Json));
+    let mut wrapped =
+        br#"{"data":{"u":1,"s":"X","b":"1","B":"1","a":"1","A":"1","z":"?"},"stream":"x@bookTicker"}"#.to_vec();
+    let q = wrapped.iter().rposition(|&c| c == b'?').unwrap();
+    wrapped[q] = 0xfe;
+    assert_eq!(split_envelope(&wrapped), Err(DecodeError::Json));
+}
+
+#[test]
+fn stream_names() {
+    assert_eq!(
+        parse_stream_name("btcusdt@depth@100ms"),
+        Some(StreamName { symbol: "btcusdt", kind: StreamKind::Depth })
+    );
+    assert_eq!(parse_stream_name("btcusdt@depth").map(|s| s.kind), Some(StreamKind::Depth));
+    assert_eq!(parse_stream_name("ethusdt@aggTrade").map(|s| s.kind), Some(StreamKind::AggTrade));
+    assert_eq!(parse_stream_name("ethusdt@bookTicker").map(|s| s.kind), Some(StreamKind::BookTicker));
+    assert_eq!(parse_stream_name("btcusdt@kline_1m"), None);
+    assert_eq!(parse_stream_name("@trade"), None);
+    assert_eq!(parse_stream_name("!serverShutdown"), None);
+}
+
+#[test]
+fn exchange_info_filters() {
+    let body = br#"{"timezone":"UTC","symbols":[{"symbol":"BTCUSDT","filters":[{"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"1000000.00000000","tickSize":"0.01000000"},{"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":"9000.00000000","stepSize":"0.00001000"}]}]}"#;
+    let f = decode_exchange_info(body, "btcusdt").unwrap();
+    assert_eq!(f.tick.unwrap().units(), 1_000_000);
+    assert_eq!(f.step, 1_000);
+    assert!(decode_exchange_info(body, "ETHUSDT").is_err());
+}
