@@ -258,7 +258,7 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("replay_0808_all_streams", |b| {
         b.iter(|| {
-            let cfg = PipelineConfig { output: OutputMode::None, log: false, auto_symbols: true, ..Default::default() };
+            let cfg = PipelineConfig { output: OutputMode::None, auto_symbols: true, ..Default::default() };
             let mut p = Pipeline::new(cfg, &["btcusdt"]);
             for (ns, json) in &d.lines {
                 if p.on_frame(*ns, json) == FrameOutcome::Snapshot {

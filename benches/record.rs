@@ -57,12 +57,12 @@ fn load() -> Option<Vec<Line>> {
 const REQUEST: &str = "GET /api/v3/depth?symbol=BTCUSDT&limit=1000";
 
 fn pipeline() -> Pipeline {
-    let cfg = PipelineConfig { output: OutputMode::None, log: false, auto_symbols: true, ..Default::default() };
+    let cfg = PipelineConfig { output: OutputMode::None, auto_symbols: true, ..Default::default() };
     Pipeline::new(cfg, &["btcusdt"])
 }
 
 fn recorder(dir: &PathBuf, t0: i64) -> Recorder {
-    recorder_with(dir, t0, RecorderConfig { compress: false, log: false, ..RecorderConfig::new(dir) })
+    recorder_with(dir, t0, RecorderConfig { compress: false, ..RecorderConfig::new(dir) })
 }
 
 fn recorder_with(dir: &PathBuf, t0: i64, cfg: RecorderConfig) -> Recorder {
@@ -167,7 +167,6 @@ fn benches(c: &mut Criterion) {
     g.bench_function("record_memory_only", |b| {
         let big = RecorderConfig {
             compress: false,
-            log: false,
             buffer_bytes: 64 << 20,
             flush_bytes: 64 << 20,
             flush_interval_ns: i64::MAX / 2,

@@ -18,6 +18,8 @@
 //! - [`output`]: the `--output` line formats, the book dump, the stats JSON and histogram files.
 //! - [`capture`]: the recording line format and layout, the recorder, the reader and replay.
 //! - [`live`]: the live event loop (`tickfeed run`): connections, snapshots, timers.
+//! - [`notice`]: what the layers below the drivers tell a person (gaps, resyncs, mismatches, ...),
+//!   as values the drivers write through one rate-limited log.
 //! - [`cmd`]: the command drivers (`run`, `replay`, `demo`, `sim`), the only code that prints.
 //!
 //! Everything between "a complete websocket text payload" and "a line in the output buffer" is
@@ -30,6 +32,7 @@ pub mod capture;
 pub mod cmd;
 pub mod live;
 pub mod net;
+pub mod notice;
 pub mod output;
 pub mod pipeline;
 pub mod ws;

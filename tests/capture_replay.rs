@@ -116,7 +116,7 @@ fn capture_of_the_real_recordings_replays_to_the_same_books() {
     // "Live": every line in receive order, recorder ticked after each, as the event loop would.
     let lines = read_all(&inputs);
     let t0 = lines[0].0;
-    let cfg = RecorderConfig { rotate_ns: 60_000_000_000, compress: true, log: false, ..RecorderConfig::new(&cap) };
+    let cfg = RecorderConfig { rotate_ns: 60_000_000_000, compress: true, ..RecorderConfig::new(&cap) };
     let mut rec = Recorder::new(cfg, &[], t0).unwrap();
     let (mut frames, mut snapshots) = (0u64, 0u64);
     for (recv_ns, file, _, line) in &lines {
@@ -213,7 +213,7 @@ fn capture_of_the_real_recordings_replays_to_the_same_books() {
 
 fn tiny_capture(root: &Path, t0: i64, step_ns: i64, n: u64) {
     let snap = r#"{"lastUpdateId":100,"bids":[["100.00000000","1.00000000"]],"asks":[["101.00000000","1.00000000"]]}"#;
-    let mut rec = Recorder::new(RecorderConfig { log: false, ..RecorderConfig::new(root) }, &["xyzusdt"], t0).unwrap();
+    let mut rec = Recorder::new(RecorderConfig { ..RecorderConfig::new(root) }, &["xyzusdt"], t0).unwrap();
     rec.record_snapshot(t0, 0, "/api/v3/depth?symbol=XYZUSDT&limit=5", snap.as_bytes());
     for i in 0..n {
         let u = 101 + i;

@@ -33,16 +33,16 @@ fn measure(ex: &Exchange, tls: TlsSetup) -> (u64, u64, u64) {
     let mut cfg =
         LiveConfig::new(parse_ws_base(&ex.ws_base()).unwrap(), parse_rest_base(&ex.rest_base()).unwrap(), tls);
     cfg.busy_poll = false;
-    cfg.log = false;
+
     cfg.streams = vec![StreamKind::Depth, StreamKind::Trade, StreamKind::AggTrade, StreamKind::BookTicker];
     let events = std::sync::Arc::new(AtomicU64::new(0));
     let ev = events.clone();
     let t = std::thread::spawn(move || {
-        let pcfg = PipelineConfig { output: OutputMode::TobJson, log: false, ..PipelineConfig::default() };
+        let pcfg = PipelineConfig { output: OutputMode::TobJson, ..PipelineConfig::default() };
         let mut p = Pipeline::new(pcfg, &["BTCUSDT"]);
         let mut out = std::io::sink();
         util::alloc::count_this_thread(true);
-        let r = live::run(&cfg, &mut p, &mut out, &STOP);
+        let r = live::run(&cfg, &mut p, &mut out, tickfeed::notice::NoticeLog::stderr(true), &STOP);
         util::alloc::count_this_thread(false);
         ev.store(p.stats().events, Ordering::SeqCst);
         r.unwrap()

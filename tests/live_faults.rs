@@ -91,7 +91,7 @@ fn sequence_gap_resyncs_that_book() {
     assert_eq!(s["gaps"], 1, "{}", f.stderr);
     assert_eq!(s["resyncs"], 1);
     assert_eq!(s["reconnects"], 0);
-    assert!(f.stderr.contains("Gap at U="), "{}", f.stderr);
+    assert!(f.stderr.contains("sequence gap at U="), "{}", f.stderr);
     util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 

@@ -34,7 +34,7 @@ fn corpus() -> &'static Vec<Vec<u8>> {
 }
 
 fn pipeline(mode: OutputMode) -> Pipeline {
-    Pipeline::new(PipelineConfig { output: mode, log: false, ..PipelineConfig::default() }, &["btcusdt"])
+    Pipeline::new(PipelineConfig { output: mode, ..PipelineConfig::default() }, &["btcusdt"])
 }
 
 /// Feeds one frame as the live loop and replay do (a snapshot body goes to the book).

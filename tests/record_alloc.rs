@@ -38,7 +38,7 @@ fn record_and_tick_allocate_nothing_after_warm_up() {
     };
     // Hourly files: the whole recording (23:54..23:59 UTC) falls in one period, so after warm-up
     // no file is opened or closed; buffers are written many times over.
-    let cfg = RecorderConfig { log: false, ..RecorderConfig::new(&dir) };
+    let cfg = RecorderConfig { ..RecorderConfig::new(&dir) };
     let mut rec = Recorder::new(cfg, &["btcusdt"], first_ns).unwrap();
     rec.prepare(first_ns).unwrap();
     let warm_up = 2000;

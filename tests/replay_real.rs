@@ -11,10 +11,7 @@ use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
 
 fn quiet_pipeline() -> Pipeline {
-    Pipeline::new(
-        PipelineConfig { output: OutputMode::TobJson, log: false, auto_symbols: true, ..PipelineConfig::default() },
-        &[],
-    )
+    Pipeline::new(PipelineConfig { output: OutputMode::TobJson, auto_symbols: true, ..PipelineConfig::default() }, &[])
 }
 
 /// Feeds files line by line (single-symbol files: a snapshot goes to the file's symbol), checking

@@ -10,13 +10,14 @@
 //! thread, before the loop starts.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::binance::url::BaseUrl;
-use crate::binance::{decode_exchange_info, SymbolFilters};
+use crate::binance::{decode_exchange_info, DecodeError, SymbolFilters};
 use crate::net::backoff::Backoff;
 use crate::net::tls::TlsSetup;
 
@@ -228,41 +229,139 @@ impl RestClient {
         format!("{}{path_and_query}", self.base)
     }
 
-    /// `GET path_and_query`. `Err` is a transport failure (DNS, connect, TLS, timeout) as one line.
-    pub fn get(&self, path_and_query: &str) -> Result<RestResponse, String> {
+    /// `GET path_and_query`. `Err` is a transport failure (DNS, connect, TLS, timeout, a body cut
+    /// short or over the size cap); any HTTP status is an `Ok` answer for the caller to judge.
+    pub fn get(&self, path_and_query: &str) -> Result<RestResponse, RestError> {
         let url = self.url(path_and_query);
-        let mut resp =
-            self.agent.get(&url).call().map_err(|e| format!("GET {url} failed: {}", strip_os_error(&e.to_string())))?;
+        let mut resp = match self.agent.get(&url).call() {
+            Ok(r) => r,
+            Err(e) => return Err(RestError::Transport { url, message: strip_os_error(&e.to_string()) }),
+        };
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let retry_after = header("retry-after").as_deref().and_then(parse_retry_after);
         let used_weight = header("x-mbx-used-weight-1m").and_then(|v| v.trim().parse().ok());
         let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(|e| format!("GET {url}: reading the body failed: {e}"))?;
-        Ok(RestResponse { status, body, retry_after, used_weight })
+        match resp.body_mut().with_config().limit(MAX_BODY).read_to_vec() {
+            Ok(body) => Ok(RestResponse { status, body, retry_after, used_weight }),
+            Err(e) => Err(RestError::Transport { url, message: format!("reading the body failed: {e}") }),
+        }
     }
 
     /// `GET /api/v3/depth?symbol=SYMBOL&limit=N`.
-    pub fn depth(&self, symbol: &str, limit: u32) -> Result<RestResponse, String> {
-        self.get(&format!("/api/v3/depth?symbol={symbol}&limit={limit}"))
+    pub fn depth(&self, symbol: &str, limit: u32) -> Result<RestResponse, RestError> {
+        self.get(&depth_path(symbol, limit))
     }
 }
 
+/// The path and query of a depth snapshot request, as sent and as recorded.
+pub fn depth_path(symbol: &str, limit: u32) -> String {
+    format!("/api/v3/depth?symbol={symbol}&limit={limit}")
+}
+
+/// Why a REST request gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestError {
+    /// The request did not complete: DNS, connect, TLS, timeout, or a body cut short or too large.
+    /// Worth retrying.
+    Transport {
+        /// The URL asked for.
+        url: String,
+        /// What failed, in one line.
+        message: String,
+    },
+    /// The server answered with a status other than 200.
+    Status {
+        /// The URL asked for.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// Binance's error code from a `{"code":..,"msg":..}` body.
+        code: Option<i64>,
+        /// `Retry-After`, when sent (429 and 418).
+        retry_after: Option<Duration>,
+        /// The body's first bytes, printable.
+        excerpt: String,
+    },
+    /// A 200 answer whose body could not be decoded.
+    Body {
+        /// The URL asked for.
+        url: String,
+        /// Why.
+        error: DecodeError,
+    },
+}
+
+impl RestError {
+    /// The error for a non-200 answer to `url`.
+    pub fn status(url: String, r: &RestResponse) -> RestError {
+        RestError::Status {
+            url,
+            status: r.status,
+            code: r.api_code(),
+            retry_after: r.retry_after,
+            excerpt: r.body_excerpt(),
+        }
+    }
+
+    /// Rate limited (429) or banned (418): the answer carries Binance's wait.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, RestError::Status { status: 429 | 418, .. })
+    }
+}
+
+impl fmt::Display for RestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestError::Transport { url, message } => write!(f, "GET {url} failed: {message}"),
+            RestError::Status { url, status, excerpt, .. } => {
+                write!(f, "GET {url}: HTTP {status}")?;
+                if *status == 429 || *status == 418 {
+                    f.write_str(" (rate limited)")?;
+                }
+                if !excerpt.is_empty() {
+                    write!(f, " {excerpt}")?;
+                }
+                Ok(())
+            }
+            RestError::Body { url, error } => write!(f, "GET {url}: unusable body ({error})"),
+        }
+    }
+}
+
+impl std::error::Error for RestError {}
+
 /// Why `exchangeInfo` did not give a symbol's filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InfoError {
     /// The exchange does not know the symbol (HTTP 400, code -1121): a configuration error.
-    UnknownSymbol(String),
+    UnknownSymbol {
+        /// The symbol asked for.
+        symbol: String,
+        /// The answer.
+        error: RestError,
+    },
     /// Worth retrying (network, timeout, 429/418, 5xx).
-    Transient(String),
+    Transient(RestError),
     /// The server answered but has no usable filters (4xx other than the above, or a body we
     /// cannot read): continue and infer the tick size from the first snapshot.
-    Unavailable(String),
+    Unavailable(RestError),
 }
+
+impl fmt::Display for InfoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InfoError::UnknownSymbol { symbol, error: RestError::Status { url, status, excerpt, .. } } => {
+                write!(f, "unknown symbol {symbol}: GET {url} answered HTTP {status} {excerpt}")
+            }
+            InfoError::UnknownSymbol { symbol, error } => write!(f, "unknown symbol {symbol}: {error}"),
+            InfoError::Transient(e) | InfoError::Unavailable(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for InfoError {}
 
 /// Fetches one symbol's filters, passing `gate` (waits for it on this thread).
 pub fn exchange_info(client: &RestClient, gate: &mut RestGate, symbol: &str) -> Result<SymbolFilters, InfoError> {
@@ -277,26 +376,13 @@ pub fn exchange_info(client: &RestClient, gate: &mut RestGate, symbol: &str) -> 
     let url = client.url(&path);
     match r.status {
         200 => decode_exchange_info(&r.body, symbol)
-            .map_err(|e| InfoError::Unavailable(format!("GET {url}: unusable exchangeInfo ({e})"))),
-        400 if r.api_code() == Some(-1121) => InfoError::UnknownSymbol(format!(
-            "unknown symbol {symbol}: GET {url} answered HTTP 400 {}",
-            r.body_excerpt()
-        ))
-        .into_err(),
-        429 | 418 => InfoError::Transient(format!(
-            "GET {url}: HTTP {} (rate limited), retry after {}s",
-            r.status,
-            r.retry_after.map_or(60, |d| d.as_secs())
-        ))
-        .into_err(),
-        s if s >= 500 => InfoError::Transient(format!("GET {url}: HTTP {s} {}", r.body_excerpt())).into_err(),
-        s => InfoError::Unavailable(format!("GET {url}: HTTP {s} {}", r.body_excerpt())).into_err(),
-    }
-}
-
-impl InfoError {
-    fn into_err<T>(self) -> Result<T, InfoError> {
-        Err(self)
+            .map_err(|error| InfoError::Unavailable(RestError::Body { url, error })),
+        400 if r.api_code() == Some(-1121) => {
+            Err(InfoError::UnknownSymbol { symbol: symbol.to_owned(), error: RestError::status(url, &r) })
+        }
+        429 | 418 => Err(InfoError::Transient(RestError::status(url, &r))),
+        s if s >= 500 => Err(InfoError::Transient(RestError::status(url, &r))),
+        _ => Err(InfoError::Unavailable(RestError::status(url, &r))),
     }
 }
 
@@ -307,8 +393,33 @@ pub struct SnapshotResult {
     pub symbol: usize,
     /// Wall-clock ns when the response was complete.
     pub recv_ns: i64,
-    /// The depth body, or a one-line reason.
-    pub body: Result<Vec<u8>, String>,
+    /// The depth body, or why there is none.
+    pub body: Result<Vec<u8>, SnapshotError>,
+}
+
+/// Why the worker has no snapshot body, and whether it pauses before the next request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotError {
+    /// What failed.
+    pub error: RestError,
+    /// The worker waits this long before its next request (a transport failure or a 5xx).
+    pub retry_in: Option<Duration>,
+}
+
+/// What the worker sends back to the event loop.
+#[derive(Debug)]
+pub enum WorkerEvent {
+    /// A snapshot request finished, well or not.
+    Snapshot(SnapshotResult),
+    /// A request waits for the weight budget or a Retry-After (said once per request).
+    Waiting {
+        /// The symbol index.
+        symbol: usize,
+        /// How long.
+        wait: Duration,
+        /// Why.
+        reason: WaitReason,
+    },
 }
 
 /// What the worker did, for the stats file.
@@ -329,7 +440,7 @@ pub struct RestCounters {
 /// The snapshot helper thread and its channels.
 pub struct SnapshotWorker {
     tx: Sender<usize>,
-    rx: Receiver<SnapshotResult>,
+    rx: Receiver<WorkerEvent>,
     counters: Arc<RestCounters>,
 }
 
@@ -339,8 +450,6 @@ pub struct WorkerConfig {
     pub symbols: Vec<String>,
     /// Depth `limit`.
     pub limit: u32,
-    /// Log waits and failures to stderr.
-    pub log: bool,
 }
 
 impl SnapshotWorker {
@@ -352,7 +461,7 @@ impl SnapshotWorker {
         wake: Box<dyn Fn() + Send>,
     ) -> std::io::Result<SnapshotWorker> {
         let (tx, jobs) = mpsc::channel::<usize>();
-        let (results, rx) = mpsc::channel::<SnapshotResult>();
+        let (results, rx) = mpsc::channel::<WorkerEvent>();
         let counters = Arc::new(RestCounters::default());
         let c = counters.clone();
         std::thread::Builder::new().name("tickfeed-rest".into()).spawn(move || {
@@ -360,20 +469,17 @@ impl SnapshotWorker {
             let mut fail_backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), 0x5eed);
             while let Ok(sym) = jobs.recv() {
                 let Some(symbol) = cfg.symbols.get(sym) else { continue };
-                let mut logged_wait = false;
-                while let Some((d, why)) = gate.wait(Instant::now(), weight) {
-                    if !logged_wait {
+                let mut told = false;
+                while let Some((wait, reason)) = gate.wait(Instant::now(), weight) {
+                    if !told {
                         c.delayed.fetch_add(1, Ordering::Relaxed);
-                        if cfg.log {
-                            let why = match why {
-                                WaitReason::RetryAfter => "Retry-After from a 429/418",
-                                WaitReason::Budget => "request weight budget",
-                            };
-                            eprintln!("tickfeed: {symbol} snapshot waits {:.1}s ({why})", d.as_secs_f64());
+                        if results.send(WorkerEvent::Waiting { symbol: sym, wait, reason }).is_err() {
+                            return;
                         }
-                        logged_wait = true;
+                        wake();
+                        told = true;
                     }
-                    std::thread::sleep(d);
+                    std::thread::sleep(wait);
                 }
                 let now = Instant::now();
                 gate.sent(now, weight);
@@ -381,6 +487,7 @@ impl SnapshotWorker {
                 let r = client.depth(symbol, cfg.limit);
                 let recv_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
                 let mut pause = None;
+                let url = client.url(&depth_path(symbol, cfg.limit));
                 let body = match r {
                     Ok(resp) => {
                         gate.on_response(now, resp.status, resp.retry_after, resp.used_weight);
@@ -393,32 +500,25 @@ impl SnapshotWorker {
                             429 | 418 => {
                                 c.rate_limited.fetch_add(1, Ordering::Relaxed);
                                 c.failures.fetch_add(1, Ordering::Relaxed);
-                                Err(format!(
-                                    "{symbol} snapshot: HTTP {} (rate limited), not asking again for {}s",
-                                    resp.status,
-                                    resp.retry_after.map_or(60, |d| d.as_secs())
-                                ))
+                                // The gate holds every request back until the Retry-After.
+                                Err(SnapshotError { error: RestError::status(url, &resp), retry_in: None })
                             }
-                            s => {
+                            _ => {
                                 c.failures.fetch_add(1, Ordering::Relaxed);
                                 let d = fail_backoff.next_delay();
                                 pause = Some(d);
-                                Err(format!(
-                                    "{symbol} snapshot: HTTP {s} {}; retrying in {:.1}s",
-                                    resp.body_excerpt(),
-                                    d.as_secs_f64()
-                                ))
+                                Err(SnapshotError { error: RestError::status(url, &resp), retry_in: pause })
                             }
                         }
                     }
-                    Err(e) => {
+                    Err(error) => {
                         c.failures.fetch_add(1, Ordering::Relaxed);
                         let d = fail_backoff.next_delay();
                         pause = Some(d);
-                        Err(format!("{e}; retrying in {:.1}s", d.as_secs_f64()))
+                        Err(SnapshotError { error, retry_in: pause })
                     }
                 };
-                if results.send(SnapshotResult { symbol: sym, recv_ns, body }).is_err() {
+                if results.send(WorkerEvent::Snapshot(SnapshotResult { symbol: sym, recv_ns, body })).is_err() {
                     return;
                 }
                 wake();
@@ -435,8 +535,8 @@ impl SnapshotWorker {
         let _ = self.tx.send(symbol);
     }
 
-    /// A finished snapshot, if one is waiting (no syscall).
-    pub fn try_recv(&self) -> Option<SnapshotResult> {
+    /// What the worker has to say, if anything is waiting (no syscall).
+    pub fn try_recv(&self) -> Option<WorkerEvent> {
         self.rx.try_recv().ok()
     }
 

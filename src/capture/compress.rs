@@ -4,7 +4,7 @@
 //! capture skip it while it is incomplete), synced to disk, renamed to `X.log.gz` (atomic), and
 //! only then is `X.log` removed. A crash at any point leaves either the plain file, or both (replay
 //! reads the `.gz` and skips the plain twin), never a half-written `.gz` under the real name. A
-//! failure leaves the plain file in place, counted and reported once on stderr.
+//! failure leaves the plain file in place, counted and told once (the recorder turns it into a notice).
 //!
 //! This is not a general job queue: one thread, files in the order closed.
 
@@ -15,7 +15,7 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// What the compressor has done, shared with the recorder's thread.
@@ -23,7 +23,9 @@ use std::thread::JoinHandle;
 pub(crate) struct CompressStats {
     pub files: AtomicU64,
     pub errors: AtomicU64,
-    reported: AtomicBool,
+    /// The first failure (file and reason), until the recorder takes it as a notice.
+    first_failure: Mutex<Option<(PathBuf, String)>>,
+    told: AtomicBool,
 }
 
 /// The background compressor: hand it closed files, join it at the end.
@@ -31,11 +33,12 @@ pub(crate) struct Compressor {
     tx: Option<Sender<PathBuf>>,
     handle: Option<JoinHandle<()>>,
     pub stats: Arc<CompressStats>,
+    failure_taken: bool,
 }
 
 impl Compressor {
-    /// Starts the thread. `log` reports the first failure on stderr.
-    pub fn start(level: u32, log: bool) -> io::Result<Compressor> {
+    /// Starts the thread. The first failure is kept for [`Compressor::take_first_failure`].
+    pub fn start(level: u32) -> io::Result<Compressor> {
         let (tx, rx) = channel::<PathBuf>();
         let stats = Arc::new(CompressStats::default());
         let st = Arc::clone(&stats);
@@ -47,18 +50,27 @@ impl Compressor {
                     }
                     Err(e) => {
                         st.errors.fetch_add(1, Ordering::Relaxed);
-                        if log && !st.reported.swap(true, Ordering::Relaxed) {
-                            eprintln!(
-                                "tickfeed: recording: cannot gzip {}: {e} (the plain file is kept; later failures are \
-                                 only counted)",
-                                plain.display()
-                            );
+                        if !st.told.swap(true, Ordering::Relaxed) {
+                            if let Ok(mut f) = st.first_failure.lock() {
+                                *f = Some((plain.clone(), e.to_string()));
+                            }
                         }
                     }
                 }
             }
         })?;
-        Ok(Compressor { tx: Some(tx), handle: Some(handle), stats })
+        Ok(Compressor { tx: Some(tx), handle: Some(handle), stats, failure_taken: false })
+    }
+
+    /// The first file that could not be gzipped and why, once (later failures are only counted).
+    /// Two plain loads on the feed's thread while nothing failed.
+    pub fn take_first_failure(&mut self) -> Option<(PathBuf, String)> {
+        if self.failure_taken || !self.stats.told.load(Ordering::Relaxed) {
+            return None;
+        }
+        let f = self.stats.first_failure.try_lock().ok()?.take();
+        self.failure_taken = f.is_some();
+        f
     }
 
     /// Queues a closed file. Never blocks.

@@ -21,7 +21,7 @@
 //! one message stays one line.
 //!
 //! Failure: the first I/O error (disk full, permission, a path that is not a folder) stops the
-//! recording: it is reported once on stderr naming the path and the error, counted, and every
+//! recording: it is told once (a [`Notice`] from [`Recorder::poll_notice`]) naming the path and the error, counted, and every
 //! later line is counted as dropped. `record` never panics and never returns an error; the feed,
 //! its books and its stdout go on. A file that was being written is cut back to its last whole
 //! line.
@@ -33,6 +33,7 @@ use super::compress::Compressor;
 use super::layout::{create_take, file_name, kind_index, UtcDate, DAY_NS, HOUR_NS, KIND_DIRS, RUN_MARKER, SECOND_NS};
 use super::line::append_line;
 use crate::binance::StreamKind;
+use crate::notice::Notice;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
@@ -62,8 +63,6 @@ pub struct RecorderConfig {
     pub flush_bytes: usize,
     /// [`Recorder::tick`] writes a buffer whose oldest line is at least this old.
     pub flush_interval_ns: i64,
-    /// Report the (one) failure on stderr.
-    pub log: bool,
 }
 
 impl RecorderConfig {
@@ -78,7 +77,6 @@ impl RecorderConfig {
             buffer_bytes: 256 * 1024,
             flush_bytes: 64 * 1024,
             flush_interval_ns: SECOND_NS,
-            log: true,
         }
     }
 }
@@ -206,6 +204,8 @@ pub struct Recorder {
     any_wants_snapshot: bool,
     compressor: Option<Compressor>,
     injected: Option<io::Error>,
+    /// The failure that stopped recording, until the caller has taken it as a notice.
+    untold: Option<RecordError>,
 }
 
 impl Recorder {
@@ -228,7 +228,7 @@ impl Recorder {
             return Err(ConfigError::GzipLevel(cfg.gzip_level));
         }
         let compressor = if cfg.compress {
-            Some(Compressor::start(cfg.gzip_level, cfg.log).map_err(|e| ConfigError::Thread(e.to_string()))?)
+            Some(Compressor::start(cfg.gzip_level).map_err(|e| ConfigError::Thread(e.to_string()))?)
         } else {
             None
         };
@@ -246,6 +246,7 @@ impl Recorder {
             any_wants_snapshot: false,
             compressor,
             injected: None,
+            untold: None,
         };
         for s in symbols {
             rec.add_symbol(s)?;
@@ -383,6 +384,17 @@ impl Recorder {
     /// The failure that stopped recording, if any.
     pub fn error(&self) -> Option<&RecordError> {
         self.error.as_ref()
+    }
+
+    /// What the recorder has to tell a person: the failure that stopped it (once), a file that
+    /// could not be gzipped (the first one). The caller writes it through its notice log.
+    #[must_use]
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        if let Some(e) = self.untold.take() {
+            return Some(Notice::RecordingStopped(e));
+        }
+        let (path, error) = self.compressor.as_mut()?.take_first_failure()?;
+        Some(Notice::GzipFailed { path, error })
     }
 
     /// False once recording has stopped (a failure, or [`Recorder::finish`]).
@@ -574,7 +586,7 @@ impl Recorder {
     }
 
     /// Makes sure symbol `sym` has a take folder for UTC day `day`.
-    fn ensure_take(&mut self, sym: usize, day: i64, log: bool) -> Result<(), RecordError> {
+    fn ensure_take(&mut self, sym: usize, day: i64, tell: bool) -> Result<(), RecordError> {
         if !self.active {
             return Err(self.error.clone().unwrap_or_else(|| RecordError {
                 op: "record into",
@@ -591,11 +603,11 @@ impl Recorder {
         let date_dir = self.cfg.root.join(&s.lower).join(UtcDate::from_days(day).to_string());
         let take = match create_take(&date_dir) {
             Ok((_, dir)) => dir,
-            Err(e) => return Err(self.fail("create a take folder in", date_dir, e, log)),
+            Err(e) => return Err(self.fail("create a take folder in", date_dir, e, tell)),
         };
         let marker = take.join(RUN_MARKER);
         if let Err(e) = std::fs::write(&marker, format!("{}\n", self.run_id)) {
-            return Err(self.fail("write", marker, e, log));
+            return Err(self.fail("write", marker, e, tell));
         }
         self.c.takes += 1;
         let s = &mut self.syms[sym];
@@ -639,18 +651,16 @@ impl Recorder {
         }
     }
 
-    /// Stops recording after an I/O failure: reported once, buffered lines counted as dropped.
+    /// Stops recording after an I/O failure: told once (unless `tell` is false: the caller gets
+    /// the error back and reports it itself), buffered lines counted as dropped.
     #[cold]
-    fn fail(&mut self, op: &'static str, path: PathBuf, e: io::Error, log: bool) -> RecordError {
+    fn fail(&mut self, op: &'static str, path: PathBuf, e: io::Error, tell: bool) -> RecordError {
         let err = RecordError { op, path, kind: e.kind(), message: e.to_string() };
         if self.active {
             self.active = false;
             self.c.write_errors += 1;
-            if log && self.cfg.log {
-                eprintln!(
-                    "tickfeed: recording stopped: {err} (the feed goes on; later lines are counted as dropped, not \
-                     written)"
-                );
+            if tell {
+                self.untold = Some(err.clone());
             }
             for s in &mut self.slots {
                 self.c.dropped_lines += s.lines;

@@ -20,7 +20,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn cfg(root: &Path, compress: bool) -> RecorderConfig {
-    RecorderConfig { compress, log: false, ..RecorderConfig::new(root) }
+    RecorderConfig { compress, ..RecorderConfig::new(root) }
 }
 
 /// Every file under `dir`, relative, sorted (dot files included).
@@ -115,10 +115,8 @@ struct Replayed {
 }
 
 fn replay(inputs: &[PathBuf]) -> Replayed {
-    let mut p = Pipeline::new(
-        PipelineConfig { output: OutputMode::None, log: false, auto_symbols: true, ..Default::default() },
-        &[],
-    );
+    let mut p =
+        Pipeline::new(PipelineConfig { output: OutputMode::None, auto_symbols: true, ..Default::default() }, &[]);
     let counters = {
         let mut r = Replayer::new(&mut p);
         r.run(inputs, ReplayOptions::default(), &mut |p| {
@@ -441,7 +439,7 @@ fn time_going_back_stays_in_the_current_file_and_bad_input_is_counted() {
 fn bad_configurations_are_refused_before_touching_the_disk() {
     let root = std::env::temp_dir().join(format!("tickfeed-rec-{}-never", std::process::id()));
     let bad = |c: RecorderConfig| Recorder::new(c, &["btcusdt"], 0).err().unwrap();
-    let base = || RecorderConfig { log: false, ..RecorderConfig::new(&root) };
+    let base = || RecorderConfig { ..RecorderConfig::new(&root) };
     assert_eq!(bad(RecorderConfig { rotate_ns: 7 * SECOND_NS, ..base() }), ConfigError::Rotation(7 * SECOND_NS));
     assert_eq!(bad(RecorderConfig { rotate_ns: 1500 * MS, ..base() }), ConfigError::Rotation(1500 * MS));
     assert_eq!(bad(RecorderConfig { rotate_ns: 0, ..base() }), ConfigError::Rotation(0));

@@ -229,7 +229,9 @@ impl<'p> Replayer<'p> {
         if !self.line(line, complete, file, opts) {
             return true;
         }
-        if self.p.output().pending() >= 64 * 1024 && !flush(self.p) {
+        // Notices are handed over as they come (a gap is told next to where it happened), output
+        // in large writes.
+        if (self.p.output().pending() >= 64 * 1024 || !self.p.notices().is_empty()) && !flush(self.p) {
             return false;
         }
         opts.max_events.is_none_or(|m| self.p.stats().events < m)
@@ -246,7 +248,7 @@ impl<'p> Replayer<'p> {
         let now = Instant::now();
         if due > now {
             // What was processed so far is shown at its time, not when the buffer fills.
-            if self.p.output().pending() > 0 && !flush(self.p) {
+            if (self.p.output().pending() > 0 || !self.p.notices().is_empty()) && !flush(self.p) {
                 return false;
             }
             std::thread::sleep(due - now);
@@ -418,7 +420,7 @@ mod tests {
         for gz in [false, true] {
             let path = write_tmp(if gz { "a.gz" } else { "a.txt" }, &text, gz);
             let mut p = Pipeline::new(
-                PipelineConfig { output: OutputMode::None, log: false, auto_symbols: true, ..Default::default() },
+                PipelineConfig { output: OutputMode::None, auto_symbols: true, ..Default::default() },
                 &[],
             );
             let mut r = Replayer::new(&mut p);
@@ -437,10 +439,8 @@ mod tests {
         let b1 = D1.replace("ethusdt", "btcusdt").replace("ETHUSDT", "BTCUSDT").replace("2683.80", "61000.00");
         let text = format!("1 {b1}\n2 {D1}\n3 GET /api/v3/depth?symbol=ETHUSDT&limit=1000\n4 {SNAP}\n");
         let path = write_tmp("b.txt", &text, false);
-        let mut p = Pipeline::new(
-            PipelineConfig { output: OutputMode::None, log: false, auto_symbols: true, ..Default::default() },
-            &[],
-        );
+        let mut p =
+            Pipeline::new(PipelineConfig { output: OutputMode::None, auto_symbols: true, ..Default::default() }, &[]);
         Replayer::new(&mut p).run(std::slice::from_ref(&path), ReplayOptions::default(), &mut |_| true).unwrap();
         let eth = p.find("ethusdt").unwrap();
         assert!(p.symbols()[eth].book().is_synced());
@@ -448,10 +448,8 @@ mod tests {
         // Without the request line, the nearest price decides.
         let text = format!("1 {b1}\n2 {D1}\n4 {SNAP}\n");
         let path = write_tmp("c.txt", &text, false);
-        let mut p = Pipeline::new(
-            PipelineConfig { output: OutputMode::None, log: false, auto_symbols: true, ..Default::default() },
-            &[],
-        );
+        let mut p =
+            Pipeline::new(PipelineConfig { output: OutputMode::None, auto_symbols: true, ..Default::default() }, &[]);
         Replayer::new(&mut p).run(&[path], ReplayOptions::default(), &mut |_| true).unwrap();
         assert!(p.symbols()[p.find("ethusdt").unwrap()].book().is_synced());
     }
@@ -571,10 +569,8 @@ mod tests {
     }
 
     fn run_ndjson(inputs: &[PathBuf]) -> (String, ReplayCounters, Pipeline) {
-        let mut p = Pipeline::new(
-            PipelineConfig { output: OutputMode::Ndjson, log: false, auto_symbols: true, ..Default::default() },
-            &[],
-        );
+        let mut p =
+            Pipeline::new(PipelineConfig { output: OutputMode::Ndjson, auto_symbols: true, ..Default::default() }, &[]);
         let mut out = Vec::new();
         let c = {
             let mut r = Replayer::new(&mut p);

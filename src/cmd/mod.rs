@@ -229,7 +229,7 @@ pub fn replay_flags() -> Vec<Flag> {
 /// Everything the pipeline needs from the shared output flags.
 pub fn pipeline_config(a: &Args) -> Result<PipelineConfig, String> {
     let output: OutputMode = a.get("output").unwrap_or("tob").parse()?;
-    let mut cfg = PipelineConfig { output, log: !a.has("quiet"), ..PipelineConfig::default() };
+    let mut cfg = PipelineConfig { output, ..PipelineConfig::default() };
     if let Some(w) = a.num::<usize>("window-ticks")? {
         if !(64..=1 << 24).contains(&w) {
             return Err(format!("--window-ticks: {w} is outside 64..16777216"));
@@ -516,7 +516,6 @@ pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
         Some("none") => false,
         Some(other) => return Err(format!("--record-compress: '{other}' is not gzip or none")),
     };
-    cfg.log = !a.has("quiet");
     Ok(cfg)
 }
 
@@ -558,7 +557,8 @@ fn run_parsed(a: &Args) -> Result<(), String> {
     let stop = crate::net::signal::install()?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let report = crate::live::run(&lcfg, &mut p, &mut out, stop).map_err(|e| e.to_string())?;
+    let log = crate::notice::NoticeLog::stderr(a.has("quiet"));
+    let report = crate::live::run(&lcfg, &mut p, &mut out, log, stop).map_err(|e| e.to_string())?;
     drop(out);
     write_exit_files(a, &p, &report.extra())?;
     if !a.has("quiet") {
@@ -698,7 +698,11 @@ pub fn replay_main(args: &[String]) -> Result<(), String> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut stdout_ok = true;
+    let mut log = crate::notice::NoticeLog::stderr(a.has("quiet"));
     let mut flush = |p: &mut Pipeline| {
+        if !p.notices().is_empty() {
+            log.drain(p.notices(), std::time::Instant::now());
+        }
         if stdout_ok && p.output().flush_to(&mut out).is_err() {
             // stdout closed (a pipe into `head`): stop producing output, finish quietly.
             stdout_ok = false;

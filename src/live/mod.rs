@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token, Waker};
 
-use crate::binance::rest::{self, InfoError, RestClient, RestGate, SnapshotWorker, WorkerConfig};
+use crate::binance::rest::{
+    self, depth_path, InfoError, RestClient, RestGate, SnapshotError, SnapshotWorker, WorkerConfig, WorkerEvent,
+};
 use crate::binance::url::{stream_path, BaseUrl};
 use crate::binance::{self, Envelope, LevelBuf, StreamKind};
 use crate::capture::{Recorder, RecorderConfig};
@@ -39,8 +41,10 @@ use crate::net::backoff::Backoff;
 use crate::net::clock::WallClock;
 use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
 use crate::net::tls::TlsSetup;
+use crate::notice::{Notice, NoticeLog, Sym};
 use crate::pipeline::{FrameOutcome, Pipeline};
 use crate::ws::{Limits, WsError};
+use std::path::PathBuf;
 
 const WAKE: Token = Token(usize::MAX);
 /// Longest blocking poll with `--no-busy-poll`: the timer resolution.
@@ -91,8 +95,6 @@ pub struct LiveConfig {
     pub backoff_min: Duration,
     /// Longest reconnect delay.
     pub backoff_max: Duration,
-    /// Log connection events to stderr.
-    pub log: bool,
     /// `--record DIR`: capture what is received.
     pub record: Option<std::path::PathBuf>,
     /// `--record-compress`: gzip each capture file when it closes (default) or keep it plain.
@@ -122,7 +124,6 @@ impl LiveConfig {
             switch_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
-            log: true,
             record: None,
             record_compress: true,
         }
@@ -130,19 +131,88 @@ impl LiveConfig {
 }
 
 /// Why a run could not go on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum LiveError {
-    /// The configuration is wrong (unknown symbol, bad core): exit 2, nothing to retry.
-    Config(String),
-    /// A local failure retrying cannot mend (the poller failed).
-    Fatal(String),
+    /// exchangeInfo does not know a symbol: a configuration error, nothing to retry.
+    UnknownSymbol(InfoError),
+    /// `--record DIR` cannot be set up (a bad setting, or the folder cannot be written).
+    Record {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        error: RecordSetupError,
+    },
+    /// `--core`: no such core, or pinning failed.
+    Core(String),
+    /// A local failure retrying cannot mend: the poller, its waker or a helper thread.
+    Local {
+        /// What could not be done.
+        what: &'static str,
+        /// The OS's reason.
+        error: io::Error,
+    },
+}
+
+/// Why `--record` could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RecordSetupError {
+    /// The recorder refused its configuration.
+    Config(crate::capture::recorder::ConfigError),
+    /// The take folders could not be made.
+    Io(crate::capture::recorder::RecordError),
+}
+
+impl LiveError {
+    /// True for a mistake of the user's (exit 2, a one-line reason), false for a local failure.
+    pub fn is_config(&self) -> bool {
+        !matches!(self, LiveError::Local { .. })
+    }
 }
 
 impl std::fmt::Display for LiveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LiveError::Config(m) | LiveError::Fatal(m) => f.write_str(m),
+            LiveError::UnknownSymbol(e) => e.fmt(f),
+            LiveError::Record { dir, error: RecordSetupError::Config(e) } => {
+                write!(f, "--record {}: {e}", dir.display())
+            }
+            LiveError::Record { error: RecordSetupError::Io(e), .. } => write!(f, "--record: {e}"),
+            LiveError::Core(m) => f.write_str(m),
+            LiveError::Local { what, error } => write!(f, "cannot {what}: {error}"),
         }
+    }
+}
+
+impl std::error::Error for LiveError {}
+
+/// Why a run ended normally.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EndReason {
+    /// SIGINT or SIGTERM.
+    #[default]
+    Signal,
+    /// `--duration` elapsed.
+    Duration,
+    /// `--max-events` were processed.
+    MaxEvents,
+}
+
+impl EndReason {
+    /// The name used in the summary line: `signal`, `duration`, `max-events`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Signal => "signal",
+            EndReason::Duration => "duration",
+            EndReason::MaxEvents => "max-events",
+        }
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -175,8 +245,8 @@ pub struct LiveReport {
     pub recorded_lines: u64,
     /// `--record` write failures (recording stops at the first).
     pub record_errors: u64,
-    /// Why the run ended: "signal", "duration", "max-events".
-    pub end: &'static str,
+    /// Why the run ended.
+    pub end: EndReason,
 }
 
 impl LiveReport {
@@ -263,6 +333,7 @@ fn load_exchange_info(
     client: &RestClient,
     gate: &mut RestGate,
     p: &mut Pipeline,
+    log: &mut NoticeLog,
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) -> Result<bool, LiveError> {
@@ -276,18 +347,14 @@ fn load_exchange_info(
                     }
                     break;
                 }
-                Err(InfoError::UnknownSymbol(m)) => return Err(LiveError::Config(m)),
-                Err(InfoError::Unavailable(m)) => {
-                    if cfg.log {
-                        eprintln!("tickfeed: {m}; {sym} tick size will be inferred from its first snapshot");
-                    }
+                Err(e @ InfoError::UnknownSymbol { .. }) => return Err(LiveError::UnknownSymbol(e)),
+                Err(InfoError::Unavailable(error)) => {
+                    log.emit(&Notice::TickInferred { symbol: Sym::new(sym), error }, Instant::now());
                     break;
                 }
-                Err(InfoError::Transient(m)) => {
+                Err(InfoError::Transient(error)) => {
                     let d = backoff.next_delay();
-                    if cfg.log {
-                        eprintln!("tickfeed: {m}; retrying in {}", secs(d));
-                    }
+                    log.emit(&Notice::ExchangeInfoRetry { error, retry_in: d }, Instant::now());
                     if !sleep_checked(d, stop, deadline) {
                         return Ok(false);
                     }
@@ -304,58 +371,57 @@ fn seed() -> u64 {
 }
 
 /// Runs the live handler until a stop condition: `stop` set (SIGINT/SIGTERM), `--duration`,
-/// `--max-events`. Output goes to `out`, flushed once per socket read.
+/// `--max-events`. Output goes to `out`, flushed once per socket read; every notice (the
+/// pipeline's, the recorder's, the REST worker's and the loop's own) goes through `log`.
 pub fn run<W: Write>(
     cfg: &LiveConfig,
     p: &mut Pipeline,
     out: &mut W,
+    mut log: NoticeLog,
     stop: &AtomicBool,
 ) -> Result<LiveReport, LiveError> {
     let started = Instant::now();
     let deadline = cfg.duration.map(|d| started + d);
     let client = RestClient::new(&cfg.rest, &cfg.tls, cfg.rest_timeout);
     let mut gate = RestGate::new(cfg.weight_per_minute);
-    let mut report = LiveReport { end: "signal", ..LiveReport::default() };
+    let mut report = LiveReport::default();
     let rec = match &cfg.record {
         Some(dir) => {
             // The take folders are created now: an unwritable --record DIR is a configuration
             // error before any connection, not a surprise later.
             let now_ns = WallClock::new().ns(Instant::now());
             let syms: Vec<&str> = cfg.symbols.iter().map(String::as_str).collect();
-            let rcfg = RecorderConfig { log: cfg.log, compress: cfg.record_compress, ..RecorderConfig::new(dir) };
-            let mut r = Recorder::new(rcfg, &syms, now_ns)
-                .map_err(|e| LiveError::Config(format!("--record {}: {e}", dir.display())))?;
-            r.prepare(now_ns).map_err(|e| LiveError::Config(format!("--record: {e}")))?;
-            if cfg.log {
-                let dirs: Vec<String> =
-                    (0..syms.len()).filter_map(|i| r.take_dir(i)).map(|d| d.display().to_string()).collect();
-                eprintln!("tickfeed: recording to {}", dirs.join(", "));
-            }
+            let rcfg = RecorderConfig { compress: cfg.record_compress, ..RecorderConfig::new(dir) };
+            let record_err = |error| LiveError::Record { dir: dir.clone(), error };
+            let mut r = Recorder::new(rcfg, &syms, now_ns).map_err(|e| record_err(RecordSetupError::Config(e)))?;
+            r.prepare(now_ns).map_err(|e| record_err(RecordSetupError::Io(e)))?;
+            let dirs: Vec<String> =
+                (0..syms.len()).filter_map(|i| r.take_dir(i)).map(|d| d.display().to_string()).collect();
+            log.emit(&Notice::Link(format!("recording to {}", dirs.join(", "))), Instant::now());
             Some(r)
         }
         None => None,
     };
-    if !load_exchange_info(cfg, &client, &mut gate, p, stop, deadline)? {
-        report.end = if stop.load(Ordering::Relaxed) { "signal" } else { "duration" };
+    if !load_exchange_info(cfg, &client, &mut gate, p, &mut log, stop, deadline)? {
+        report.end = if stop.load(Ordering::Relaxed) { EndReason::Signal } else { EndReason::Duration };
         return Ok(report);
     }
-    let poll = Poll::new().map_err(|e| LiveError::Fatal(format!("cannot create the poller: {e}")))?;
-    let waker = Arc::new(
-        Waker::new(poll.registry(), WAKE).map_err(|e| LiveError::Fatal(format!("cannot create the waker: {e}")))?,
-    );
+    let local = |what| move |error| LiveError::Local { what, error };
+    let poll = Poll::new().map_err(local("create the poller"))?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(local("create the poller's waker"))?);
     let w = waker.clone();
     let worker = SnapshotWorker::spawn(
         client,
         gate,
-        WorkerConfig { symbols: cfg.symbols.clone(), limit: cfg.depth_limit, log: cfg.log },
+        WorkerConfig { symbols: cfg.symbols.clone(), limit: cfg.depth_limit },
         Box::new(move || {
             let _ = w.wake();
         }),
     )
-    .map_err(|e| LiveError::Fatal(format!("cannot start the REST thread: {e}")))?;
+    .map_err(local("start the REST thread"))?;
     // Pinned after the helper thread is spawned, so it does not inherit the core.
     if let Some(core) = cfg.core {
-        pin(core).map_err(LiveError::Config)?;
+        pin(core).map_err(LiveError::Core)?;
     }
     let spec = ConnSpec {
         host: cfg.ws.host.clone(),
@@ -383,7 +449,7 @@ pub fn run<W: Write>(
             levels: LevelBuf::with_capacity(1024),
             max_events: cfg.max_events,
             stop: false,
-            log: cfg.log,
+            log,
             batch_frames: 0,
             rec,
             held: Held::default(),
@@ -476,7 +542,7 @@ struct Feed<'a, W: Write> {
     levels: LevelBuf,
     max_events: Option<u64>,
     stop: bool,
-    log: bool,
+    log: NoticeLog,
     batch_frames: u32,
     rec: Option<Recorder>,
     held: Held,
@@ -521,9 +587,7 @@ impl<W: Write> Feed<'_, W> {
             ConnEvent::Binary(b, _) => {
                 self.binary += 1;
                 self.p.stats_mut().bad_messages += 1;
-                if self.log && (self.binary <= 20 || self.binary % 1000 == 0) {
-                    eprintln!("tickfeed: binary frame of {} bytes ignored ({} so far)", b.len(), self.binary);
-                }
+                self.p.notices().push(Notice::BinaryFrame { len: b.len(), total: self.binary });
             }
             ConnEvent::Ping { answered, .. } => {
                 let s = self.p.stats_mut();
@@ -612,21 +676,34 @@ impl<W: Write> Feed<'_, W> {
         Admit::Feed
     }
 
-    /// Writes the output buffer in one call; a failed stdout stops output for good.
+    /// Writes the output buffer in one call (a failed stdout stops output for good), then the
+    /// notices the batch produced.
     fn flush_output(&mut self) {
-        if self.p.output().pending() == 0 {
-            return;
-        }
-        if self.stdout_ok {
-            let r = self.p.output().flush_to(self.out).and_then(|()| self.out.flush());
-            if let Err(e) = r {
-                self.stdout_ok = false;
-                if self.log {
-                    eprintln!("tickfeed: stdout failed ({}): output stops, the handler keeps running", io_text(&e));
+        if self.p.output().pending() > 0 {
+            if self.stdout_ok {
+                let r = self.p.output().flush_to(self.out).and_then(|()| self.out.flush());
+                if let Err(e) = r {
+                    self.stdout_ok = false;
+                    self.p.notices().push(Notice::StdoutFailed(io_text(&e)));
                 }
             }
+            self.p.output().discard();
         }
-        self.p.output().discard();
+        self.tell();
+    }
+
+    /// Writes what the pipeline and the recorder have to say (nothing to do, no clock read, when
+    /// they are silent).
+    fn tell(&mut self) {
+        let rec = self.rec.as_mut().and_then(Recorder::poll_notice);
+        if rec.is_none() && self.p.notices().is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        self.log.drain(self.p.notices(), now);
+        if let Some(n) = rec {
+            self.log.emit(&n, now);
+        }
     }
 }
 
@@ -653,10 +730,9 @@ struct Loop<'a, W: Write> {
 }
 
 impl<W: Write> Loop<'_, W> {
-    fn log(&self, msg: std::fmt::Arguments<'_>) {
-        if self.cfg.log {
-            eprintln!("tickfeed: {msg}");
-        }
+    /// A connection event, worded for a person, through the one notice log.
+    fn log(&mut self, msg: String) {
+        self.feed.log.emit(&Notice::Link(msg), Instant::now());
     }
 
     /// `host:port`, with the address when the host is a name.
@@ -681,11 +757,11 @@ impl<W: Write> Loop<'_, W> {
         let mut calibrated = Instant::now();
         loop {
             if stop.load(Ordering::Relaxed) {
-                self.report.end = "signal";
+                self.report.end = EndReason::Signal;
                 return Ok(());
             }
             if self.feed.stop {
-                self.report.end = "max-events";
+                self.report.end = EndReason::MaxEvents;
                 return Ok(());
             }
             let pending_read =
@@ -694,7 +770,7 @@ impl<W: Write> Loop<'_, W> {
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LiveError::Fatal(format!("poll failed: {e}"))),
+                Err(error) => return Err(LiveError::Local { what: "poll", error }),
             }
             for ev in events.iter() {
                 let t = ev.token();
@@ -731,7 +807,7 @@ impl<W: Write> Loop<'_, W> {
                 calibrated = now;
             }
             if self.deadline.is_some_and(|d| now >= d) {
-                self.report.end = "duration";
+                self.report.end = EndReason::Duration;
                 return Ok(());
             }
             self.timers(now);
@@ -763,7 +839,7 @@ impl<W: Write> Loop<'_, W> {
             self.on_opened(which);
         }
         if seen.shutdown && which == Which::Active && self.standby.is_none() && self.pending.is_none() {
-            self.log(format_args!("serverShutdown on connection #{serial}: opening a new one before closing it"));
+            self.log(format!("serverShutdown on connection #{serial}: opening a new one before closing it"));
             self.mbb_reason = Some("serverShutdown");
             self.open_at = Some(Instant::now());
         }
@@ -781,13 +857,13 @@ impl<W: Write> Loop<'_, W> {
         let (serial, addr) = (s.conn.serial, s.conn.addr());
         let scheme = if self.cfg.ws.tls { "wss" } else { "ws" };
         match which {
-            Which::Active => self.log(format_args!(
+            Which::Active => self.log(format!(
                 "connected #{serial} {scheme}://{}, {} symbols x {} streams",
                 self.where_(addr),
                 self.cfg.symbols.len(),
                 self.cfg.streams.len()
             )),
-            Which::Standby => self.log(format_args!(
+            Which::Standby => self.log(format!(
                 "connected #{serial} {scheme}://{} alongside #{}: switching once it is in flow",
                 self.where_(addr),
                 self.active.as_ref().map_or(0, |a| a.conn.serial)
@@ -834,12 +910,12 @@ impl<W: Write> Loop<'_, W> {
                 if let Some(sb) = self.standby.as_ref() {
                     let sserial = sb.conn.serial;
                     if sb.conn.phase() == Phase::Open {
-                        self.log(format_args!("{what}"));
+                        self.log(format!("{what}"));
                         self.switch("the old connection ended");
                     } else {
                         self.active = self.standby.take();
                         self.feed.held.reset(0);
-                        self.log(format_args!(
+                        self.log(format!(
                             "{what}; continuing with #{sserial} (connecting): books continue if its first diffs are \
                              contiguous, else resync"
                         ));
@@ -848,22 +924,22 @@ impl<W: Write> Loop<'_, W> {
                     if self.pending.is_none() {
                         self.open_at = Some(now);
                     }
-                    self.log(format_args!(
+                    self.log(format!(
                         "{what}; reconnecting now: books continue if the new connection's first diffs are contiguous, \
                          else resync"
                     ));
                 } else if self.pending.is_some() {
                     // A new connection is being resolved: it becomes the active one.
                     self.feed.p.reset_books();
-                    self.log(format_args!("{what}; continuing with the connection being opened, books resync"));
+                    self.log(format!("{what}; continuing with the connection being opened, books resync"));
                 } else {
                     self.feed.p.reset_books();
                     let d = self.backoff.next_delay().max(rate_limit_floor(&err));
                     self.open_at = Some(now + d);
                     if opened.is_some() {
-                        self.log(format_args!("{what}; reconnecting in {} (books resync)", secs(d)));
+                        self.log(format!("{what}; reconnecting in {} (books resync)", secs(d)));
                     } else {
-                        self.log(format_args!("{what}; retrying in {}", secs(d)));
+                        self.log(format!("{what}; retrying in {}", secs(d)));
                     }
                 }
             }
@@ -871,7 +947,7 @@ impl<W: Write> Loop<'_, W> {
                 self.feed.held.reset(0);
                 let d = self.backoff.next_delay().max(rate_limit_floor(&err));
                 self.open_at = Some(now + d);
-                self.log(format_args!("{what}; new connection retried in {}", secs(d)));
+                self.log(format!("{what}; new connection retried in {}", secs(d)));
             }
         }
     }
@@ -879,7 +955,15 @@ impl<W: Write> Loop<'_, W> {
     /// Feeds finished snapshots to the pipeline and sends the pipeline's new requests.
     fn snapshots(&mut self) {
         let mut any = false;
-        while let Some(r) = self.worker.try_recv() {
+        while let Some(ev) = self.worker.try_recv() {
+            let r = match ev {
+                WorkerEvent::Snapshot(r) => r,
+                WorkerEvent::Waiting { symbol, wait, reason } => {
+                    let symbol = Sym::new(self.feed.p.symbols()[symbol].symbol());
+                    self.feed.log.emit(&Notice::SnapshotWait { symbol, wait, reason }, Instant::now());
+                    continue;
+                }
+            };
             any = true;
             if let Some(f) = self.in_flight.get_mut(r.symbol) {
                 *f = false;
@@ -887,20 +971,16 @@ impl<W: Write> Loop<'_, W> {
             match r.body {
                 Ok(body) => {
                     if let Some(rec) = &mut self.feed.rec {
-                        let line = format!(
-                            "GET /api/v3/depth?symbol={}&limit={}",
-                            self.cfg.symbols[r.symbol], self.cfg.depth_limit
-                        );
+                        let line = format!("GET {}", depth_path(&self.cfg.symbols[r.symbol], self.cfg.depth_limit));
                         rec.record_snapshot(r.recv_ns, r.symbol, &line, &body);
                     }
-                    if let Err(e) = self.feed.p.on_snapshot(r.symbol, r.recv_ns, &body) {
-                        let sym = self.feed.p.symbols()[r.symbol].symbol().to_owned();
-                        self.log(format_args!("{sym} snapshot unusable ({e}); asking again"));
-                    }
+                    // An unusable body is told by the pipeline, which asks again.
+                    let _ = self.feed.p.on_snapshot(r.symbol, r.recv_ns, &body);
                 }
-                Err(msg) => {
+                Err(SnapshotError { error, retry_in }) => {
                     self.report.snapshot_failures += 1;
-                    self.log(format_args!("{msg}"));
+                    let symbol = Sym::new(self.feed.p.symbols()[r.symbol].symbol());
+                    self.feed.p.notices().push(Notice::SnapshotFailed { symbol, error, retry_in });
                     self.feed.p.snapshot_failed(r.symbol);
                 }
             }
@@ -973,7 +1053,7 @@ impl<W: Write> Loop<'_, W> {
                 && a.conn.opened.is_some_and(|o| now.duration_since(o) >= self.cfg.max_conn_age)
             {
                 let serial = a.conn.serial;
-                self.log(format_args!(
+                self.log(format!(
                     "connection #{serial} reached --max-conn-age {}: opening a new one before closing it",
                     secs(self.cfg.max_conn_age)
                 ));
@@ -1014,7 +1094,7 @@ impl<W: Write> Loop<'_, W> {
                             self.report.connect_failures += 1;
                             let d = self.backoff.next_delay();
                             self.open_at = Some(now + d);
-                            self.log(format_args!("{m}; retrying in {}", secs(d)));
+                            self.log(format!("{m}; retrying in {}", secs(d)));
                         }
                     }
                 }
@@ -1073,11 +1153,11 @@ impl<W: Write> Loop<'_, W> {
             Some(o) => {
                 let old_serial = o.conn.serial;
                 o.conn.shutdown(self.poll.registry());
-                self.log(format_args!(
+                self.log(format!(
                     "switched #{old_serial} -> #{serial} ({why}), closed #{old_serial}; {n} held-back frames replayed"
                 ));
             }
-            None => self.log(format_args!("switched to #{serial} ({why}); {n} held-back frames replayed")),
+            None => self.log(format!("switched to #{serial} ({why}); {n} held-back frames replayed")),
         }
     }
 
@@ -1105,7 +1185,7 @@ impl<W: Write> Loop<'_, W> {
             Err(e) => {
                 let d = self.backoff.next_delay();
                 self.open_at = Some(now + d);
-                self.log(format_args!("cannot start a DNS lookup ({e}); retrying in {}", secs(d)));
+                self.log(format!("cannot start a DNS lookup ({e}); retrying in {}", secs(d)));
             }
         }
     }
@@ -1140,7 +1220,7 @@ impl<W: Write> Loop<'_, W> {
                     ConnError::Connect(e) => format!("connect {w} failed: {}", io_text(e)),
                     e => format!("connect {w} failed: {e}"),
                 };
-                self.log(format_args!("{m}; retrying in {}", secs(d)));
+                self.log(format!("{m}; retrying in {}", secs(d)));
             }
         }
     }

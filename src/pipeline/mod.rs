@@ -11,7 +11,8 @@ use crate::binance::{self, parse_stream_name, split_envelope, DecodeError, Envel
 use crate::book::audit::{Audit, Mismatch};
 use crate::book::fixed::{TickSize, Units};
 use crate::book::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
-use crate::book::top;
+use crate::book::top::{self, Top};
+use crate::notice::{at_power_of_two, Excerpt, Notice, Notices, ResyncCause, Sym};
 use crate::output::stats::{Stats, SymbolSummary};
 use crate::output::{BookLine, Output, OutputMode};
 
@@ -26,8 +27,6 @@ pub struct PipelineConfig {
     pub auto_symbols: bool,
     /// Bytes reserved for the output buffer.
     pub out_capacity: usize,
-    /// Log notable events (gaps, resyncs, mismatches, bad messages) to stderr.
-    pub log: bool,
 }
 
 impl Default for PipelineConfig {
@@ -37,7 +36,6 @@ impl Default for PipelineConfig {
             book: BookConfig::default(),
             auto_symbols: false,
             out_capacity: 256 * 1024,
-            log: true,
         }
     }
 }
@@ -45,6 +43,10 @@ impl Default for PipelineConfig {
 /// One symbol's state.
 pub struct SymbolState {
     symbol: String,
+    /// The symbol for notices (inline: building a notice does not allocate).
+    name: Sym,
+    /// Levels the ladder had evicted at the last check.
+    evicted: u64,
     lower: String,
     book: OrderBook,
     audit: Audit,
@@ -104,28 +106,6 @@ pub enum FrameOutcome {
     Bad(DecodeError),
 }
 
-/// Rate-limited stderr logging of rare events: the first few of each kind, then one in 1000.
-#[derive(Debug, Default)]
-struct LogLimiter {
-    counts: [u64; 4],
-}
-
-#[derive(Clone, Copy)]
-enum LogKind {
-    Bad = 0,
-    Sync = 1,
-    Mismatch = 2,
-    Other = 3,
-}
-
-impl LogLimiter {
-    fn allow(&mut self, k: LogKind) -> bool {
-        let c = &mut self.counts[k as usize];
-        *c += 1;
-        *c <= 20 || *c % 1000 == 0
-    }
-}
-
 /// The shared frame-processing path.
 pub struct Pipeline {
     symbols: Vec<SymbolState>,
@@ -133,7 +113,7 @@ pub struct Pipeline {
     out: Output,
     stats: Stats,
     cfg: PipelineConfig,
-    log: LogLimiter,
+    notices: Notices,
 }
 
 /// Exchange event time to microseconds: with `timeUnit=MICROSECOND` E is ~1.7e15, else ~1.7e12.
@@ -155,7 +135,7 @@ impl Pipeline {
             out: Output::new(cfg.output, cfg.out_capacity),
             stats: Stats::new(),
             cfg,
-            log: LogLimiter::default(),
+            notices: Notices::default(),
         };
         for s in symbols {
             p.add_symbol(s, None);
@@ -171,6 +151,8 @@ impl Pipeline {
         }
         self.symbols.push(SymbolState {
             symbol: symbol.to_ascii_uppercase(),
+            name: Sym::new(&symbol.to_ascii_uppercase()),
+            evicted: 0,
             lower: symbol.to_ascii_lowercase(),
             book: OrderBook::new(self.cfg.book, tick),
             audit: Audit::default(),
@@ -212,6 +194,12 @@ impl Pipeline {
         &mut self.out
     }
 
+    /// What the pipeline has to tell a person (gaps, resyncs, mismatches, bad messages, ...), for
+    /// the driver to drain after each batch and write through its [`crate::notice::NoticeLog`].
+    pub fn notices(&mut self) -> &mut Notices {
+        &mut self.notices
+    }
+
     /// The next symbol that wants a snapshot fetched, if any (see [`OrderBook::poll_snapshot_request`]).
     #[must_use]
     pub fn poll_snapshot_request(&mut self) -> Option<usize> {
@@ -244,14 +232,11 @@ impl Pipeline {
 
     fn bad(&mut self, e: DecodeError, frame: &[u8]) -> FrameOutcome {
         self.stats.bad_messages += 1;
-        if self.cfg.log && self.log.allow(LogKind::Bad) {
-            let shown = &frame[..frame.len().min(160)];
-            eprintln!(
-                "tickfeed: bad message ({e}, {} so far): {}",
-                self.stats.bad_messages,
-                String::from_utf8_lossy(shown)
-            );
-        }
+        self.notices.push(Notice::BadMessage {
+            error: e.clone(),
+            total: self.stats.bad_messages,
+            excerpt: Excerpt::new(frame),
+        });
         FrameOutcome::Bad(e)
     }
 
@@ -282,12 +267,9 @@ impl Pipeline {
             Envelope::Control(data) => match binance::decode_control(data) {
                 Ok(c) => {
                     self.stats.control_replies += 1;
-                    if c.error_code.is_some() && self.cfg.log && self.log.allow(LogKind::Other) {
-                        eprintln!(
-                            "tickfeed: control error reply code {:?}: {}",
-                            c.error_code,
-                            c.error_msg.as_deref().unwrap_or("")
-                        );
+                    if c.error_code.is_some() {
+                        self.notices
+                            .push(Notice::ControlError { code: c.error_code, msg: c.error_msg.unwrap_or_default() });
                     }
                     FrameOutcome::Control
                 }
@@ -298,15 +280,19 @@ impl Pipeline {
 
     fn on_shutdown(&mut self) -> FrameOutcome {
         self.stats.server_shutdowns += 1;
-        if self.cfg.log && self.log.allow(LogKind::Other) {
-            eprintln!("tickfeed: serverShutdown received");
-        }
+        self.notices.push(Notice::ServerShutdown);
         FrameOutcome::ServerShutdown
     }
 
     fn latency(&mut self, recv_ns: i64, event_time: i64) -> i64 {
         let us = recv_ns.div_euclid(1000) - event_time_us(event_time);
         self.stats.record_latency_us(us);
+        if us < 0 && at_power_of_two(self.stats.negative_latency) {
+            self.notices.push(Notice::NegativeLatency {
+                events: self.stats.negative_latency,
+                worst_us: self.stats.min_latency_us,
+            });
+        }
         us
     }
 
@@ -427,25 +413,33 @@ impl Pipeline {
         if let Some(l) = levels.bids.first().or(levels.asks.first()) {
             s.last_price = l.price;
         }
-        let before = s.book.state();
-        match s.book.on_diff(h.first_id, h.final_id, &levels.bids, &levels.asks) {
-            DiffOutcome::Applied => self.book_changed(idx, recv_ns),
-            DiffOutcome::Buffered | DiffOutcome::Stale => {}
-            o @ (DiffOutcome::Gap | DiffOutcome::OffTick | DiffOutcome::SnapshotTooOld) => {
-                s.audit.clear();
-                if self.cfg.log && self.log.allow(LogKind::Sync) {
-                    let s = &self.symbols[idx];
-                    eprintln!(
-                        "tickfeed: {} {:?} at U={} u={} (book was {} at {}): resyncing",
-                        s.symbol,
-                        o,
-                        h.first_id,
-                        h.final_id,
-                        before.as_str(),
-                        s.book.last_update_id()
-                    );
-                }
+        let (before, before_id) = (s.book.state(), s.book.last_update_id());
+        let cause = match s.book.on_diff(h.first_id, h.final_id, &levels.bids, &levels.asks) {
+            DiffOutcome::Applied => {
+                self.book_changed(idx, recv_ns);
+                None
             }
+            DiffOutcome::Buffered | DiffOutcome::Stale => None,
+            DiffOutcome::Gap => Some(ResyncCause::Gap),
+            DiffOutcome::OffTick => Some(ResyncCause::OffTick),
+            DiffOutcome::SnapshotTooOld => Some(ResyncCause::SnapshotTooOld),
+        };
+        let s = &mut self.symbols[idx];
+        if let Some(cause) = cause {
+            s.audit.clear();
+            self.notices.push(Notice::Resync {
+                symbol: s.name,
+                cause,
+                first_id: h.first_id,
+                final_id: h.final_id,
+                was: before,
+                book_id: before_id,
+            });
+        }
+        let evicted = s.book.ladder().stats().evicted;
+        if evicted != s.evicted {
+            s.evicted = evicted;
+            self.notices.push(Notice::Evicted { symbol: s.name, total: evicted });
         }
         Ok(true)
     }
@@ -470,12 +464,12 @@ impl Pipeline {
     }
 
     fn report_mismatch(&mut self, idx: usize, m: Mismatch) {
-        if self.cfg.log && self.log.allow(LogKind::Mismatch) {
-            eprintln!(
-                "tickfeed: {} bookTicker mismatch at u={}: ticker bid {:?} ask {:?}, book bid {:?} ask {:?}",
-                self.symbols[idx].symbol, m.update_id, m.ticker.0, m.ticker.1, m.book.bid, m.book.ask
-            );
-        }
+        self.notices.push(Notice::Mismatch {
+            symbol: self.symbols[idx].name,
+            update_id: m.update_id,
+            ticker: Top { bid: Some(m.ticker.0), ask: Some(m.ticker.1) },
+            book: m.book,
+        });
     }
 
     /// Feeds a REST depth snapshot body for `symbol`, received at `recv_ns`.
@@ -495,19 +489,19 @@ impl Pipeline {
             Err(e) => {
                 self.stats.bad_messages += 1;
                 self.symbols[symbol].book.snapshot_failed();
+                self.notices.push(Notice::SnapshotUnusable { symbol: self.symbols[symbol].name, error: e.clone() });
                 return Err(e);
             }
         };
-        if self.cfg.log && self.log.allow(LogKind::Sync) {
-            let s = &self.symbols[symbol];
-            eprintln!(
-                "tickfeed: {} snapshot lastUpdateId={id}: {o:?} (book at {}, {} bids, {} asks)",
-                s.symbol,
-                s.book.last_update_id(),
-                s.book.ladder().len(crate::book::ladder::Side::Bid),
-                s.book.ladder().len(crate::book::ladder::Side::Ask)
-            );
-        }
+        let s = &self.symbols[symbol];
+        self.notices.push(Notice::Snapshot {
+            symbol: s.name,
+            last_update_id: id,
+            outcome: o,
+            book_id: s.book.last_update_id(),
+            bids: s.book.ladder().len(crate::book::ladder::Side::Bid),
+            asks: s.book.ladder().len(crate::book::ladder::Side::Ask),
+        });
         if let SnapshotOutcome::Synced { .. } = o {
             self.book_changed(symbol, recv_ns);
         }
@@ -552,7 +546,7 @@ mod tests {
     use super::*;
 
     fn quiet(mode: OutputMode) -> PipelineConfig {
-        PipelineConfig { output: mode, log: false, ..PipelineConfig::default() }
+        PipelineConfig { output: mode, ..PipelineConfig::default() }
     }
 
     fn depth(u0: u64, u1: u64, bids: &str, asks: &str) -> String {
