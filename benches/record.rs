@@ -125,7 +125,7 @@ fn benches(c: &mut Criterion) {
                 |(p, rec)| {
                     for (ns, _, json) in &lines {
                         match p.on_frame(*ns, json) {
-                            FrameOutcome::Market { symbol, kind } => rec.record(*ns, kind, symbol, json),
+                            FrameOutcome::Market { symbol, kind, .. } => rec.record(*ns, kind, symbol, json),
                             FrameOutcome::Snapshot => {
                                 let _ = p.on_snapshot(0, *ns, json);
                                 rec.record_snapshot(*ns, 0, REQUEST, json);

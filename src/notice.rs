@@ -472,10 +472,11 @@ impl Notices {
     }
 }
 
-/// True for 1, 2, 4, 8, ...: a counter that reports at these values reports O(log n) times.
+/// True when a counter going from `before` to `after` reached a new power of two (1, 2, 4, 8,
+/// ...): a counter told at these points is told O(log n) times however fast it grows.
 #[inline]
-pub fn at_power_of_two(n: u64) -> bool {
-    n.is_power_of_two()
+pub fn crossed_power_of_two(before: u64, after: u64) -> bool {
+    after > before && after != 0 && (before == 0 || after.ilog2() > before.ilog2())
 }
 
 /// A token bucket per kind of notice: a burst of [`NoticeLog::BURST`], then one per
@@ -684,6 +685,13 @@ mod tests {
             log.emit(&bad(i), t0 + NoticeLog::REFILL * 1000);
         }
         assert_eq!(log.counts().0, u64::from(NoticeLog::BURST) * 2 + 2);
+    }
+
+    #[test]
+    fn growing_counters_are_told_at_powers_of_two() {
+        let told: Vec<u64> = (1..=100).filter(|&n| crossed_power_of_two(n - 1, n)).collect();
+        assert_eq!(told, [1, 2, 4, 8, 16, 32, 64]);
+        assert!(crossed_power_of_two(3, 9) && !crossed_power_of_two(9, 12) && !crossed_power_of_two(5, 5));
     }
 
     #[test]

@@ -24,4 +24,4 @@ pub use market::{
     BookTicker, ControlReply, DepthHeader, RawEvent, Trade,
 };
 pub use rest_body::{decode_exchange_info, decode_snapshot, SymbolFilters};
-pub use stream::{parse_stream_name, split_envelope, Envelope, StreamKind, StreamName};
+pub use stream::{parse_stream_name, split_envelope, ByStream, Envelope, StreamKind, StreamName};

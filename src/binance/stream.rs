@@ -32,6 +32,38 @@ impl StreamKind {
     }
 }
 
+impl StreamKind {
+    /// Every kind, in the order [`ByStream`] stores them.
+    pub const ALL: [StreamKind; 4] =
+        [StreamKind::Depth, StreamKind::Trade, StreamKind::AggTrade, StreamKind::BookTicker];
+
+    fn slot(self) -> usize {
+        match self {
+            StreamKind::Depth => 0,
+            StreamKind::Trade => 1,
+            StreamKind::AggTrade => 2,
+            StreamKind::BookTicker => 3,
+        }
+    }
+}
+
+/// One value per stream kind, indexed by [`StreamKind`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByStream<T>([T; 4]);
+
+impl<T> std::ops::Index<StreamKind> for ByStream<T> {
+    type Output = T;
+    fn index(&self, k: StreamKind) -> &T {
+        &self.0[k.slot()]
+    }
+}
+
+impl<T> std::ops::IndexMut<StreamKind> for ByStream<T> {
+    fn index_mut(&mut self, k: StreamKind) -> &mut T {
+        &mut self.0[k.slot()]
+    }
+}
+
 /// A stream name split into its lowercase symbol and kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamName<'a> {

@@ -35,14 +35,14 @@ use crate::binance::rest::{
     self, depth_path, InfoError, RestClient, RestGate, SnapshotError, SnapshotWorker, WorkerConfig, WorkerEvent,
 };
 use crate::binance::url::{stream_path, BaseUrl};
-use crate::binance::{self, Envelope, LevelBuf, StreamKind};
+use crate::binance::{ByStream, StreamKind};
 use crate::capture::{Recorder, RecorderConfig};
 use crate::net::backoff::Backoff;
 use crate::net::clock::WallClock;
 use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
 use crate::net::tls::TlsSetup;
 use crate::notice::{Notice, NoticeLog, Sym};
-use crate::pipeline::{FrameOutcome, Pipeline};
+use crate::pipeline::{Admit, FrameOutcome, Pipeline, Position, Sequence, Sequenced};
 use crate::ws::{Limits, WsError};
 use std::path::PathBuf;
 
@@ -446,7 +446,6 @@ pub fn run<W: Write>(
             out,
             stdout_ok: true,
             clock: WallClock::new(),
-            levels: LevelBuf::with_capacity(1024),
             max_events: cfg.max_events,
             stop: false,
             log,
@@ -489,8 +488,8 @@ struct Slot {
 struct Held {
     bytes: Vec<u8>,
     frames: Vec<(usize, usize, Instant)>,
-    /// Per symbol: first held depth `U`, trade id, aggTrade id (`None`: that stream not held).
-    first: Vec<[Option<u64>; 3]>,
+    /// Per symbol and stream: the first held id (`U` of a diff, a trade's id); `None`: not held.
+    first: Vec<ByStream<Option<u64>>>,
     /// Per symbol: the new connection delivered a diff that advanced the book (it is not behind).
     front: Vec<bool>,
     /// The new connection delivered a market event not seen before.
@@ -504,7 +503,7 @@ impl Held {
         self.bytes.clear();
         self.frames.clear();
         self.first.clear();
-        self.first.resize(symbols, [None; 3]);
+        self.first.resize(symbols, ByStream::default());
         self.front.clear();
         self.front.resize(symbols, false);
         self.fresh = false;
@@ -516,17 +515,32 @@ impl Held {
         self.frames.push((start, frame.len(), t));
         self.total += 1;
     }
-}
 
-/// What to do with a frame from the new connection during an overlap.
-enum Admit {
-    Feed,
-    Hold,
+    /// During an overlap: may this event from the new connection be processed now? Only if it is
+    /// not ahead of what the old connection delivered. A diff for an unsynced book is ahead (that
+    /// book is fed by the old connection alone: interleaving two streams in its buffer could put a
+    /// later diff before an earlier one). Once one event of a stream is held, the rest of that
+    /// stream is held too, to keep its order. bookTickers are never held.
+    fn admit(&mut self, ev: &Sequenced) -> Admit {
+        if ev.kind == StreamKind::BookTicker {
+            return Admit::Process;
+        }
+        let Some(first) = self.first.get_mut(ev.symbol) else { return Admit::Process };
+        let first = &mut first[ev.kind];
+        self.fresh |= ev.position != Position::Duplicate;
+        if ev.kind == StreamKind::Depth && ev.position == Position::Next && first.is_none() {
+            self.front[ev.symbol] = true;
+        }
+        if first.is_some() {
+            return Admit::Hold;
+        }
+        if ev.position == Position::Ahead {
+            *first = Some(ev.ids.first);
+            return Admit::Hold;
+        }
+        Admit::Process
+    }
 }
-
-const DEPTH: usize = 0;
-const TRADE: usize = 1;
-const AGG: usize = 2;
 
 /// A connection waiting for its DNS answer.
 struct Pending {
@@ -539,7 +553,6 @@ struct Feed<'a, W: Write> {
     out: &'a mut W,
     stdout_ok: bool,
     clock: WallClock,
-    levels: LevelBuf,
     max_events: Option<u64>,
     stop: bool,
     log: NoticeLog,
@@ -570,15 +583,23 @@ impl<W: Write> Feed<'_, W> {
                     self.stop = true;
                     return;
                 }
-                if overlap {
-                    if let Admit::Hold = self.admit(frame) {
+                let recv_ns = self.clock.ns(t);
+                let o = if overlap {
+                    // A frame of the new connection is processed now only if it does not run
+                    // ahead of what the old one delivered (see the module documentation).
+                    let held = &mut self.held;
+                    self.p.on_frame_with(recv_ns, frame, &mut |ev| held.admit(ev))
+                } else {
+                    self.p.on_frame(recv_ns, frame)
+                };
+                self.record(recv_ns, frame, &o);
+                match o {
+                    FrameOutcome::Held { .. } => {
                         self.held.push(frame, t);
                         seen.market = true;
                         return;
                     }
-                }
-                match self.process(self.clock.ns(t), frame) {
-                    FrameOutcome::Market { .. } | FrameOutcome::Duplicate => seen.market = true,
+                    FrameOutcome::Market { .. } | FrameOutcome::Duplicate { .. } => seen.market = true,
                     FrameOutcome::ServerShutdown => seen.shutdown = true,
                     _ => {}
                 }
@@ -611,69 +632,20 @@ impl<W: Write> Feed<'_, W> {
         }
     }
 
-    /// One frame through the pipeline, and into the capture when it was a market event not seen
-    /// before (duplicates from a second connection are not recorded twice).
+    /// Into the capture when `frame` was a market event processed now (duplicates from a second
+    /// connection are not recorded twice, held frames when they are processed).
     #[inline]
-    fn process(&mut self, recv_ns: i64, frame: &[u8]) -> FrameOutcome {
-        let o = self.p.on_frame(recv_ns, frame);
-        if let (Some(r), FrameOutcome::Market { symbol, kind }) = (&mut self.rec, &o) {
+    fn record(&mut self, recv_ns: i64, frame: &[u8], o: &FrameOutcome) {
+        if let (Some(r), FrameOutcome::Market { symbol, kind, .. }) = (&mut self.rec, o) {
             r.record(recv_ns, *kind, *symbol, frame);
         }
-        o
     }
 
-    /// During an overlap: may this frame from the new connection go to the pipeline now? Only
-    /// if it is not ahead of what the old connection delivered: a diff contiguous with (or
-    /// already in) a synced book, a trade id at most one past the last. Once one frame of a
-    /// stream is held, the rest of that stream is held too, to keep its order.
-    fn admit(&mut self, frame: &[u8]) -> Admit {
-        let Ok(Envelope::Stream { stream, data }) = binance::split_envelope(frame) else { return Admit::Feed };
-        let Some(name) = binance::parse_stream_name(stream) else { return Admit::Feed };
-        let Some(i) = self.p.find(name.symbol) else { return Admit::Feed };
-        let s = &self.p.symbols()[i];
-        // (which stream, its id, whether it is ahead of what was processed, whether it is new)
-        let (k, id, ahead, new) = match name.kind {
-            StreamKind::Depth => {
-                let Ok(h) = binance::decode_depth(data, &mut self.levels) else { return Admit::Feed };
-                let book = s.book();
-                let id = book.last_update_id();
-                // An unsynced book is fed by the old connection alone: interleaving two streams
-                // in its buffer could put a later diff before an earlier one.
-                let ahead = !book.is_synced() || h.first_id > id.saturating_add(1);
-                let new = book.is_synced() && h.final_id > id;
-                if new && !ahead && self.held.first[i][DEPTH].is_none() {
-                    self.held.front[i] = true;
-                }
-                (DEPTH, h.first_id, ahead, new)
-            }
-            StreamKind::Trade => match binance::decode_trade(data) {
-                Ok(t) => {
-                    let last = s.last_trade_id();
-                    let ahead = last.is_some_and(|l| t.trade_id > l.saturating_add(1));
-                    (TRADE, t.trade_id, ahead, last.is_none_or(|l| t.trade_id > l))
-                }
-                Err(_) => return Admit::Feed,
-            },
-            StreamKind::AggTrade => match binance::decode_agg_trade(data) {
-                Ok(t) => {
-                    let last = s.last_agg_id();
-                    let ahead = last.is_some_and(|l| t.agg_id > l.saturating_add(1));
-                    (AGG, t.agg_id, ahead, last.is_none_or(|l| t.agg_id > l))
-                }
-                Err(_) => return Admit::Feed,
-            },
-            StreamKind::BookTicker => return Admit::Feed,
-        };
-        self.held.fresh |= new;
-        let first = &mut self.held.first[i][k];
-        if first.is_some() {
-            return Admit::Hold;
-        }
-        if ahead {
-            *first = Some(id);
-            return Admit::Hold;
-        }
-        Admit::Feed
+    /// One frame through the pipeline and into the capture.
+    fn process(&mut self, recv_ns: i64, frame: &[u8]) -> FrameOutcome {
+        let o = self.p.on_frame(recv_ns, frame);
+        self.record(recv_ns, frame, &o);
+        o
     }
 
     /// Writes the output buffer in one call (a failed stdout stops output for good), then the
@@ -1116,13 +1088,17 @@ impl<W: Write> Loop<'_, W> {
         }
         self.feed.p.symbols().iter().zip(&held.first).zip(&held.front).all(|((sym, first), &front)| {
             let synced = sym.book().is_synced();
-            let depth_ok = match first[DEPTH] {
+            let depth_ok = match first[StreamKind::Depth] {
                 Some(u) => !synced || sym.book().last_update_id().saturating_add(1) >= u,
                 None => !depth || !synced || front,
             };
-            let trade_ok = first[TRADE].is_none_or(|t| sym.last_trade_id().is_some_and(|l| l.saturating_add(1) >= t));
-            let agg_ok = first[AGG].is_none_or(|t| sym.last_agg_id().is_some_and(|l| l.saturating_add(1) >= t));
-            depth_ok && trade_ok && agg_ok
+            // The old connection delivered every id before the first held one.
+            let ids_ok = |k| {
+                first[k].is_none_or(|id: u64| {
+                    sym.sequence(k).and_then(Sequence::last).is_some_and(|l| l.saturating_add(1) >= id)
+                })
+            };
+            depth_ok && ids_ok(StreamKind::Trade) && ids_ok(StreamKind::AggTrade)
         })
     }
 

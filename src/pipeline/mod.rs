@@ -12,7 +12,11 @@ use crate::book::audit::{Audit, Mismatch};
 use crate::book::fixed::{TickSize, Units};
 use crate::book::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
 use crate::book::top::{self, Top};
-use crate::notice::{at_power_of_two, Excerpt, Notice, Notices, ResyncCause, Sym};
+pub mod sequence;
+
+pub use sequence::{Ids, Position, Sequence};
+
+use crate::notice::{crossed_power_of_two, Excerpt, Notice, Notices, ResyncCause, Sym};
 use crate::output::stats::{Stats, SymbolSummary};
 use crate::output::{BookLine, Output, OutputMode};
 
@@ -51,8 +55,10 @@ pub struct SymbolState {
     book: OrderBook,
     audit: Audit,
     trades: u64,
-    last_trade_id: Option<u64>,
-    last_agg_id: Option<u64>,
+    /// Trade ids processed (duplicates are at or below the last).
+    trade_ids: Sequence,
+    /// Aggregate trade ids processed.
+    agg_ids: Sequence,
     last_price: Units,
 }
 
@@ -73,25 +79,47 @@ impl SymbolState {
     pub fn last_price(&self) -> Units {
         self.last_price
     }
-    /// The id of the last trade processed (duplicates are at or below it).
-    pub fn last_trade_id(&self) -> Option<u64> {
-        self.last_trade_id
-    }
-    /// The id of the last aggregate trade processed.
-    pub fn last_agg_id(&self) -> Option<u64> {
-        self.last_agg_id
+    /// The id sequence of an id-per-event stream (trades, aggTrades); `None` for the others
+    /// (a book is its own sequence: see [`sequence::book_position`]).
+    pub fn sequence(&self, kind: StreamKind) -> Option<&Sequence> {
+        match kind {
+            StreamKind::Trade => Some(&self.trade_ids),
+            StreamKind::AggTrade => Some(&self.agg_ids),
+            StreamKind::Depth | StreamKind::BookTicker => None,
+        }
     }
 }
 
 /// What a frame was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameOutcome {
-    /// A market event for symbol index `symbol`.
+    /// A market event for symbol index `symbol`, processed.
     Market {
         /// Index into [`Pipeline::symbols`].
         symbol: usize,
         /// Which stream.
         kind: StreamKind,
+        /// The ids it carried.
+        ids: Ids,
+    },
+    /// A market event already processed (the same ids seen on another connection): skipped.
+    Duplicate {
+        /// Index into [`Pipeline::symbols`].
+        symbol: usize,
+        /// Which stream.
+        kind: StreamKind,
+        /// The ids it carried.
+        ids: Ids,
+    },
+    /// A market event the admission callback held back: not processed, nothing counted; the
+    /// caller keeps the frame and feeds it again later.
+    Held {
+        /// Index into [`Pipeline::symbols`].
+        symbol: usize,
+        /// Which stream.
+        kind: StreamKind,
+        /// The ids it carried.
+        ids: Ids,
     },
     /// An unwrapped REST depth body: the caller knows which symbol it is for and calls
     /// [`Pipeline::on_snapshot`].
@@ -100,11 +128,45 @@ pub enum FrameOutcome {
     ServerShutdown,
     /// A reply to a control request.
     Control,
-    /// A market event already processed (same id seen on another connection): skipped.
-    Duplicate,
     /// Not decodable or not subscribed: counted in `bad_messages`.
     Bad(DecodeError),
 }
+
+/// A market event as decoded, before it is processed: what an admission callback is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequenced {
+    /// Index into [`Pipeline::symbols`].
+    pub symbol: usize,
+    /// Which stream.
+    pub kind: StreamKind,
+    /// The ids it carries.
+    pub ids: Ids,
+    /// Where it stands against what its stream has processed (bookTickers: always `Next`).
+    pub position: Position,
+}
+
+/// An admission callback's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Process the event now.
+    Process,
+    /// Do not process it now ([`FrameOutcome::Held`]).
+    Hold,
+}
+
+/// A decoded market event, before it is processed.
+struct Decoded {
+    ids: Ids,
+    position: Position,
+    /// Exchange event time `E`, for latency (a bookTicker has none).
+    event_time: Option<i64>,
+    /// A trade's price (0 for the others).
+    price: Units,
+    /// A bookTicker's best bid and ask.
+    ticker: ((Units, Units), (Units, Units)),
+}
+
+const NO_TICKER: ((Units, Units), (Units, Units)) = ((0, 0), (0, 0));
 
 /// The shared frame-processing path.
 pub struct Pipeline {
@@ -157,8 +219,8 @@ impl Pipeline {
             book: OrderBook::new(self.cfg.book, tick),
             audit: Audit::default(),
             trades: 0,
-            last_trade_id: None,
-            last_agg_id: None,
+            trade_ids: Sequence::default(),
+            agg_ids: Sequence::default(),
             last_price: 0,
         });
         self.symbols.len() - 1
@@ -218,8 +280,8 @@ impl Pipeline {
             s.audit.clear();
             // Ids seen before the reset belong to another connection or run: a new run of the
             // same symbol must not be mistaken for duplicates.
-            s.last_trade_id = None;
-            s.last_agg_id = None;
+            s.trade_ids.reset();
+            s.agg_ids.reset();
         }
     }
 
@@ -252,12 +314,24 @@ impl Pipeline {
 
     /// Processes one frame received at `recv_ns` (local wall clock, ns since the epoch).
     pub fn on_frame(&mut self, recv_ns: i64, frame: &[u8]) -> FrameOutcome {
+        self.on_frame_with(recv_ns, frame, &mut |_| Admit::Process)
+    }
+
+    /// [`Pipeline::on_frame`], asking `admit` about each market event once it is decoded and
+    /// placed in its sequence, before anything is counted or changed: [`Admit::Hold`] leaves the
+    /// pipeline as it was and returns [`FrameOutcome::Held`]. The frame is decoded once.
+    pub fn on_frame_with(
+        &mut self,
+        recv_ns: i64,
+        frame: &[u8],
+        admit: &mut impl FnMut(&Sequenced) -> Admit,
+    ) -> FrameOutcome {
         let env = match split_envelope(frame) {
             Ok(e) => e,
             Err(e) => return self.bad(e, frame),
         };
         match env {
-            Envelope::Stream { stream, data } => self.on_stream(recv_ns, stream, data, frame),
+            Envelope::Stream { stream, data } => self.on_stream(recv_ns, stream, data, frame, admit),
             Envelope::Event(data) => match binance::decode_raw_event(data) {
                 Ok(RawEvent::ServerShutdown { .. }) => self.on_shutdown(),
                 Ok(RawEvent::Other) => self.bad(DecodeError::UnknownStream, frame),
@@ -287,7 +361,7 @@ impl Pipeline {
     fn latency(&mut self, recv_ns: i64, event_time: i64) -> i64 {
         let us = recv_ns.div_euclid(1000) - event_time_us(event_time);
         self.stats.record_latency_us(us);
-        if us < 0 && at_power_of_two(self.stats.negative_latency) {
+        if us < 0 && crossed_power_of_two(self.stats.negative_latency - 1, self.stats.negative_latency) {
             self.notices.push(Notice::NegativeLatency {
                 events: self.stats.negative_latency,
                 worst_us: self.stats.min_latency_us,
@@ -296,7 +370,14 @@ impl Pipeline {
         us
     }
 
-    fn on_stream(&mut self, recv_ns: i64, stream: &str, data: &[u8], frame: &[u8]) -> FrameOutcome {
+    fn on_stream(
+        &mut self,
+        recv_ns: i64,
+        stream: &str,
+        data: &[u8],
+        frame: &[u8],
+        admit: &mut impl FnMut(&Sequenced) -> Admit,
+    ) -> FrameOutcome {
         let Some(name) = parse_stream_name(stream) else {
             if stream == "!serverShutdown" {
                 return match binance::decode_raw_event(data) {
@@ -310,111 +391,122 @@ impl Pipeline {
         let Some(idx) = self.symbol_for(name.symbol) else {
             return self.bad(DecodeError::UnknownStream, frame);
         };
-        match name.kind {
-            StreamKind::Depth => {
-                let mut levels = std::mem::take(&mut self.levels);
-                let r = self.on_depth(idx, recv_ns, stream, data, &mut levels);
+        // Decode, and place the event in its sequence.
+        let mut levels = std::mem::take(&mut self.levels);
+        let decoded = self.decode_event(idx, name.kind, data, &mut levels);
+        let ev = match decoded {
+            Ok(ev) => ev,
+            Err(e) => {
                 self.levels = levels;
-                match r {
-                    Ok(true) => {}
-                    Ok(false) => return FrameOutcome::Duplicate,
-                    Err(e) => return self.bad(e, frame),
+                return self.bad(e, frame);
+            }
+        };
+        let (kind, ids) = (name.kind, ev.ids);
+        let seq = Sequenced { symbol: idx, kind, ids, position: ev.position };
+        if admit(&seq) == Admit::Hold {
+            self.levels = levels;
+            return FrameOutcome::Held { symbol: idx, kind, ids };
+        }
+        // A diff at or below a book that has taken a diff since its snapshot is a second copy; one
+        // right after the snapshot is the stream catching up with it (stale, for the book to drop).
+        let duplicate = ev.position == Position::Duplicate
+            && (kind != StreamKind::Depth
+                || self.symbols[idx].book.sync_point().is_some_and(|sp| sp.first_applied.is_some()));
+        if duplicate {
+            self.levels = levels;
+            self.stats.duplicates += 1;
+            return FrameOutcome::Duplicate { symbol: idx, kind, ids };
+        }
+        self.stats.events += 1;
+        let lat = ev.event_time.map(|e| self.latency(recv_ns, e));
+        self.out.event(recv_ns, lat, stream, data);
+        let s = &mut self.symbols[idx];
+        match kind {
+            StreamKind::Depth => {
+                self.stats.depth_updates += 1;
+                if let Some(l) = levels.bids.first().or(levels.asks.first()) {
+                    s.last_price = l.price;
                 }
+                self.apply_diff(idx, recv_ns, ids, &levels);
             }
             StreamKind::Trade => {
-                let t = match binance::decode_trade(data) {
-                    Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
-                    Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
-                    Err(e) => return self.bad(e, frame),
-                };
-                let s = &mut self.symbols[idx];
-                if let Some(prev) = s.last_trade_id {
-                    if t.trade_id <= prev {
-                        // Seen already: the same stream on a second connection (make-before-break).
-                        self.stats.duplicates += 1;
-                        return FrameOutcome::Duplicate;
-                    }
-                    if t.trade_id != prev + 1 {
-                        self.stats.trade_id_gaps += 1;
-                    }
+                if ev.position == Position::Ahead {
+                    self.stats.trade_id_gaps += 1;
                 }
-                s.last_trade_id = Some(t.trade_id);
+                s.trade_ids.advance(ids);
                 s.trades += 1;
-                s.last_price = t.price;
+                s.last_price = ev.price;
                 self.stats.trades += 1;
-                self.stats.events += 1;
-                let lat = self.latency(recv_ns, t.event_time);
-                self.out.event(recv_ns, Some(lat), stream, data);
             }
             StreamKind::AggTrade => {
-                let t = match binance::decode_agg_trade(data) {
-                    Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
-                    Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
-                    Err(e) => return self.bad(e, frame),
-                };
-                let s = &mut self.symbols[idx];
-                if s.last_agg_id.is_some_and(|prev| t.agg_id <= prev) {
-                    self.stats.duplicates += 1;
-                    return FrameOutcome::Duplicate;
-                }
-                s.last_agg_id = Some(t.agg_id);
-                s.last_price = t.price;
+                s.agg_ids.advance(ids);
+                s.last_price = ev.price;
                 self.stats.agg_trades += 1;
-                self.stats.events += 1;
-                let lat = self.latency(recv_ns, t.event_time);
-                self.out.event(recv_ns, Some(lat), stream, data);
             }
             StreamKind::BookTicker => {
-                let t = match binance::decode_book_ticker(data) {
-                    Ok(t) if t.symbol.eq_ignore_ascii_case(name.symbol) => t,
-                    Ok(_) => return self.bad(DecodeError::WrongEvent, frame),
-                    Err(e) => return self.bad(e, frame),
-                };
                 self.stats.book_tickers += 1;
-                self.stats.events += 1;
-                let s = &mut self.symbols[idx];
                 let book = s.book.is_synced().then(|| (s.book.last_update_id(), s.book.top()));
-                let m = s.audit.on_ticker(t.update_id, (t.bid_price, t.bid_qty), (t.ask_price, t.ask_qty), book);
-                if let Some(m) = m {
+                if let Some(m) = s.audit.on_ticker(ids.last, ev.ticker.0, ev.ticker.1, book) {
                     self.report_mismatch(idx, m);
                 }
-                self.out.event(recv_ns, None, stream, data);
             }
         }
-        FrameOutcome::Market { symbol: idx, kind: name.kind }
+        self.levels = levels;
+        FrameOutcome::Market { symbol: idx, kind, ids }
     }
 
-    fn on_depth(
-        &mut self,
+    /// Decodes a market payload of symbol `idx` (depth levels into `levels`) and places it in its
+    /// sequence. A payload for another symbol than its stream's is an error.
+    fn decode_event(
+        &self,
         idx: usize,
-        recv_ns: i64,
-        stream: &str,
+        kind: StreamKind,
         data: &[u8],
         levels: &mut LevelBuf,
-    ) -> Result<bool, DecodeError> {
-        let h = binance::decode_depth(data, levels)?;
-        if !h.symbol.eq_ignore_ascii_case(&self.symbols[idx].lower) {
-            return Err(DecodeError::WrongEvent);
-        }
-        let book = &self.symbols[idx].book;
-        if book.is_synced()
-            && h.final_id <= book.last_update_id()
-            && book.sync_point().is_some_and(|sp| sp.first_applied.is_some())
-        {
-            // Already applied: a duplicate from a second connection, or a late repeat.
-            self.stats.duplicates += 1;
-            return Ok(false);
-        }
-        self.stats.depth_updates += 1;
-        self.stats.events += 1;
-        let lat = self.latency(recv_ns, h.event_time);
-        self.out.event(recv_ns, Some(lat), stream, data);
+    ) -> Result<Decoded, DecodeError> {
+        let s = &self.symbols[idx];
+        let same = |sym: &str| if sym.eq_ignore_ascii_case(&s.lower) { Ok(()) } else { Err(DecodeError::WrongEvent) };
+        Ok(match kind {
+            StreamKind::Depth => {
+                let h = binance::decode_depth(data, levels)?;
+                same(h.symbol)?;
+                let ids = Ids { first: h.first_id, last: h.final_id };
+                let position = sequence::book_position(&s.book, ids);
+                Decoded { ids, position, event_time: Some(h.event_time), price: 0, ticker: NO_TICKER }
+            }
+            StreamKind::Trade => {
+                let t = binance::decode_trade(data)?;
+                same(t.symbol)?;
+                let ids = Ids::one(t.trade_id);
+                let position = s.trade_ids.position(ids);
+                Decoded { ids, position, event_time: Some(t.event_time), price: t.price, ticker: NO_TICKER }
+            }
+            StreamKind::AggTrade => {
+                let t = binance::decode_agg_trade(data)?;
+                same(t.symbol)?;
+                let ids = Ids::one(t.agg_id);
+                let position = s.agg_ids.position(ids);
+                Decoded { ids, position, event_time: Some(t.event_time), price: t.price, ticker: NO_TICKER }
+            }
+            StreamKind::BookTicker => {
+                let t = binance::decode_book_ticker(data)?;
+                same(t.symbol)?;
+                Decoded {
+                    ids: Ids::one(t.update_id),
+                    position: Position::Next,
+                    event_time: None,
+                    price: 0,
+                    ticker: ((t.bid_price, t.bid_qty), (t.ask_price, t.ask_qty)),
+                }
+            }
+        })
+    }
+
+    /// Applies a processed diff to its book and tells what a resync or an eviction needs told.
+    fn apply_diff(&mut self, idx: usize, recv_ns: i64, ids: Ids, levels: &LevelBuf) {
         let s = &mut self.symbols[idx];
-        if let Some(l) = levels.bids.first().or(levels.asks.first()) {
-            s.last_price = l.price;
-        }
         let (before, before_id) = (s.book.state(), s.book.last_update_id());
-        let cause = match s.book.on_diff(h.first_id, h.final_id, &levels.bids, &levels.asks) {
+        let cause = match s.book.on_diff(ids.first, ids.last, &levels.bids, &levels.asks) {
             DiffOutcome::Applied => {
                 self.book_changed(idx, recv_ns);
                 None
@@ -430,18 +522,19 @@ impl Pipeline {
             self.notices.push(Notice::Resync {
                 symbol: s.name,
                 cause,
-                first_id: h.first_id,
-                final_id: h.final_id,
+                first_id: ids.first,
+                final_id: ids.last,
                 was: before,
                 book_id: before_id,
             });
         }
         let evicted = s.book.ladder().stats().evicted;
         if evicted != s.evicted {
+            if crossed_power_of_two(s.evicted, evicted) {
+                self.notices.push(Notice::Evicted { symbol: s.name, total: evicted });
+            }
             s.evicted = evicted;
-            self.notices.push(Notice::Evicted { symbol: s.name, total: evicted });
         }
-        Ok(true)
     }
 
     /// The book of `idx` changed: audit it and print it.
@@ -623,7 +716,10 @@ mod tests {
             )
         };
         p.on_frame(0, tr(5).as_bytes());
-        assert_eq!(p.on_frame(0, tr(5).as_bytes()), FrameOutcome::Duplicate);
+        assert_eq!(
+            p.on_frame(0, tr(5).as_bytes()),
+            FrameOutcome::Duplicate { symbol: 0, kind: StreamKind::Trade, ids: Ids::one(5) }
+        );
         p.on_frame(0, tr(6).as_bytes());
         p.on_frame(0, depth(10, 12, r#"["100.00000000","1.00000000"]"#, "").as_bytes());
         let snap =
@@ -632,12 +728,54 @@ mod tests {
         p.on_frame(0, depth(13, 14, "", r#"["100.50000000","1.00000000"]"#).as_bytes());
         assert_eq!(
             p.on_frame(0, depth(13, 14, "", r#"["100.50000000","1.00000000"]"#).as_bytes()),
-            FrameOutcome::Duplicate
+            FrameOutcome::Duplicate { symbol: 0, kind: StreamKind::Depth, ids: Ids { first: 13, last: 14 } }
         );
         assert_eq!((p.stats().trades, p.stats().depth_updates, p.stats().duplicates), (2, 2, 2));
         assert_eq!(p.stats().trade_id_gaps, 0);
         let lines = p.output().buffer().split(|&c| c == b'\n').filter(|l| !l.is_empty()).count();
         assert_eq!(lines, 4);
+    }
+
+    #[test]
+    fn an_admission_callback_sees_each_event_in_its_sequence_and_can_hold_it() {
+        let mut p = Pipeline::new(quiet(OutputMode::None), &["btcusdt"]);
+        let tr = |id: u64| {
+            format!(
+                r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","E":1,"s":"BTCUSDT","t":{id},"p":"1.00","q":"1","T":1,"m":true,"M":true}}}}"#
+            )
+        };
+        let mut seen = Vec::new();
+        let mut hold_ahead = |ev: &Sequenced| {
+            seen.push((ev.kind, ev.ids, ev.position));
+            if ev.position == Position::Ahead {
+                Admit::Hold
+            } else {
+                Admit::Process
+            }
+        };
+        assert!(matches!(p.on_frame_with(0, tr(5).as_bytes(), &mut hold_ahead), FrameOutcome::Market { .. }));
+        assert!(matches!(p.on_frame_with(0, tr(5).as_bytes(), &mut hold_ahead), FrameOutcome::Duplicate { .. }));
+        assert_eq!(
+            p.on_frame_with(0, tr(7).as_bytes(), &mut hold_ahead),
+            FrameOutcome::Held { symbol: 0, kind: StreamKind::Trade, ids: Ids::one(7) }
+        );
+        // A held event changed nothing: the next one still continues the sequence.
+        assert!(matches!(p.on_frame_with(0, tr(6).as_bytes(), &mut hold_ahead), FrameOutcome::Market { .. }));
+        // An unsynced book continues nothing: its diffs are ahead.
+        let d = depth(10, 12, r#"["100.00000000","1.00000000"]"#, "");
+        assert!(matches!(p.on_frame_with(0, d.as_bytes(), &mut hold_ahead), FrameOutcome::Held { .. }));
+        assert_eq!(
+            seen,
+            [
+                (StreamKind::Trade, Ids::one(5), Position::Next),
+                (StreamKind::Trade, Ids::one(5), Position::Duplicate),
+                (StreamKind::Trade, Ids::one(7), Position::Ahead),
+                (StreamKind::Trade, Ids::one(6), Position::Next),
+                (StreamKind::Depth, Ids { first: 10, last: 12 }, Position::Ahead),
+            ]
+        );
+        assert_eq!((p.stats().trades, p.stats().duplicates, p.stats().events, p.stats().depth_updates), (2, 1, 2, 0));
+        assert_eq!(p.symbols()[0].book().buffered(), 0, "a held diff is not buffered");
     }
 
     #[test]

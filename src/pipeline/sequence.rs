@@ -1,0 +1,119 @@
+//! One rule for update ids: where an event of one (symbol, stream) stands against what has been
+//! processed on that stream, whichever connection it came from.
+//!
+//! A [`Sequence`] is kept per symbol for each id-per-event stream (trades, aggTrades); a diff
+//! depth event is judged against its book ([`book_position`]). The pipeline uses the answer to
+//! skip duplicates and count trade-id gaps; the live loop uses the same answer, through the
+//! pipeline's admission callback, to decide during a make-before-break overlap whether a frame
+//! from the new connection may be processed now or must be held back. Pure: no I/O, no clock.
+
+use crate::book::sync::OrderBook;
+
+/// Where an event stands against what was processed on its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Every id in it was processed already (a second connection's copy, or a late repeat).
+    Duplicate,
+    /// It continues what was processed: its first id is at most one past the last (for a book:
+    /// `U <= id + 1 < u + 1`), or nothing was processed yet on an id-per-event stream.
+    Next,
+    /// It starts beyond the next id: something in between has not been processed (yet). For a
+    /// book that is not synced every diff is `Ahead`: it continues nothing known.
+    Ahead,
+}
+
+/// The ids an event carries: `first..=last` (`U`, `u` of a diff; a trade's id twice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ids {
+    /// The first id in the event.
+    pub first: u64,
+    /// The last id in the event.
+    pub last: u64,
+}
+
+impl Ids {
+    /// An event with one id.
+    pub fn one(id: u64) -> Ids {
+        Ids { first: id, last: id }
+    }
+}
+
+/// The last id processed on one id-per-event stream of one symbol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sequence {
+    last: Option<u64>,
+}
+
+impl Sequence {
+    /// A sequence whose last processed id is `last`.
+    pub fn at(last: u64) -> Sequence {
+        Sequence { last: Some(last) }
+    }
+
+    /// Where an event with `ids` stands.
+    pub fn position(&self, ids: Ids) -> Position {
+        match self.last {
+            None => Position::Next,
+            Some(at) if ids.last <= at => Position::Duplicate,
+            Some(at) if ids.first <= at.saturating_add(1) => Position::Next,
+            Some(_) => Position::Ahead,
+        }
+    }
+
+    /// Records an event with `ids` as processed (the last id never goes back).
+    pub fn advance(&mut self, ids: Ids) {
+        self.last = Some(self.last.map_or(ids.last, |l| l.max(ids.last)));
+    }
+
+    /// The last id processed, if any.
+    pub fn last(&self) -> Option<u64> {
+        self.last
+    }
+
+    /// Forgets everything: ids seen before belong to another connection or run.
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
+/// Where a diff with `ids` (`U`, `u`) stands against `book`: judged by the book's update id when
+/// it is synced; `Ahead` when it is not.
+pub fn book_position(book: &OrderBook, ids: Ids) -> Position {
+    if book.is_synced() {
+        Sequence::at(book.last_update_id()).position(ids)
+    } else {
+        Position::Ahead
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::sync::BookConfig;
+
+    #[test]
+    fn duplicate_next_ahead() {
+        let mut s = Sequence::default();
+        assert_eq!(s.position(Ids::one(7)), Position::Next, "nothing processed: anything starts it");
+        s.advance(Ids::one(7));
+        assert_eq!(s.position(Ids::one(6)), Position::Duplicate);
+        assert_eq!(s.position(Ids::one(7)), Position::Duplicate);
+        assert_eq!(s.position(Ids::one(8)), Position::Next);
+        assert_eq!(s.position(Ids::one(9)), Position::Ahead);
+        // A range is a duplicate only when all of it was processed, and next when it overlaps.
+        assert_eq!(s.position(Ids { first: 5, last: 7 }), Position::Duplicate);
+        assert_eq!(s.position(Ids { first: 5, last: 12 }), Position::Next);
+        assert_eq!(s.position(Ids { first: 9, last: 12 }), Position::Ahead);
+        s.advance(Ids::one(3));
+        assert_eq!(s.last(), Some(7), "the last id never goes back");
+        assert_eq!(Sequence::at(u64::MAX).position(Ids::one(u64::MAX)), Position::Duplicate);
+        s.reset();
+        assert_eq!(s.position(Ids::one(1)), Position::Next);
+    }
+
+    #[test]
+    fn an_unsynced_book_continues_nothing() {
+        let book = OrderBook::new(BookConfig::default(), None);
+        assert_eq!(book_position(&book, Ids { first: 1, last: 2 }), Position::Ahead);
+    }
+}
