@@ -2,6 +2,10 @@
 //! `<receive time in ns> <frame exactly as received>`, and a REST snapshot preceded by its request
 //! line `<ns> GET /api/v3/depth?symbol=..&limit=..`.
 //!
+//! The receive time is written in ns by tickfeed and in the shared captures; recordings made by
+//! other collectors carry µs (Binance's own public data since 2025) or ms. [`StampUnit`] tells
+//! which from the magnitude of a stamp.
+//!
 //! Pure byte functions: no files, no clock.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,4 +79,65 @@ pub(crate) fn append_line(buf: &mut Vec<u8>, recv_ns: i64, prefix: &[u8], payloa
     }
     buf.push(b'\n');
     replaced
+}
+
+/// The unit of a recording's receive times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampUnit {
+    /// Nanoseconds since the epoch (tickfeed, the shared captures).
+    Nanos,
+    /// Microseconds since the epoch.
+    Micros,
+    /// Milliseconds since the epoch.
+    Millis,
+}
+
+impl StampUnit {
+    /// The unit of a stamp, from its magnitude. A time since the epoch between 1973 and 5138 is
+    /// 1e11..1e14 in ms, 1e14..1e17 in µs and at least 1e17 in ns; anything smaller is not a wall
+    /// time at all (a test's or a hand-made file's counter) and is read as ns, as it is written.
+    pub fn detect(stamp: i64) -> StampUnit {
+        match stamp {
+            100_000_000_000..=99_999_999_999_999 => StampUnit::Millis,
+            100_000_000_000_000..=99_999_999_999_999_999 => StampUnit::Micros,
+            _ => StampUnit::Nanos,
+        }
+    }
+
+    /// `stamp` in ns (saturating).
+    pub fn to_ns(self, stamp: i64) -> i64 {
+        match self {
+            StampUnit::Nanos => stamp,
+            StampUnit::Micros => stamp.saturating_mul(1_000),
+            StampUnit::Millis => stamp.saturating_mul(1_000_000),
+        }
+    }
+
+    /// `ns`, `us` or `ms`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StampUnit::Nanos => "ns",
+            StampUnit::Micros => "us",
+            StampUnit::Millis => "ms",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_units_from_their_magnitude() {
+        // 2024-08-09 05:54:15.308 in each unit.
+        assert_eq!(StampUnit::detect(1_723_182_855_308_000_000), StampUnit::Nanos);
+        assert_eq!(StampUnit::detect(1_723_182_855_308_000), StampUnit::Micros);
+        assert_eq!(StampUnit::detect(1_723_182_855_308), StampUnit::Millis);
+        assert_eq!(StampUnit::Micros.to_ns(1_723_182_855_308_000), 1_723_182_855_308_000_000);
+        assert_eq!(StampUnit::Millis.to_ns(1_723_182_855_308), 1_723_182_855_308_000_000);
+        // Small counters (tests, hand-made files) stay as written; nothing overflows.
+        assert_eq!(StampUnit::detect(5), StampUnit::Nanos);
+        assert_eq!(StampUnit::detect(i64::MAX), StampUnit::Nanos);
+        assert_eq!(StampUnit::Millis.to_ns(99_999_999_999_999), i64::MAX, "saturates");
+    }
 }

@@ -13,7 +13,7 @@ pub mod reader;
 pub mod recorder;
 pub mod replay;
 
-pub use line::{request_symbol, split_line, RecordedLine};
-pub use reader::{load_recording, open_recording, plan, Segment, Stream};
+pub use line::{request_symbol, split_line, RecordedLine, StampUnit};
+pub use reader::{load_recording, open_recording, plan, ReadError, Segment, Stream};
 pub use recorder::{Recorder, RecorderConfig, RecorderCounters};
 pub use replay::{Pace, ReplayCounters, ReplayOptions, Replayer};

@@ -36,6 +36,58 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+/// Why recordings could not be read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// A file or folder could not be opened, listed or read.
+    Io {
+        /// Which.
+        path: PathBuf,
+        /// The OS's reason.
+        source: io::Error,
+    },
+    /// A recording whose first line does not start with a receive time.
+    NotStamped {
+        /// The file.
+        path: PathBuf,
+        /// The line's number (1-based).
+        line: u64,
+        /// The line's first bytes.
+        found: String,
+    },
+}
+
+impl ReadError {
+    /// The one way an I/O error gets its path: `.map_err(ReadError::at(path))`.
+    pub fn at(path: &Path) -> impl FnOnce(io::Error) -> ReadError + '_ {
+        move |source| ReadError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            ReadError::NotStamped { path, line, found } => write!(
+                f,
+                "{}: line {line} does not start with a receive time (a whole number of ns, us or ms since the \
+                 epoch, then a space): '{found}'",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadError::Io { source, .. } => Some(source),
+            ReadError::NotStamped { .. } => None,
+        }
+    }
+}
+
 /// Opens a recording, transparently gunzipping it.
 pub fn open_recording(path: &Path) -> io::Result<Box<dyn BufRead>> {
     let mut f = File::open(path)?;
@@ -103,7 +155,7 @@ pub struct Stream {
 }
 
 /// Plans the inputs of a replay (files and folders) into segments; see the module documentation.
-pub fn plan(inputs: &[PathBuf]) -> io::Result<Vec<Segment>> {
+pub fn plan(inputs: &[PathBuf]) -> Result<Vec<Segment>, ReadError> {
     /// A run being planned: streams keyed by (symbol folder, kind folder), or by file for loose
     /// files.
     type Streams = Vec<(PathBuf, Stream)>;
@@ -115,9 +167,8 @@ pub fn plan(inputs: &[PathBuf]) -> io::Result<Vec<Segment>> {
     // Run id -> segment index, so a run named by two arguments is replayed once, merged.
     let mut run_seg: HashMap<String, usize> = HashMap::new();
     let mut run_ids: HashMap<PathBuf, String> = HashMap::new();
-    let with_path = |p: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", p.display()));
     for input in inputs {
-        let meta = std::fs::metadata(input).map_err(|e| with_path(input, e))?;
+        let meta = std::fs::metadata(input).map_err(ReadError::at(input))?;
         if !meta.is_dir() {
             match segs.last_mut() {
                 Some(Planned::Files(v)) => v.push(input.clone()),
@@ -126,10 +177,10 @@ pub fn plan(inputs: &[PathBuf]) -> io::Result<Vec<Segment>> {
             continue;
         }
         let mut files = Vec::new();
-        walk(input, &mut files).map_err(|e| with_path(input, e))?;
+        walk(input, &mut files).map_err(ReadError::at(input))?;
         if files.is_empty() {
             let e = io::Error::new(io::ErrorKind::NotFound, "no recording files in this folder");
-            return Err(with_path(input, e));
+            return Err(ReadError::at(input)(e));
         }
         // This argument's runs in walk order: (run key, start ns, streams).
         let mut groups: Vec<(String, Option<i64>, Streams)> = Vec::new();

@@ -4,14 +4,14 @@
 //! See [`super::reader`] for how inputs are planned. This module reads files and sleeps; it does
 //! not print or decide about books.
 
-use super::line::{request_symbol, split_line, RecordedLine};
-use super::reader::{open_recording, plan, Segment, Stream};
+use super::line::{request_symbol, split_line, RecordedLine, StampUnit};
+use super::reader::{open_recording, plan, ReadError, Segment, Stream};
 use crate::binance::{parse_stream_name, split_envelope, Envelope, LevelBuf};
 use crate::pipeline::{FrameOutcome, Pipeline};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, BufRead};
-use std::path::PathBuf;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,6 +29,21 @@ pub struct ReplayCounters {
     /// Segments replayed (runs of a capture, or groups of files given by name); the books are
     /// reset between two.
     pub runs: u64,
+    /// Files whose receive times were read as ns, µs and ms ([`StampUnit`]), in that order.
+    pub stamp_units: [u64; 3],
+}
+
+impl ReplayCounters {
+    /// One line for a person: how each file's receive times were read, e.g. `receive times: 2
+    /// files in ns, 1 in us (converted to ns)`.
+    pub fn stamps_text(&self) -> String {
+        let [ns, us, ms] = self.stamp_units;
+        let mut t = format!("receive times: {ns} files in ns");
+        if us + ms > 0 {
+            t.push_str(&format!(", {us} in us, {ms} in ms (converted to ns)"));
+        }
+        t
+    }
 }
 
 /// How fast to replay.
@@ -86,7 +101,7 @@ impl<'p> Replayer<'p> {
         paths: &[PathBuf],
         opts: ReplayOptions,
         flush: &mut dyn FnMut(&mut Pipeline) -> bool,
-    ) -> io::Result<()> {
+    ) -> Result<(), ReadError> {
         let segments = plan(paths)?;
         for (i, seg) in segments.iter().enumerate() {
             if i > 0 {
@@ -113,17 +128,14 @@ impl<'p> Replayer<'p> {
         paths: &[PathBuf],
         opts: ReplayOptions,
         flush: &mut dyn FnMut(&mut Pipeline) -> bool,
-    ) -> io::Result<bool> {
+    ) -> Result<bool, ReadError> {
         for path in paths {
-            let mut r =
-                open_recording(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let mut r = open_recording(path).map_err(ReadError::at(path))?;
             let mut file = FileState::default();
             let mut line = Vec::with_capacity(1 << 16);
             loop {
                 line.clear();
-                let n = r
-                    .read_until(b'\n', &mut line)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                let n = r.read_until(b'\n', &mut line).map_err(ReadError::at(path))?;
                 if n == 0 {
                     break;
                 }
@@ -131,6 +143,7 @@ impl<'p> Replayer<'p> {
                 if complete {
                     line.pop();
                 }
+                self.check_stamp(&mut file, &line, complete, path)?;
                 if !self.step(&line, complete, &mut file, opts, flush) {
                     return Ok(false);
                 }
@@ -146,7 +159,7 @@ impl<'p> Replayer<'p> {
         streams: &[Stream],
         opts: ReplayOptions,
         flush: &mut dyn FnMut(&mut Pipeline) -> bool,
-    ) -> io::Result<bool> {
+    ) -> Result<bool, ReadError> {
         let mut sources: Vec<Source> = streams.iter().map(Source::new).collect();
         // Min-heap on (receive ns, kind rank, stream index): stable for equal times.
         let mut heap = BinaryHeap::with_capacity(sources.len());
@@ -169,22 +182,18 @@ impl<'p> Replayer<'p> {
 
     /// Reads the next line of a merged stream into `src.line` (opening its next file at the end
     /// of one); false when the stream is exhausted.
-    fn advance(&mut self, src: &mut Source) -> io::Result<bool> {
+    fn advance(&mut self, src: &mut Source) -> Result<bool, ReadError> {
         loop {
             if src.reader.is_none() {
                 let Some(path) = src.files.get(src.next) else { return Ok(false) };
                 src.next += 1;
-                src.reader = Some(
-                    open_recording(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
-                );
+                src.reader = Some(open_recording(path).map_err(ReadError::at(path))?);
                 src.state = FileState::default();
             }
             let Some(r) = src.reader.as_mut() else { return Ok(false) };
+            let path = &src.files[src.next - 1];
             src.line.clear();
-            let n = r.read_until(b'\n', &mut src.line).map_err(|e| {
-                let path = &src.files[src.next - 1];
-                io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-            })?;
+            let n = r.read_until(b'\n', &mut src.line).map_err(ReadError::at(path))?;
             if n == 0 {
                 src.reader = None;
                 self.end_of_file(&mut src.state);
@@ -194,12 +203,35 @@ impl<'p> Replayer<'p> {
             if src.complete {
                 src.line.pop();
             }
+            self.check_stamp(&mut src.state, &src.line, src.complete, path)?;
             // A line without a time (blank, malformed, torn) keeps its place after the previous one.
             if let RecordedLine::Data { recv_ns, .. } | RecordedLine::Request { recv_ns, .. } = split_line(&src.line) {
-                src.key = recv_ns;
+                src.key = src.state.ns(recv_ns);
             }
             return Ok(true);
         }
+    }
+
+    /// The first line of a file that has one decides the unit of its receive times; a file whose
+    /// first line is not `<number> <payload>` is not a recording and is refused.
+    fn check_stamp(&mut self, file: &mut FileState, line: &[u8], complete: bool, path: &Path) -> Result<(), ReadError> {
+        file.lines += 1;
+        if file.unit.is_some() {
+            return Ok(());
+        }
+        let unit = match split_line(line) {
+            RecordedLine::Empty => return Ok(()),
+            // A torn first line (a recorder killed at once) is counted as torn, as any torn line.
+            RecordedLine::Malformed if !complete => return Ok(()),
+            RecordedLine::Malformed => {
+                let shown = String::from_utf8_lossy(&line[..line.len().min(60)]).into_owned();
+                return Err(ReadError::NotStamped { path: path.to_path_buf(), line: file.lines, found: shown });
+            }
+            RecordedLine::Data { recv_ns, .. } | RecordedLine::Request { recv_ns, .. } => StampUnit::detect(recv_ns),
+        };
+        file.unit = Some(unit);
+        self.counters.stamp_units[unit as usize] += 1;
+        Ok(())
     }
 
     fn end_of_file(&mut self, file: &mut FileState) {
@@ -221,7 +253,7 @@ impl<'p> Replayer<'p> {
         self.counters.lines += 1;
         if let Pace::Recorded { speed } = opts.pace {
             if let RecordedLine::Data { recv_ns, .. } = split_line(line) {
-                if !self.pace(recv_ns, speed, flush) {
+                if !self.pace(file.ns(recv_ns), speed, flush) {
                     return false;
                 }
             }
@@ -277,7 +309,7 @@ impl<'p> Replayer<'p> {
                     self.counters.torn_lines += 1;
                     return false;
                 }
-                self.data(recv_ns, json, file, opts);
+                self.data(file.ns(recv_ns), json, file, opts);
                 true
             }
         }
@@ -341,6 +373,17 @@ struct FileState {
     symbols: Vec<usize>,
     requested: Option<usize>,
     deferred: Option<(i64, Vec<u8>)>,
+    /// The unit of the file's receive times, once its first line is read.
+    unit: Option<StampUnit>,
+    /// Lines read.
+    lines: u64,
+}
+
+impl FileState {
+    /// A receive time of this file in ns.
+    fn ns(&self, stamp: i64) -> i64 {
+        self.unit.unwrap_or(StampUnit::Nanos).to_ns(stamp)
+    }
 }
 
 /// One stream of a merged run, being read.
@@ -581,6 +624,59 @@ mod tests {
     }
 
     const T1: &str = r#"{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"s":"ETHUSDT","t":7,"p":"2683.80000000","q":"1.00000000","T":1,"m":true,"M":true}}"#;
+
+    #[test]
+    fn receive_times_in_us_and_ms_are_read_as_such_per_file() {
+        // The same trade received 2.5 ms after its event time, stamped by three collectors.
+        let e_ms = 1_723_182_855_308_i64;
+        let trade = T1.replace("\"E\":1,", &format!("\"E\":{e_ms},"));
+        let recv_ns = e_ms * 1_000_000 + 2_500_000;
+        let stamps = [("ns.log", recv_ns), ("us.log", recv_ns / 1_000), ("ms.log", recv_ns / 1_000_000)];
+        let mut lines = Vec::new();
+        for (i, (name, stamp)) in stamps.iter().enumerate() {
+            let t = trade.replace("\"t\":7", &format!("\"t\":{}", 7 + i));
+            let path = write_tmp(name, &format!("{stamp} {t}\n"), false);
+            let (out, c, p) = run_ndjson(&[path]);
+            lines.push(out);
+            let want = [u64::from(i == 0), u64::from(i == 1), u64::from(i == 2)];
+            assert_eq!(c.stamp_units, want, "{name}");
+            assert_eq!(p.stats().negative_latency, 0, "{name}");
+            // ms stamps lose the sub-millisecond part: 2 ms, not 2.5.
+            let lat = if i == 2 { "\"latency_ms\":2.000," } else { "\"latency_ms\":2.500," };
+            assert!(lines[i].contains(lat), "{name}: {}", lines[i]);
+        }
+        assert!(lines[0].starts_with("{\"ts_recv_ms\":1723182855310.500,\"latency_ms\":2.500,"), "{}", lines[0]);
+        assert_eq!(lines[0], lines[1].replace("\"t\":8", "\"t\":7"), "µs replays as ns");
+        let (_, c, _) =
+            run_ndjson(&stamps.iter().map(|(n, s)| write_tmp(n, &format!("{s} {trade}\n"), false)).collect::<Vec<_>>());
+        assert_eq!(c.stamp_units, [1, 1, 1]);
+        assert_eq!(c.stamps_text(), "receive times: 1 files in ns, 1 in us, 1 in ms (converted to ns)");
+    }
+
+    #[test]
+    fn a_file_whose_lines_do_not_start_with_a_number_is_refused() {
+        for (name, text) in [
+            ("header.log", format!("# recorded by something\n1 {T1}\n")),
+            ("float.log", format!("1723182855.308 {T1}\n")),
+            ("iso.log", format!("2024-08-09T05:54:15Z {T1}\n")),
+        ] {
+            let path = write_tmp(name, &text, false);
+            let mut p = Pipeline::new(PipelineConfig { auto_symbols: true, ..Default::default() }, &[]);
+            let err = Replayer::new(&mut p).run(std::slice::from_ref(&path), ReplayOptions::default(), &mut |_| true);
+            let err = err.unwrap_err();
+            assert!(matches!(err, ReadError::NotStamped { line: 1, .. }), "{name}: {err:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("{}: line 1 does not start with a receive time", path.display())),
+                "{text}"
+            );
+            assert!(!text.contains('\n'), "one line: {text}");
+        }
+        // Blank lines before the first stamp are fine; a malformed line later is counted, not fatal.
+        let path = write_tmp("later.log", &format!("\n1 {T1}\nnot a line\n"), false);
+        let (_, c, p) = run_ndjson(&[path]);
+        assert_eq!((c.malformed_lines, p.stats().trades), (1, 1));
+    }
 
     #[test]
     fn merge_orders_by_time_then_orderbook_before_trades() {

@@ -728,6 +728,7 @@ pub fn replay_main(args: &[String]) -> Result<(), String> {
     write_exit_files(&a, &p, &extra)?;
     if !a.has("quiet") {
         eprint!("{}", summary_text(&p));
+        eprintln!("{}", counters.stamps_text());
     }
     Ok(())
 }
