@@ -2,18 +2,15 @@
 //! resets, close frames, protocol violations, silence, pings, fragmented/malformed/binary frames,
 //! HTTP 429, several symbols on one connection, signals and stop conditions. The simulator
 //! (`tickfeed_sim`) injects each fault while the binary runs and its counters prove the fault
-//! happened; the dumped books are compared byte for byte with its reference book. Two faults the
-//! simulator has no switch for (raw protocol violations, a silent-but-open stream) use the small
-//! loopback exchange in tests/util/exchange.rs. Handlers run with `--no-busy-poll` and a
-//! `--duration`, under a kill timer.
+//! happened; the dumped books are compared byte for byte with its reference book. Handlers run
+//! with `--no-busy-poll` and a `--duration`, under a kill timer.
 
 mod util;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tickfeed_sim::{RestReject, SimHandle};
-use util::exchange::{Cmd, Exchange, ExchangeConfig};
+use tickfeed_sim::{Inject, RestReject, SimHandle};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(10);
@@ -294,77 +291,63 @@ fn busy_poll_briefly() {
     util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
-// ---- Against the loopback exchange (faults the simulator has no switch for) ----
+// ---- Frames as given: protocol violations, an oversized message; a silent market ----
 
-fn ex_rest(ex: &Exchange, n: u64) {
-    util::wait_until("snapshot requests", WAIT, || {
-        ex.counters().depth_requests.load(std::sync::atomic::Ordering::SeqCst) >= n
-    });
+/// Waits until the simulator has answered `n` depth snapshots and the last one had time to apply.
+fn sim_snapshots(sim: &SimHandle, n: u64) {
+    util::wait_until("snapshot requests", WAIT, || sim.counters().depth_requests >= n);
     std::thread::sleep(Duration::from_millis(300));
-}
-
-fn ex_conns(ex: &Exchange) -> u64 {
-    ex.counters().ws_connections.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-fn assert_ex_book(ex: &Exchange, dir: &Path, symbol: &str) {
-    let dump = json(&dir.join(format!("{symbol}.json")));
-    let id = dump["lastUpdateId"].as_u64().unwrap();
-    let reference = ex.book_at(symbol, id).unwrap_or_else(|| panic!("{symbol}: no reference book at {id}"));
-    let lv = |v: &serde_json::Value| -> Vec<(String, String)> {
-        v.as_array().unwrap().iter().map(|l| (l[0].as_str().unwrap().into(), l[1].as_str().unwrap().into())).collect()
-    };
-    let (bids, asks) = reference.levels();
-    assert_eq!(lv(&dump["bids"]), bids, "{symbol} bids at {id}");
-    assert_eq!(lv(&dump["asks"]), asks, "{symbol} asks at {id}");
 }
 
 #[test]
 fn protocol_violation_ends_the_connection_not_the_process() {
-    let ex = Exchange::start(ExchangeConfig::default());
-    let run = start(&ex.ws_base(), &ex.rest_base(), "violation", &["--duration", "2.5"]);
-    ex_rest(&ex, 1);
+    let sim = util::sim(false, &["btcusdt"]);
+    let run = start_sim(&sim, "violation", &["--duration", "2.5"]);
+    sim_snapshots(&sim, 1);
     // A frame with RSV1 set (no extension negotiated), then one with a reserved opcode.
-    assert_eq!(ex.broadcast(Cmd::Raw(vec![0xC1, 0x02, b'{', b'}'])), 1);
-    util::wait_until("second connection", WAIT, || ex_conns(&ex) >= 2);
-    ex_rest(&ex, 2);
-    assert_eq!(ex.broadcast(Cmd::Raw(vec![0x83, 0x00])), 1);
-    util::wait_until("third connection", WAIT, || ex_conns(&ex) >= 3);
-    ex_rest(&ex, 3);
+    assert_eq!(sim.faults().inject(Inject::Raw(vec![0xC1, 0x02, b'{', b'}'])), 1);
+    util::wait_until("second connection", WAIT, || sim_conns(&sim) >= 2);
+    sim_snapshots(&sim, 2);
+    assert_eq!(sim.faults().inject(Inject::Raw(vec![0x83, 0x00])), 1);
+    util::wait_until("third connection", WAIT, || sim_conns(&sim) >= 3);
+    sim_snapshots(&sim, 3);
     let (f, s, dir) = finish(run);
+    assert_eq!(sim.counters().frames_injected, 2);
     assert!(f.stderr.contains("websocket protocol violation: reserved bits"), "{}", f.stderr);
     assert!(f.stderr.contains("websocket protocol violation: unknown opcode 0x3"), "{}", f.stderr);
     assert_eq!(s["reconnects"], 2);
-    assert_ex_book(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
 #[test]
 fn oversized_message_ends_the_connection_not_the_process() {
-    let ex = Exchange::start(ExchangeConfig::default());
-    let run = start(&ex.ws_base(), &ex.rest_base(), "oversized", &["--duration", "2", "--max-message", "4096"]);
-    ex_rest(&ex, 1);
-    assert_eq!(ex.broadcast(Cmd::Text(format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000)))), 1);
-    util::wait_until("second connection", WAIT, || ex_conns(&ex) >= 2);
-    ex_rest(&ex, 2);
+    let sim = util::sim(false, &["btcusdt"]);
+    let run = start_sim(&sim, "oversized", &["--duration", "2", "--max-message", "4096"]);
+    sim_snapshots(&sim, 1);
+    assert_eq!(sim.faults().inject(Inject::Text(format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000)))), 1);
+    util::wait_until("second connection", WAIT, || sim_conns(&sim) >= 2);
+    sim_snapshots(&sim, 2);
     let (f, s, dir) = finish(run);
     assert!(f.stderr.contains("over the 4096-byte limit"), "{}", f.stderr);
     assert_eq!(s["reconnects"], 1);
-    assert_ex_book(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
 #[test]
 fn silent_stream_is_detected_and_reconnected() {
-    let ex = Exchange::start(ExchangeConfig::default());
-    let run = start(&ex.ws_base(), &ex.rest_base(), "stale", &["--duration", "3", "--stale-secs", "0.5"]);
-    ex_rest(&ex, 1);
-    ex.pause(true);
-    util::wait_until("reconnect after silence", WAIT, || ex_conns(&ex) >= 2);
-    ex.pause(false);
-    ex_rest(&ex, 2);
+    let sim = util::sim(false, &["btcusdt"]);
+    let run = start_sim(&sim, "stale", &["--duration", "3", "--stale-secs", "0.5"]);
+    sim_snapshots(&sim, 1);
+    // The market stops; the connection stays open and silent.
+    sim.faults().set_market_paused(true);
+    util::wait_until("reconnect after silence", WAIT, || sim_conns(&sim) >= 2);
+    sim.faults().set_market_paused(false);
+    sim_snapshots(&sim, 2);
     let (f, s, dir) = finish(run);
+    assert_eq!(sim.counters().market_pauses, 1);
     assert!(s["stale_reconnects"].as_u64().unwrap() >= 1, "{}", f.stderr);
     assert!(f.stderr.contains("no data for") && f.stderr.contains("(--stale-secs)"), "{}", f.stderr);
-    assert_ex_book(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
 // ---- Failures before any data ----

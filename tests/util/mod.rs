@@ -1,9 +1,9 @@
-//! Shared helpers for the integration tests: locating the shared Binance recordings, a loopback
-//! test exchange ([`exchange`]) and running the `tickfeed` binary with a time limit.
+//! Shared helpers for the integration tests: the simulator set up for handler tests, comparing a
+//! dumped book with its reference book, locating the shared Binance recordings, and running the
+//! `tickfeed` binary with a time limit.
 #![allow(dead_code)]
 
 pub mod alloc;
-pub mod exchange;
 
 use tickfeed_sim::{MarketSource, Pacing, Sim, SimConfig, SimHandle};
 
