@@ -48,7 +48,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use book::{Book, Level};
-pub use cli::{run_cli, run_cli_with};
+pub use cli::{run_args, run_args_with, run_cli, run_cli_with, usage_error_line, SimArgs};
 pub use faults::{CounterSnapshot, FaultPlan, Inject, RestReject};
 pub use market::Pacing;
 pub use symbols::SymbolSpec;
