@@ -15,6 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tickfeed_sim::SimHandle;
+use util::RunArgs;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(10);
@@ -45,39 +46,15 @@ fn assert_never_stale(stdout: &str) -> f64 {
     longest
 }
 
-fn run_args(sim: &SimHandle, dir: &Path, extra: &[&str]) -> Vec<String> {
-    args_for(&sim.ws_base(), &sim.rest_base(), dir, extra)
-}
-
-fn args_for(ws: &str, rest: &str, dir: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "run",
-        "--ws-url",
-        ws,
-        "--rest-url",
-        rest,
-        "--no-busy-poll",
-        "--output",
-        "tob-json",
-        "--streams",
-        "depth,trade,aggTrade",
-        "--depth-limit",
-        "5000",
-        "--dump-book",
-        dir.to_str().unwrap(),
-        "--stats",
-        dir.join("stats.json").to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
-fn spawn(args: &[String]) -> std::process::Child {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    util::spawn_tickfeed(&a)
+/// A handler against `sim` printing every book change (`tob-json`), on depth, trades and aggTrades,
+/// with whole books (`--depth-limit 5000`) dumped to `dir` and the stats in `dir/stats.json`.
+fn switch_run(sim: &SimHandle, dir: &Path) -> RunArgs {
+    RunArgs::against(sim)
+        .output("tob-json")
+        .streams("depth,trade,aggTrade")
+        .depth_limit(5000)
+        .dump_book(dir)
+        .stats(dir.join("stats.json"))
 }
 
 fn depth_requests(sim: &SimHandle) -> u64 {
@@ -95,7 +72,7 @@ fn assert_clean(s: &serde_json::Value, stderr: &str) {
 fn server_shutdown_switches_connections_with_zero_stale_time() {
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("switch-shutdown");
-    let child = spawn(&run_args(&sim, &dir, &["--duration", "3"]));
+    let child = switch_run(&sim, &dir).duration(3.0).spawn();
     util::wait_until("first snapshot", WAIT, || depth_requests(&sim) >= 1);
     std::thread::sleep(Duration::from_millis(300));
     // The old connection falls 150 ms behind: the new one will deliver diffs before the old one
@@ -126,7 +103,7 @@ fn server_shutdown_switches_connections_with_zero_stale_time() {
 fn max_conn_age_switches_before_the_old_connection_is_cut() {
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("switch-age");
-    let child = spawn(&run_args(&sim, &dir, &["--duration", "3", "--max-conn-age", "0.8"]));
+    let child = switch_run(&sim, &dir).duration(3.0).flag("--max-conn-age", "0.8").spawn();
     let f = util::wait_tickfeed(child, LIMIT);
     eprintln!("{}", f.stderr);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -145,7 +122,8 @@ fn max_conn_age_switches_before_the_old_connection_is_cut() {
 fn a_new_connection_behind_the_old_one_is_waited_for_then_switched_to_without_loss() {
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("switch-behind");
-    let child = spawn(&run_args(&sim, &dir, &["--duration", "2.5", "--max-conn-age", "1", "--switch-timeout", "0.5"]));
+    let child =
+        switch_run(&sim, &dir).duration(2.5).flag("--max-conn-age", "1").flag("--switch-timeout", "0.5").spawn();
     util::wait_until("first snapshot", WAIT, || depth_requests(&sim) >= 1);
     // Connections opened from now on are 300 ms late: the new one repeats what the old one had.
     sim.faults().lag_new_connections(Duration::from_millis(300));
@@ -171,7 +149,7 @@ fn sim_max_conn_age_switches_before_the_server_cuts_the_connection() {
     // The simulator cuts connections at 2 s (its 24-hour rule, shortened); the handler moves at 1 s.
     sim.faults().set_max_connection_age(Some(Duration::from_secs(2)));
     let dir = util::temp_dir("sim-age");
-    let child = spawn(&args_for(&sim.ws_base(), &sim.rest_base(), &dir, &["--duration", "3.8", "--max-conn-age", "1"]));
+    let child = switch_run(&sim, &dir).duration(3.8).flag("--max-conn-age", "1").spawn();
     let f = util::wait_tickfeed(child, LIMIT);
     eprintln!("{}", f.stderr);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -194,7 +172,7 @@ fn sim_server_shutdown_then_close_reconnects_at_once() {
     let cfg = tickfeed_sim::SimConfig { tls: false, levels_per_side: 300, ..Default::default() };
     let sim = tickfeed_sim::Sim::start(cfg).unwrap();
     let dir = util::temp_dir("sim-shutdown");
-    let child = spawn(&args_for(&sim.ws_base(), &sim.rest_base(), &dir, &["--duration", "3"]));
+    let child = switch_run(&sim, &dir).duration(3.0).spawn();
     util::wait_until("snapshot", WAIT, || sim.counters().rest_requests >= 2);
     std::thread::sleep(Duration::from_millis(500));
     sim.faults().server_shutdown();
