@@ -48,7 +48,7 @@ pub struct SimArgs {
     )]
     pub symbols: Vec<String>,
 
-    /// Replay recordings (<recv ns> <frame> lines, gzip or plain, or tickfeed capture directories)
+    /// Replay recordings (`<recv ns> <frame>` lines, gzip or plain, or tickfeed capture directories)
     /// instead of a synthetic market
     #[arg(long, value_name = "FILE_OR_DIR", num_args = 1.., conflicts_with = "symbols")]
     pub replay: Vec<PathBuf>,

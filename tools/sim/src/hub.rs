@@ -171,7 +171,7 @@ impl Hub {
         c
     }
 
-    /// Forgets a connection registered by [`Hub::register_conn`].
+    /// Forgets a connection registered by `register_conn`.
     pub fn unregister_conn(&self, conn: u64) {
         lock(&self.conns).remove(&conn);
     }
