@@ -7,6 +7,8 @@ mod util;
 
 use std::time::Duration;
 
+use util::RunArgs;
+
 const LIMIT: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -20,29 +22,15 @@ fn recorded_run_with_gap_and_reconnect_replays_id_for_id() {
     let dir = util::temp_dir("live-capture");
     let (rec, live, replayed) = (dir.join("rec"), dir.join("live"), dir.join("replayed"));
     let stats = dir.join("stats.json");
-    let (ws, rest) = (sim.ws_base(), sim.rest_base());
-    let child = util::spawn_tickfeed(&[
-        "run",
-        "--ws-url",
-        &ws,
-        "--rest-url",
-        &rest,
-        "--no-busy-poll",
-        "--duration",
-        "4",
-        "--output",
-        "tob-json",
-        "--depth-limit",
-        "5000",
-        "--streams",
-        "depth,trade,bookTicker",
-        "--record",
-        rec.to_str().unwrap(),
-        "--dump-book",
-        live.to_str().unwrap(),
-        "--stats",
-        stats.to_str().unwrap(),
-    ]);
+    let child = RunArgs::against(&sim)
+        .duration(4.0)
+        .output("tob-json")
+        .depth_limit(5000)
+        .streams("depth,trade,bookTicker")
+        .record(&rec)
+        .dump_book(&live)
+        .stats(&stats)
+        .spawn();
     // Synced (exchangeInfo + first snapshot), then a gap, then a resync, then a TCP reset.
     util::wait_until("first snapshot", WAIT, || sim.counters().rest_requests >= 2);
     std::thread::sleep(Duration::from_millis(400));
@@ -104,21 +92,22 @@ fn a_recording_write_error_leaves_the_live_run_going() {
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("live-capture-efbig");
     let (rec, live, stats) = (dir.join("rec"), dir.join("live"), dir.join("stats.json"));
-    let (ws, rest) = (sim.ws_base(), sim.rest_base());
     // sh: ignore SIGXFSZ (so a write past the limit fails with EFBIG instead of killing the
     // process; an ignored signal stays ignored across exec), limit files to 256 x 512 bytes, exec.
     let child = std::process::Command::new("sh")
         .arg("-c")
         .arg("trap '' XFSZ; ulimit -f 256; exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_tickfeed"))
-        .args(["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "5"])
-        .args(["--output", "tob-json", "--streams", "depth,trade,bookTicker"])
-        .arg("--record")
-        .arg(&rec)
-        .arg("--dump-book")
-        .arg(&live)
-        .arg("--stats")
-        .arg(&stats)
+        .args(
+            RunArgs::against(&sim)
+                .duration(5.0)
+                .output("tob-json")
+                .streams("depth,trade,bookTicker")
+                .record(&rec)
+                .dump_book(&live)
+                .stats(&stats)
+                .to_vec(),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -148,28 +137,13 @@ fn plain_capture_files_when_compression_is_off() {
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("live-capture-plain");
     let (rec, live, replayed) = (dir.join("rec"), dir.join("live"), dir.join("replayed"));
-    let (ws, rest) = (sim.ws_base(), sim.rest_base());
-    let f = util::run_tickfeed(
-        &[
-            "run",
-            "--ws-url",
-            &ws,
-            "--rest-url",
-            &rest,
-            "--no-busy-poll",
-            "--duration",
-            "1.5",
-            "--output",
-            "none",
-            "--record",
-            rec.to_str().unwrap(),
-            "--record-compress",
-            "none",
-            "--dump-book",
-            live.to_str().unwrap(),
-        ],
-        LIMIT,
-    );
+    let f = RunArgs::against(&sim)
+        .duration(1.5)
+        .output("none")
+        .record(&rec)
+        .flag("--record-compress", "none")
+        .dump_book(&live)
+        .run(LIMIT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     let mut files = Vec::new();
     let mut stack = vec![rec.clone()];
@@ -196,7 +170,7 @@ fn plain_capture_files_when_compression_is_off() {
     let b = std::fs::read_to_string(replayed.join("BTCUSDT.json")).unwrap();
     assert_eq!(a, b);
 
-    let bad = util::run_tickfeed(&["run", "--record", "x", "--record-compress", "zip"], LIMIT);
+    let bad = RunArgs::new().record("x").flag("--record-compress", "zip").run(LIMIT);
     assert_eq!(bad.code, Some(2));
     assert_eq!(bad.stderr.trim(), "tickfeed: --record-compress: 'zip' is not gzip or none");
     let _ = std::fs::remove_dir_all(&dir);

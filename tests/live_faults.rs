@@ -2,18 +2,16 @@
 //! resets, close frames, protocol violations, silence, pings, fragmented/malformed/binary frames,
 //! HTTP 429, several symbols on one connection, signals and stop conditions. The simulator
 //! (`tickfeed_sim`) injects each fault while the binary runs and its counters prove the fault
-//! happened; the dumped books are compared byte for byte with its reference book. Two faults the
-//! simulator has no switch for (raw protocol violations, a silent-but-open stream) use the small
-//! loopback exchange in tests/util/exchange.rs. Handlers run with `--no-busy-poll` and a
-//! `--duration`, under a kill timer.
+//! happened; the dumped books are compared byte for byte with its reference book. Handlers run
+//! with `--no-busy-poll` and a `--duration`, under a kill timer.
 
 mod util;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tickfeed_sim::{RestReject, SimHandle};
-use util::exchange::{Cmd, Exchange, ExchangeConfig};
+use tickfeed_sim::{Inject, RestReject, SimHandle};
+use util::RunArgs;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(10);
@@ -30,32 +28,13 @@ struct Run {
     child: std::process::Child,
 }
 
-fn start(ws: &str, rest: &str, name: &str, extra: &[&str]) -> Run {
+/// Starts `args` with this file's usual flags on top: whole books (`--depth-limit 5000`), no
+/// output, the books dumped and the stats written in a fresh directory named `name`.
+fn start(name: &str, args: RunArgs) -> Run {
     let dir = util::temp_dir(name);
     let stats = dir.join("stats.json");
-    let mut args = vec![
-        "run",
-        "--ws-url",
-        ws,
-        "--rest-url",
-        rest,
-        "--no-busy-poll",
-        "--depth-limit",
-        "5000",
-        "--output",
-        "none",
-        "--dump-book",
-        dir.to_str().unwrap(),
-        "--stats",
-        stats.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let child = util::spawn_tickfeed(&args);
+    let child = args.depth_limit(5000).output("none").dump_book(&dir).stats(&stats).spawn();
     Run { dir, stats, child }
-}
-
-fn start_sim(sim: &SimHandle, name: &str, extra: &[&str]) -> Run {
-    start(&sim.ws_base(), &sim.rest_base(), name, extra)
 }
 
 fn finish(run: Run) -> (util::Finished, serde_json::Value, PathBuf) {
@@ -82,7 +61,7 @@ fn sim_conns(sim: &SimHandle) -> u64 {
 #[test]
 fn sequence_gap_resyncs_that_book() {
     let sim = util::sim(false, &["btcusdt"]);
-    let run = start_sim(&sim, "gap", &["--duration", "2.5"]);
+    let run = start("gap", RunArgs::against(&sim).duration(2.5));
     sim_rest(&sim, 2);
     sim.faults().drop_next_diff();
     util::wait_until("a gap injected", WAIT, || sim.counters().gaps_injected == 1);
@@ -98,7 +77,7 @@ fn sequence_gap_resyncs_that_book() {
 #[test]
 fn tcp_reset_and_close_frame_reconnect_and_resync() {
     let sim = util::sim(false, &["btcusdt"]);
-    let run = start_sim(&sim, "reset-close", &["--duration", "3.5"]);
+    let run = start("reset-close", RunArgs::against(&sim).duration(3.5));
     sim_rest(&sim, 2);
     sim.faults().abort_connections();
     util::wait_until("second connection", WAIT, || sim_conns(&sim) >= 2);
@@ -123,7 +102,7 @@ fn pings_are_answered_with_the_same_payload() {
     let sim = util::sim(false, &["btcusdt"]);
     // Ping every 100 ms; a missing or wrong pong within 1 s closes the connection.
     sim.faults().set_ping(Some(Duration::from_millis(100)), Duration::from_secs(1));
-    let run = start_sim(&sim, "pings", &["--duration", "1.5"]);
+    let run = start("pings", RunArgs::against(&sim).duration(1.5));
     let (_, s, dir) = finish(run);
     let c = sim.counters();
     assert!(c.pings_sent >= 8, "{c:?}");
@@ -139,7 +118,7 @@ fn pings_are_answered_with_the_same_payload() {
 #[test]
 fn fragmented_malformed_binary_and_unknown_frames_are_survived() {
     let sim = util::sim(false, &["btcusdt"]);
-    let run = start_sim(&sim, "frames", &["--duration", "2", "--streams", "depth,trade,bookTicker"]);
+    let run = start("frames", RunArgs::against(&sim).duration(2.0).streams("depth,trade,bookTicker"));
     sim_rest(&sim, 2);
     // Every message in three frames from now on, and one of each bad kind.
     sim.faults().set_fragment(Some(3));
@@ -165,7 +144,7 @@ fn fragmented_malformed_binary_and_unknown_frames_are_survived() {
 #[test]
 fn http_429_retry_after_is_honoured() {
     let sim = util::sim(false, &["btcusdt"]);
-    let run = start_sim(&sim, "429", &["--duration", "4.5"]);
+    let run = start("429", RunArgs::against(&sim).duration(4.5));
     sim_rest(&sim, 2);
     // The next REST request (the resync snapshot after a gap) gets 429, Retry-After: 2.
     sim.faults().reject_rest(RestReject::TooManyRequests, 1, 2);
@@ -186,7 +165,7 @@ fn http_429_retry_after_is_honoured() {
 #[test]
 fn several_symbols_share_one_connection_and_a_gap_resyncs_only_its_book() {
     let sim = util::sim(false, &["btcusdt", "ethusdt"]);
-    let run = start_sim(&sim, "multi", &["--duration", "2.5", "--symbol", "BTCUSDT,ethusdt"]);
+    let run = start("multi", RunArgs::against(&sim).duration(2.5).symbols("BTCUSDT,ethusdt"));
     sim_rest(&sim, 4);
     sim.faults().drop_next_diff();
     util::wait_until("a gap injected", WAIT, || sim.counters().gaps_injected == 1);
@@ -212,7 +191,7 @@ fn sigterm_and_sigint_end_the_run_with_files_written() {
         let dir = util::temp_dir(name);
         let hist = dir.join("latency.hist");
         let before = sim.counters().rest_requests;
-        let run = start_sim(&sim, name, &["--hist", hist.to_str().unwrap()]);
+        let run = start(name, RunArgs::against(&sim).hist(&hist));
         sim_rest(&sim, before + 2);
         util::signal(run.child.id(), sig);
         let t = Instant::now();
@@ -230,7 +209,7 @@ fn sigterm_and_sigint_end_the_run_with_files_written() {
 #[test]
 fn max_events_stops_at_exactly_n() {
     let sim = util::sim(false, &["btcusdt"]);
-    let run = start_sim(&sim, "max-events", &["--max-events", "120", "--duration", "20"]);
+    let run = start("max-events", RunArgs::against(&sim).max_events(120).duration(20.0));
     let (f, s, _) = finish(run);
     assert_eq!(s["events"], 120, "{}", f.stderr);
     assert!(f.stderr.contains("run ended (max-events)"), "{}", f.stderr);
@@ -241,10 +220,12 @@ fn closed_stdout_stops_output_not_the_run() {
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("stdout-closed");
     let stats = dir.join("stats.json");
-    let (ws, rest) = (sim.ws_base(), sim.rest_base());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tickfeed"))
-        .args(["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "1.5", "--quiet"])
-        .args(["--output", "tob", "--stats", stats.to_str().unwrap()])
+    let mut child = RunArgs::against(&sim)
+        .duration(1.5)
+        .arg("--quiet")
+        .output("tob")
+        .stats(&stats)
+        .command()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -269,102 +250,69 @@ fn busy_poll_briefly() {
     // Only the handler spins (the simulator blocks between messages), for 0.7 s, pinned to core 0.
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("busy");
-    let (ws, rest) = (sim.ws_base(), sim.rest_base());
-    let d = dir.to_str().unwrap();
-    let f = util::run_tickfeed(
-        &[
-            "run",
-            "--ws-url",
-            &ws,
-            "--rest-url",
-            &rest,
-            "--duration",
-            "0.7",
-            "--output",
-            "none",
-            "--depth-limit",
-            "5000",
-        ]
-        .into_iter()
-        .chain(["--dump-book", d])
-        .collect::<Vec<_>>(),
-        LIMIT,
-    );
+    let f =
+        RunArgs::against(&sim).busy_poll().duration(0.7).output("none").depth_limit(5000).dump_book(&dir).run(LIMIT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
-// ---- Against the loopback exchange (faults the simulator has no switch for) ----
+// ---- Frames as given: protocol violations, an oversized message; a silent market ----
 
-fn ex_rest(ex: &Exchange, n: u64) {
-    util::wait_until("snapshot requests", WAIT, || {
-        ex.counters().depth_requests.load(std::sync::atomic::Ordering::SeqCst) >= n
-    });
+/// Waits until the simulator has answered `n` depth snapshots and the last one had time to apply.
+fn sim_snapshots(sim: &SimHandle, n: u64) {
+    util::wait_until("snapshot requests", WAIT, || sim.counters().depth_requests >= n);
     std::thread::sleep(Duration::from_millis(300));
-}
-
-fn ex_conns(ex: &Exchange) -> u64 {
-    ex.counters().ws_connections.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-fn assert_ex_book(ex: &Exchange, dir: &Path, symbol: &str) {
-    let dump = json(&dir.join(format!("{symbol}.json")));
-    let id = dump["lastUpdateId"].as_u64().unwrap();
-    let reference = ex.book_at(symbol, id).unwrap_or_else(|| panic!("{symbol}: no reference book at {id}"));
-    let lv = |v: &serde_json::Value| -> Vec<(String, String)> {
-        v.as_array().unwrap().iter().map(|l| (l[0].as_str().unwrap().into(), l[1].as_str().unwrap().into())).collect()
-    };
-    let (bids, asks) = reference.levels();
-    assert_eq!(lv(&dump["bids"]), bids, "{symbol} bids at {id}");
-    assert_eq!(lv(&dump["asks"]), asks, "{symbol} asks at {id}");
 }
 
 #[test]
 fn protocol_violation_ends_the_connection_not_the_process() {
-    let ex = Exchange::start(ExchangeConfig::default());
-    let run = start(&ex.ws_base(), &ex.rest_base(), "violation", &["--duration", "2.5"]);
-    ex_rest(&ex, 1);
+    let sim = util::sim(false, &["btcusdt"]);
+    let run = start("violation", RunArgs::against(&sim).duration(2.5));
+    sim_snapshots(&sim, 1);
     // A frame with RSV1 set (no extension negotiated), then one with a reserved opcode.
-    assert_eq!(ex.broadcast(Cmd::Raw(vec![0xC1, 0x02, b'{', b'}'])), 1);
-    util::wait_until("second connection", WAIT, || ex_conns(&ex) >= 2);
-    ex_rest(&ex, 2);
-    assert_eq!(ex.broadcast(Cmd::Raw(vec![0x83, 0x00])), 1);
-    util::wait_until("third connection", WAIT, || ex_conns(&ex) >= 3);
-    ex_rest(&ex, 3);
+    assert_eq!(sim.faults().inject(Inject::Raw(vec![0xC1, 0x02, b'{', b'}'])), 1);
+    util::wait_until("second connection", WAIT, || sim_conns(&sim) >= 2);
+    sim_snapshots(&sim, 2);
+    assert_eq!(sim.faults().inject(Inject::Raw(vec![0x83, 0x00])), 1);
+    util::wait_until("third connection", WAIT, || sim_conns(&sim) >= 3);
+    sim_snapshots(&sim, 3);
     let (f, s, dir) = finish(run);
+    assert_eq!(sim.counters().frames_injected, 2);
     assert!(f.stderr.contains("websocket protocol violation: reserved bits"), "{}", f.stderr);
     assert!(f.stderr.contains("websocket protocol violation: unknown opcode 0x3"), "{}", f.stderr);
     assert_eq!(s["reconnects"], 2);
-    assert_ex_book(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
 #[test]
 fn oversized_message_ends_the_connection_not_the_process() {
-    let ex = Exchange::start(ExchangeConfig::default());
-    let run = start(&ex.ws_base(), &ex.rest_base(), "oversized", &["--duration", "2", "--max-message", "4096"]);
-    ex_rest(&ex, 1);
-    assert_eq!(ex.broadcast(Cmd::Text(format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000)))), 1);
-    util::wait_until("second connection", WAIT, || ex_conns(&ex) >= 2);
-    ex_rest(&ex, 2);
+    let sim = util::sim(false, &["btcusdt"]);
+    let run = start("oversized", RunArgs::against(&sim).duration(2.0).flag("--max-message", "4096"));
+    sim_snapshots(&sim, 1);
+    assert_eq!(sim.faults().inject(Inject::Text(format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000)))), 1);
+    util::wait_until("second connection", WAIT, || sim_conns(&sim) >= 2);
+    sim_snapshots(&sim, 2);
     let (f, s, dir) = finish(run);
     assert!(f.stderr.contains("over the 4096-byte limit"), "{}", f.stderr);
     assert_eq!(s["reconnects"], 1);
-    assert_ex_book(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
 #[test]
 fn silent_stream_is_detected_and_reconnected() {
-    let ex = Exchange::start(ExchangeConfig::default());
-    let run = start(&ex.ws_base(), &ex.rest_base(), "stale", &["--duration", "3", "--stale-secs", "0.5"]);
-    ex_rest(&ex, 1);
-    ex.pause(true);
-    util::wait_until("reconnect after silence", WAIT, || ex_conns(&ex) >= 2);
-    ex.pause(false);
-    ex_rest(&ex, 2);
+    let sim = util::sim(false, &["btcusdt"]);
+    let run = start("stale", RunArgs::against(&sim).duration(3.0).flag("--stale-secs", "0.5"));
+    sim_snapshots(&sim, 1);
+    // The market stops; the connection stays open and silent.
+    sim.faults().set_market_paused(true);
+    util::wait_until("reconnect after silence", WAIT, || sim_conns(&sim) >= 2);
+    sim.faults().set_market_paused(false);
+    sim_snapshots(&sim, 2);
     let (f, s, dir) = finish(run);
+    assert_eq!(sim.counters().market_pauses, 1);
     assert!(s["stale_reconnects"].as_u64().unwrap() >= 1, "{}", f.stderr);
     assert!(f.stderr.contains("no data for") && f.stderr.contains("(--stale-secs)"), "{}", f.stderr);
-    assert_ex_book(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
 // ---- Failures before any data ----
@@ -391,11 +339,7 @@ fn refused_upgrade_shows_status_line_and_body_and_backs_off() {
     let port = fixed_http_server(
         b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 60\r\nRetry-After: 120\r\n\r\n{\"code\":-1003,\"msg\":\"Way too many requests; IP banned.\"}    ",
     );
-    let ws = format!("ws://127.0.0.1:{port}");
-    let f = util::run_tickfeed(
-        &["run", "--ws-url", &ws, "--rest-url", &sim.rest_base(), "--no-busy-poll", "--duration", "1.5"],
-        LIMIT,
-    );
+    let f = RunArgs::against(&sim).ws_url(&format!("ws://127.0.0.1:{port}")).duration(1.5).run(LIMIT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     let lines: Vec<&str> = f.stderr.lines().filter(|l| l.contains("handshake refused")).collect();
     assert_eq!(lines.len(), 1, "a 418 is not retried at once:\n{}", f.stderr);
@@ -409,19 +353,7 @@ fn refused_upgrade_shows_status_line_and_body_and_backs_off() {
 #[test]
 fn dns_failure_is_one_line_and_retried() {
     let sim = util::sim(false, &["btcusdt"]);
-    let f = util::run_tickfeed(
-        &[
-            "run",
-            "--ws-url",
-            "ws://nonexistent.invalid:9443",
-            "--rest-url",
-            &sim.rest_base(),
-            "--no-busy-poll",
-            "--duration",
-            "2",
-        ],
-        LIMIT,
-    );
+    let f = RunArgs::against(&sim).ws_url("ws://nonexistent.invalid:9443").duration(2.0).run(LIMIT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     let line = f.stderr.lines().find(|l| l.contains("DNS lookup of nonexistent.invalid failed")).expect(&f.stderr);
     assert!(line.contains("retrying in"), "{line}");

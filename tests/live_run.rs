@@ -9,6 +9,8 @@ mod util;
 use std::path::Path;
 use std::time::Duration;
 
+use util::RunArgs;
+
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn json(path: &Path) -> serde_json::Value {
@@ -21,30 +23,14 @@ fn clean_run_plain_matches_the_reference_book() {
     let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("clean-plain");
     let stats = dir.join("stats.json");
-    let (ws, rest) = (sim.ws_base(), sim.rest_base());
-    let f = util::run_tickfeed(
-        &[
-            "run",
-            "--ws-url",
-            &ws,
-            "--rest-url",
-            &rest,
-            "--no-busy-poll",
-            "--depth-limit",
-            "5000",
-            "--duration",
-            "1.5",
-            "--output",
-            "tob-json",
-            "--streams",
-            "depth,trade,aggTrade,bookTicker",
-            "--dump-book",
-            dir.to_str().unwrap(),
-            "--stats",
-            stats.to_str().unwrap(),
-        ],
-        LIMIT,
-    );
+    let f = RunArgs::against(&sim)
+        .depth_limit(5000)
+        .duration(1.5)
+        .output("tob-json")
+        .streams("depth,trade,aggTrade,bookTicker")
+        .dump_book(&dir)
+        .stats(&stats)
+        .run(LIMIT);
     eprintln!("{}", f.stderr);
     assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
     util::assert_dump_matches(&sim, &dir, "BTCUSDT");
@@ -76,34 +62,14 @@ fn tls_with_ca_file_matches_the_reference_book_and_without_it_is_refused() {
     std::fs::write(&ca, sim.ca_pem().unwrap()).unwrap();
     let (ws, rest) = (sim.ws_base(), sim.rest_base());
     assert!(ws.starts_with("wss://") && rest.starts_with("https://"));
-    let f = util::run_tickfeed(
-        &[
-            "run",
-            "--ws-url",
-            &ws,
-            "--rest-url",
-            &rest,
-            "--no-busy-poll",
-            "--depth-limit",
-            "5000",
-            "--duration",
-            "1.5",
-            "--output",
-            "none",
-            "--ca-file",
-            ca.to_str().unwrap(),
-            "--dump-book",
-            dir.to_str().unwrap(),
-        ],
-        LIMIT,
-    );
+    let f =
+        RunArgs::against(&sim).depth_limit(5000).duration(1.5).output("none").ca_file(&ca).dump_book(&dir).run(LIMIT);
     assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
     util::assert_dump_matches(&sim, &dir, "BTCUSDT");
     assert!(f.stderr.contains("connected #1 wss://"), "{}", f.stderr);
 
     // Without the CA the certificate is unknown: a one-line TLS error, retried, never fatal.
-    let f =
-        util::run_tickfeed(&["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "1"], LIMIT);
+    let f = RunArgs::against(&sim).duration(1.0).run(LIMIT);
     assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
     let line = f.stderr.lines().find(|l| l.contains("UnknownIssuer")).unwrap_or_else(|| panic!("{}", f.stderr));
     assert!(line.contains(&rest) && line.contains("retrying in"), "{line}");
@@ -112,7 +78,6 @@ fn tls_with_ca_file_matches_the_reference_book_and_without_it_is_refused() {
 #[test]
 fn configuration_errors_are_one_line_and_exit_2() {
     let sim = util::sim(false, &["btcusdt"]);
-    let (ws, rest) = (sim.ws_base(), sim.rest_base());
     let dir = util::temp_dir("config-errors");
     let junk = dir.join("junk.pem");
     std::fs::write(&junk, "hello\n").unwrap();
@@ -127,14 +92,12 @@ fn configuration_errors_are_one_line_and_exit_2() {
         (vec!["--record", "/proc/tickfeed-capture"], "--record"),
     ];
     for (extra, want) in cases {
-        let mut args = vec!["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "5"];
-        args.extend(extra.iter().copied());
-        let f = util::run_tickfeed(&args, LIMIT);
+        let f = RunArgs::against(&sim).duration(5.0).args(extra.iter().copied()).run(LIMIT);
         assert_eq!(f.code, Some(2), "{extra:?}: stderr:\n{}", f.stderr);
         assert_eq!(f.stderr.lines().count(), 1, "{extra:?}: {}", f.stderr);
         assert!(f.stderr.contains(want), "{extra:?}: {}", f.stderr);
     }
-    let f = util::run_tickfeed(&["run", "--ws-url", "wss://stream.binance.com:9443/ws"], LIMIT);
+    let f = RunArgs::new().ws_url("wss://stream.binance.com:9443/ws").run(LIMIT);
     assert_eq!(f.code, Some(2));
     assert!(f.stderr.contains("--ws-url") && f.stderr.lines().count() == 1, "{}", f.stderr);
 }
@@ -144,12 +107,7 @@ fn refused_connection_is_retried_with_a_clear_line() {
     // A port nobody listens on (bound then closed) for the websocket; REST is up.
     let sim = util::sim(false, &["btcusdt"]);
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let ws = format!("ws://{dead}");
-    let rest = sim.rest_base();
-    let f = util::run_tickfeed(
-        &["run", "--ws-url", &ws, "--rest-url", &rest, "--no-busy-poll", "--duration", "1.2"],
-        LIMIT,
-    );
+    let f = RunArgs::against(&sim).ws_url(&format!("ws://{dead}")).duration(1.2).run(LIMIT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     let retries: Vec<&str> = f.stderr.lines().filter(|l| l.contains(&format!("connect {dead}"))).collect();
     assert!(retries.len() >= 3, "{}", f.stderr);
@@ -158,7 +116,7 @@ fn refused_connection_is_retried_with_a_clear_line() {
 
 #[test]
 fn help_documents_every_run_flag() {
-    let f = util::run_tickfeed(&["run", "--help"], LIMIT);
+    let f = RunArgs::new().arg("--help").run(LIMIT);
     assert_eq!(f.code, Some(0));
     for flag in [
         "--symbol",
@@ -192,33 +150,16 @@ fn recording_replays_to_the_same_book() {
     let dir = util::temp_dir("record");
     let rec = dir.join("rec");
     let live = dir.join("live");
-    let (ws, rest) = (sim.ws_base(), sim.rest_base());
     let stats = dir.join("stats.json");
-    let f = util::run_tickfeed(
-        &[
-            "run",
-            "--ws-url",
-            &ws,
-            "--rest-url",
-            &rest,
-            "--no-busy-poll",
-            "--duration",
-            "1.5",
-            "--output",
-            "none",
-            "--depth-limit",
-            "5000",
-            "--streams",
-            "depth,trade,aggTrade,bookTicker",
-            "--record",
-            rec.to_str().unwrap(),
-            "--dump-book",
-            live.to_str().unwrap(),
-            "--stats",
-            stats.to_str().unwrap(),
-        ],
-        LIMIT,
-    );
+    let f = RunArgs::against(&sim)
+        .duration(1.5)
+        .output("none")
+        .depth_limit(5000)
+        .streams("depth,trade,aggTrade,bookTicker")
+        .record(&rec)
+        .dump_book(&live)
+        .stats(&stats)
+        .run(LIMIT);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     assert!(f.stderr.contains("recording to "), "{}", f.stderr);
     let s = json(&stats);

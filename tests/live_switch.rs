@@ -1,19 +1,21 @@
 //! Make before break: `tickfeed run` replacing its connection on `serverShutdown` and on the
-//! (shortened) 24-hour rule without the books ever going stale. Against the simulator: the
-//! handler's `--max-conn-age` switches before the simulator's own age limit cuts the connection,
-//! and a `serverShutdown` followed at once by a close is answered by an immediate reconnect that
-//! keeps the books when nothing was missed. Against the loopback exchange (which can delay one
-//! connection and close late after `serverShutdown`): the old connection is made slower than the
-//! new one (frames of the new one arrive before their predecessors on the old one) and the other
-//! way round; in every case the book's update id only moves forward, no gap or resync happens,
-//! and the final book equals the reference. Handlers run with `--no-busy-poll`.
+//! (shortened) 24-hour rule without the books ever going stale, against the simulator. A
+//! `serverShutdown` whose close comes later is answered by a switch once the new connection has
+//! caught up; the handler's `--max-conn-age` switches before the simulator's own age limit cuts
+//! the connection; a `serverShutdown` followed at once by a close is answered by an immediate
+//! reconnect that keeps the books when nothing was missed. With the simulator's lag on one
+//! connection, the old connection is made slower than the new one (frames of the new one arrive
+//! before their predecessors on the old one) and the other way round; in every case the book's
+//! update id only moves forward, no gap or resync happens, and the final book is the reference
+//! book. Handlers run with `--no-busy-poll`.
 
 mod util;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
-use util::exchange::{Exchange, ExchangeConfig};
+
+use tickfeed_sim::SimHandle;
+use util::RunArgs;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(10);
@@ -22,20 +24,8 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn assert_book_matches(ex: &Exchange, dir: &Path, symbol: &str) {
-    let dump = json(&dir.join(format!("{symbol}.json")));
-    let id = dump["lastUpdateId"].as_u64().unwrap();
-    let reference = ex.book_at(symbol, id).unwrap_or_else(|| panic!("{symbol}: no reference book at {id}"));
-    let (bids, asks) = reference.levels();
-    let lv = |v: &serde_json::Value| -> Vec<(String, String)> {
-        v.as_array().unwrap().iter().map(|l| (l[0].as_str().unwrap().into(), l[1].as_str().unwrap().into())).collect()
-    };
-    assert_eq!(lv(&dump["bids"]), bids, "{symbol} bids at {id}");
-    assert_eq!(lv(&dump["asks"]), asks, "{symbol} asks at {id}");
-}
-
 /// From the `tob-json` lines: the update id never goes back and the book never stops moving for
-/// long (the exchange moves it every 10 ms). Returns the longest pause in milliseconds.
+/// long (the simulator moves it every 10 ms). Returns the longest pause in milliseconds.
 fn assert_never_stale(stdout: &str) -> f64 {
     let mut prev: Option<(f64, u64)> = None;
     let mut longest: f64 = 0.0;
@@ -56,43 +46,19 @@ fn assert_never_stale(stdout: &str) -> f64 {
     longest
 }
 
-fn run_args(ex: &Exchange, dir: &Path, extra: &[&str]) -> Vec<String> {
-    args_for(&ex.ws_base(), &ex.rest_base(), dir, extra)
+/// A handler against `sim` printing every book change (`tob-json`), on depth, trades and aggTrades,
+/// with whole books (`--depth-limit 5000`) dumped to `dir` and the stats in `dir/stats.json`.
+fn switch_run(sim: &SimHandle, dir: &Path) -> RunArgs {
+    RunArgs::against(sim)
+        .output("tob-json")
+        .streams("depth,trade,aggTrade")
+        .depth_limit(5000)
+        .dump_book(dir)
+        .stats(dir.join("stats.json"))
 }
 
-fn args_for(ws: &str, rest: &str, dir: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "run",
-        "--ws-url",
-        ws,
-        "--rest-url",
-        rest,
-        "--no-busy-poll",
-        "--output",
-        "tob-json",
-        "--streams",
-        "depth,trade,aggTrade",
-        "--depth-limit",
-        "5000",
-        "--dump-book",
-        dir.to_str().unwrap(),
-        "--stats",
-        dir.join("stats.json").to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
-fn spawn(args: &[String]) -> std::process::Child {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    util::spawn_tickfeed(&a)
-}
-
-fn depth_requests(ex: &Exchange) -> u64 {
-    ex.counters().depth_requests.load(Ordering::SeqCst)
+fn depth_requests(sim: &SimHandle) -> u64 {
+    sim.counters().depth_requests
 }
 
 fn assert_clean(s: &serde_json::Value, stderr: &str) {
@@ -104,16 +70,16 @@ fn assert_clean(s: &serde_json::Value, stderr: &str) {
 
 #[test]
 fn server_shutdown_switches_connections_with_zero_stale_time() {
-    let ex = Exchange::start(ExchangeConfig::default());
+    let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("switch-shutdown");
-    let child = spawn(&run_args(&ex, &dir, &["--duration", "3"]));
-    util::wait_until("first snapshot", WAIT, || depth_requests(&ex) >= 1);
+    let child = switch_run(&sim, &dir).duration(3.0).spawn();
+    util::wait_until("first snapshot", WAIT, || depth_requests(&sim) >= 1);
     std::thread::sleep(Duration::from_millis(300));
     // The old connection falls 150 ms behind: the new one will deliver diffs before the old one
     // has delivered their predecessors.
-    ex.lag_open_connections(Duration::from_millis(150));
+    assert_eq!(sim.faults().lag_open_connections(Duration::from_millis(150)), 1);
     std::thread::sleep(Duration::from_millis(300));
-    ex.server_shutdown(Duration::from_millis(1500));
+    sim.faults().server_shutdown_then_close(Duration::from_millis(1500));
     let f = util::wait_tickfeed(child, LIMIT);
     eprintln!("{}", f.stderr);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -123,19 +89,21 @@ fn server_shutdown_switches_connections_with_zero_stale_time() {
     assert_eq!(s["reconnects"], 1);
     assert_eq!(s["server_shutdowns"], 1);
     assert!(s["held_back"].as_u64().unwrap() > 0, "nothing was held back: the test did not overlap");
-    assert_eq!(depth_requests(&ex), 1, "a snapshot was fetched again");
+    assert_eq!(depth_requests(&sim), 1, "a snapshot was fetched again");
     assert!(f.stderr.contains("serverShutdown on connection #1"), "{}", f.stderr);
     assert!(f.stderr.contains("switched #1 -> #2 (the old connection caught up with it)"), "{}", f.stderr);
+    let c = sim.counters();
+    assert!(c.server_shutdowns_sent == 1 && c.lagged_messages > 0, "{c:?}");
     let longest = assert_never_stale(&f.stdout);
     eprintln!("longest pause of the book: {longest:.1} ms");
-    assert_book_matches(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
 #[test]
 fn max_conn_age_switches_before_the_old_connection_is_cut() {
-    let ex = Exchange::start(ExchangeConfig::default());
+    let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("switch-age");
-    let child = spawn(&run_args(&ex, &dir, &["--duration", "3", "--max-conn-age", "0.8"]));
+    let child = switch_run(&sim, &dir).duration(3.0).flag("--max-conn-age", "0.8").spawn();
     let f = util::wait_tickfeed(child, LIMIT);
     eprintln!("{}", f.stderr);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -144,20 +112,21 @@ fn max_conn_age_switches_before_the_old_connection_is_cut() {
     let switches = s["switches"].as_u64().unwrap();
     assert!(switches >= 2, "{}", f.stderr);
     assert_eq!(s["reconnects"].as_u64().unwrap(), switches);
-    assert_eq!(depth_requests(&ex), 1, "a snapshot was fetched again");
+    assert_eq!(depth_requests(&sim), 1, "a snapshot was fetched again");
     assert!(f.stderr.contains("reached --max-conn-age 0.8s"), "{}", f.stderr);
     assert_never_stale(&f.stdout);
-    assert_book_matches(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
 
 #[test]
 fn a_new_connection_behind_the_old_one_is_waited_for_then_switched_to_without_loss() {
-    let ex = Exchange::start(ExchangeConfig::default());
+    let sim = util::sim(false, &["btcusdt"]);
     let dir = util::temp_dir("switch-behind");
-    let child = spawn(&run_args(&ex, &dir, &["--duration", "2.5", "--max-conn-age", "1", "--switch-timeout", "0.5"]));
-    util::wait_until("first snapshot", WAIT, || depth_requests(&ex) >= 1);
+    let child =
+        switch_run(&sim, &dir).duration(2.5).flag("--max-conn-age", "1").flag("--switch-timeout", "0.5").spawn();
+    util::wait_until("first snapshot", WAIT, || depth_requests(&sim) >= 1);
     // Connections opened from now on are 300 ms late: the new one repeats what the old one had.
-    ex.lag_new_connections(Duration::from_millis(300));
+    sim.faults().lag_new_connections(Duration::from_millis(300));
     let f = util::wait_tickfeed(child, LIMIT);
     eprintln!("{}", f.stderr);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -165,15 +134,14 @@ fn a_new_connection_behind_the_old_one_is_waited_for_then_switched_to_without_lo
     assert_clean(&s, &f.stderr);
     assert!(s["switches"].as_u64().unwrap() >= 1);
     assert!(s["duplicates"].as_u64().unwrap() > 0, "the new connection repeated nothing: no overlap tested");
-    assert_eq!(depth_requests(&ex), 1, "a snapshot was fetched again");
+    assert_eq!(depth_requests(&sim), 1, "a snapshot was fetched again");
     // It never catches up (it is 300 ms late for good): the switch waits --switch-timeout, then
     // takes it anyway, losing nothing (it repeats what the book has, then continues it).
     assert!(f.stderr.contains("(switch timeout)"), "{}", f.stderr);
+    assert!(sim.counters().lagged_messages > 0);
     assert_never_stale(&f.stdout);
-    assert_book_matches(&ex, &dir, "BTCUSDT");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
-
-// ---- Against the simulator ----
 
 #[test]
 fn sim_max_conn_age_switches_before_the_server_cuts_the_connection() {
@@ -181,7 +149,7 @@ fn sim_max_conn_age_switches_before_the_server_cuts_the_connection() {
     // The simulator cuts connections at 2 s (its 24-hour rule, shortened); the handler moves at 1 s.
     sim.faults().set_max_connection_age(Some(Duration::from_secs(2)));
     let dir = util::temp_dir("sim-age");
-    let child = spawn(&args_for(&sim.ws_base(), &sim.rest_base(), &dir, &["--duration", "3.8", "--max-conn-age", "1"]));
+    let child = switch_run(&sim, &dir).duration(3.8).flag("--max-conn-age", "1").spawn();
     let f = util::wait_tickfeed(child, LIMIT);
     eprintln!("{}", f.stderr);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -204,7 +172,7 @@ fn sim_server_shutdown_then_close_reconnects_at_once() {
     let cfg = tickfeed_sim::SimConfig { tls: false, levels_per_side: 300, ..Default::default() };
     let sim = tickfeed_sim::Sim::start(cfg).unwrap();
     let dir = util::temp_dir("sim-shutdown");
-    let child = spawn(&args_for(&sim.ws_base(), &sim.rest_base(), &dir, &["--duration", "3"]));
+    let child = switch_run(&sim, &dir).duration(3.0).spawn();
     util::wait_until("snapshot", WAIT, || sim.counters().rest_requests >= 2);
     std::thread::sleep(Duration::from_millis(500));
     sim.faults().server_shutdown();

@@ -1,9 +1,9 @@
-//! Shared helpers for the integration tests: locating the shared Binance recordings, a loopback
-//! test exchange ([`exchange`]) and running the `tickfeed` binary with a time limit.
+//! Shared helpers for the integration tests: the simulator set up for handler tests, comparing a
+//! dumped book with its reference book, locating the shared Binance recordings, building a
+//! `tickfeed run` command line ([`RunArgs`]) and running the binary with a time limit.
 #![allow(dead_code)]
 
 pub mod alloc;
-pub mod exchange;
 
 use tickfeed_sim::{MarketSource, Pacing, Sim, SimConfig, SimHandle};
 
@@ -33,7 +33,7 @@ pub fn assert_dump_matches(sim: &SimHandle, dir: &std::path::Path, symbol: &str)
     id
 }
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The folder of the real Binance recordings: `$TICKFEED_DATA`, else `../shared/data/binance`
 /// beside the checkout. `None` (after printing a clear skip line) when the file is absent.
@@ -58,6 +58,152 @@ pub struct Finished {
     pub stdout: String,
     /// stderr.
     pub stderr: String,
+}
+
+/// A `tickfeed run` command line, built flag by flag so a test says what it runs:
+/// `RunArgs::against(&sim).duration(2.5).streams("depth,trade").dump_book(&dir).stats(&file)`.
+/// [`RunArgs::against`] starts with the simulator's websocket and REST bases and `--no-busy-poll`
+/// (both ends of a loopback test must not spin on 2 cores). Single-valued flags set twice keep the
+/// last value in place; [`RunArgs::flag`] and [`RunArgs::arg`] append anything else as given.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    args: Vec<String>,
+}
+
+impl RunArgs {
+    /// `run` and nothing else: every flag at its default.
+    pub fn new() -> RunArgs {
+        RunArgs { args: vec!["run".to_string()] }
+    }
+
+    /// `run --ws-url WS --rest-url REST --no-busy-poll` for `sim`.
+    pub fn against(sim: &SimHandle) -> RunArgs {
+        RunArgs::new().ws_url(&sim.ws_base()).rest_url(&sim.rest_base()).arg("--no-busy-poll")
+    }
+
+    /// Sets `flag` to `value`, replacing an earlier value of the same flag.
+    fn set(mut self, flag: &str, value: String) -> RunArgs {
+        match self.args.iter().position(|a| a == flag) {
+            Some(i) => self.args[i + 1] = value,
+            None => self.args.extend([flag.to_string(), value]),
+        }
+        self
+    }
+
+    /// `--ws-url URL`.
+    pub fn ws_url(self, url: &str) -> RunArgs {
+        self.set("--ws-url", url.to_string())
+    }
+
+    /// `--rest-url URL`.
+    pub fn rest_url(self, url: &str) -> RunArgs {
+        self.set("--rest-url", url.to_string())
+    }
+
+    /// Busy-polling again (drops `--no-busy-poll`).
+    pub fn busy_poll(mut self) -> RunArgs {
+        self.args.retain(|a| a != "--no-busy-poll");
+        self
+    }
+
+    /// `--duration SECS`.
+    pub fn duration(self, secs: f64) -> RunArgs {
+        self.set("--duration", secs.to_string())
+    }
+
+    /// `--max-events N`.
+    pub fn max_events(self, n: u64) -> RunArgs {
+        self.set("--max-events", n.to_string())
+    }
+
+    /// `--symbol LIST`.
+    pub fn symbols(self, list: &str) -> RunArgs {
+        self.set("--symbol", list.to_string())
+    }
+
+    /// `--streams LIST`.
+    pub fn streams(self, list: &str) -> RunArgs {
+        self.set("--streams", list.to_string())
+    }
+
+    /// `--output MODE`.
+    pub fn output(self, mode: &str) -> RunArgs {
+        self.set("--output", mode.to_string())
+    }
+
+    /// `--depth-limit N`.
+    pub fn depth_limit(self, n: u32) -> RunArgs {
+        self.set("--depth-limit", n.to_string())
+    }
+
+    /// `--ca-file PEM`.
+    pub fn ca_file(self, pem: impl AsRef<Path>) -> RunArgs {
+        self.set("--ca-file", path_arg(pem.as_ref()))
+    }
+
+    /// `--dump-book DIR`.
+    pub fn dump_book(self, dir: impl AsRef<Path>) -> RunArgs {
+        self.set("--dump-book", path_arg(dir.as_ref()))
+    }
+
+    /// `--stats FILE`.
+    pub fn stats(self, file: impl AsRef<Path>) -> RunArgs {
+        self.set("--stats", path_arg(file.as_ref()))
+    }
+
+    /// `--record DIR`.
+    pub fn record(self, dir: impl AsRef<Path>) -> RunArgs {
+        self.set("--record", path_arg(dir.as_ref()))
+    }
+
+    /// `--hist FILE`.
+    pub fn hist(self, file: impl AsRef<Path>) -> RunArgs {
+        self.set("--hist", path_arg(file.as_ref()))
+    }
+
+    /// Appends `flag value` as given.
+    pub fn flag(self, flag: &str, value: &str) -> RunArgs {
+        self.arg(flag).arg(value)
+    }
+
+    /// Appends one argument as given.
+    pub fn arg(mut self, arg: &str) -> RunArgs {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    /// Appends arguments as given.
+    pub fn args<'a>(mut self, args: impl IntoIterator<Item = &'a str>) -> RunArgs {
+        self.args.extend(args.into_iter().map(str::to_string));
+        self
+    }
+
+    /// The argument vector (without the program name).
+    pub fn to_vec(&self) -> Vec<String> {
+        self.args.clone()
+    }
+
+    /// The `tickfeed` binary with these arguments, for tests that set up its stdio themselves.
+    pub fn command(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tickfeed"));
+        c.args(&self.args);
+        c
+    }
+
+    /// Starts it with piped stdout/stderr ([`spawn_tickfeed`]).
+    pub fn spawn(&self) -> std::process::Child {
+        spawn_tickfeed(&self.args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// Runs it to the end, killed after `limit` ([`run_tickfeed`]).
+    pub fn run(&self, limit: std::time::Duration) -> Finished {
+        run_tickfeed(&self.args.iter().map(String::as_str).collect::<Vec<_>>(), limit)
+    }
+}
+
+/// Test paths are temporary directories: UTF-8.
+fn path_arg(p: &Path) -> String {
+    p.to_str().unwrap_or_else(|| panic!("not UTF-8: {}", p.display())).to_string()
 }
 
 /// Runs the `tickfeed` binary with `args`, killing it after `limit` (a hung handler fails the

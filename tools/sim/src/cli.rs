@@ -1,57 +1,237 @@
-//! `tickfeed sim`: the command-line front of the simulator. Parses the contract flags plus fault
-//! flags into a `SimConfig`, starts the simulator, writes the CA PEM for `--cert-out`, prints one
+//! `tickfeed sim`: the command-line front of the simulator. [`SimArgs`] declares every flag once
+//! (clap derive: its help, value name and default beside the field) and turns them into a
+//! `SimConfig`; [`run_args`] starts the simulator, writes the CA PEM for `--cert-out`, prints one
 //! `listening on wss://HOST:PORT` line and serves until the process is killed.
 //!
-//! Arguments are those after `sim` (no program name). Usage errors print one line naming the
-//! problem and return 2. There is no signal handling: std has none, and the default SIGINT/SIGTERM
-//! disposition ends the process, which is all a simulator needs. Not a general argument parser.
+//! `SimArgs` is a `clap::Args`, not a parser, so the `tickfeed` binary can embed it as its `sim`
+//! subcommand; [`run_cli`] parses it alone, with a small parser around it, for the binary's
+//! current hand-written dispatch. A user's mistake is one line on stderr and exit status 2 (clap's
+//! own errors are several lines with usage; only their first line is kept); `--help` and
+//! `--version` print normally and exit 0. There is no signal handling: std has none, and the
+//! default SIGINT/SIGTERM disposition ends the process, which is all a simulator needs.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, Parser};
+
 use crate::{FaultPlan, MarketSource, Pacing, Sim, SimConfig};
 
-const HELP: &str = "\
-tickfeed sim: a Binance spot market-data exchange simulator (websocket + REST on one address)
+const FAULTS: &str = "Faults (all also available at runtime through the library API)";
 
-USAGE: tickfeed sim [FLAGS]
+/// The flags of `tickfeed sim`: the command-line contract's table plus pacing, book size, REST
+/// weight and fault flags. Defaults are Binance's rules and no injected fault.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct SimArgs {
+    /// Address for websocket (/stream, /ws/...) and REST (/api/v3/...); port 0 picks a free port
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9443", value_parser = listen_addr)]
+    pub listen: SocketAddr,
 
-  --listen ADDR            address for websocket (/stream, /ws/...) and REST (/api/v3/...); port 0
-                           picks a free port                                 [127.0.0.1:9443]
-  --plain                  plain TCP (ws://, http://) instead of TLS         [TLS]
-  --cert-out PEM           write the CA certificate a client must trust (tickfeed run --ca-file)
-  --symbol SYM             synthetic market to run; repeatable or comma list [btcusdt]
-  --replay FILE_OR_DIR...  replay recordings (<recv ns> <frame> lines, gzip or plain, or tickfeed
-                           capture directories) instead of a synthetic market
-  --rate N                 market messages per second; 0 = as fast as the client reads [real time]
-  --speed X                play simulated time X times faster than real time   [1]
-  --seed N                 seed of the synthetic market                        [1]
-  --levels N               synthetic levels per side at start                  [3000]
-  --weight-limit N         REST weight per minute before 429; 0 = unlimited    [6000]
+    /// Plain TCP (ws://, http://) instead of TLS
+    #[arg(long)]
+    pub plain: bool,
 
-faults (all also available at runtime through the library API):
-  --ping-interval MS       server ping period; 0 = never                       [20000]
-  --pong-timeout MS        disconnect when a ping has no matching pong by then [60000]
-  --max-conn-age SECS      disconnect websockets this old (the 24 h rule); 0 = never [86400]
-  --max-incoming N         close websockets sending more than N frames a second (Binance: 5) [off]
-  --fragment N             split every text message into N frames              [off]
-  --drop-diff-every N      drop one of every N depth diffs per connection (a real gap) [off]
-  --malformed-every N      send a malformed JSON message after every N messages [off]
-  --unknown-stream-every N send an unsubscribed-stream message after every N    [off]
-  --binary-every N         send a binary frame after every N messages          [off]
-  --close-after SECS       close 1001 every live websocket SECS after start    [off]
-  --abort-after SECS       TCP-reset every live websocket SECS after start     [off]
-  --shutdown-after SECS    send serverShutdown then close, SECS after start    [off]
-  --rest-429 K             answer the first K REST requests with 429           [0]
-  --rest-418 K             then answer K more with 418                         [0]
-  --retry-after SECS       Retry-After sent with injected 429/418              [2]
-  --rest-delay MS          delay every REST answer                             [0]
-  -h, --help               this text
+    /// Write the CA certificate a client must trust (tickfeed run --ca-file PEM); needs TLS
+    #[arg(long, value_name = "PEM", conflicts_with = "plain")]
+    pub cert_out: Option<PathBuf>,
 
-On start it prints one line, `listening on wss://HOST:PORT` (or ws://), and runs until killed.
-";
+    /// Synthetic market to run (any case); repeatable or a comma list
+    #[arg(
+        long = "symbol",
+        value_name = "SYM",
+        value_delimiter = ',',
+        default_value = "btcusdt",
+        value_parser = symbol
+    )]
+    pub symbols: Vec<String>,
+
+    /// Replay recordings (`<recv ns> <frame>` lines, gzip or plain, or tickfeed capture directories)
+    /// instead of a synthetic market
+    #[arg(long, value_name = "FILE_OR_DIR", num_args = 1.., conflicts_with = "symbols")]
+    pub replay: Vec<PathBuf>,
+
+    /// Market messages per second (all streams); 0 = as fast as the client reads [default: real
+    /// time, see --speed]
+    #[arg(long, value_name = "N", conflicts_with = "speed")]
+    pub rate: Option<u32>,
+
+    /// Play simulated time X times faster than real time (1 = real time)
+    #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = speed, allow_negative_numbers = true)]
+    pub speed: f64,
+
+    /// Seed of the synthetic market: the same seed gives the same market
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Synthetic levels per side at start
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    pub levels: usize,
+
+    /// REST weight per minute before 429 (Binance: 6000); 0 = unlimited
+    #[arg(long, value_name = "N", default_value_t = 6000)]
+    pub weight_limit: u32,
+
+    /// Server ping period; 0 = never
+    #[arg(long, value_name = "MS", default_value_t = 20_000, help_heading = FAULTS)]
+    pub ping_interval: u64,
+
+    /// Disconnect when a ping has no matching pong by then
+    #[arg(long, value_name = "MS", default_value_t = 60_000, help_heading = FAULTS)]
+    pub pong_timeout: u64,
+
+    /// Disconnect websockets this old (Binance's 24-hour rule); 0 = never
+    #[arg(long, value_name = "SECS", default_value = "86400", value_parser = seconds, allow_negative_numbers = true, help_heading = FAULTS)]
+    pub max_conn_age: Duration,
+
+    /// Close websockets sending more than N frames a second (Binance: 5); 0 = no limit
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = FAULTS)]
+    pub max_incoming: u32,
+
+    /// Split every text message into N frames; 0 or 1 = one frame
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = FAULTS)]
+    pub fragment: usize,
+
+    /// Drop one of every N depth diffs per connection (a real gap); 0 = never
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = FAULTS)]
+    pub drop_diff_every: u64,
+
+    /// Send a malformed JSON message after every N messages; 0 = never
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = FAULTS)]
+    pub malformed_every: u64,
+
+    /// Send a message of a stream nobody subscribed after every N messages; 0 = never
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = FAULTS)]
+    pub unknown_stream_every: u64,
+
+    /// Send a binary frame after every N messages; 0 = never
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = FAULTS)]
+    pub binary_every: u64,
+
+    /// Write every market message MS late on every connection (a slow network path); 0 = no lag
+    #[arg(long, value_name = "MS", default_value_t = 0, help_heading = FAULTS)]
+    pub lag: u64,
+
+    /// Close 1001 every live websocket SECS after start [default: never]
+    #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true, help_heading = FAULTS)]
+    pub close_after: Option<Duration>,
+
+    /// TCP-reset every live websocket SECS after start [default: never]
+    #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true, help_heading = FAULTS)]
+    pub abort_after: Option<Duration>,
+
+    /// Send serverShutdown then close 1001 to every live websocket SECS after start [default: never]
+    #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true, help_heading = FAULTS)]
+    pub shutdown_after: Option<Duration>,
+
+    /// Answer the first K REST requests with 429
+    #[arg(long = "rest-429", value_name = "K", default_value_t = 0, help_heading = FAULTS)]
+    pub rest_429: u32,
+
+    /// Then answer K more with 418
+    #[arg(long = "rest-418", value_name = "K", default_value_t = 0, help_heading = FAULTS)]
+    pub rest_418: u32,
+
+    /// Retry-After sent with injected 429/418
+    #[arg(long, value_name = "SECS", default_value_t = 2, help_heading = FAULTS)]
+    pub retry_after: u32,
+
+    /// Delay every REST answer; 0 = no delay
+    #[arg(long, value_name = "MS", default_value_t = 0, help_heading = FAULTS)]
+    pub rest_delay: u64,
+}
+
+/// `--listen`: an IP address and a port (no DNS: the simulator binds what it is told).
+fn listen_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| "expected HOST:PORT with an IP address as HOST".to_string())
+}
+
+/// `--symbol`: letters and digits, kept lowercase as stream names are.
+fn symbol(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("letters and digits only".to_string())
+    }
+}
+
+fn speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err("expected a positive number".to_string()),
+    }
+}
+
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(Duration::from_secs_f64(x)),
+        _ => Err("expected seconds (a non-negative number)".to_string()),
+    }
+}
+
+impl SimArgs {
+    /// The simulator configuration these flags ask for.
+    pub fn config(&self) -> SimConfig {
+        let ms = |n: u64| (n > 0).then(|| Duration::from_millis(n));
+        let every = |n: u64| (n > 0).then_some(n);
+        let faults = FaultPlan {
+            ping_interval: ms(self.ping_interval),
+            pong_timeout: Duration::from_millis(self.pong_timeout.max(1)),
+            max_connection_age: (!self.max_conn_age.is_zero()).then_some(self.max_conn_age),
+            max_incoming_per_sec: (self.max_incoming > 0).then_some(self.max_incoming),
+            fragment_frames: (self.fragment > 0).then_some(self.fragment),
+            drop_diff_every: every(self.drop_diff_every),
+            malformed_every: every(self.malformed_every),
+            unknown_stream_every: every(self.unknown_stream_every),
+            binary_every: every(self.binary_every),
+            close_after: self.close_after,
+            abort_after: self.abort_after,
+            shutdown_after: self.shutdown_after,
+            rest_429_next: self.rest_429,
+            rest_418_next: self.rest_418,
+            retry_after_secs: self.retry_after,
+            rest_delay: ms(self.rest_delay),
+            connection_lag: ms(self.lag),
+        };
+        let source = if self.replay.is_empty() {
+            MarketSource::Synthetic { symbols: self.symbols.clone(), seed: self.seed }
+        } else {
+            MarketSource::Replay { paths: self.replay.clone() }
+        };
+        let pacing = match self.rate {
+            Some(0) => Pacing::AsFastAsRead,
+            Some(n) => Pacing::Rate(n),
+            None if self.speed == 1.0 => Pacing::RealTime,
+            None => Pacing::Speed(self.speed),
+        };
+        SimConfig {
+            listen: self.listen,
+            tls: !self.plain,
+            source,
+            pacing,
+            levels_per_side: self.levels,
+            faults,
+            weight_limit: (self.weight_limit > 0).then_some(self.weight_limit),
+            ..SimConfig::default()
+        }
+    }
+}
+
+/// `tickfeed sim` on its own: the flags, `--help` and `--version`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tickfeed-sim",
+    bin_name = "tickfeed sim",
+    version,
+    about = "A Binance spot market-data exchange simulator (websocket + REST on one address)",
+    after_help = "On start it prints one line, `listening on wss://HOST:PORT` (or ws://), and runs until killed."
+)]
+struct SimCli {
+    #[command(flatten)]
+    args: SimArgs,
+}
 
 /// Runs `tickfeed sim` with `args` (the arguments after `sim`). Blocks until the process is
 /// killed, unless the flags are wrong (returns 2) or the simulator cannot start (returns 1).
@@ -62,19 +242,43 @@ pub fn run_cli(args: &[String]) -> i32 {
 /// [`run_cli`] with explicit output streams and a stop condition polled every 100 ms (returns 0
 /// once it holds). For tests and for embedding the simulator in another command.
 pub fn run_cli_with(args: &[String], out: &mut dyn Write, err: &mut dyn Write, stop: &dyn Fn() -> bool) -> i32 {
-    let parsed = match parse(args) {
-        Ok(Parsed::Help) => {
-            let _ = out.write_all(HELP.as_bytes());
+    let argv = std::iter::once("tickfeed sim").chain(args.iter().map(String::as_str));
+    match SimCli::try_parse_from(argv) {
+        Ok(cli) => run_args_with(cli.args, out, err, stop),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = write!(out, "{}", e.render());
             let _ = out.flush();
-            return 0;
+            0
         }
-        Ok(Parsed::Run(p)) => p,
-        Err(msg) => {
-            let _ = writeln!(err, "tickfeed sim: {msg} (see --help)");
-            return 2;
+        Err(e) => {
+            let _ = writeln!(err, "{}", usage_error_line(&e));
+            2
         }
+    }
+}
+
+/// A clap usage error as one line: `tickfeed sim: <what is wrong>[; did you mean X?] (see --help)`.
+pub fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let hint = match e.get(ContextKind::SuggestedArg) {
+        Some(ContextValue::String(s)) => format!("; did you mean '{s}'?"),
+        _ => String::new(),
     };
-    let sim = match Sim::start(parsed.config) {
+    format!("tickfeed sim: {first}{hint} (see --help)")
+}
+
+/// Runs the simulator as `args` ask (parsed by the caller, e.g. as a `tickfeed sim` subcommand).
+/// Blocks until the process is killed; 2 for a configuration the simulator refuses, 1 if it
+/// cannot start.
+pub fn run_args(args: SimArgs) -> i32 {
+    run_args_with(args, &mut std::io::stdout(), &mut std::io::stderr(), &|| false)
+}
+
+/// [`run_args`] with explicit output streams and a stop condition polled every 100 ms.
+pub fn run_args_with(args: SimArgs, out: &mut dyn Write, err: &mut dyn Write, stop: &dyn Fn() -> bool) -> i32 {
+    let sim = match Sim::start(args.config()) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
             let _ = writeln!(err, "tickfeed sim: {e}");
@@ -85,7 +289,7 @@ pub fn run_cli_with(args: &[String], out: &mut dyn Write, err: &mut dyn Write, s
             return 1;
         }
     };
-    if let Some(path) = &parsed.cert_out {
+    if let Some(path) = &args.cert_out {
         let Some(pem) = sim.ca_pem() else {
             let _ = writeln!(err, "tickfeed sim: --cert-out needs TLS (drop --plain)");
             return 2;
@@ -104,183 +308,36 @@ pub fn run_cli_with(args: &[String], out: &mut dyn Write, err: &mut dyn Write, s
     0
 }
 
-struct RunArgs {
-    config: SimConfig,
-    cert_out: Option<PathBuf>,
-}
-
-enum Parsed {
-    Help,
-    Run(Box<RunArgs>),
-}
-
-fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{flag} expects a non-negative integer, got {v:?}"))
-}
-
-fn secs(flag: &str, v: &str) -> Result<Duration, String> {
-    match v.parse::<f64>() {
-        Ok(s) if s.is_finite() && s >= 0.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("{flag} expects seconds, got {v:?}")),
-    }
-}
-
-fn parse(args: &[String]) -> Result<Parsed, String> {
-    let mut config = SimConfig {
-        listen: "127.0.0.1:9443".parse().map_err(|_| "internal: default address")?,
-        ..SimConfig::default()
-    };
-    let mut faults = FaultPlan::default();
-    let mut symbols: Vec<String> = Vec::new();
-    let mut replay: Vec<PathBuf> = Vec::new();
-    let mut seed = 1u64;
-    let mut cert_out = None;
-    let mut rate: Option<u32> = None;
-    let mut speed: Option<f64> = None;
-
-    let mut i = 0;
-    while i < args.len() {
-        let arg = args[i].as_str();
-        i += 1;
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg, None),
-        };
-        let value = |i: &mut usize| -> Result<String, String> {
-            if let Some(v) = &inline {
-                return Ok(v.clone());
-            }
-            match args.get(*i) {
-                Some(v) if !v.starts_with("--") => {
-                    *i += 1;
-                    Ok(v.clone())
-                }
-                _ => Err(format!("{flag} needs a value")),
-            }
-        };
-        match flag {
-            "-h" | "--help" => return Ok(Parsed::Help),
-            "--listen" => {
-                let v = value(&mut i)?;
-                config.listen = v
-                    .parse::<SocketAddr>()
-                    .map_err(|_| format!("--listen expects HOST:PORT (an IP address), got {v:?}"))?;
-            }
-            "--plain" => config.tls = false,
-            "--cert-out" => cert_out = Some(PathBuf::from(value(&mut i)?)),
-            "--symbol" => {
-                for s in value(&mut i)?.split(',').filter(|s| !s.is_empty()) {
-                    if !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                        return Err(format!("--symbol expects letters and digits, got {s:?}"));
-                    }
-                    symbols.push(s.to_ascii_lowercase());
-                }
-            }
-            "--replay" => {
-                if let Some(v) = inline.clone() {
-                    replay.push(v.into());
-                }
-                while let Some(v) = args.get(i).filter(|v| !v.starts_with("--")) {
-                    replay.push(v.into());
-                    i += 1;
-                }
-                if replay.is_empty() {
-                    return Err("--replay needs at least one file or directory".into());
-                }
-            }
-            "--rate" => rate = Some(num(flag, &value(&mut i)?)?),
-            "--speed" => {
-                let v = value(&mut i)?;
-                match v.parse::<f64>() {
-                    Ok(s) if s.is_finite() && s > 0.0 => speed = Some(s),
-                    _ => return Err(format!("--speed expects a positive number, got {v:?}")),
-                }
-            }
-            "--seed" => seed = num(flag, &value(&mut i)?)?,
-            "--levels" => config.levels_per_side = num(flag, &value(&mut i)?)?,
-            "--weight-limit" => {
-                let n: u32 = num(flag, &value(&mut i)?)?;
-                config.weight_limit = (n > 0).then_some(n);
-            }
-            "--ping-interval" => {
-                let n: u64 = num(flag, &value(&mut i)?)?;
-                faults.ping_interval = (n > 0).then(|| Duration::from_millis(n));
-            }
-            "--pong-timeout" => faults.pong_timeout = Duration::from_millis(num::<u64>(flag, &value(&mut i)?)?.max(1)),
-            "--max-conn-age" => {
-                let d = secs(flag, &value(&mut i)?)?;
-                faults.max_connection_age = (!d.is_zero()).then_some(d);
-            }
-            "--max-incoming" => {
-                faults.max_incoming_per_sec = Some(num::<u32>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
-            }
-            "--fragment" => faults.fragment_frames = Some(num(flag, &value(&mut i)?)?),
-            "--drop-diff-every" => faults.drop_diff_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0),
-            "--malformed-every" => faults.malformed_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0),
-            "--unknown-stream-every" => {
-                faults.unknown_stream_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0)
-            }
-            "--binary-every" => faults.binary_every = Some(num::<u64>(flag, &value(&mut i)?)?).filter(|n| *n > 0),
-            "--close-after" => faults.close_after = Some(secs(flag, &value(&mut i)?)?),
-            "--abort-after" => faults.abort_after = Some(secs(flag, &value(&mut i)?)?),
-            "--shutdown-after" => faults.shutdown_after = Some(secs(flag, &value(&mut i)?)?),
-            "--rest-429" => faults.rest_429_next = num(flag, &value(&mut i)?)?,
-            "--rest-418" => faults.rest_418_next = num(flag, &value(&mut i)?)?,
-            "--retry-after" => faults.retry_after_secs = num(flag, &value(&mut i)?)?,
-            "--rest-delay" => {
-                let n: u64 = num(flag, &value(&mut i)?)?;
-                faults.rest_delay = (n > 0).then(|| Duration::from_millis(n));
-            }
-            other if other.starts_with('-') => return Err(format!("unknown flag {other}")),
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
-    }
-    if !replay.is_empty() && !symbols.is_empty() {
-        return Err("--symbol and --replay cannot be combined (a replay serves the recorded symbols)".into());
-    }
-    if rate.is_some() && speed.is_some() {
-        return Err("--rate and --speed cannot be combined".into());
-    }
-    config.source = if replay.is_empty() {
-        MarketSource::Synthetic { symbols: if symbols.is_empty() { vec!["btcusdt".into()] } else { symbols }, seed }
-    } else {
-        MarketSource::Replay { paths: replay }
-    };
-    config.pacing = match (rate, speed) {
-        (Some(0), _) => Pacing::AsFastAsRead,
-        (Some(n), _) => Pacing::Rate(n),
-        (None, Some(s)) => Pacing::Speed(s),
-        (None, None) => Pacing::RealTime,
-    };
-    config.faults = faults;
-    Ok(Parsed::Run(Box::new(RunArgs { config, cert_out })))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn p(args: &[&str]) -> Result<RunArgs, String> {
-        let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        match parse(&v)? {
-            Parsed::Run(r) => Ok(*r),
-            Parsed::Help => Err("help".into()),
-        }
+    fn p(args: &[&str]) -> Result<SimConfig, String> {
+        let argv = std::iter::once("tickfeed sim").chain(args.iter().copied());
+        SimCli::try_parse_from(argv).map(|c| c.args.config()).map_err(|e| usage_error_line(&e))
+    }
+
+    #[test]
+    fn clap_accepts_the_declarations() {
+        use clap::CommandFactory;
+        SimCli::command().debug_assert();
     }
 
     #[test]
     fn defaults_follow_the_contract() {
-        let r = p(&[]).unwrap();
-        assert_eq!(r.config.listen.to_string(), "127.0.0.1:9443");
-        assert!(r.config.tls);
-        assert_eq!(r.config.source, MarketSource::Synthetic { symbols: vec!["btcusdt".into()], seed: 1 });
-        assert_eq!(r.config.pacing, Pacing::RealTime);
-        assert_eq!(r.config.faults, FaultPlan::default());
+        let c = p(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9443");
+        assert!(c.tls);
+        assert_eq!(c.source, MarketSource::Synthetic { symbols: vec!["btcusdt".into()], seed: 1 });
+        assert_eq!(c.pacing, Pacing::RealTime);
+        assert_eq!(c.levels_per_side, 3000);
+        assert_eq!(c.weight_limit, Some(6000));
+        assert_eq!(c.faults, FaultPlan::default());
     }
 
     #[test]
     fn flags_parse() {
-        let r = p(&[
+        let c = p(&[
             "--listen",
             "127.0.0.1:0",
             "--plain",
@@ -305,43 +362,69 @@ mod tests {
             "9",
             "--close-after",
             "0.25",
+            "--lag",
+            "40",
         ])
         .unwrap();
-        assert!(!r.config.tls);
+        assert!(!c.tls);
         assert_eq!(
-            r.config.source,
+            c.source,
             MarketSource::Synthetic { symbols: vec!["btcusdt".into(), "ethusdt".into(), "solusdt".into()], seed: 7 }
         );
-        assert_eq!(r.config.pacing, Pacing::AsFastAsRead);
-        let f = &r.config.faults;
+        assert_eq!(c.pacing, Pacing::AsFastAsRead);
+        let f = &c.faults;
         assert_eq!(f.fragment_frames, Some(3));
         assert_eq!(f.ping_interval, Some(Duration::from_millis(250)));
         assert_eq!(f.pong_timeout, Duration::from_millis(500));
         assert_eq!(f.max_connection_age, Some(Duration::from_millis(1500)));
         assert_eq!((f.rest_429_next, f.retry_after_secs), (2, 9));
         assert_eq!(f.close_after, Some(Duration::from_millis(250)));
-        let r = p(&["--replay", "a.gz", "b.gz", "--speed", "10"]).unwrap();
-        assert_eq!(r.config.source, MarketSource::Replay { paths: vec!["a.gz".into(), "b.gz".into()] });
-        assert_eq!(r.config.pacing, Pacing::Speed(10.0));
-        assert_eq!(p(&["--rate", "500"]).unwrap().config.pacing, Pacing::Rate(500));
-        assert_eq!(p(&["--max-incoming", "5"]).unwrap().config.faults.max_incoming_per_sec, Some(5));
+        assert_eq!(f.connection_lag, Some(Duration::from_millis(40)));
+        let c = p(&["--replay", "a.gz", "b.gz", "--speed", "10"]).unwrap();
+        assert_eq!(c.source, MarketSource::Replay { paths: vec!["a.gz".into(), "b.gz".into()] });
+        assert_eq!(c.pacing, Pacing::Speed(10.0));
+        assert_eq!(p(&["--rate", "500"]).unwrap().pacing, Pacing::Rate(500));
+        assert_eq!(p(&["--max-incoming", "5"]).unwrap().faults.max_incoming_per_sec, Some(5));
+        let zeros = p(&["--ping-interval", "0", "--max-conn-age", "0", "--weight-limit", "0"]).unwrap();
+        assert_eq!(
+            (zeros.faults.ping_interval, zeros.faults.max_connection_age, zeros.weight_limit),
+            (None, None, None)
+        );
     }
 
     #[test]
-    fn bad_flags_name_the_problem() {
+    fn bad_flags_are_one_line_naming_the_problem() {
         for (args, needle) in [
-            (&["--bogus"][..], "unknown flag --bogus"),
-            (&["--rate"][..], "--rate needs a value"),
-            (&["--rate", "fast"][..], "--rate expects"),
-            (&["--listen", "localhost"][..], "--listen expects"),
-            (&["--symbol", "btc-usdt"][..], "--symbol expects"),
-            (&["--replay"][..], "--replay needs"),
-            (&["--replay", "x", "--symbol", "btcusdt"][..], "cannot be combined"),
-            (&["stray"][..], "unexpected argument"),
-            (&["--speed", "0"][..], "--speed expects"),
+            (&["--bogus"][..], "unexpected argument '--bogus'"),
+            (&["--rat", "5"][..], "did you mean '--rate'?"),
+            (&["--rate"][..], "a value is required for '--rate <N>'"),
+            (&["--rate", "fast"][..], "invalid value 'fast' for '--rate <N>'"),
+            (&["--listen", "localhost"][..], "for '--listen <ADDR>': expected HOST:PORT"),
+            (&["--symbol", "btc-usdt"][..], "for '--symbol <SYM>': letters and digits only"),
+            (&["--replay"][..], "a value is required for '--replay <FILE_OR_DIR>...'"),
+            (&["--replay", "x", "--symbol", "btcusdt"][..], "cannot be used with"),
+            (&["--rate", "5", "--speed", "2"][..], "cannot be used with"),
+            (&["--plain", "--cert-out", "ca.pem"][..], "'--plain' cannot be used with '--cert-out <PEM>'"),
+            (&["stray"][..], "unexpected argument 'stray'"),
+            (&["--speed", "0"][..], "for '--speed <X>': expected a positive number"),
+            (&["--close-after", "-1"][..], "for '--close-after <SECS>': expected seconds"),
+            (&["--speed", "-2"][..], "for '--speed <X>': expected a positive number"),
         ] {
-            let e = p(args).err().unwrap();
+            let e = p(args).err().unwrap_or_else(|| panic!("{args:?} parsed"));
             assert!(e.contains(needle), "{args:?}: {e}");
+            assert!(e.starts_with("tickfeed sim: ") && e.ends_with(" (see --help)"), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_print_and_exit_0() {
+        for flag in ["--help", "-h", "--version"] {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            assert_eq!(run_cli_with(&[flag.to_string()], &mut out, &mut err, &|| true), 0, "{flag}");
+            assert!(err.is_empty());
+            let out = String::from_utf8(out).unwrap();
+            assert!(out.contains(if flag == "--version" { "0.1.0" } else { "--shutdown-after <SECS>" }), "{out}");
         }
     }
 }

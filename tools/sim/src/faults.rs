@@ -5,11 +5,13 @@
 //! an unknown-stream message, a binary frame) are generation counters: injecting bumps the
 //! counter and every websocket connection alive at that moment acts on it once, at its next
 //! wake-up (within `poll_interval`). Connections opened later are unaffected. Standing faults
-//! (fragmentation, pings, connection age, periodic drops, REST delay) are read by each connection
-//! on every loop, so changing them takes effect on live connections too. This module holds state
-//! only; the connection and REST modules act on it.
+//! (fragmentation, pings, connection age, periodic drops, REST delay, a paused market) are read on
+//! every loop, so changing them takes effect on live connections too. Faults aimed at the
+//! connections open at one moment (a lag, injected frames) go through each connection's own
+//! `ConnFaults`, found in the hub's registry of live connections. This module holds state only;
+//! the connection, market and REST modules act on it.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -50,6 +52,9 @@ pub struct FaultPlan {
     pub retry_after_secs: u32,
     /// Delay every REST answer by this much.
     pub rest_delay: Option<Duration>,
+    /// Write every market message on every connection this late (a slow network path). `None`:
+    /// no lag.
+    pub connection_lag: Option<Duration>,
 }
 
 impl Default for FaultPlan {
@@ -72,6 +77,7 @@ impl Default for FaultPlan {
             rest_418_next: 0,
             retry_after_secs: 2,
             rest_delay: None,
+            connection_lag: None,
         }
     }
 }
@@ -99,6 +105,35 @@ pub enum RestReject {
     Banned,
 }
 
+/// Something to write on every websocket connection open at the moment of the call
+/// (`Faults::inject`), mostly what a well-behaved exchange never sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Inject {
+    /// One text message with any content (it need not be JSON, nor small).
+    Text(String),
+    /// One text message split over this many frames (a text frame, then continuations).
+    Fragmented(String, usize),
+    /// One binary message.
+    Binary(Vec<u8>),
+    /// A ping with this payload (at most 125 bytes, as for every control frame). It is an
+    /// outstanding ping like the simulator's own: the pong must echo it within the pong timeout.
+    Ping(Vec<u8>),
+    /// Bytes written to the stream as they are, outside websocket framing: a protocol violation
+    /// such as reserved bits, a reserved opcode or a bad length.
+    Raw(Vec<u8>),
+}
+
+/// Fault state of one live websocket connection, reachable from the hub's registry so a switch
+/// can act on exactly the connections open at the call.
+#[derive(Debug, Default)]
+pub(crate) struct ConnFaults {
+    /// Microseconds every message the connection writes on the market's behalf waits.
+    pub lag_us: AtomicU64,
+    /// Frames to write at the connection's next wake-up.
+    pub inbox: Mutex<Vec<Inject>>,
+}
+
 /// Pending REST rejections and delay.
 #[derive(Debug, Default)]
 pub(crate) struct RestFaults {
@@ -123,10 +158,21 @@ pub(crate) struct FaultState {
     pub unknown_every: AtomicU64,
     pub binary_every: AtomicU64,
     pub rest: Mutex<RestFaults>,
+    /// Lag (µs) given to websocket connections opened from now on.
+    pub new_conn_lag_us: AtomicU64,
+    /// How long after its `serverShutdown` event a connection closes (ms; 0: at once).
+    pub shutdown_close_after_ms: AtomicU64,
+    /// The market publishes nothing while set.
+    pub paused: AtomicBool,
 }
 
 fn ms(d: Option<Duration>) -> u64 {
     d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
+}
+
+/// Microseconds of an optional duration (0 for `None`), saturating.
+pub(crate) fn us(d: Option<Duration>) -> u64 {
+    d.map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl FaultState {
@@ -149,17 +195,22 @@ impl FaultState {
                 retry_after_secs: plan.retry_after_secs,
                 delay: plan.rest_delay,
             }),
+            new_conn_lag_us: AtomicU64::new(us(plan.connection_lag)),
+            shutdown_close_after_ms: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
         }
     }
 
     /// Current generation of every one-shot fault.
     pub fn gens(&self) -> [u64; ONE_SHOTS] {
-        std::array::from_fn(|i| self.gens[i].load(Relaxed))
+        // SeqCst pairs with `bump`: a connection that sees a new generation also sees what was
+        // stored before it (the serverShutdown close delay).
+        std::array::from_fn(|i| self.gens[i].load(SeqCst))
     }
 
     /// Bumps a one-shot fault.
     pub fn bump(&self, f: OneShot) {
-        self.gens[f as usize].fetch_add(1, Relaxed);
+        self.gens[f as usize].fetch_add(1, SeqCst);
     }
 }
 
@@ -190,6 +241,8 @@ macro_rules! counters {
 counters! {
     ws_connections: "Websocket connections accepted (handshake completed).",
     rest_requests: "REST requests answered (any status).",
+    depth_requests: "REST /api/v3/depth requests answered (any status, injected rejections included).",
+    exchange_info_requests: "REST /api/v3/exchangeInfo requests answered (any status).",
     http_bad_requests: "Connections whose HTTP request could not be served (bad head, unknown path, failed TLS).",
     events_published: "Market messages published (all streams, all symbols).",
     diffs_published: "Reference depth diffs published (the primary depth stream of each symbol).",
@@ -205,6 +258,9 @@ counters! {
     unknown_stream_sent: "Messages sent for a stream the client did not subscribe.",
     binary_sent: "Binary frames sent.",
     server_shutdowns_sent: "serverShutdown events sent.",
+    frames_injected: "Frames (or raw byte strings) written by `Faults::inject`, counted per connection.",
+    lagged_messages: "Messages a lagged connection wrote late (market data, injected frames, control replies).",
+    market_pauses: "Times the market thread stopped publishing because the market was paused.",
     control_requests: "SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS/SET_PROPERTY/GET_PROPERTY requests received.",
     control_errors: "Control requests answered with an error.",
     rest_429_sent: "REST requests answered 429.",

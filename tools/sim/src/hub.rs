@@ -1,5 +1,6 @@
 //! The state every simulator thread shares: the published event log with its readers, the
-//! reference books, the stream-name registry, fault switches and counters, and the stop flag.
+//! reference books, the stream-name registry, fault switches and counters, the registry of live
+//! websocket connections, and the stop flag.
 //!
 //! The log is the one hand-off between the market thread and connection threads: the market
 //! appends under a mutex and wakes everyone on a condvar; each connection keeps a cursor and
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::book::{Book, History};
 use crate::event::{MarketEvent, StreamRegistry};
-use crate::faults::{Counters, FaultState};
+use crate::faults::{ConnFaults, Counters, FaultState};
 use crate::symbols::SymbolSpec;
 
 /// Locks a mutex, recovering the data if a thread panicked while holding it: a simulator that
@@ -76,6 +77,8 @@ pub(crate) struct Hub {
     pub streams: Mutex<StreamRegistry>,
     pub faults: FaultState,
     pub counters: Counters,
+    /// Live websocket connections by id, for faults aimed at the connections open at one moment.
+    pub conns: Mutex<HashMap<u64, Arc<ConnFaults>>>,
     pub market_done: AtomicBool,
     /// For stop-aware sleeps.
     pub sleep_lock: Mutex<()>,
@@ -95,6 +98,7 @@ impl Hub {
             streams: Mutex::new(streams),
             faults,
             counters: Counters::default(),
+            conns: Mutex::new(HashMap::new()),
             market_done: AtomicBool::new(false),
             sleep_lock: Mutex::new(()),
             sleep_cv: Condvar::new(),
@@ -110,8 +114,7 @@ impl Hub {
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
         self.wake_all();
-        let _g = lock(&self.sleep_lock);
-        self.sleep_cv.notify_all();
+        self.wake_sleepers();
     }
 
     /// Wakes all connection threads and the market thread (used after injecting faults).
@@ -135,6 +138,42 @@ impl Hub {
             }
             g = self.sleep_cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Wakes the threads that wait on the sleep condvar (timed faults, REST delays, a paused
+    /// market) so they re-check their condition.
+    pub fn wake_sleepers(&self) {
+        let _g = lock(&self.sleep_lock);
+        self.sleep_cv.notify_all();
+    }
+
+    /// Waits while the market is paused. Returns how long it waited, or `None` if the simulator
+    /// stops meanwhile.
+    pub fn wait_while_paused(&self) -> Option<Duration> {
+        let start = Instant::now();
+        let mut g = lock(&self.sleep_lock);
+        loop {
+            if self.stopping() {
+                return None;
+            }
+            if !self.faults.paused.load(Ordering::Acquire) {
+                return Some(start.elapsed());
+            }
+            g = self.sleep_cv.wait_timeout(g, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Registers a live websocket connection; it starts with the lag set for new connections.
+    pub fn register_conn(&self, conn: u64) -> Arc<ConnFaults> {
+        let c = Arc::new(ConnFaults::default());
+        c.lag_us.store(self.faults.new_conn_lag_us.load(Ordering::Relaxed), Ordering::Relaxed);
+        lock(&self.conns).insert(conn, c.clone());
+        c
+    }
+
+    /// Forgets a connection registered by `register_conn`.
+    pub fn unregister_conn(&self, conn: u64) {
+        lock(&self.conns).remove(&conn);
     }
 
     /// Registers a websocket reader starting at the log head; returns its cursor.

@@ -48,8 +48,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use book::{Book, Level};
-pub use cli::{run_cli, run_cli_with};
-pub use faults::{CounterSnapshot, FaultPlan, RestReject};
+pub use cli::{run_args, run_args_with, run_cli, run_cli_with, usage_error_line, SimArgs};
+pub use faults::{CounterSnapshot, FaultPlan, Inject, RestReject};
 pub use market::Pacing;
 pub use symbols::SymbolSpec;
 
@@ -299,6 +299,11 @@ impl SimHandle {
         self.hub.counters.snapshot()
     }
 
+    /// Websocket connections open now.
+    pub fn open_connections(&self) -> usize {
+        hub::lock(&self.hub.conns).len()
+    }
+
     /// The reference book of `symbol` (any case) exactly after the diff whose final id is
     /// `update_id` (or at the replay snapshot's id). `None` if that id is not a diff boundary,
     /// has left the bounded history, or the book is unknown.
@@ -384,7 +389,62 @@ impl Faults {
 
     /// Sends the `serverShutdown` event, then close 1001, to every live websocket connection.
     pub fn server_shutdown(&self) {
+        self.server_shutdown_then_close(Duration::ZERO);
+    }
+
+    /// Sends the `serverShutdown` event to every live websocket connection now and closes each
+    /// (1001) `close_after` later; market data keeps flowing meanwhile, which is the window a
+    /// handler has to move to a new connection. The plan's `shutdown_after` uses the delay of the
+    /// latest call (none by default).
+    pub fn server_shutdown_then_close(&self, close_after: Duration) {
+        let ms = u64::try_from(close_after.as_millis()).unwrap_or(u64::MAX);
+        self.hub.faults.shutdown_close_after_ms.store(ms, Ordering::SeqCst);
         self.fire(OneShot::ServerShutdown);
+    }
+
+    /// From now on, every connection open now writes what it sends on the market's behalf
+    /// (market messages, one-shot faults, injected frames, control replies) `lag` after it would
+    /// have, in order, with `E` still stamped at the original time: a slow network path, so one
+    /// connection can be behind another. `Duration::ZERO` removes the lag (what is already held
+    /// back still goes out in order). Connections opened later are not affected. Returns how many
+    /// connections were lagged.
+    pub fn lag_open_connections(&self, lag: Duration) -> usize {
+        let us = faults::us(Some(lag));
+        let conns = hub::lock(&self.hub.conns);
+        for c in conns.values() {
+            c.lag_us.store(us, Ordering::Relaxed);
+        }
+        let n = conns.len();
+        drop(conns);
+        self.hub.wake_all();
+        n
+    }
+
+    /// Connections opened from now on are lagged by `lag` for their whole life (see
+    /// [`Faults::lag_open_connections`]); `Duration::ZERO`: new connections are not lagged.
+    pub fn lag_new_connections(&self, lag: Duration) {
+        self.hub.faults.new_conn_lag_us.store(faults::us(Some(lag)), Ordering::Relaxed);
+    }
+
+    /// Stops the market (`true`) or lets it go on (`false`). While paused nothing is published:
+    /// connections stay open and silent (pings aside), REST serves the book as it stands, and the
+    /// pacing clock stops too, so the market resumes at its normal pace rather than in a burst.
+    pub fn set_market_paused(&self, paused: bool) {
+        self.hub.faults.paused.store(paused, Ordering::Release);
+        self.hub.wake_sleepers();
+    }
+
+    /// Writes `frame` on every websocket connection open now (within `poll_interval`, behind any
+    /// lag). Returns how many connections it was queued to; `frames_injected` counts the writes.
+    pub fn inject(&self, frame: Inject) -> usize {
+        let conns = hub::lock(&self.hub.conns);
+        for c in conns.values() {
+            hub::lock(&c.inbox).push(frame.clone());
+        }
+        let n = conns.len();
+        drop(conns);
+        self.hub.wake_all();
+        n
     }
 
     /// Sends one malformed JSON text message to every live websocket connection.

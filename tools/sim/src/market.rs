@@ -2,6 +2,9 @@
 //! time, sped up, a fixed rate, or as fast as clients read), applies depth diffs to the reference
 //! books and appends everything to the shared log.
 //!
+//! A paused market (a fault) holds the next event back and stops the pacing clock while paused,
+//! so the stream goes silent on open connections and resumes at its normal pace.
+//!
 //! Pacing never spins: it sleeps on a condvar until the next event is due (oversleeping makes the
 //! following events late, and late events go out at once, so the average rate is exact), or in
 //! as-fast-as-read mode it waits until every reader has room. It does not format per-connection
@@ -75,7 +78,7 @@ impl Source for SynthSource {
 
 /// Runs the market until the source ends or the simulator stops.
 pub(crate) fn run(hub: Arc<Hub>, mut source: Box<dyn Source>, pacing: Pacing) {
-    let start = Instant::now();
+    let mut start = Instant::now();
     let mut first_at: Option<u64> = None;
     let mut index: u64 = 0;
     while let Some(t) = source.next_event() {
@@ -110,6 +113,15 @@ pub(crate) fn run(hub: Arc<Hub>, mut source: Box<dyn Source>, pacing: Pacing) {
                 if !wait_for_room(&hub) {
                     return;
                 }
+            }
+        }
+        if hub.faults.paused.load(Ordering::Acquire) {
+            Counters::bump(&hub.counters.market_pauses);
+            match hub.wait_while_paused() {
+                // The clock stops with the market: it resumes where it stopped instead of sending
+                // everything that fell due meanwhile in one burst.
+                Some(held) => start += held,
+                None => return,
             }
         }
         publish(&hub, t.event, pacing == Pacing::AsFastAsRead);

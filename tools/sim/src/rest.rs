@@ -63,6 +63,11 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
     let path = head.path();
     let query = head.query();
     let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match path {
+        "/api/v3/depth" => Counters::bump(&hub.counters.depth_requests),
+        "/api/v3/exchangeInfo" => Counters::bump(&hub.counters.exchange_info_requests),
+        _ => {}
+    }
 
     let weight = match path {
         "/api/v3/depth" => {

@@ -175,8 +175,11 @@ fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
         Err(msg) => return bad(&mut io, 400, msg),
     };
     let key = head.header("sec-websocket-key").unwrap_or_default().to_string();
-    if ws::write_upgrade(&mut io, &key).is_err() {
-        return;
+    // Registered before the 101 goes out: once a client sees its upgrade answered, faults aimed
+    // at the connections open now (a lag, injected frames) reach it.
+    let own = server.hub.register_conn(id);
+    if ws::write_upgrade(&mut io, &key).is_ok() {
+        ws::serve(&server.hub, io, id, params, server.conn_cfg, own);
     }
-    ws::serve(&server.hub, io, id, params, server.conn_cfg);
+    server.hub.unregister_conn(id);
 }

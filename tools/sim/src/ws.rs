@@ -2,6 +2,12 @@
 //! filters them by subscription, frames them (combined or raw, ms or µs), answers control
 //! messages, pings and checks pongs by Binance's rule, and acts on injected faults.
 //!
+//! A lagged connection (a slow network path) holds everything it writes on the market's behalf
+//! (market messages, one-shot faults, injected frames, control replies) in one queue, in order,
+//! and writes each item `lag` after it was taken, stamping `E` with the time it was taken: the
+//! lag shows up as transport time, as it would on a real slow path. Pings and pongs are not
+//! delayed.
+//!
 //! A connection is one thread with blocking writes (blocking is the back-pressure in
 //! as-fast-as-read mode, bounded by the write timeout otherwise). Inbound frames are polled with a
 //! short non-blocking read between waits: the thread sleeps on the event condvar for at most
@@ -20,7 +26,7 @@ use tungstenite::{Bytes, Message};
 
 use crate::control::{self, Subscriptions};
 use crate::event::{MarketEvent, StreamId, StreamKind};
-use crate::faults::{Counters, Disconnect, OneShot, ONE_SHOTS};
+use crate::faults::{ConnFaults, Counters, Disconnect, Inject, OneShot, ONE_SHOTS};
 use crate::hub::{lock, now_us, Hub, TakeError};
 use crate::io::Io;
 use crate::rng::Rng;
@@ -66,9 +72,48 @@ pub(crate) fn parse_target(path: &str, query: &[(String, String)]) -> Result<WsP
     Err("Unknown websocket path.")
 }
 
+/// One-shot faults a connection has yet to act on: how many times each fired, and the delay
+/// between a `serverShutdown` event and its close as set when they fired.
+#[derive(Debug, Clone, Copy)]
+struct Fired {
+    counts: [u64; ONE_SHOTS],
+    close_after: Duration,
+}
+
+impl Fired {
+    fn any(&self) -> bool {
+        self.counts.iter().any(|&n| n > 0)
+    }
+
+    fn has(&self, f: OneShot) -> bool {
+        self.counts[f as usize] > 0
+    }
+}
+
+/// Something a lagged connection holds back.
+enum Pending {
+    Event(Arc<MarketEvent>),
+    Faults(Fired),
+    Inject(Inject),
+    Reply(String),
+}
+
+/// A held-back item: when it is due, and the wall clock (µs) when it was taken, for `E`.
+struct Delayed {
+    due: Instant,
+    taken_us: i64,
+    what: Pending,
+}
+
 struct Conn<'a> {
     hub: &'a Arc<Hub>,
     id: u64,
+    /// This connection's own switches (lag, injected frames).
+    own: Arc<ConnFaults>,
+    /// Held back by the lag, oldest first; written strictly in this order.
+    delayed: VecDeque<Delayed>,
+    /// When a `serverShutdown` with a late close closes the connection.
+    close_at: Option<Instant>,
     ws: WebSocket<Io>,
     cfg: ConnConfig,
     subs: Subscriptions,
@@ -91,8 +136,16 @@ struct Conn<'a> {
     first_symbol_lower: String,
 }
 
-/// Serves an upgraded connection until it ends; returns why it ended (already counted).
-pub(crate) fn serve(hub: &Arc<Hub>, io: Io, id: u64, params: WsParams, cfg: ConnConfig) -> Disconnect {
+/// Serves an upgraded connection until it ends; returns why it ended (already counted). `own`
+/// is its entry in the hub's registry of live connections.
+pub(crate) fn serve(
+    hub: &Arc<Hub>,
+    io: Io,
+    id: u64,
+    params: WsParams,
+    cfg: ConnConfig,
+    own: Arc<ConnFaults>,
+) -> Disconnect {
     let _ = io.set_timeouts(None, Some(cfg.write_timeout));
     let ws = WebSocket::from_raw_socket(io, Role::Server, None);
     let cursor = hub.join_reader(id);
@@ -100,6 +153,9 @@ pub(crate) fn serve(hub: &Arc<Hub>, io: Io, id: u64, params: WsParams, cfg: Conn
     let mut conn = Conn {
         hub,
         id,
+        own,
+        delayed: VecDeque::new(),
+        close_at: None,
         ws,
         cfg,
         subs: params.subs,
@@ -153,11 +209,24 @@ impl Conn<'_> {
                     return self.close_with(CloseCode::Away, "Simulator shutting down", Disconnect::SimShutdown)
                 }
             };
-            if let Some(why) = self.one_shot_faults() {
-                return why;
-            }
-            if let Err(why) = self.send_events(&batch) {
-                return why;
+            let fired = self.observe_faults();
+            let injected = std::mem::take(&mut *lock(&self.own.inbox));
+            let lag = self.lag();
+            if lag.is_zero() && self.delayed.is_empty() {
+                if let Some(why) = self.act_on(fired) {
+                    return why;
+                }
+                if let Err(why) = self.write_injected(injected, false) {
+                    return why;
+                }
+                if let Err(why) = self.send_events(&batch, now_us(), false) {
+                    return why;
+                }
+            } else {
+                self.hold_back(lag, fired, injected, batch);
+                if let Err(why) = self.release_due() {
+                    return why;
+                }
             }
             if let Some(why) = self.timers() {
                 return why;
@@ -178,39 +247,155 @@ impl Conn<'_> {
         if let Some((_, dl)) = self.pings.front() {
             d = d.min(dl.saturating_duration_since(now));
         }
+        if let Some(h) = self.delayed.front() {
+            d = d.min(h.due.saturating_duration_since(now));
+        }
+        if let Some(c) = self.close_at {
+            d = d.min(c.saturating_duration_since(now));
+        }
         d.max(Duration::from_micros(100))
     }
 
-    fn one_shot_faults(&mut self) -> Option<Disconnect> {
+    /// The connection's current lag.
+    fn lag(&self) -> Duration {
+        Duration::from_micros(self.own.lag_us.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// One-shot faults fired since the last look.
+    fn observe_faults(&mut self) -> Fired {
         let gens = self.hub.faults.gens();
-        let mut fired = [0u64; ONE_SHOTS];
-        for (i, g) in gens.iter().enumerate() {
-            fired[i] = g.saturating_sub(self.seen[i]);
-        }
+        let counts = std::array::from_fn(|i| gens[i].saturating_sub(self.seen[i]));
         self.seen = gens;
-        self.pending_drops += fired[OneShot::DropDiff as usize];
-        if fired[OneShot::Malformed as usize] > 0 && self.send_malformed().is_err() {
+        let ms = self.hub.faults.shutdown_close_after_ms.load(std::sync::atomic::Ordering::SeqCst);
+        Fired { counts, close_after: Duration::from_millis(ms) }
+    }
+
+    fn act_on(&mut self, fired: Fired) -> Option<Disconnect> {
+        if !fired.any() {
+            return None;
+        }
+        self.pending_drops += fired.counts[OneShot::DropDiff as usize];
+        if fired.has(OneShot::Malformed) && self.send_malformed().is_err() {
             return Some(Disconnect::IoError);
         }
-        if fired[OneShot::UnknownStream as usize] > 0 && self.send_unknown_stream().is_err() {
+        if fired.has(OneShot::UnknownStream) && self.send_unknown_stream().is_err() {
             return Some(Disconnect::IoError);
         }
-        if fired[OneShot::Binary as usize] > 0 && self.send_binary().is_err() {
+        if fired.has(OneShot::Binary) && self.send_binary().is_err() {
             return Some(Disconnect::IoError);
         }
-        if fired[OneShot::Abort as usize] > 0 {
+        if fired.has(OneShot::Abort) {
             return Some(self.abort());
         }
-        if fired[OneShot::ServerShutdown as usize] > 0 {
-            return Some(self.server_shutdown());
+        if fired.has(OneShot::ServerShutdown) {
+            if let Some(why) = self.server_shutdown(fired.close_after) {
+                return Some(why);
+            }
         }
-        if fired[OneShot::Close1001 as usize] > 0 {
+        if fired.has(OneShot::Close1001) {
             return Some(self.close_with(CloseCode::Away, "Going away", Disconnect::Close1001));
         }
         None
     }
 
-    fn send_events(&mut self, batch: &[Arc<MarketEvent>]) -> Result<(), Disconnect> {
+    /// Queues what this wake-up brought behind what is already held back, each due `lag` from
+    /// now. Events of streams the connection does not take are not kept.
+    fn hold_back(&mut self, lag: Duration, fired: Fired, injected: Vec<Inject>, batch: Vec<Arc<MarketEvent>>) {
+        let due = Instant::now() + lag;
+        let taken_us = now_us();
+        if fired.any() {
+            self.delayed.push_back(Delayed { due, taken_us, what: Pending::Faults(fired) });
+        }
+        for f in injected {
+            self.delayed.push_back(Delayed { due, taken_us, what: Pending::Inject(f) });
+        }
+        for ev in batch {
+            if self.names.contains_key(&ev.stream) {
+                self.delayed.push_back(Delayed { due, taken_us, what: Pending::Event(ev) });
+            }
+        }
+    }
+
+    /// Writes every held-back item that is due, in order (market events taken together go out
+    /// together, as they would have without the lag).
+    fn release_due(&mut self) -> Result<(), Disconnect> {
+        let now = Instant::now();
+        let mut run: Vec<Arc<MarketEvent>> = Vec::new();
+        let mut run_us = 0;
+        while self.delayed.front().is_some_and(|d| d.due <= now) {
+            let Some(d) = self.delayed.pop_front() else { break };
+            match d.what {
+                Pending::Event(ev) => {
+                    if !run.is_empty() && run_us != d.taken_us {
+                        self.send_events(&run, run_us, true)?;
+                        run.clear();
+                    }
+                    run_us = d.taken_us;
+                    run.push(ev);
+                }
+                other => {
+                    if !run.is_empty() {
+                        self.send_events(&run, run_us, true)?;
+                        run.clear();
+                    }
+                    match other {
+                        Pending::Event(ev) => self.send_events(&[ev], d.taken_us, true)?,
+                        Pending::Faults(f) => {
+                            if let Some(why) = self.act_on(f) {
+                                return Err(why);
+                            }
+                        }
+                        Pending::Inject(f) => self.write_injected(vec![f], true)?,
+                        Pending::Reply(r) => {
+                            self.ws.send(Message::text(r)).map_err(|e| write_failed(&e))?;
+                            Counters::bump(&self.hub.counters.lagged_messages);
+                        }
+                    }
+                }
+            }
+        }
+        if !run.is_empty() {
+            self.send_events(&run, run_us, true)?;
+        }
+        Ok(())
+    }
+
+    /// Writes injected frames (`late`: held back by the lag).
+    fn write_injected(&mut self, frames: Vec<Inject>, late: bool) -> Result<(), Disconnect> {
+        for f in frames {
+            self.write_inject(f).map_err(|e| write_failed(&e))?;
+            Counters::bump(&self.hub.counters.frames_injected);
+            if late {
+                Counters::bump(&self.hub.counters.lagged_messages);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_inject(&mut self, f: Inject) -> tungstenite::Result<()> {
+        match f {
+            Inject::Text(t) => self.ws.write(Message::text(t))?,
+            Inject::Fragmented(t, n) => {
+                self.write_split(&t, n)?;
+            }
+            Inject::Binary(b) => self.ws.write(Message::Binary(Bytes::from(b)))?,
+            Inject::Ping(p) => {
+                self.ws.write(Message::Ping(Bytes::from(p.clone())))?;
+                let limit = self.hub.faults.pong_timeout_ms.load(std::sync::atomic::Ordering::Relaxed).max(1);
+                self.pings.push_back((p, Instant::now() + Duration::from_millis(limit)));
+            }
+            Inject::Raw(bytes) => {
+                // Whatever tungstenite holds goes first, so the raw bytes land between frames.
+                self.ws.flush()?;
+                self.ws.get_mut().write_all(&bytes)?;
+            }
+        }
+        self.ws.flush()
+    }
+
+    /// Writes `batch` (events taken at `taken_us`, the wall clock stamped into `E`); `late`: they
+    /// were held back by the lag.
+    fn send_events(&mut self, batch: &[Arc<MarketEvent>], taken_us: i64, late: bool) -> Result<(), Disconnect> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -219,7 +404,7 @@ impl Conn<'_> {
         let malformed_every = f.malformed_every.load(std::sync::atomic::Ordering::Relaxed);
         let unknown_every = f.unknown_every.load(std::sync::atomic::Ordering::Relaxed);
         let binary_every = f.binary_every.load(std::sync::atomic::Ordering::Relaxed);
-        let now = now_us();
+        let now = taken_us;
         let mut wrote = false;
         for ev in batch {
             let Some(name) = self.names.get(&ev.stream).cloned() else {
@@ -253,6 +438,9 @@ impl Conn<'_> {
             wrote = true;
             self.sent += 1;
             Counters::bump(&self.hub.counters.messages_sent);
+            if late {
+                Counters::bump(&self.hub.counters.lagged_messages);
+            }
             let sent = self.sent;
             let every = |n: u64| n > 0 && sent % n == 0;
             if every(malformed_every) {
@@ -274,6 +462,11 @@ impl Conn<'_> {
     /// Writes one text message, split into frames when the fragmentation fault is on.
     fn send_text(&mut self, text: &str) -> tungstenite::Result<()> {
         let n = self.hub.faults.fragment.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        self.write_split(text, n)
+    }
+
+    /// Writes one text message in `n` frames (one frame when `n` < 2).
+    fn write_split(&mut self, text: &str, n: usize) -> tungstenite::Result<()> {
         let n = n.min(text.len());
         if n < 2 {
             return self.ws.write(Message::text(text));
@@ -328,17 +521,24 @@ impl Conn<'_> {
         Ok(())
     }
 
-    fn server_shutdown(&mut self) -> Disconnect {
+    /// Sends the `serverShutdown` event, then closes at once or (`close_after` > 0) that much
+    /// later, streaming meanwhile. `None` while the close is still to come.
+    fn server_shutdown(&mut self, close_after: Duration) -> Option<Disconnect> {
         let now = now_us();
         let e = if self.micros { now } else { now / 1000 };
         let data = format!("{{\"e\":\"serverShutdown\",\"E\":{e}}}");
         let text =
             if self.subs.combined { format!("{{\"stream\":\"!serverShutdown\",\"data\":{data}}}") } else { data };
         if self.ws.send(Message::text(text)).is_err() {
-            return Disconnect::IoError;
+            return Some(Disconnect::IoError);
         }
         Counters::bump(&self.hub.counters.server_shutdowns_sent);
-        self.close_with(CloseCode::Away, "Server shutdown", Disconnect::ServerShutdown)
+        if close_after.is_zero() {
+            return Some(self.close_with(CloseCode::Away, "Server shutdown", Disconnect::ServerShutdown));
+        }
+        let at = Instant::now() + close_after;
+        self.close_at = Some(self.close_at.map_or(at, |c| c.min(at)));
+        None
     }
 
     /// SO_LINGER 0 and no shutdown(): the socket's last descriptor closes when this connection's
@@ -371,6 +571,9 @@ impl Conn<'_> {
 
     fn timers(&mut self) -> Option<Disconnect> {
         let now = Instant::now();
+        if self.close_at.is_some_and(|t| now >= t) {
+            return Some(self.close_with(CloseCode::Away, "Server shutdown", Disconnect::ServerShutdown));
+        }
         let f = &self.hub.faults;
         let max_age = f.max_age_ms.load(std::sync::atomic::Ordering::Relaxed);
         if max_age > 0 && now.duration_since(self.opened) >= Duration::from_millis(max_age) {
@@ -465,6 +668,11 @@ impl Conn<'_> {
             }
             Some(other) => return Some(other),
             None => {}
+        }
+        if !self.lag().is_zero() || !self.delayed.is_empty() {
+            let due = Instant::now() + self.lag();
+            let taken_us = now_us();
+            self.delayed.extend(replies.drain(..).map(|r| Delayed { due, taken_us, what: Pending::Reply(r) }));
         }
         for r in replies {
             if self.ws.write(Message::text(r)).is_err() {

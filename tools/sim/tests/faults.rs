@@ -1,15 +1,17 @@
 //! Faults as a client observes them, each injected at runtime into a live connection (and a few
 //! through the start-up plan, as the CLI sets them): gaps the official procedure must resync from,
 //! Binance's ping/pong rule, fragmentation, close 1001, TCP reset, serverShutdown, the connection
-//! age limit, malformed / unknown-stream / binary messages, and live control messages.
+//! age limit, malformed / unknown-stream / binary messages, live control messages, a lag on some
+//! connections, a paused market, frames injected as given (protocol violations included) and a
+//! close that comes some time after serverShutdown.
 
 mod util;
 
-use std::io;
+use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tickfeed_sim::{FaultPlan, Pacing, Sim, SimConfig, SimHandle};
+use tickfeed_sim::{FaultPlan, Inject, Pacing, Sim, SimConfig, SimHandle};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
 use util::{next_text, parse_diff, wait_for, ws, LocalBook, RawWs};
@@ -400,4 +402,182 @@ fn more_than_the_incoming_limit_disconnects() {
     assert_eq!(code, Some(1008));
     assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_rate_limit == 1));
     assert_eq!(sim.counters().client_pings, 5, "the sixth frame is the violation");
+}
+
+// ---- Lag, pause, injected frames, a late close ----
+
+/// The trade id and `E` of a combined trade message, if it is one.
+fn trade(text: &str) -> Option<(u64, i64)> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    (v["data"]["e"] == "trade").then(|| (v["data"]["t"].as_u64().unwrap(), v["data"]["E"].as_i64().unwrap()))
+}
+
+/// Reads `ahead` up to its next trade, then `behind` up to the same trade. Returns how much later
+/// `behind` delivered it and the two `E` stamps (ms).
+fn lateness(
+    ahead: &mut tungstenite::WebSocket<util::Stream>,
+    behind: &mut tungstenite::WebSocket<util::Stream>,
+) -> (Duration, i64, i64) {
+    let (id, e_ahead) = loop {
+        if let Some(t) = trade(&next_text(ahead, Duration::from_secs(5))) {
+            break t;
+        }
+    };
+    let t_ahead = Instant::now();
+    loop {
+        if let Some((i, e)) = trade(&next_text(behind, Duration::from_secs(5))) {
+            assert!(i <= id, "{i} came before {id} on the lagged connection");
+            if i == id {
+                return (t_ahead.elapsed(), e_ahead, e);
+            }
+        }
+    }
+}
+
+#[test]
+fn lag_on_open_connections_puts_them_behind_newer_ones() {
+    let sim = sim_with(no_ping(), 1_000);
+    let mut old = ws(&sim, "/stream?streams=btcusdt@trade");
+    next_text(&mut old, Duration::from_secs(5));
+    assert_eq!(sim.faults().lag_open_connections(Duration::from_millis(250)), 1);
+    // Opened after the call: not lagged, so it is ahead of the old one.
+    let mut new = ws(&sim, "/stream?streams=btcusdt@trade");
+    let (late, e_new, e_old) = lateness(&mut new, &mut old);
+    assert!(late >= Duration::from_millis(200) && late < Duration::from_secs(2), "{late:?}");
+    // The lag is transport time: E is the same on both copies.
+    assert!((e_new - e_old).abs() <= 20, "E {e_new} vs {e_old}");
+    assert!(sim.counters().lagged_messages > 0);
+    // Off again: once what was held back is out, nothing more is late.
+    assert_eq!(sim.faults().lag_open_connections(Duration::ZERO), 2);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(400) {
+        next_text(&mut old, Duration::from_secs(5));
+    }
+    let (a, sent_a) = (sim.counters().lagged_messages, sim.counters().messages_sent);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(300) {
+        next_text(&mut old, Duration::from_secs(5));
+    }
+    let c = sim.counters();
+    assert_eq!(c.lagged_messages, a, "still writing late after the lag was removed");
+    assert!(c.messages_sent > sent_a);
+}
+
+#[test]
+fn lag_on_new_connections_puts_them_behind_older_ones() {
+    let sim = sim_with(no_ping(), 1_000);
+    sim.faults().lag_new_connections(Duration::from_millis(250));
+    let mut lagged = ws(&sim, "/stream?streams=btcusdt@trade");
+    sim.faults().lag_new_connections(Duration::ZERO);
+    let mut fresh = ws(&sim, "/stream?streams=btcusdt@trade");
+    assert_eq!(sim.open_connections(), 2);
+    let (late, _, _) = lateness(&mut fresh, &mut lagged);
+    assert!(late >= Duration::from_millis(200) && late < Duration::from_secs(2), "{late:?}");
+    // Control replies wait behind the market data held back before them.
+    lagged.send(Message::text(r#"{"method":"LIST_SUBSCRIPTIONS","id":1}"#)).unwrap();
+    let t = Instant::now();
+    while next_text(&mut lagged, Duration::from_secs(5)) != r#"{"result":["btcusdt@trade"],"id":1}"# {}
+    assert!(t.elapsed() >= Duration::from_millis(200), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_paused_market_is_silent_then_resumes_at_its_pace() {
+    let sim = sim_with(no_ping(), 500);
+    let mut w = ws(&sim, "/stream?streams=btcusdt@trade/btcusdt@depth@100ms/btcusdt@bookTicker");
+    next_text(&mut w, Duration::from_secs(5));
+    sim.faults().set_market_paused(true);
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().market_pauses == 1));
+    // What was in flight drains; then nothing for 600 ms, on an open connection.
+    w.get_ref().tcp().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    loop {
+        match w.read() {
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+            {
+                break
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let (published, id) = (sim.counters().events_published, sim.last_update_id("BTCUSDT").unwrap());
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(sim.counters().events_published, published);
+    assert_eq!(sim.open_connections(), 1);
+    let depth = util::get(&sim, "/api/v3/depth?symbol=BTCUSDT&limit=5");
+    assert_eq!(depth.json()["lastUpdateId"].as_u64(), Some(id), "REST serves the paused book");
+    sim.faults().set_market_paused(false);
+    w.get_ref().tcp().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    next_text(&mut w, Duration::from_secs(5));
+    // 500 messages a second from the resume on, not the hundreds that fell due while paused at once.
+    std::thread::sleep(Duration::from_millis(200));
+    let after = sim.counters().events_published - published;
+    assert!(after <= 200, "{after} messages in the 200 ms after the resume");
+    assert_eq!(sim.counters().market_pauses, 1);
+}
+
+#[test]
+fn injected_frames_reach_every_open_connection_as_written() {
+    let sim = sim_with(no_ping(), 1_000);
+    // `/ws` with no subscription: nothing but the injected frames arrives.
+    let mut a = RawWs::open(&sim, "/ws");
+    let mut b = RawWs::open(&sim, "/ws");
+    assert!(wait_for(Duration::from_secs(2), || sim.open_connections() == 2));
+    let f = sim.faults();
+    assert_eq!(f.inject(Inject::Text("not json at all".into())), 2);
+    assert_eq!(f.inject(Inject::Fragmented("abcdef".into(), 3)), 2);
+    assert_eq!(f.inject(Inject::Binary(vec![0, 1, 2])), 2);
+    assert_eq!(f.inject(Inject::Raw(vec![0xC1, 0x02, b'{', b'}'])), 2);
+    assert_eq!(f.inject(Inject::Ping(b"abc".to_vec())), 2);
+    for raw in [&mut a, &mut b] {
+        let fr = raw.read_frame().unwrap();
+        assert_eq!((fr.opcode, fr.fin, fr.payload.as_slice()), (0x1, true, &b"not json at all"[..]));
+        for (op, fin, part) in [(0x1, false, "ab"), (0x0, false, "cd"), (0x0, true, "ef")] {
+            let fr = raw.read_frame().unwrap();
+            assert_eq!((fr.opcode, fr.fin, fr.payload.as_slice()), (op, fin, part.as_bytes()));
+        }
+        let fr = raw.read_frame().unwrap();
+        assert_eq!((fr.opcode, fr.payload.as_slice()), (0x2, &[0u8, 1, 2][..]));
+        // The raw bytes arrive exactly as given: RSV1 set, which no frame writer would do.
+        let mut bytes = [0u8; 4];
+        raw.s.read_exact(&mut bytes).unwrap();
+        assert_eq!(bytes, [0xC1, 0x02, b'{', b'}']);
+        let fr = raw.read_frame().unwrap();
+        assert_eq!((fr.opcode, fr.payload.as_slice()), (0x9, &b"abc"[..]));
+        raw.send(0xA, b"abc").unwrap();
+    }
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().pongs_matched == 2), "{:?}", sim.counters());
+    let c = sim.counters();
+    assert_eq!(c.frames_injected, 10);
+    assert_eq!(c.disconnects_pong_mismatch, 0);
+    // A connection opened later gets none of them.
+    let mut late = ws(&sim, "/ws");
+    late.get_ref().tcp().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    assert!(matches!(late.read(), Err(tungstenite::Error::Io(_))), "an earlier injection reached a later connection");
+}
+
+#[test]
+fn server_shutdown_with_a_late_close_streams_until_the_close() {
+    let sim = sim_with(no_ping(), 1_000);
+    let mut w = ws(&sim, "/stream?streams=btcusdt@trade");
+    next_text(&mut w, Duration::from_secs(5));
+    sim.faults().server_shutdown_then_close(Duration::from_millis(600));
+    let mut event_at = None;
+    let mut after_event = 0;
+    let code = loop {
+        match w.read().unwrap() {
+            Message::Text(t) if t.as_str().starts_with("{\"stream\":\"!serverShutdown\"") => {
+                event_at = Some(Instant::now());
+            }
+            Message::Text(_) if event_at.is_some() => after_event += 1,
+            Message::Close(f) => break f.map(|f| f.code),
+            _ => {}
+        }
+    };
+    let waited = event_at.expect("serverShutdown before the close").elapsed();
+    assert_eq!(code, Some(CloseCode::Away));
+    assert!(waited >= Duration::from_millis(550) && waited < Duration::from_millis(1600), "{waited:?}");
+    assert!(after_event > 20, "only {after_event} messages between the event and the close");
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_server_shutdown == 1));
+    assert_eq!(sim.counters().server_shutdowns_sent, 1);
 }

@@ -141,6 +141,8 @@ fn injected_429_418_and_delay() {
     assert_eq!(get(&sim, "/api/v3/exchangeInfo?symbol=BTCUSDT").status, 200);
     let c = sim.counters();
     assert_eq!((c.rest_429_sent, c.rest_418_sent), (2, 1));
+    // Per path, rejected requests included.
+    assert_eq!((c.depth_requests, c.exchange_info_requests, c.rest_requests), (3, 2, 5));
 
     f.set_rest_delay(Some(Duration::from_millis(300)));
     let t = Instant::now();
