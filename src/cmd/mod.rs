@@ -455,7 +455,7 @@ pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
     use crate::binance::url;
     let ws = url::parse_ws_base(a.get("ws-url").unwrap_or("wss://stream.binance.com:9443"))?;
     let rest = url::parse_rest_base(a.get("rest-url").unwrap_or("https://api.binance.com"))?;
-    let tls = crate::net::tls::TlsSetup::new(a.get("ca-file").map(Path::new))?;
+    let tls = crate::net::tls::TlsSetup::new(a.get("ca-file").map(Path::new)).map_err(|e| e.to_string())?;
     let mut cfg = crate::live::LiveConfig::new(ws, rest, tls);
     let mut symbols = a.all("symbol");
     if symbols.is_empty() {
