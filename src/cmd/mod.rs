@@ -228,7 +228,7 @@ pub fn replay_flags() -> Vec<Flag> {
 
 /// Everything the pipeline needs from the shared output flags.
 pub fn pipeline_config(a: &Args) -> Result<PipelineConfig, String> {
-    let output: OutputMode = a.get("output").unwrap_or("tob").parse()?;
+    let output: OutputMode = a.get("output").unwrap_or("tob").parse::<OutputMode>().map_err(|e| e.to_string())?;
     let mut cfg = PipelineConfig { output, log: !a.has("quiet"), ..PipelineConfig::default() };
     if let Some(w) = a.num::<usize>("window-ticks")? {
         if !(64..=1 << 24).contains(&w) {
@@ -453,8 +453,10 @@ fn secs_flag(a: &Args, name: &str) -> Result<Option<std::time::Duration>, String
 /// Builds the live configuration from `run`'s flags: every mistake is one line (exit 2).
 pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
     use crate::binance::url;
-    let ws = url::parse_ws_base(a.get("ws-url").unwrap_or("wss://stream.binance.com:9443"))?;
-    let rest = url::parse_rest_base(a.get("rest-url").unwrap_or("https://api.binance.com"))?;
+    let ws =
+        url::parse_ws_base(a.get("ws-url").unwrap_or("wss://stream.binance.com:9443")).map_err(|e| e.to_string())?;
+    let rest =
+        url::parse_rest_base(a.get("rest-url").unwrap_or("https://api.binance.com")).map_err(|e| e.to_string())?;
     let tls = crate::net::tls::TlsSetup::new(a.get("ca-file").map(Path::new)).map_err(|e| e.to_string())?;
     let mut cfg = crate::live::LiveConfig::new(ws, rest, tls);
     let mut symbols = a.all("symbol");
@@ -463,7 +465,7 @@ pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
     }
     cfg.symbols.clear();
     for s in symbols {
-        url::check_symbol(&s)?;
+        url::check_symbol(&s).map_err(|e| e.to_string())?;
         let up = s.to_ascii_uppercase();
         if !cfg.symbols.contains(&up) {
             cfg.symbols.push(up);
@@ -471,7 +473,7 @@ pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
     }
     let streams = a.all("streams");
     if !streams.is_empty() {
-        cfg.streams = url::parse_streams(&streams)?;
+        cfg.streams = url::parse_streams(&streams).map_err(|e| e.to_string())?;
     }
     if let Some(n) = a.num::<u32>("depth-limit")? {
         if !(1..=5000).contains(&n) {
@@ -480,7 +482,7 @@ pub fn live_config(a: &Args) -> Result<crate::live::LiveConfig, String> {
         cfg.depth_limit = n;
     }
     if let Some(c) = a.num::<usize>("core")? {
-        crate::live::check_core(c)?;
+        crate::live::check_core(c).map_err(|e| e.to_string())?;
         cfg.core = Some(c);
     }
     cfg.busy_poll = !a.has("no-busy-poll");
@@ -555,7 +557,7 @@ fn run_parsed(a: &Args) -> Result<(), String> {
     let lcfg = live_config(a)?;
     let syms: Vec<&str> = lcfg.symbols.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(pcfg, &syms);
-    let stop = crate::net::signal::install()?;
+    let stop = crate::net::signal::install().map_err(|e| e.to_string())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let report = crate::live::run(&lcfg, &mut p, &mut out, stop).map_err(|e| e.to_string())?;
@@ -617,7 +619,7 @@ pub fn demo_main(args: &[String]) -> Result<(), String> {
         symbols.push("btcusdt".into());
     }
     for s in &symbols {
-        crate::binance::url::check_symbol(s)?;
+        crate::binance::url::check_symbol(s).map_err(|e| e.to_string())?;
     }
     let seed = a.num::<u64>("seed")?.unwrap_or(1);
     let pacing = match a.num::<u32>("rate")? {
