@@ -2,7 +2,7 @@
 //!
 //! The driver turns the flags into a [`LiveConfig`] and a pipeline, checks at start what can only
 //! be checked on this machine (the core, the CA file, the exit files), runs the event loop and
-//! writes the exit files. `demo` shares everything after the connection flags ([`run_live`]).
+//! writes the exit files. `demo` shares everything after the connection flags (`run_live`).
 
 use std::path::PathBuf;
 
