@@ -30,44 +30,119 @@ impl BaseUrl {
     }
 }
 
+/// Why a `--ws-url` or `--rest-url` base was refused: always a configuration error (exit 2),
+/// never retried. Its `Display` is one line naming the flag and the URL as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlError {
+    /// The flag the URL came from (`--ws-url`, `--rest-url`).
+    pub flag: &'static str,
+    /// The URL as given.
+    pub url: String,
+    /// What is wrong with it.
+    pub kind: UrlErrorKind,
+    expected: &'static str,
+}
+
+/// What is wrong with a base URL (see [`UrlError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlErrorKind {
+    /// No `scheme://`.
+    NoScheme,
+    /// A scheme other than the two the flag takes.
+    UnsupportedScheme(String),
+    /// A path, query or fragment: the handler appends its own path.
+    PathGiven,
+    /// `user@host`.
+    Credentials,
+    /// `[` without `]`.
+    UnterminatedIpv6,
+    /// Between the brackets, not an IPv6 address.
+    NotIpv6(String),
+    /// Something other than `:port` after `]`.
+    JunkAfterIpv6,
+    /// Empty, or characters no host name has.
+    InvalidHost(String),
+    /// Not a number in 1..65535.
+    InvalidPort(String),
+}
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (flag, url, expected) = (self.flag, &self.url, self.expected);
+        match &self.kind {
+            UrlErrorKind::NoScheme => write!(f, "{flag} '{url}': expected {expected}"),
+            UrlErrorKind::UnsupportedScheme(scheme) => {
+                write!(f, "{flag} '{url}': unsupported scheme '{scheme}' (expected {expected})")
+            }
+            UrlErrorKind::PathGiven => {
+                write!(f, "{flag} '{url}': give the base only (the handler appends the path itself), e.g. {expected}")
+            }
+            UrlErrorKind::Credentials => write!(f, "{flag} '{url}': credentials in the URL are not supported"),
+            UrlErrorKind::UnterminatedIpv6 => write!(f, "{flag} '{url}': unterminated IPv6 literal"),
+            UrlErrorKind::NotIpv6(h) => write!(f, "{flag} '{url}': '{h}' is not an IPv6 address"),
+            UrlErrorKind::JunkAfterIpv6 => write!(f, "{flag} '{url}': junk after the IPv6 literal"),
+            UrlErrorKind::InvalidHost(h) => write!(f, "{flag} '{url}': invalid host '{h}'"),
+            UrlErrorKind::InvalidPort(p) => write!(f, "{flag} '{url}': invalid port '{p}'"),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+/// The schemes one flag accepts: name, TLS, default port.
+struct Schemes {
+    flag: &'static str,
+    expected: &'static str,
+    list: [(&'static str, bool, u16); 2],
+}
+
+const WS: Schemes = Schemes {
+    flag: "--ws-url",
+    expected: "wss://HOST:PORT or ws://HOST:PORT",
+    list: [("wss", true, 443), ("ws", false, 80)],
+};
+const REST: Schemes = Schemes {
+    flag: "--rest-url",
+    expected: "https://HOST:PORT or http://HOST:PORT",
+    list: [("https", true, 443), ("http", false, 80)],
+};
+
 /// Parses a websocket base: `wss://host[:port]` or `ws://host[:port]`, an optional trailing `/`.
-pub fn parse_ws_base(s: &str) -> Result<BaseUrl, String> {
-    parse_base(s, "--ws-url", &[("wss", true, 443), ("ws", false, 80)])
+pub fn parse_ws_base(s: &str) -> Result<BaseUrl, UrlError> {
+    parse_base(s, &WS)
 }
 
 /// Parses a REST base: `https://host[:port]` or `http://host[:port]`, an optional trailing `/`.
-pub fn parse_rest_base(s: &str) -> Result<BaseUrl, String> {
-    parse_base(s, "--rest-url", &[("https", true, 443), ("http", false, 80)])
+pub fn parse_rest_base(s: &str) -> Result<BaseUrl, UrlError> {
+    parse_base(s, &REST)
 }
 
-fn parse_base(s: &str, flag: &str, schemes: &[(&str, bool, u16)]) -> Result<BaseUrl, String> {
-    let expected = || schemes.iter().map(|(n, ..)| format!("{n}://HOST:PORT")).collect::<Vec<_>>().join(" or ");
+fn parse_base(s: &str, schemes: &Schemes) -> Result<BaseUrl, UrlError> {
+    let err = |kind| UrlError { flag: schemes.flag, url: s.to_owned(), kind, expected: schemes.expected };
     let Some((scheme, rest)) = s.split_once("://") else {
-        return Err(format!("{flag} '{s}': expected {}", expected()));
+        return Err(err(UrlErrorKind::NoScheme));
     };
-    let Some(&(_, tls, default_port)) = schemes.iter().find(|(n, ..)| n.eq_ignore_ascii_case(scheme)) else {
-        return Err(format!("{flag} '{s}': unsupported scheme '{scheme}' (expected {})", expected()));
+    let Some(&(_, tls, default_port)) = schemes.list.iter().find(|(n, ..)| n.eq_ignore_ascii_case(scheme)) else {
+        return Err(err(UrlErrorKind::UnsupportedScheme(scheme.to_owned())));
     };
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains(['/', '?', '#']) {
-        return Err(format!(
-            "{flag} '{s}': give the base only (the handler appends the path itself), e.g. {}",
-            expected()
-        ));
+        return Err(err(UrlErrorKind::PathGiven));
     }
     if rest.contains('@') {
-        return Err(format!("{flag} '{s}': credentials in the URL are not supported"));
+        return Err(err(UrlErrorKind::Credentials));
     }
     let (host, port) = if let Some(after) = rest.strip_prefix('[') {
         let Some((h, tail)) = after.split_once(']') else {
-            return Err(format!("{flag} '{s}': unterminated IPv6 literal"));
+            return Err(err(UrlErrorKind::UnterminatedIpv6));
         };
         if h.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("{flag} '{s}': '{h}' is not an IPv6 address"));
+            return Err(err(UrlErrorKind::NotIpv6(h.to_owned())));
         }
         let port = match tail {
             "" => None,
-            t => Some(t.strip_prefix(':').ok_or_else(|| format!("{flag} '{s}': junk after the IPv6 literal"))?),
+            t => Some(t.strip_prefix(':').ok_or_else(|| err(UrlErrorKind::JunkAfterIpv6))?),
         };
         (format!("[{h}]"), port)
     } else {
@@ -79,48 +154,92 @@ fn parse_base(s: &str, flag: &str, schemes: &[(&str, bool, u16)]) -> Result<Base
     let valid_host = !host.is_empty()
         && (host.starts_with('[') || host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
     if !valid_host {
-        return Err(format!("{flag} '{s}': invalid host '{host}'"));
+        return Err(err(UrlErrorKind::InvalidHost(host)));
     }
     let port = match port {
         None => default_port,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => n,
-            _ => return Err(format!("{flag} '{s}': invalid port '{p}'")),
+            _ => return Err(err(UrlErrorKind::InvalidPort(p.to_owned()))),
         },
     };
     Ok(BaseUrl { tls, host, port })
 }
 
+/// Why a `--symbol` or `--streams` value was refused: a configuration error (exit 2). Its
+/// `Display` is one line naming the flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscriptionError {
+    /// Not one of `depth,trade,aggTrade,bookTicker`.
+    UnknownStream(String),
+    /// An empty item (`--streams ''`, `depth,,trade`).
+    EmptyStream,
+    /// No stream at all.
+    NoStream,
+    /// Characters other than letters and digits.
+    InvalidSymbol(String),
+    /// An empty item (`--symbol ''`, `btcusdt,,ethusdt`).
+    EmptySymbol,
+}
+
+const STREAM_NAMES: &str = "depth,trade,aggTrade,bookTicker";
+
+impl std::fmt::Display for SubscriptionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubscriptionError::UnknownStream(s) => {
+                write!(f, "--streams: unknown stream '{s}' (expected any of {STREAM_NAMES})")
+            }
+            SubscriptionError::EmptyStream => {
+                write!(f, "--streams: empty stream name (expected any of {STREAM_NAMES})")
+            }
+            SubscriptionError::NoStream => f.write_str("--streams: no stream given"),
+            SubscriptionError::InvalidSymbol(s) => {
+                write!(f, "--symbol: invalid symbol '{s}' (letters and digits only)")
+            }
+            SubscriptionError::EmptySymbol => f.write_str("--symbol: empty symbol (letters and digits, e.g. btcusdt)"),
+        }
+    }
+}
+
+impl std::error::Error for SubscriptionError {}
+
+/// Parses one `--streams` item: `depth`, `trade`, `aggTrade` or `bookTicker`, any case.
+pub fn parse_stream(name: &str) -> Result<StreamKind, SubscriptionError> {
+    match name.to_ascii_lowercase().as_str() {
+        "" => Err(SubscriptionError::EmptyStream),
+        "depth" => Ok(StreamKind::Depth),
+        "trade" => Ok(StreamKind::Trade),
+        "aggtrade" => Ok(StreamKind::AggTrade),
+        "bookticker" => Ok(StreamKind::BookTicker),
+        _ => Err(SubscriptionError::UnknownStream(name.to_owned())),
+    }
+}
+
 /// Parses `--streams`: any of `depth,trade,aggTrade,bookTicker` (case-insensitive), in order,
 /// duplicates removed.
-pub fn parse_streams(items: &[String]) -> Result<Vec<StreamKind>, String> {
+pub fn parse_streams<S: AsRef<str>>(items: &[S]) -> Result<Vec<StreamKind>, SubscriptionError> {
     let mut out = Vec::new();
     for it in items {
-        let k = match it.to_ascii_lowercase().as_str() {
-            "depth" => StreamKind::Depth,
-            "trade" => StreamKind::Trade,
-            "aggtrade" => StreamKind::AggTrade,
-            "bookticker" => StreamKind::BookTicker,
-            _ => {
-                return Err(format!(
-                    "--streams: unknown stream '{it}' (expected any of depth,trade,aggTrade,bookTicker)"
-                ))
-            }
-        };
+        let k = parse_stream(it.as_ref())?;
         if !out.contains(&k) {
             out.push(k);
         }
     }
     if out.is_empty() {
-        return Err("--streams: no stream given".into());
+        return Err(SubscriptionError::NoStream);
     }
     Ok(out)
 }
 
 /// Checks a `--symbol` value: letters and digits only (it goes into a URL and a stream name).
-pub fn check_symbol(s: &str) -> Result<(), String> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(format!("--symbol: invalid symbol '{s}' (letters and digits only)"));
+pub fn check_symbol(s: &str) -> Result<(), SubscriptionError> {
+    if s.is_empty() {
+        return Err(SubscriptionError::EmptySymbol);
+    }
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(SubscriptionError::InvalidSymbol(s.to_owned()));
     }
     Ok(())
 }
@@ -173,7 +292,7 @@ mod tests {
             "ws://[zz]:1",
             "ws://ho st:1",
         ] {
-            let e = parse_ws_base(bad).unwrap_err();
+            let e = parse_ws_base(bad).unwrap_err().to_string();
             assert!(e.starts_with("--ws-url '") && !e.contains('\n'), "{bad}: {e}");
         }
     }
@@ -185,8 +304,8 @@ mod tests {
             BaseUrl { tls: true, host: "api.binance.com".into(), port: 443 }
         );
         assert_eq!(parse_rest_base("http://127.0.0.1:1234/").unwrap().port, 1234);
-        assert!(parse_rest_base("wss://api.binance.com").unwrap_err().contains("unsupported scheme"));
-        assert!(parse_rest_base("https://api.binance.com/api/v3").unwrap_err().contains("base only"));
+        assert!(parse_rest_base("wss://api.binance.com").unwrap_err().to_string().contains("unsupported scheme"));
+        assert!(parse_rest_base("https://api.binance.com/api/v3").unwrap_err().to_string().contains("base only"));
     }
 
     #[test]
@@ -194,8 +313,10 @@ mod tests {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let k = parse_streams(&s(&["depth", "TRADE", "aggTrade", "bookticker", "depth"])).unwrap();
         assert_eq!(k, vec![StreamKind::Depth, StreamKind::Trade, StreamKind::AggTrade, StreamKind::BookTicker]);
-        assert!(parse_streams(&s(&["kline"])).unwrap_err().contains("unknown stream 'kline'"));
-        assert!(parse_streams(&[]).is_err());
+        assert!(parse_streams(&s(&["kline"])).unwrap_err().to_string().contains("unknown stream 'kline'"));
+        assert!(parse_streams::<&str>(&[]).is_err());
+        assert_eq!(parse_streams(&[""]).unwrap_err(), SubscriptionError::EmptyStream);
+        assert!(parse_streams(&[""]).unwrap_err().to_string().starts_with("--streams: "));
         assert_eq!(
             stream_path(&s(&["BTCUSDT", "ethusdt"]), &[StreamKind::Depth, StreamKind::Trade]),
             "/stream?streams=btcusdt@depth@100ms/btcusdt@trade/ethusdt@depth@100ms/ethusdt@trade&timeUnit=MICROSECOND"
@@ -203,5 +324,6 @@ mod tests {
         assert!(check_symbol("BTCUSDT").is_ok());
         assert!(check_symbol("btc/usdt").is_err());
         assert!(check_symbol("").is_err());
+        assert!(check_symbol("").unwrap_err().to_string().starts_with("--symbol: "));
     }
 }

@@ -102,6 +102,15 @@ pub struct LiveConfig {
 }
 
 impl LiveConfig {
+    /// The default snapshot `limit` (`--depth-limit`): weight 50 of the 6000 per minute.
+    pub const DEFAULT_DEPTH_LIMIT: u32 = 1000;
+    /// The default `--stale-secs`.
+    pub const DEFAULT_STALE: Duration = Duration::from_secs(30);
+    /// The default `--max-conn-age`: half an hour before Binance's 24 h cut.
+    pub const DEFAULT_MAX_CONN_AGE: Duration = Duration::from_secs(23 * 3600 + 1800);
+    /// The default `--switch-timeout`.
+    pub const DEFAULT_SWITCH_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// Defaults for a websocket and REST base.
     pub fn new(ws: BaseUrl, rest: BaseUrl, tls: TlsSetup) -> LiveConfig {
         LiveConfig {
@@ -109,19 +118,19 @@ impl LiveConfig {
             rest,
             symbols: vec!["BTCUSDT".into()],
             streams: vec![StreamKind::Depth, StreamKind::Trade],
-            depth_limit: 1000,
+            depth_limit: Self::DEFAULT_DEPTH_LIMIT,
             tls,
             core: None,
             busy_poll: true,
             max_events: None,
             duration: None,
-            stale: Duration::from_secs(30),
-            max_conn_age: Duration::from_secs(23 * 3600 + 1800),
+            stale: Self::DEFAULT_STALE,
+            max_conn_age: Self::DEFAULT_MAX_CONN_AGE,
             limits: Limits::default(),
             weight_per_minute: rest::DEFAULT_WEIGHT_PER_MINUTE,
             rest_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
-            switch_timeout: Duration::from_secs(10),
+            switch_timeout: Self::DEFAULT_SWITCH_TIMEOUT,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             record: None,
@@ -144,7 +153,7 @@ pub enum LiveError {
         error: RecordSetupError,
     },
     /// `--core`: no such core, or pinning failed.
-    Core(String),
+    Core(CoreError),
     /// A local failure retrying cannot mend: the poller, its waker or a helper thread.
     Local {
         /// What could not be done.
@@ -179,7 +188,7 @@ impl std::fmt::Display for LiveError {
                 write!(f, "--record {}: {e}", dir.display())
             }
             LiveError::Record { error: RecordSetupError::Io(e), .. } => write!(f, "--record: {e}"),
-            LiveError::Core(m) => f.write_str(m),
+            LiveError::Core(e) => e.fmt(f),
             LiveError::Local { what, error } => write!(f, "cannot {what}: {error}"),
         }
     }
@@ -270,23 +279,54 @@ impl LiveReport {
     }
 }
 
+/// Why `--core` cannot be honoured: a configuration error (exit 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// No core with this id (the ids this process may run on are listed).
+    NoSuchCore {
+        /// The id asked for.
+        id: usize,
+        /// The ids available.
+        available: Vec<usize>,
+    },
+    /// The core exists but the thread could not be pinned to it.
+    PinFailed {
+        /// The id asked for.
+        id: usize,
+    },
+}
+
+impl std::fmt::Display for CoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CoreError::NoSuchCore { id, available } => {
+                let have: Vec<String> = available.iter().map(usize::to_string).collect();
+                write!(f, "--core {id}: no such core (available: {})", have.join(","))
+            }
+            CoreError::PinFailed { id } => write!(f, "--core {id}: pinning the event loop failed"),
+        }
+    }
+}
+
+impl std::error::Error for CoreError {}
+
 /// Checks that core `id` exists (a one-line error otherwise).
-pub fn check_core(id: usize) -> Result<(), String> {
+pub fn check_core(id: usize) -> Result<(), CoreError> {
     let ids = core_affinity::get_core_ids().unwrap_or_default();
     if ids.iter().any(|c| c.id == id) {
         Ok(())
     } else {
-        let have: Vec<String> = ids.iter().map(|c| c.id.to_string()).collect();
-        Err(format!("--core {id}: no such core (available: {})", have.join(",")))
+        Err(CoreError::NoSuchCore { id, available: ids.iter().map(|c| c.id).collect() })
     }
 }
 
-fn pin(id: usize) -> Result<(), String> {
+fn pin(id: usize) -> Result<(), CoreError> {
     check_core(id)?;
     if core_affinity::set_for_current(core_affinity::CoreId { id }) {
         Ok(())
     } else {
-        Err(format!("--core {id}: pinning the event loop failed"))
+        Err(CoreError::PinFailed { id })
     }
 }
 

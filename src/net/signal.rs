@@ -28,8 +28,30 @@ extern "C" fn on_signal(_signum: std::ffi::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// Why the handler could not be installed: fatal at start (without it a signal would kill the run
+/// before the summary and exit files are written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignalError {
+    /// `signal()` returned `SIG_ERR` for this signal.
+    Install {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+    },
+}
+
+impl std::fmt::Display for SignalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignalError::Install { signal } => write!(f, "cannot install the {signal} handler"),
+        }
+    }
+}
+
+impl std::error::Error for SignalError {}
+
 /// Installs the SIGINT/SIGTERM handler (idempotent) and returns the flag it sets.
-pub fn install() -> Result<&'static AtomicBool, String> {
+pub fn install() -> Result<&'static AtomicBool, SignalError> {
     #[cfg(unix)]
     {
         let handler = on_signal as extern "C" fn(std::ffi::c_int) as usize;
@@ -39,7 +61,7 @@ pub fn install() -> Result<&'static AtomicBool, String> {
             // static atomic, which is async-signal-safe, and touches nothing else.
             let prev = unsafe { ffi::signal(sig, handler) };
             if prev == ffi::SIG_ERR {
-                return Err(format!("cannot install the {name} handler"));
+                return Err(SignalError::Install { signal: name });
             }
         }
     }

@@ -8,10 +8,11 @@
 //! an `io::Error` for the connection's owner to log and reconnect on. Not supported, by design:
 //! client certificates, session resumption tuning, ALPN.
 
-use std::io::{self, BufReader, Read, Write};
-use std::path::Path;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -26,19 +27,21 @@ impl TlsSetup {
     /// Mozilla's public roots (webpki-roots), plus every certificate in `ca_file` (PEM) when
     /// given. An unreadable file, a file without a certificate, or a certificate rustls cannot use
     /// as a root is an error naming the file: a configuration error, not something to retry.
-    pub fn new(ca_file: Option<&Path>) -> Result<TlsSetup, String> {
+    pub fn new(ca_file: Option<&Path>) -> Result<TlsSetup, TlsConfigError> {
         let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         let mut extra_roots = 0;
         if let Some(path) = ca_file {
             for cert in read_pem_certs(path)? {
-                roots.add(cert).map_err(|e| format!("--ca-file {}: unusable certificate: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|source| TlsConfigError::UnusableCertificate { path: path.to_owned(), source })?;
                 extra_roots += 1;
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS configuration: {e}"))?
+            .map_err(TlsConfigError::Provider)?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(TlsSetup { config: Arc::new(config), extra_roots })
@@ -62,13 +65,82 @@ impl TlsSetup {
     }
 }
 
-fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(f))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("--ca-file {}: not a PEM file: {e}", path.display()))?;
+/// Why the TLS configuration could not be built: a configuration error (exit 2), never retried.
+/// Its `Display` is one line naming the `--ca-file` path.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// The CA file cannot be opened or read.
+    Read {
+        /// The `--ca-file` path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The CA file holds a PEM section that does not decode (bad base64, no END line).
+    NotPem {
+        /// The `--ca-file` path.
+        path: PathBuf,
+        /// The PEM reader's complaint.
+        source: pem::Error,
+    },
+    /// The CA file holds no `CERTIFICATE` section.
+    NoCertificate {
+        /// The `--ca-file` path.
+        path: PathBuf,
+    },
+    /// rustls refused a certificate of the CA file as a trust anchor.
+    UnusableCertificate {
+        /// The `--ca-file` path.
+        path: PathBuf,
+        /// rustls's reason.
+        source: rustls::Error,
+    },
+    /// The crypto provider supports none of the protocol versions asked for (a build problem:
+    /// ring and TLS 1.2/1.3 are always compiled in).
+    Provider(rustls::Error),
+}
+
+impl std::fmt::Display for TlsConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsConfigError::Read { path, source } => write!(f, "--ca-file {}: {source}", path.display()),
+            TlsConfigError::NotPem { path, source } => {
+                write!(f, "--ca-file {}: not a PEM file: {source}", path.display())
+            }
+            TlsConfigError::NoCertificate { path } => {
+                write!(f, "--ca-file {}: no PEM certificate found", path.display())
+            }
+            TlsConfigError::UnusableCertificate { path, source } => {
+                write!(f, "--ca-file {}: unusable certificate: {source}", path.display())
+            }
+            TlsConfigError::Provider(e) => write!(f, "TLS configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsConfigError::Read { source, .. } => Some(source),
+            TlsConfigError::NotPem { source, .. } => Some(source),
+            TlsConfigError::UnusableCertificate { source, .. } | TlsConfigError::Provider(source) => Some(source),
+            TlsConfigError::NoCertificate { .. } => None,
+        }
+    }
+}
+
+/// Every `CERTIFICATE` section of a PEM file, through rustls-pki-types' reader (other sections,
+/// such as a private key, are skipped).
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let pem_error = |e: pem::Error| match e {
+        pem::Error::Io(source) => TlsConfigError::Read { path: path.to_owned(), source },
+        source => TlsConfigError::NotPem { path: path.to_owned(), source },
+    };
+    let certs: Vec<_> =
+        CertificateDer::pem_file_iter(path).map_err(pem_error)?.collect::<Result<_, _>>().map_err(pem_error)?;
     if certs.is_empty() {
-        return Err(format!("--ca-file {}: no PEM certificate found", path.display()));
+        return Err(TlsConfigError::NoCertificate { path: path.to_owned() });
     }
     Ok(certs)
 }
@@ -249,15 +321,40 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tickfeed-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let missing = dir.join("missing.pem");
-        let e = TlsSetup::new(Some(&missing)).unwrap_err();
+        let e = TlsSetup::new(Some(&missing)).unwrap_err().to_string();
         assert!(e.starts_with("--ca-file ") && e.contains("missing.pem") && !e.contains('\n'), "{e}");
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        let e = TlsSetup::new(Some(&empty)).unwrap_err();
+        let e = TlsSetup::new(Some(&empty)).unwrap_err().to_string();
         assert!(e.contains("no PEM certificate"), "{e}");
         let junk = dir.join("junk.pem");
         std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
         assert!(TlsSetup::new(Some(&junk)).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_certificate_of_a_pem_file_is_a_root_and_other_sections_are_skipped() {
+        let dir = std::env::temp_dir().join(format!("tickfeed-tls-pem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut pem = String::new();
+        for name in ["a", "b"] {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.distinguished_name.push(rcgen::DnType::CommonName, format!("tickfeed test CA {name}"));
+            let key = rcgen::KeyPair::generate().unwrap();
+            pem.push_str(&key.serialize_pem());
+            pem.push_str(&params.self_signed(&key).unwrap().pem());
+        }
+        let path = dir.join("two.pem");
+        std::fs::write(&path, &pem).unwrap();
+        assert_eq!(TlsSetup::new(Some(&path)).unwrap().extra_roots(), 2);
+        // A section cut short is a PEM error naming the file, not a silently shorter list.
+        let cut = dir.join("cut.pem");
+        std::fs::write(&cut, &pem[..pem.len() - 30]).unwrap();
+        let e = TlsSetup::new(Some(&cut)).unwrap_err();
+        assert!(matches!(e, TlsConfigError::NotPem { .. }), "{e}");
+        assert!(e.to_string().starts_with("--ca-file ") && e.to_string().contains("not a PEM file"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -29,15 +29,27 @@ pub enum OutputMode {
     None,
 }
 
+/// An `--output` value that names no [`OutputMode`] (the value as given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownOutputMode(pub String);
+
+impl std::fmt::Display for UnknownOutputMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown output mode '{}' (expected tob, tob-json, ndjson or none)", self.0)
+    }
+}
+
+impl std::error::Error for UnknownOutputMode {}
+
 impl FromStr for OutputMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownOutputMode;
+    fn from_str(s: &str) -> Result<Self, UnknownOutputMode> {
         match s {
             "tob" => Ok(OutputMode::Tob),
             "tob-json" => Ok(OutputMode::TobJson),
             "ndjson" => Ok(OutputMode::Ndjson),
             "none" => Ok(OutputMode::None),
-            _ => Err(format!("unknown output mode '{s}' (expected tob, tob-json, ndjson or none)")),
+            _ => Err(UnknownOutputMode(s.to_owned())),
         }
     }
 }

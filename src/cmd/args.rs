@@ -1,0 +1,335 @@
+//! The flag groups more than one command takes, and the value parsers behind every flag.
+//!
+//! Each flag is declared once, on the field it fills, with its help line and its default; where
+//! the library has a default (`LiveConfig`, `LadderConfig`, the REST weight budget) the field names
+//! that constant instead of repeating its value, so `--help` shows what the code does. Values are
+//! checked here, while clap parses, so a bad value is one line naming the flag before anything
+//! starts. Not here: checks that need the machine or the network (`--core`, `--ca-file`, exit
+//! files, unknown symbols), which the command drivers make at start.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::binance::rest::DEFAULT_WEIGHT_PER_MINUTE;
+use crate::binance::url::{self, SubscriptionError};
+use crate::binance::StreamKind;
+use crate::book::ladder::{LadderConfig, MAX_WINDOW_TICKS, MIN_WINDOW_TICKS};
+use crate::live::LiveConfig;
+use crate::output::OutputMode;
+use crate::pipeline::PipelineConfig;
+use crate::ws::Limits;
+
+/// A value clap's parser refused. Its `Display` is the reason without the flag: the one-line
+/// error puts the flag in front (`--depth-limit: 0 is outside 1..5000`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FlagError {
+    /// Not a number of the flag's type.
+    NotANumber(String),
+    /// A number outside the flag's range.
+    OutOfRange {
+        /// The value as given.
+        value: String,
+        /// The range, as `--help` states it.
+        range: String,
+    },
+    /// Not a finite number of seconds in 0..1e9.
+    NotSeconds(String),
+    /// `--max-conn-age` below its floor.
+    ConnAgeTooShort,
+    /// `--weight-budget` below the lightest request.
+    WeightTooLow(u32),
+    /// `--speed`: not a finite number above zero.
+    NotPositive(String),
+    /// `--pace`: neither `fast` nor `recorded`.
+    UnknownPace(String),
+    /// `--record-compress`: neither `gzip` nor `none`.
+    UnknownCompression(String),
+}
+
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagError::NotANumber(v) => write!(f, "'{v}' is not a valid number"),
+            FlagError::OutOfRange { value, range } => write!(f, "{value} is outside {range}"),
+            FlagError::NotSeconds(v) => write!(f, "{v} is not a number of seconds"),
+            FlagError::ConnAgeTooShort => f.write_str("at least 0.1 s"),
+            FlagError::WeightTooLow(w) => write!(f, "{w} is below the lightest request (5)"),
+            FlagError::NotPositive(v) => write!(f, "'{v}' is not a positive number"),
+            FlagError::UnknownPace(v) => write!(f, "unknown mode '{v}' (expected fast or recorded)"),
+            FlagError::UnknownCompression(v) => write!(f, "'{v}' is not gzip or none"),
+        }
+    }
+}
+
+impl std::error::Error for FlagError {}
+
+/// A number of seconds (fractions allowed), shown in `--help` as it is typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Secs(pub Duration);
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+/// Any number type, with the error naming the value.
+pub(crate) fn number<T: FromStr>(s: &str) -> Result<T, FlagError> {
+    s.parse().map_err(|_| FlagError::NotANumber(s.to_owned()))
+}
+
+fn in_range<T: FromStr + PartialOrd + std::fmt::Display>(s: &str, lo: T, hi: T) -> Result<T, FlagError> {
+    let v: T = number(s)?;
+    if v < lo || v > hi {
+        return Err(FlagError::OutOfRange { value: v.to_string(), range: format!("{lo}..{hi}") });
+    }
+    Ok(v)
+}
+
+fn secs(s: &str) -> Result<Secs, FlagError> {
+    let v: f64 = number(s)?;
+    if v.is_finite() && (0.0..=1e9).contains(&v) {
+        Ok(Secs(Duration::from_secs_f64(v)))
+    } else {
+        Err(FlagError::NotSeconds(v.to_string()))
+    }
+}
+
+fn conn_age(s: &str) -> Result<Secs, FlagError> {
+    let d = secs(s)?;
+    if d.0 < Duration::from_millis(100) {
+        return Err(FlagError::ConnAgeTooShort);
+    }
+    Ok(d)
+}
+
+fn depth_limit(s: &str) -> Result<u32, FlagError> {
+    in_range(s, 1, 5000)
+}
+
+fn max_message(s: &str) -> Result<usize, FlagError> {
+    in_range(s, 1024, 1 << 30)
+}
+
+fn weight_budget(s: &str) -> Result<u32, FlagError> {
+    let w: u32 = number(s)?;
+    if w < 5 {
+        return Err(FlagError::WeightTooLow(w));
+    }
+    Ok(w)
+}
+
+/// The ladder's own bounds: a window it would clamp is refused instead.
+fn window_ticks(s: &str) -> Result<usize, FlagError> {
+    in_range(s, MIN_WINDOW_TICKS, MAX_WINDOW_TICKS)
+}
+
+fn window_ticks_help() -> String {
+    format!(
+        "Ticks in each side's array window of the price ladder, {MIN_WINDOW_TICKS}..{MAX_WINDOW_TICKS} \
+         (rounded up to a power of two)"
+    )
+}
+
+/// `--record-compress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordCompress {
+    /// gzip each capture file when it closes.
+    Gzip,
+    /// Keep capture files plain.
+    None,
+}
+
+impl std::fmt::Display for RecordCompress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecordCompress::Gzip => "gzip",
+            RecordCompress::None => "none",
+        })
+    }
+}
+
+fn record_compress(s: &str) -> Result<RecordCompress, FlagError> {
+    match s {
+        "gzip" => Ok(RecordCompress::Gzip),
+        "none" => Ok(RecordCompress::None),
+        _ => Err(FlagError::UnknownCompression(s.to_owned())),
+    }
+}
+
+/// One `--symbol` item, checked (it goes into a URL and a stream name).
+pub(crate) fn symbol(s: &str) -> Result<String, SubscriptionError> {
+    url::check_symbol(s)?;
+    Ok(s.to_owned())
+}
+
+/// `--pace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceMode {
+    /// As fast as possible.
+    Fast,
+    /// At the recorded times (divided by `--speed`).
+    Recorded,
+}
+
+pub(crate) fn pace(s: &str) -> Result<PaceMode, FlagError> {
+    match s {
+        "fast" => Ok(PaceMode::Fast),
+        "recorded" => Ok(PaceMode::Recorded),
+        _ => Err(FlagError::UnknownPace(s.to_owned())),
+    }
+}
+
+pub(crate) fn speed(s: &str) -> Result<f64, FlagError> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(FlagError::NotPositive(s.to_owned())),
+    }
+}
+
+/// The output and exit-file flags `run`, `replay` and `demo` share.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// tob | tob-json | ndjson | none
+    #[arg(long, value_name = "MODE", default_value = "tob", value_parser = OutputMode::from_str)]
+    pub output: OutputMode,
+    /// At exit write DIR/{SYMBOL}.json with every level held (DIR is created, and checked, at start)
+    #[arg(long, value_name = "DIR")]
+    pub dump_book: Option<PathBuf>,
+    /// At exit write the run summary as JSON (checked writable at start)
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// At exit write the latency histogram (HdrHistogram percentile format); FILE.process for in-process time
+    #[arg(long, value_name = "FILE")]
+    pub hist: Option<PathBuf>,
+    /// Stop after N market events [default: unbounded]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = number::<u64>)]
+    pub max_events: Option<u64>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true, help = window_ticks_help(),
+          default_value_t = LadderConfig::default().window_ticks, value_parser = window_ticks)]
+    pub window_ticks: usize,
+    /// Do not log sync events and bad messages to stderr
+    #[arg(long, overrides_with = "quiet")]
+    pub quiet: bool,
+}
+
+impl OutputArgs {
+    /// Everything the pipeline takes from these flags.
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        let mut cfg = PipelineConfig { output: self.output, ..PipelineConfig::default() };
+        cfg.book.ladder.window_ticks = self.window_ticks;
+        cfg
+    }
+}
+
+/// The market and run flags `run` and `demo` share (`demo` supplies the connection itself).
+#[derive(Debug, Clone, Args)]
+pub struct FeedArgs {
+    /// Symbols to follow, any case; repeat or give a comma list (one connection carries all)
+    #[arg(long, value_name = "SYM", value_delimiter = ',', default_value = "btcusdt", value_parser = symbol)]
+    pub symbol: Vec<String>,
+    /// REST snapshot levels per side, 1..5000 (weight 5/25/50/250 of 6000 per minute)
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = LiveConfig::DEFAULT_DEPTH_LIMIT, value_parser = depth_limit)]
+    pub depth_limit: u32,
+    /// Pin the event-loop thread to core N [default: not pinned]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = number::<usize>)]
+    pub core: Option<usize>,
+    /// Stop after SECS of wall time (fractions allowed) [default: unbounded]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = secs)]
+    pub duration: Option<Secs>,
+    /// Capture frames and snapshots to DIR/{symbol}/{date}/take_N/{orderbook,trades,aggTrades,bookTickers}/
+    /// (hourly files, gzipped when closed; tickfeed replay DIR reads them) [default: off]
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Compress each hourly capture file when it closes (on a background thread), or keep it plain
+    #[arg(long, value_name = "gzip|none", default_value_t = RecordCompress::Gzip, value_parser = record_compress)]
+    pub record_compress: RecordCompress,
+    /// Reconnect when no market data arrives for SECS (0: never)
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, default_value_t = Secs(LiveConfig::DEFAULT_STALE), value_parser = secs)]
+    pub stale_secs: Secs,
+    /// Open a new connection and switch to it (make before break) once a connection is SECS old
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, default_value_t = Secs(LiveConfig::DEFAULT_MAX_CONN_AGE), value_parser = conn_age)]
+    pub max_conn_age: Secs,
+    /// Longest make-before-break overlap: switch even if the new connection has not caught up
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, default_value_t = Secs(LiveConfig::DEFAULT_SWITCH_TIMEOUT), value_parser = secs)]
+    pub switch_timeout: Secs,
+    /// Largest websocket frame/message accepted; a larger one ends the connection (reconnect)
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true, default_value_t = Limits::default().max_message, value_parser = max_message)]
+    pub max_message: usize,
+    /// REST request weight allowed per minute; snapshots that would exceed it wait
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = DEFAULT_WEIGHT_PER_MINUTE, value_parser = weight_budget)]
+    pub weight_budget: u32,
+}
+
+impl FeedArgs {
+    /// The symbols uppercased, duplicates removed, in the order given.
+    pub fn symbols_upper(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(self.symbol.len());
+        for s in &self.symbol {
+            let up = s.to_ascii_uppercase();
+            if !out.contains(&up) {
+                out.push(up);
+            }
+        }
+        out
+    }
+
+    /// Fills every field these flags own in `cfg` (and the stop conditions from `out`).
+    pub fn apply(&self, cfg: &mut LiveConfig, streams: &[StreamKind], out: &OutputArgs) {
+        cfg.symbols = self.symbols_upper();
+        let mut kinds = Vec::with_capacity(streams.len());
+        for k in streams {
+            if !kinds.contains(k) {
+                kinds.push(*k);
+            }
+        }
+        cfg.streams = kinds;
+        cfg.depth_limit = self.depth_limit;
+        cfg.core = self.core;
+        cfg.max_events = out.max_events;
+        cfg.duration = self.duration.map(|s| s.0);
+        cfg.stale = self.stale_secs.0;
+        cfg.max_conn_age = self.max_conn_age.0;
+        cfg.switch_timeout = self.switch_timeout.0;
+        cfg.limits = Limits { max_frame: self.max_message, max_message: self.max_message };
+        cfg.weight_per_minute = self.weight_budget;
+        cfg.record = self.record.clone();
+        cfg.record_compress = self.record_compress == RecordCompress::Gzip;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_errors_read_as_they_did() {
+        assert_eq!(depth_limit("0").unwrap_err().to_string(), "0 is outside 1..5000");
+        assert_eq!(number::<u64>("x").unwrap_err().to_string(), "'x' is not a valid number");
+        assert_eq!(secs("-1").unwrap_err().to_string(), "-1 is not a number of seconds");
+        assert_eq!(secs("inf").unwrap_err().to_string(), "inf is not a number of seconds");
+        assert_eq!(conn_age("0.05").unwrap_err(), FlagError::ConnAgeTooShort);
+        assert_eq!(max_message("100").unwrap_err().to_string(), "100 is outside 1024..1073741824");
+        assert_eq!(weight_budget("4").unwrap_err().to_string(), "4 is below the lightest request (5)");
+        assert_eq!(record_compress("zip").unwrap_err().to_string(), "'zip' is not gzip or none");
+        assert_eq!(speed("0").unwrap_err().to_string(), "'0' is not a positive number");
+        assert_eq!(pace("slow").unwrap_err().to_string(), "unknown mode 'slow' (expected fast or recorded)");
+        assert_eq!(secs("1.5").unwrap(), Secs(Duration::from_millis(1500)));
+        assert_eq!(Secs(LiveConfig::DEFAULT_MAX_CONN_AGE).to_string(), "84600");
+    }
+
+    #[test]
+    fn window_ticks_is_bounded_as_the_ladder_is() {
+        assert_eq!(window_ticks(&MIN_WINDOW_TICKS.to_string()), Ok(MIN_WINDOW_TICKS));
+        assert_eq!(window_ticks(&MAX_WINDOW_TICKS.to_string()), Ok(MAX_WINDOW_TICKS));
+        assert!(window_ticks(&(MIN_WINDOW_TICKS - 1).to_string()).is_err());
+        let e = window_ticks(&(MAX_WINDOW_TICKS + 1).to_string()).unwrap_err().to_string();
+        assert_eq!(e, format!("{} is outside {MIN_WINDOW_TICKS}..{MAX_WINDOW_TICKS}", MAX_WINDOW_TICKS + 1));
+        assert!(window_ticks_help().contains(&format!("{MIN_WINDOW_TICKS}..{MAX_WINDOW_TICKS}")));
+    }
+}

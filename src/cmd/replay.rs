@@ -1,0 +1,101 @@
+//! `tickfeed replay FILE_OR_DIR...`: recordings through the live pipeline, and its flags.
+//!
+//! Files are read in the order given; a `--record` folder is walked and each recorded run in it
+//! merged by receive time (see [`crate::capture::replay`]). The exit files and `--stats` keys are
+//! `run`'s, plus the replay's line counts.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::args::{self, OutputArgs, PaceMode};
+use super::error::CmdError;
+use super::{exit_files, summary};
+use crate::capture::{Pace, ReplayOptions, Replayer};
+use crate::notice::NoticeLog;
+use crate::pipeline::Pipeline;
+
+/// `tickfeed replay`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Recordings: files (`<recv ns> <raw json>` lines, plain or gzip) or `--record` folders
+    #[arg(value_name = "FILE_OR_DIR", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Replay only these symbols (others are counted as bad messages) [default: every symbol seen]
+    #[arg(long, value_name = "SYM", value_delimiter = ',', value_parser = args::symbol)]
+    pub symbol: Vec<String>,
+    /// Do not time each frame (process_ns stays empty)
+    #[arg(long, overrides_with = "no_measure")]
+    pub no_measure: bool,
+    /// fast (as fast as possible) | recorded (wait for each line's recorded time) [default: fast]
+    #[arg(long, value_name = "MODE", value_parser = args::pace)]
+    pub pace: Option<PaceMode>,
+    /// With --pace recorded: play X times faster than recorded (implies --pace recorded) [default: 1]
+    #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = args::speed)]
+    pub speed: Option<f64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl ReplayArgs {
+    /// The replay pace from `--pace` and `--speed`.
+    pub fn pace(&self) -> Result<Pace, CmdError> {
+        match (self.pace, self.speed) {
+            (None | Some(PaceMode::Fast), None) => Ok(Pace::AsFastAsPossible),
+            (Some(PaceMode::Fast), Some(_)) => Err(CmdError::SpeedWithFastPace),
+            (None | Some(PaceMode::Recorded), speed) => Ok(Pace::Recorded { speed: speed.unwrap_or(1.0) }),
+        }
+    }
+}
+
+/// `tickfeed replay`.
+pub fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
+    let pace = a.pace()?;
+    if let Some(missing) = a.paths.iter().find(|p| !p.exists()) {
+        return Err(CmdError::NoSuchRecording(missing.clone()));
+    }
+    exit_files::check_writable(&a.output)?;
+    let mut cfg = a.output.pipeline_config();
+    cfg.auto_symbols = a.symbol.is_empty();
+    let syms: Vec<&str> = a.symbol.iter().map(String::as_str).collect();
+    let mut p = Pipeline::new(cfg, &syms);
+    let opts = ReplayOptions { max_events: a.output.max_events, measure: !a.no_measure, pace };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut stdout_ok = true;
+    let mut log = NoticeLog::stderr(a.output.quiet);
+    let mut flush = |p: &mut Pipeline| {
+        if !p.notices().is_empty() {
+            log.drain(p.notices(), Instant::now());
+        }
+        if stdout_ok && p.output().flush_to(&mut out).is_err() {
+            // stdout closed (a pipe into `head`): stop producing output, finish quietly.
+            stdout_ok = false;
+        }
+        p.output().discard();
+        stdout_ok
+    };
+    let counters = {
+        let mut r = Replayer::new(&mut p);
+        r.run(&a.paths, opts, &mut flush).map_err(CmdError::Replay)?;
+        r.counters()
+    };
+    let _ = out.flush();
+    drop(out);
+    let extra = [
+        ("lines", counters.lines),
+        ("malformed_lines", counters.malformed_lines),
+        ("torn_lines", counters.torn_lines),
+        ("snapshots", counters.snapshots),
+        ("unattributed_snapshots", counters.unattributed_snapshots),
+        ("runs", counters.runs),
+    ];
+    exit_files::write(&a.output, &p, &extra)?;
+    if !a.output.quiet {
+        eprint!("{}", summary::summary_text(&p));
+        eprintln!("{}", counters.stamps_text());
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! `tickfeed run`: the live handler's flags and its driver.
+//!
+//! The driver turns the flags into a [`LiveConfig`] and a pipeline, checks at start what can only
+//! be checked on this machine (the core, the CA file, the exit files), runs the event loop and
+//! writes the exit files. `demo` shares everything after the connection flags (`run_live`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::args::{FeedArgs, OutputArgs};
+use super::error::CmdError;
+use super::{exit_files, summary};
+use crate::binance::url::{self, BaseUrl};
+use crate::binance::StreamKind;
+use crate::live::{self, LiveConfig};
+use crate::net::tls::TlsSetup;
+use crate::notice::NoticeLog;
+use crate::pipeline::Pipeline;
+
+/// `tickfeed run`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub feed: FeedArgs,
+    /// Streams per symbol: any of depth,trade,aggTrade,bookTicker (depth is the 100 ms diff stream)
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "depth,trade", value_parser = url::parse_stream)]
+    pub streams: Vec<StreamKind>,
+    /// Websocket BASE, wss://host:port or ws://host:port; /stream?streams=...&timeUnit=MICROSECOND is appended
+    #[arg(long, value_name = "URL", default_value = "wss://stream.binance.com:9443", value_parser = url::parse_ws_base,
+          help_heading = "Connection")]
+    pub ws_url: BaseUrl,
+    /// REST BASE for /api/v3/exchangeInfo and /api/v3/depth
+    #[arg(long, value_name = "URL", default_value = "https://api.binance.com", value_parser = url::parse_rest_base,
+          help_heading = "Connection")]
+    pub rest_url: BaseUrl,
+    /// Extra trusted root certificate(s) for websocket and REST TLS (e.g. the simulator's)
+    /// [default: public web roots only]
+    #[arg(long, value_name = "PEM", help_heading = "Connection")]
+    pub ca_file: Option<PathBuf>,
+    /// Block in the poller (20 ms timer tick) instead of spinning on poll(0)
+    #[arg(long, help_heading = "Connection", overrides_with = "no_busy_poll")]
+    pub no_busy_poll: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl RunArgs {
+    /// The live configuration these flags describe. Reads the CA file and checks the core: every
+    /// mistake is one line (exit 2).
+    pub fn live_config(&self) -> Result<LiveConfig, CmdError> {
+        let tls = TlsSetup::new(self.ca_file.as_deref())?;
+        live_config(
+            &self.feed,
+            &self.streams,
+            self.ws_url.clone(),
+            self.rest_url.clone(),
+            tls,
+            !self.no_busy_poll,
+            &self.output,
+        )
+    }
+}
+
+/// The live configuration of `run` and `demo`: every field the flags own is set from them.
+pub(crate) fn live_config(
+    feed: &FeedArgs,
+    streams: &[StreamKind],
+    ws: BaseUrl,
+    rest: BaseUrl,
+    tls: TlsSetup,
+    busy_poll: bool,
+    out: &OutputArgs,
+) -> Result<LiveConfig, CmdError> {
+    if let Some(c) = feed.core {
+        live::check_core(c)?;
+    }
+    let mut cfg = LiveConfig::new(ws, rest, tls);
+    feed.apply(&mut cfg, streams, out);
+    cfg.busy_poll = busy_poll;
+    Ok(cfg)
+}
+
+/// `tickfeed run`. Ends on `--duration`, `--max-events`, SIGINT or SIGTERM (summary on stderr,
+/// exit files written, exit 0). stdout closing (a pipe into `head`) stops the output but not the
+/// run: books, stats and the exit files are still kept.
+pub fn run(a: &RunArgs) -> Result<(), CmdError> {
+    let cfg = a.live_config()?;
+    run_live(&cfg, &a.output)
+}
+
+/// The live run once configured: shared by `run` and `demo`.
+pub(crate) fn run_live(cfg: &LiveConfig, out: &OutputArgs) -> Result<(), CmdError> {
+    exit_files::check_writable(out)?;
+    let syms: Vec<&str> = cfg.symbols.iter().map(String::as_str).collect();
+    let mut p = Pipeline::new(out.pipeline_config(), &syms);
+    let stop = crate::net::signal::install()?;
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let log = NoticeLog::stderr(out.quiet);
+    let report = live::run(cfg, &mut p, &mut lock, log, stop)?;
+    drop(lock);
+    exit_files::write(out, &p, &report.extra())?;
+    if !out.quiet {
+        eprintln!("tickfeed: run ended ({})", report.end);
+        eprint!("{}", summary::summary_text(&p));
+    }
+    Ok(())
+}

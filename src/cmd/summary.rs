@@ -1,0 +1,58 @@
+//! The human summary a command prints on stderr when it ends (unless `--quiet`).
+//!
+//! For people, not scripts: its wording may change. Scripts read `--stats` (the contract's keys).
+
+use crate::pipeline::Pipeline;
+
+/// A human summary of a run for stderr.
+pub fn summary_text(p: &Pipeline) -> String {
+    let s = p.stats();
+    let mut o = format!(
+        "events {} (depth {}, trades {}, aggTrades {}, bookTickers {}), bad messages {}\n",
+        s.events, s.depth_updates, s.trades, s.agg_trades, s.book_tickers, s.bad_messages
+    );
+    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| if h.is_empty() { 0 } else { h.value_at_quantile(p) };
+    if !s.latency_us.is_empty() {
+        o.push_str(&format!(
+            "latency_us p50 {} p99 {} p999 {} max {} (n={})\n",
+            q(&s.latency_us, 0.5),
+            q(&s.latency_us, 0.99),
+            q(&s.latency_us, 0.999),
+            s.latency_us.max(),
+            s.latency_us.len()
+        ));
+    }
+    if s.negative_latency > 0 {
+        o.push_str(&format!(
+            "negative latency: {} events (receive clock behind exchange by up to {} us)\n",
+            s.negative_latency, -s.min_latency_us
+        ));
+    }
+    if !s.process_ns.is_empty() {
+        o.push_str(&format!(
+            "process_ns p50 {} p99 {} p999 {} max {} (n={})\n",
+            q(&s.process_ns, 0.5),
+            q(&s.process_ns, 0.99),
+            q(&s.process_ns, 0.999),
+            s.process_ns.max(),
+            s.process_ns.len()
+        ));
+    }
+    for x in p.summaries() {
+        o.push_str(&format!(
+            "{} {} lastUpdateId {} bids {} asks {} gaps {} resyncs {} dropped {} bookTicker checks {} mismatches {} trades {}\n",
+            x.symbol,
+            x.state,
+            x.last_update_id,
+            x.bids,
+            x.asks,
+            x.gaps,
+            x.resyncs,
+            x.dropped_diffs,
+            x.book_ticker_checks,
+            x.book_ticker_mismatches,
+            x.trades
+        ));
+    }
+    o
+}

@@ -1,0 +1,212 @@
+//! The command line as parsed: flags into configurations, mistakes into one line.
+
+use super::*;
+use crate::binance::url::parse_ws_base;
+use crate::binance::StreamKind;
+use crate::live::LiveConfig;
+use crate::net::tls::TlsSetup;
+use crate::output::OutputMode;
+use crate::pipeline::PipelineConfig;
+
+fn parse(v: &[&str]) -> Result<Cli, String> {
+    let argv: Vec<OsString> = std::iter::once("tickfeed").chain(v.iter().copied()).map(OsString::from).collect();
+    Cli::try_parse_from(&argv).map_err(|e| usage_line(&e, subcommand_of(&argv).as_deref()))
+}
+
+fn replay_args(v: &[&str]) -> Result<ReplayArgs, String> {
+    let mut argv = vec!["replay"];
+    argv.extend_from_slice(v);
+    match parse(&argv)?.command {
+        Command::Replay(a) => Ok(a),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn run_args(v: &[&str]) -> Result<RunArgs, String> {
+    let mut argv = vec!["run"];
+    argv.extend_from_slice(v);
+    match parse(&argv)?.command {
+        Command::Run(a) => Ok(a),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn parses_flags_and_reports_mistakes() {
+    let a = replay_args(&["--output", "ndjson", "--symbol=btcusdt,ethusdt", "--symbol", "bnb", "f1", "--quiet", "f2"])
+        .unwrap();
+    assert_eq!(a.output.output, OutputMode::Ndjson);
+    assert_eq!(a.symbol, vec!["btcusdt", "ethusdt", "bnb"]);
+    assert!(a.output.quiet);
+    assert_eq!(a.paths, vec![std::path::PathBuf::from("f1"), "f2".into()]);
+    assert_eq!(
+        replay_args(&["--bogus", "f"]).unwrap_err(),
+        "replay: unknown flag --bogus (see tickfeed replay --help)"
+    );
+    assert_eq!(replay_args(&["f", "--output"]).unwrap_err(), "replay: --output needs a value (MODE)");
+    assert_eq!(replay_args(&["f", "--quiet=1"]).unwrap_err(), "replay: --quiet takes no value");
+    assert_eq!(replay_args(&["f", "--output", "tob", "--output", "none"]).unwrap_err(), "replay: --output given twice");
+    assert!(
+        replay_args(&["f", "--quiet", "--no-measure", "--quiet", "--no-measure"]).unwrap().output.quiet,
+        "switches repeat"
+    );
+    assert_eq!(replay_args(&["--max-events", "x", "f"]).unwrap_err(), "--max-events: 'x' is not a valid number");
+    let e = replay_args(&["--output", "fancy", "f"]).unwrap_err();
+    assert!(e.contains("unknown output mode 'fancy'") && e.starts_with("--output: "), "{e}");
+    assert!(replay_args(&[]).unwrap_err().starts_with("replay: missing <FILE_OR_DIR>"));
+    let help = Cli::command().find_subcommand_mut("replay").unwrap().render_help().to_string();
+    assert!(help.contains("--dump-book <DIR>"), "{help}");
+}
+
+#[test]
+fn one_line_errors_name_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--depth-limit", "0"], "--depth-limit: 0 is outside 1..5000"),
+        (&["run", "--streams", "depth,kline"], "--streams: unknown stream 'kline'"),
+        (&["run", "--streams", ""], "--streams: empty stream name"),
+        (&["run", "--symbol", ""], "--symbol: empty symbol"),
+        (&["run", "--symbol", "btc/usdt"], "--symbol: invalid symbol 'btc/usdt'"),
+        (&["run", "--ws-url", "wss://x:1/ws"], "--ws-url 'wss://x:1/ws': give the base only"),
+        (&["run", "--rest-url", "ftp://x"], "--rest-url 'ftp://x': unsupported scheme 'ftp'"),
+        (&["run", "--record-compress", "zip"], "--record-compress: 'zip' is not gzip or none"),
+        (&["run", "--max-conn-age", "0.01"], "--max-conn-age: at least 0.1 s"),
+        (&["run", "--duration", "-1"], "--duration: -1 is not a number of seconds"),
+        (&["run", "--weight-budget", "1"], "--weight-budget: 1 is below the lightest request (5)"),
+        (&["run", "--window-ticks", "16777216"], "--window-ticks: 16777216 is outside 64..4194304"),
+        (&["run", "extra"], "run: unexpected argument 'extra' (see tickfeed run --help)"),
+        (&["run", "--max-event", "1"], "run: unknown flag --max-event, did you mean --max-events?"),
+        (&["bogus"], "unknown command 'bogus'"),
+        (&["--bogus"], "unknown flag --bogus (see tickfeed --help)"),
+        (&["completions", "tcsh"], "<SHELL>: invalid value 'tcsh' (expected bash,"),
+        (&["replay", "--pace", "slow", "x"], "--pace: unknown mode 'slow'"),
+        (&["replay", "--speed", "0", "x"], "--speed: '0' is not a positive number"),
+    ];
+    for (argv, want) in cases {
+        let e = parse(argv).unwrap_err();
+        assert!(e.starts_with(want), "{argv:?}: {e}");
+        assert!(!e.contains('\n'), "{argv:?}: {e}");
+    }
+    #[cfg(feature = "sim")]
+    {
+        let e = parse(&["demo", "--ws-url", "ws://x:1"]).unwrap_err();
+        assert!(e.starts_with("demo: unknown flag --ws-url"), "{e}");
+    }
+}
+
+#[test]
+fn the_command_line_defaults_are_the_library_defaults() {
+    let a = run_args(&[]).unwrap();
+    assert_eq!(a.ws_url, parse_ws_base("wss://stream.binance.com:9443").unwrap());
+    let cli = a.live_config().unwrap();
+    let lib = LiveConfig::new(cli.ws.clone(), cli.rest.clone(), TlsSetup::new(None).unwrap());
+    assert_eq!(cli.symbols, lib.symbols);
+    assert_eq!(cli.streams, lib.streams);
+    assert_eq!(cli.depth_limit, lib.depth_limit);
+    assert_eq!(cli.core, lib.core);
+    assert_eq!(cli.busy_poll, lib.busy_poll);
+    assert_eq!(cli.max_events, lib.max_events);
+    assert_eq!(cli.duration, lib.duration);
+    assert_eq!(cli.stale, lib.stale);
+    assert_eq!(cli.max_conn_age, lib.max_conn_age);
+    assert_eq!(cli.limits, lib.limits);
+    assert_eq!(cli.weight_per_minute, lib.weight_per_minute);
+    assert_eq!(cli.switch_timeout, lib.switch_timeout);
+    assert_eq!(cli.record, lib.record);
+    assert_eq!(cli.record_compress, lib.record_compress);
+    let same = |c: PipelineConfig| {
+        let d = PipelineConfig::default();
+        assert_eq!(
+            (c.output, c.book, c.auto_symbols, c.out_capacity),
+            (d.output, d.book, d.auto_symbols, d.out_capacity)
+        );
+    };
+    same(a.output.pipeline_config());
+    let r = replay_args(&["f"]).unwrap();
+    same(r.output.pipeline_config());
+    assert_eq!(r.pace().unwrap(), crate::capture::Pace::AsFastAsPossible);
+}
+
+#[test]
+fn flags_fill_the_live_configuration() {
+    let a = run_args(&[
+        "--symbol",
+        "btcusdt,ETHUSDT",
+        "--symbol=BTCUSDT",
+        "--streams",
+        "trade,depth,trade",
+        "--depth-limit",
+        "5000",
+        "--no-busy-poll",
+        "--max-events",
+        "7",
+        "--duration",
+        "1.5",
+        "--stale-secs",
+        "0",
+        "--max-conn-age",
+        "60",
+        "--switch-timeout",
+        "2",
+        "--max-message",
+        "4096",
+        "--weight-budget",
+        "100",
+        "--record",
+        "/tmp/rec",
+        "--record-compress",
+        "none",
+        "--quiet",
+        "--window-ticks",
+        "1024",
+    ])
+    .unwrap();
+    let c = a.live_config().unwrap();
+    assert_eq!(c.symbols, vec!["BTCUSDT", "ETHUSDT"]);
+    assert_eq!(c.streams, vec![StreamKind::Trade, StreamKind::Depth]);
+    assert_eq!((c.depth_limit, c.busy_poll, c.max_events), (5000, false, Some(7)));
+    assert_eq!(c.duration, Some(std::time::Duration::from_millis(1500)));
+    assert_eq!(c.stale, std::time::Duration::ZERO);
+    assert_eq!(c.max_conn_age, std::time::Duration::from_secs(60));
+    assert_eq!(c.switch_timeout, std::time::Duration::from_secs(2));
+    assert_eq!((c.limits.max_frame, c.limits.max_message, c.weight_per_minute), (4096, 4096, 100));
+    assert_eq!((c.record.as_deref(), c.record_compress), (Some(std::path::Path::new("/tmp/rec")), false));
+    assert!(a.output.quiet, "--quiet reaches the notice log");
+    assert_eq!(a.output.pipeline_config().book.ladder.window_ticks, 1024);
+}
+
+#[test]
+fn replay_pace_and_speed() {
+    use crate::capture::Pace;
+    assert_eq!(replay_args(&["--pace", "recorded", "f"]).unwrap().pace().unwrap(), Pace::Recorded { speed: 1.0 });
+    assert_eq!(replay_args(&["--speed", "4", "f"]).unwrap().pace().unwrap(), Pace::Recorded { speed: 4.0 });
+    let e = replay_args(&["--pace", "fast", "--speed", "2", "f"]).unwrap().pace().unwrap_err().to_string();
+    assert_eq!(e, "--speed needs --pace recorded (it was given --pace fast)");
+}
+
+#[test]
+fn help_shows_defaults_and_bounds() {
+    let mut cmd = Cli::command();
+    let run = cmd.find_subcommand_mut("run").unwrap().render_long_help().to_string();
+    for want in [
+        "[default: btcusdt]",
+        "[default: depth,trade]",
+        "[default: wss://stream.binance.com:9443]",
+        "[default: 1000]",
+        "[default: 84600]",
+        "[default: 65536]",
+        "64..4194304",
+        "[default: tob]",
+        "[default: gzip]",
+    ] {
+        assert!(run.contains(want), "{want} missing from:\n{run}");
+    }
+    cmd.debug_assert();
+}
+
+#[test]
+fn sim_arguments_pass_through_untouched() {
+    let Command::Sim(a) = parse(&["sim", "--listen", "127.0.0.1:0", "--plain", "--help"]).unwrap().command else {
+        panic!()
+    };
+    assert_eq!(a.args, vec!["--listen", "127.0.0.1:0", "--plain", "--help"]);
+}
