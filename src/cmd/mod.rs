@@ -63,8 +63,14 @@ pub enum Command {
     /// time; the books are reset between runs.
     Replay(ReplayArgs),
     /// The built-in Binance exchange simulator (websocket + REST, TLS or plain)
-    #[cfg_attr(not(feature = "sim"), command(hide = true))]
-    #[command(disable_help_flag = true, disable_version_flag = true)]
+    ///
+    /// On start it prints one line, `listening on wss://HOST:PORT` (or ws://), and runs until
+    /// SIGINT or SIGTERM. Its flags are the simulator's own (tools/sim).
+    #[cfg(feature = "sim")]
+    Sim(tickfeed_sim::SimArgs),
+    /// The built-in Binance exchange simulator (not in this build)
+    #[cfg(not(feature = "sim"))]
+    #[command(hide = true, disable_help_flag = true, disable_version_flag = true)]
     Sim(SimArgs),
     /// Sim + run in one process tree: the offline, self-contained showcase
     ///
@@ -82,15 +88,14 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
-/// `tickfeed sim ARGS...`: everything after `sim` goes to the simulator's own parser, which
-/// prints its own help and errors.
-// TODO: becomes the simulator's own `tickfeed_sim::SimArgs` (clap) once that lands; until then
-// the arguments are passed through untouched.
+/// `tickfeed sim ARGS...` / `tickfeed demo ARGS...` in a build without the simulator: any
+/// arguments are taken, so that the answer is the one line saying why, not a flag error.
+#[cfg(not(feature = "sim"))]
 #[derive(Debug, Clone, Args)]
 #[command(trailing_var_arg = true)]
 pub struct SimArgs {
-    /// The simulator's flags (see `tickfeed sim --help`)
-    #[arg(num_args = 0.., allow_hyphen_values = true, value_name = "SIM_ARGS")]
+    /// Ignored: this build has no simulator
+    #[arg(num_args = 0.., allow_hyphen_values = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }
 
@@ -114,7 +119,7 @@ impl Command {
             Command::Demo(_) => Err(CmdError::NoSimulator("demo")),
             #[cfg(feature = "sim")]
             // The simulator prints its own one-line errors and chooses its exit code.
-            Command::Sim(a) => Ok(ExitCode::from(tickfeed_sim::run_cli(&a.args).clamp(0, 255) as u8)),
+            Command::Sim(a) => Ok(ExitCode::from(tickfeed_sim::run_args(a.clone()).clamp(0, 255) as u8)),
             #[cfg(not(feature = "sim"))]
             Command::Sim(_) => Err(CmdError::NoSimulator("sim")),
             Command::Completions(a) => {
