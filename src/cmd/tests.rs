@@ -203,10 +203,13 @@ fn help_shows_defaults_and_bounds() {
     cmd.debug_assert();
 }
 
+#[cfg(feature = "sim")]
 #[test]
-fn sim_arguments_pass_through_untouched() {
-    let Command::Sim(a) = parse(&["sim", "--listen", "127.0.0.1:0", "--plain", "--help"]).unwrap().command else {
+fn sim_takes_the_simulators_own_flags() {
+    let Command::Sim(a) = parse(&["sim", "--listen", "127.0.0.1:0", "--plain", "--rate", "0"]).unwrap().command else {
         panic!()
     };
-    assert_eq!(a.args, vec!["--listen", "127.0.0.1:0", "--plain", "--help"]);
+    assert_eq!(a.listen, "127.0.0.1:0".parse().unwrap());
+    assert!(a.plain);
+    assert_eq!(parse(&["sim", "--bogus"]).unwrap_err(), "sim: unknown flag --bogus (see tickfeed sim --help)");
 }

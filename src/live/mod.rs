@@ -905,7 +905,7 @@ impl<W: Write> Loop<'_, W> {
         }
         let what = match &err {
             ConnError::Connect(e) => format!("connect {where_} failed: {}", io_text(e)),
-            ConnError::Tls(e) => format!("TLS with {where_} failed: {}", io_text(e)),
+            ConnError::Tls(e) => format!("TLS with {where_} failed: {e}"),
             e if opened.is_none() => format!("websocket to {where_} failed: {e}"),
             e => format!("connection #{serial} to {where_}: {e}"),
         };

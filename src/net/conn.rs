@@ -16,7 +16,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use crate::net::tls::{is_tls_error, TlsSession, TlsSetup};
+use crate::net::tls::{SessionError, TlsError, TlsSession, TlsSetup};
 use crate::ws::{Decoder, Encoder, Endpoint, Event, Handshake, HandshakeStatus, Limits, WsError};
 
 /// Free space the read buffer keeps after its largest frame: one socket read's worth.
@@ -42,8 +42,8 @@ pub enum Phase {
 pub enum ConnError {
     /// The TCP connect failed.
     Connect(io::Error),
-    /// TLS failed (certificate, alert, protocol).
-    Tls(io::Error),
+    /// TLS failed (certificate, alert, protocol), as rustls said.
+    Tls(TlsError),
     /// A socket error after connecting.
     Io(io::Error),
     /// The server closed the TCP connection.
@@ -70,7 +70,7 @@ impl fmt::Display for ConnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConnError::Connect(e) => write!(f, "connect failed: {}", io_text(e)),
-            ConnError::Tls(e) => write!(f, "{}", io_text(e)),
+            ConnError::Tls(e) => write!(f, "TLS: {e}"),
             ConnError::Io(e) => write!(f, "socket error: {}", io_text(e)),
             ConnError::Eof { phase: Phase::Open } => f.write_str("server closed the connection"),
             ConnError::Eof { phase } => write!(f, "server closed the connection during {phase:?}"),
@@ -99,12 +99,11 @@ pub fn io_text(e: &io::Error) -> String {
     }
 }
 
-impl ConnError {
-    fn from_io(e: io::Error) -> ConnError {
-        if is_tls_error(&e) {
-            ConnError::Tls(e)
-        } else {
-            ConnError::Io(e)
+impl From<SessionError> for ConnError {
+    fn from(e: SessionError) -> ConnError {
+        match e {
+            SessionError::Io(e) => ConnError::Io(e),
+            SessionError::Tls(e) => ConnError::Tls(e),
         }
     }
 }
@@ -283,7 +282,7 @@ impl Conn {
                     tls.write(&self.wbuf).map_err(ConnError::Io)?;
                     self.wbuf.clear();
                 }
-                tls.flush(&mut self.sock).map_err(ConnError::from_io)?;
+                tls.flush(&mut self.sock).map_err(ConnError::Io)?;
             }
             None => {
                 while self.wpos < self.wbuf.len() {
@@ -302,11 +301,11 @@ impl Conn {
         Ok(())
     }
 
-    fn read_some(&mut self) -> io::Result<usize> {
+    fn read_some(&mut self) -> Result<usize, SessionError> {
         let dst = &mut self.rbuf[self.end..];
         match &mut self.tls {
             Some(tls) => tls.read(&mut self.sock, dst),
-            None => self.sock.read(dst),
+            None => self.sock.read(dst).map_err(SessionError::Io),
         }
     }
 
@@ -341,13 +340,13 @@ impl Conn {
                     return Err(ConnError::Eof { phase: self.phase });
                 }
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(SessionError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
                     // TLS may have handshake records to send after processing what it read.
                     return self.flush();
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ConnError::from_io(e)),
+                Err(SessionError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
             };
             // The one clock read per socket read: the bytes are in hand (decrypted, with TLS).
             // It is the receive time of every frame this read completes and the start of their

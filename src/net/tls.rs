@@ -5,7 +5,8 @@
 //! The session follows rustls 0.23's `tlsclient-mio` example: `read_tls` -> `process_new_packets`
 //! -> `reader()`, and `wants_write` -> `write_tls`; the event loop maps [`TlsSession::wants_write`]
 //! to mio's WRITABLE interest. Nothing here decides when to connect, retry or give up: a failure is
-//! an `io::Error` for the connection's owner to log and reconnect on. Not supported, by design:
+//! a [`TlsError`] (rustls's own error kept as it is) or the socket's `io::Error`, for the
+//! connection's owner to log and reconnect on. Not supported, by design:
 //! client certificates, session resumption tuning, ALPN.
 
 use std::io::{self, Read, Write};
@@ -53,9 +54,9 @@ impl TlsSetup {
     }
 
     /// A client session for `host` (a DNS name or an IP literal, without brackets), with SNI.
-    pub fn session(&self, host: &str) -> io::Result<TlsSession> {
+    pub fn session(&self, host: &str) -> Result<TlsSession, TlsError> {
         let name = server_name(host)?;
-        let conn = ClientConnection::new(self.config.clone(), name).map_err(tls_error)?;
+        let conn = ClientConnection::new(self.config.clone(), name).map_err(TlsError::Rustls)?;
         Ok(TlsSession { conn })
     }
 
@@ -145,32 +146,49 @@ fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfig
     Ok(certs)
 }
 
-fn server_name(host: &str) -> io::Result<ServerName<'static>> {
+fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(bare.to_owned())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name '{bare}': {e}")))
+    ServerName::try_from(bare.to_owned()).map_err(|_| TlsError::ServerName(bare.to_owned()))
 }
 
-fn tls_error(e: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, TlsError(e))
-}
-
-/// A TLS failure (certificate, alert, protocol), carried inside an `io::Error` so the caller can
-/// say "TLS" in its log line ([`is_tls_error`]).
+/// Why TLS failed, with rustls's own error kept as it is (not hidden in an `io::Error`). Each is
+/// fatal to its session: the connection's owner logs it and reconnects.
 #[derive(Debug)]
-struct TlsError(rustls::Error);
+#[non_exhaustive]
+pub enum TlsError {
+    /// rustls refused: a certificate (unknown issuer, wrong name, expired), an alert from the
+    /// server, a protocol violation.
+    Rustls(rustls::Error),
+    /// The host cannot be a TLS server name.
+    ServerName(String),
+}
 
 impl std::fmt::Display for TlsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TLS: {}", self.0)
+        match self {
+            TlsError::Rustls(e) => e.fmt(f),
+            TlsError::ServerName(h) => write!(f, "'{h}' is not a valid TLS server name"),
+        }
     }
 }
 
-impl std::error::Error for TlsError {}
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::Rustls(e) => Some(e),
+            TlsError::ServerName(_) => None,
+        }
+    }
+}
 
-/// Whether an `io::Error` from this module is a TLS failure rather than a socket one.
-pub fn is_tls_error(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<TlsError>())
+/// Why a session read failed: the socket under it (`WouldBlock` and `Interrupted` included, for
+/// the caller to treat as on a plain socket), or TLS.
+#[derive(Debug)]
+pub enum SessionError {
+    /// The socket.
+    Io(io::Error),
+    /// TLS itself.
+    Tls(TlsError),
 }
 
 /// One client TLS session over a non-blocking socket the caller owns.
@@ -183,24 +201,24 @@ impl TlsSession {
     /// (`read_tls`) and `process_new_packets`. `Ok(0)` is the end of the stream (close_notify or
     /// the peer's FIN); `WouldBlock` means wait for readable. Handshake and alert records may
     /// leave bytes to send: check [`Self::wants_write`] after each call.
-    pub fn read<S: Read + Write>(&mut self, sock: &mut S, dst: &mut [u8]) -> io::Result<usize> {
+    pub fn read<S: Read + Write>(&mut self, sock: &mut S, dst: &mut [u8]) -> Result<usize, SessionError> {
         loop {
             match self.conn.reader().read(dst) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The peer closed TCP without close_notify: an end of stream for us.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
+                Err(e) => return Err(SessionError::Io(e)),
             }
             match self.conn.read_tls(sock) {
                 Ok(0) => return Ok(0),
                 Ok(_) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(SessionError::Io(e)),
             }
             if let Err(e) = self.conn.process_new_packets() {
                 // Try to tell the server why (the alert rustls queued); the connection is over.
                 let _ = self.conn.write_tls(sock);
-                return Err(tls_error(e));
+                return Err(SessionError::Tls(TlsError::Rustls(e)));
             }
         }
     }
@@ -261,8 +279,11 @@ impl<In: Transport> Connector<In> for RestTlsConnector {
             return Ok(Some(Either::A(transport)));
         }
         let host = details.uri.host().ok_or(ureq::Error::Tls("https URL without a host"))?;
-        let name = server_name(host).map_err(ureq::Error::Io)?;
-        let mut conn = ClientConnection::new(self.config.clone(), name).map_err(|e| ureq::Error::Io(tls_error(e)))?;
+        let name = match server_name(host) {
+            Ok(n) => n,
+            Err(_) => return Err(ureq::Error::Tls("the URL's host is not a valid TLS server name")),
+        };
+        let mut conn = ClientConnection::new(self.config.clone(), name).map_err(ureq::Error::Rustls)?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         sock.set_timeout(details.timeout);
         conn.complete_io(&mut sock)?;
@@ -365,6 +386,6 @@ mod tests {
         assert!(t.session("stream.binance.com").is_ok());
         assert!(t.session("127.0.0.1").is_ok());
         assert!(t.session("[::1]").is_ok());
-        assert!(t.session("bad host!").is_err());
+        assert!(matches!(t.session("bad host!"), Err(TlsError::ServerName(h)) if h == "bad host!"));
     }
 }
