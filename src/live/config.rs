@@ -1,0 +1,94 @@
+//! What `tickfeed run` is configured with, and the defaults the command line shows.
+
+use std::time::Duration;
+
+use crate::binance::rest;
+use crate::binance::url::BaseUrl;
+use crate::binance::StreamKind;
+use crate::net::tls::TlsSetup;
+use crate::ws::Limits;
+
+/// Everything `tickfeed run` is configured with.
+#[derive(Clone)]
+pub struct LiveConfig {
+    /// Websocket base.
+    pub ws: BaseUrl,
+    /// REST base.
+    pub rest: BaseUrl,
+    /// Symbols, in pipeline order.
+    pub symbols: Vec<String>,
+    /// Streams per symbol.
+    pub streams: Vec<StreamKind>,
+    /// Snapshot `limit`.
+    pub depth_limit: u32,
+    /// TLS roots for wss and https.
+    pub tls: TlsSetup,
+    /// Pin the loop thread to this core.
+    pub core: Option<usize>,
+    /// Spin on `poll(0)` instead of blocking.
+    pub busy_poll: bool,
+    /// Stop after this many market events.
+    pub max_events: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// No market data for this long: reconnect. Zero disables.
+    pub stale: Duration,
+    /// Open a new connection (make before break) once a connection is this old.
+    pub max_conn_age: Duration,
+    /// Websocket frame and message limits.
+    pub limits: Limits,
+    /// REST weight budget per minute.
+    pub weight_per_minute: u32,
+    /// Whole-request REST timeout.
+    pub rest_timeout: Duration,
+    /// TCP connect + TLS + upgrade must finish within this.
+    pub connect_timeout: Duration,
+    /// Longest overlap before switching to the new connection anyway.
+    pub switch_timeout: Duration,
+    /// First reconnect delay.
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// `--record DIR`: capture what is received.
+    pub record: Option<std::path::PathBuf>,
+    /// `--record-compress`: gzip each capture file when it closes (default) or keep it plain.
+    pub record_compress: bool,
+}
+
+impl LiveConfig {
+    /// The default snapshot `limit` (`--depth-limit`): weight 50 of the 6000 per minute.
+    pub const DEFAULT_DEPTH_LIMIT: u32 = 1000;
+    /// The default `--stale-secs`.
+    pub const DEFAULT_STALE: Duration = Duration::from_secs(30);
+    /// The default `--max-conn-age`: half an hour before Binance's 24 h cut.
+    pub const DEFAULT_MAX_CONN_AGE: Duration = Duration::from_secs(23 * 3600 + 1800);
+    /// The default `--switch-timeout`.
+    pub const DEFAULT_SWITCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Defaults for a websocket and REST base.
+    pub fn new(ws: BaseUrl, rest: BaseUrl, tls: TlsSetup) -> LiveConfig {
+        LiveConfig {
+            ws,
+            rest,
+            symbols: vec!["BTCUSDT".into()],
+            streams: vec![StreamKind::Depth, StreamKind::Trade],
+            depth_limit: Self::DEFAULT_DEPTH_LIMIT,
+            tls,
+            core: None,
+            busy_poll: true,
+            max_events: None,
+            duration: None,
+            stale: Self::DEFAULT_STALE,
+            max_conn_age: Self::DEFAULT_MAX_CONN_AGE,
+            limits: Limits::default(),
+            weight_per_minute: rest::DEFAULT_WEIGHT_PER_MINUTE,
+            rest_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            switch_timeout: Self::DEFAULT_SWITCH_TIMEOUT,
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            record: None,
+            record_compress: true,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! How a live run ended: the error that stopped it, or the reason it ended normally and what the
+//! loop did (the extra `--stats` keys).
+
+use std::io;
+use std::path::PathBuf;
+
+use super::CoreError;
+use crate::binance::rest::InfoError;
+
+/// Why a run could not go on.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LiveError {
+    /// exchangeInfo does not know a symbol: a configuration error, nothing to retry.
+    UnknownSymbol(InfoError),
+    /// `--record DIR` cannot be set up (a bad setting, or the folder cannot be written).
+    Record {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        error: RecordSetupError,
+    },
+    /// `--core`: no such core, or pinning failed.
+    Core(CoreError),
+    /// A local failure retrying cannot mend: the poller, its waker or a helper thread.
+    Local {
+        /// What could not be done.
+        what: &'static str,
+        /// The OS's reason.
+        error: io::Error,
+    },
+}
+
+/// Why `--record` could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RecordSetupError {
+    /// The recorder refused its configuration.
+    Config(crate::capture::recorder::ConfigError),
+    /// The take folders could not be made.
+    Io(crate::capture::recorder::RecordError),
+}
+
+impl LiveError {
+    /// True for a mistake of the user's (exit 2, a one-line reason), false for a local failure.
+    pub fn is_config(&self) -> bool {
+        !matches!(self, LiveError::Local { .. })
+    }
+}
+
+impl std::fmt::Display for LiveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LiveError::UnknownSymbol(e) => e.fmt(f),
+            LiveError::Record { dir, error: RecordSetupError::Config(e) } => {
+                write!(f, "--record {}: {e}", dir.display())
+            }
+            LiveError::Record { error: RecordSetupError::Io(e), .. } => write!(f, "--record: {e}"),
+            LiveError::Core(e) => e.fmt(f),
+            LiveError::Local { what, error } => write!(f, "cannot {what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for LiveError {}
+
+/// Why a run ended normally.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EndReason {
+    /// SIGINT or SIGTERM.
+    #[default]
+    Signal,
+    /// `--duration` elapsed.
+    Duration,
+    /// `--max-events` were processed.
+    MaxEvents,
+}
+
+impl EndReason {
+    /// The name used in the summary line: `signal`, `duration`, `max-events`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Signal => "signal",
+            EndReason::Duration => "duration",
+            EndReason::MaxEvents => "max-events",
+        }
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the loop did, beyond the pipeline's own stats (written as extra `--stats` keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveReport {
+    /// Websocket connections that completed the upgrade.
+    pub connections: u64,
+    /// Make-before-break switches.
+    pub switches: u64,
+    /// Frames from a new connection held back during an overlap (ahead of the book).
+    pub held_back: u64,
+    /// Connections dropped for silence (`--stale-secs`).
+    pub stale_reconnects: u64,
+    /// Connection attempts that failed before the upgrade.
+    pub connect_failures: u64,
+    /// Snapshot requests sent to the REST worker.
+    pub snapshot_requests: u64,
+    /// Snapshot fetches that failed (transport, HTTP status).
+    pub snapshot_failures: u64,
+    /// REST answers 429/418.
+    pub rest_rate_limited: u64,
+    /// REST requests delayed by the weight budget or a Retry-After.
+    pub rest_delayed: u64,
+    /// Binary frames received (not used by JSON streams; counted as bad messages too).
+    pub binary_frames: u64,
+    /// stdout failed (closed pipe); output stopped, the run went on.
+    pub stdout_closed: bool,
+    /// Lines written by `--record`.
+    pub recorded_lines: u64,
+    /// `--record` write failures (recording stops at the first).
+    pub record_errors: u64,
+    /// Why the run ended.
+    pub end: EndReason,
+}
+
+impl LiveReport {
+    /// The extra `--stats` keys.
+    pub fn extra(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("connections", self.connections),
+            ("switches", self.switches),
+            ("held_back", self.held_back),
+            ("stale_reconnects", self.stale_reconnects),
+            ("connect_failures", self.connect_failures),
+            ("snapshot_requests", self.snapshot_requests),
+            ("snapshot_failures", self.snapshot_failures),
+            ("rest_rate_limited", self.rest_rate_limited),
+            ("rest_delayed", self.rest_delayed),
+            ("binary_frames", self.binary_frames),
+            ("stdout_closed", u64::from(self.stdout_closed)),
+            ("recorded_lines", self.recorded_lines),
+            ("record_errors", self.record_errors),
+        ]
+    }
+}
