@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use tickfeed::binance::{decode_depth, decode_snapshot, split_envelope, Envelope, LevelBuf};
 use tickfeed::book::fixed::{parse_units_str, TickSize};
-use tickfeed::book::ladder::{Ladder, LadderConfig, Side};
+use tickfeed::book::{Ladder, LadderConfig, Side};
 use tickfeed::capture::load_recording;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};

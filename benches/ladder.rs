@@ -14,7 +14,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use tickfeed::book::ladder::{Ladder, LadderConfig, Level, Side};
+use tickfeed::book::{Ladder, LadderConfig, Level, Side};
 
 const MID: i64 = 6_183_763;
 const MESSAGES: usize = 4096;

@@ -26,6 +26,9 @@
 //! sans-IO: pure functions of bytes and a caller-supplied time, driven identically by the live
 //! event loop, by replay, by the tests and by the benches.
 
+#![warn(missing_docs, unreachable_pub)]
+#![deny(unsafe_code)]
+
 pub mod binance;
 pub mod book;
 pub mod capture;

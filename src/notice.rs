@@ -22,7 +22,7 @@ use crate::binance::DecodeError;
 use crate::book::fixed::push_units;
 use crate::book::sync::{SnapshotOutcome, SyncState};
 use crate::book::top::Top;
-use crate::capture::recorder::RecordError;
+use crate::capture::RecordError;
 
 /// A symbol name held inline (Binance symbols are at most 20 characters; longer is cut).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -475,7 +475,7 @@ impl Notices {
 /// True when a counter going from `before` to `after` reached a new power of two (1, 2, 4, 8,
 /// ...): a counter told at these points is told O(log n) times however fast it grows.
 #[inline]
-pub fn crossed_power_of_two(before: u64, after: u64) -> bool {
+pub(crate) fn crossed_power_of_two(before: u64, after: u64) -> bool {
     after > before && after != 0 && (before == 0 || after.ilog2() > before.ilog2())
 }
 

@@ -94,7 +94,7 @@ fn command_line_mistakes_are_one_line_and_exit_2() {
 
 #[test]
 fn window_ticks_has_the_ladders_bounds() {
-    use tickfeed::book::ladder::{MAX_WINDOW_TICKS, MIN_WINDOW_TICKS};
+    use tickfeed::book::{MAX_WINDOW_TICKS, MIN_WINDOW_TICKS};
     let range = format!("{MIN_WINDOW_TICKS}..{MAX_WINDOW_TICKS}");
     for bad in [MAX_WINDOW_TICKS + 1, MIN_WINDOW_TICKS - 1, 1 << 24] {
         let v = bad.to_string();

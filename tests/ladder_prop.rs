@@ -15,7 +15,7 @@ mod util;
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use tickfeed::book::ladder::{Ladder, LadderConfig, Level, Side};
+use tickfeed::book::{Ladder, LadderConfig, Level, Side};
 
 /// BTCUSDT around 61,837.63 with a 0.01 tick.
 const MID: i64 = 6_183_763;

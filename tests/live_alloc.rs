@@ -17,10 +17,10 @@ mod util;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tickfeed::binance::url::{parse_rest_base, parse_ws_base};
 use tickfeed::binance::StreamKind;
+use tickfeed::binance::{parse_rest_base, parse_ws_base};
 use tickfeed::live::{self, LiveConfig};
-use tickfeed::net::tls::TlsSetup;
+use tickfeed::net::TlsSetup;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{Pipeline, PipelineConfig};
 use tickfeed_sim::SimHandle;

@@ -4,8 +4,8 @@
 mod util;
 
 use std::process::Command;
-use tickfeed::book::ladder::Side;
-use tickfeed::book::sync::SyncPoint;
+use tickfeed::book::Side;
+use tickfeed::book::SyncPoint;
 use tickfeed::capture::{open_recording, split_line, RecordedLine, ReplayOptions, Replayer};
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};

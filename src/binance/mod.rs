@@ -1,18 +1,18 @@
 //! Binance: what its messages look like and how to ask it for things. Stream names and the
-//! combined-stream envelope ([`stream`]), the JSON decoders split by what they decode (market events
-//! in [`market`], REST bodies in [`rest_body`], depth levels in [`levels`]), the REST client with its
-//! request-weight gate ([`rest`]) and the websocket and REST URLs ([`url`]).
+//! combined-stream envelope (`stream`), the JSON decoders split by what they decode (market events
+//! in `market`, REST bodies in `rest_body`, depth levels in `levels`), the REST client with its
+//! request-weight gate (`rest`) and the websocket and REST URLs (`url`).
 //!
-//! Everything but [`rest`] is sans-IO: bytes in, typed values that borrow them out, errors as
+//! Everything but `rest` is sans-IO: bytes in, typed values that borrow them out, errors as
 //! values. This layer knows nothing of books, output or connections.
 
 mod json;
 mod levels;
 mod market;
-pub mod rest;
+pub(crate) mod rest;
 mod rest_body;
 mod stream;
-pub mod url;
+pub(crate) mod url;
 
 #[cfg(test)]
 mod tests;
@@ -23,5 +23,10 @@ pub use market::{
     decode_agg_trade, decode_book_ticker, decode_control, decode_depth, decode_raw_event, decode_trade, AggTrade,
     BookTicker, ControlReply, DepthHeader, RawEvent, Trade,
 };
+pub use rest::{InfoError, RestError, WaitReason};
 pub use rest_body::{decode_exchange_info, decode_snapshot, SymbolFilters};
 pub use stream::{parse_stream_name, split_envelope, ByStream, Envelope, StreamKind, StreamName};
+pub use url::{
+    check_symbol, parse_rest_base, parse_stream, parse_streams, parse_ws_base, stream_path, BaseUrl, SubscriptionError,
+    UrlError, UrlErrorKind,
+};

@@ -22,14 +22,14 @@ use crate::net::backoff::Backoff;
 use crate::net::tls::TlsSetup;
 
 /// Binance's REQUEST_WEIGHT limit per minute (the live value is in exchangeInfo.rateLimits).
-pub const DEFAULT_WEIGHT_PER_MINUTE: u32 = 6000;
+pub(crate) const DEFAULT_WEIGHT_PER_MINUTE: u32 = 6000;
 /// Weight of `GET /api/v3/exchangeInfo` for one symbol.
-pub const EXCHANGE_INFO_WEIGHT: u32 = 20;
+pub(crate) const EXCHANGE_INFO_WEIGHT: u32 = 20;
 /// Largest body accepted (a 5000-level snapshot is about 400 KB).
 const MAX_BODY: u64 = 32 << 20;
 
 /// Weight of `GET /api/v3/depth` by `limit` (in force since 2023-10-19): 5/25/50/250.
-pub fn depth_weight(limit: u32) -> u32 {
+pub(crate) fn depth_weight(limit: u32) -> u32 {
     match limit {
         0..=100 => 5,
         101..=500 => 25,
@@ -40,7 +40,7 @@ pub fn depth_weight(limit: u32) -> u32 {
 
 /// A sliding one-minute window of the request weight spent, against a budget.
 #[derive(Debug, Clone)]
-pub struct WeightBudget {
+pub(crate) struct WeightBudget {
     limit: u32,
     window: Duration,
     spent: VecDeque<(Instant, u32)>,
@@ -48,7 +48,7 @@ pub struct WeightBudget {
 
 impl WeightBudget {
     /// A budget of `limit` weight per minute.
-    pub fn new(limit: u32) -> WeightBudget {
+    pub(crate) fn new(limit: u32) -> WeightBudget {
         WeightBudget { limit: limit.max(1), window: Duration::from_secs(60), spent: VecDeque::new() }
     }
 
@@ -59,14 +59,14 @@ impl WeightBudget {
     }
 
     /// Weight spent in the window ending at `now`.
-    pub fn used(&mut self, now: Instant) -> u32 {
+    pub(crate) fn used(&mut self, now: Instant) -> u32 {
         self.prune(now);
         self.spent.iter().map(|&(_, w)| w).sum()
     }
 
     /// How long to wait before spending `weight` (zero: now). A request heavier than the whole
     /// budget waits for an empty window.
-    pub fn delay(&mut self, now: Instant, weight: u32) -> Duration {
+    pub(crate) fn delay(&mut self, now: Instant, weight: u32) -> Duration {
         let mut used = self.used(now);
         let need = weight.min(self.limit);
         for &(t, w) in &self.spent {
@@ -82,13 +82,13 @@ impl WeightBudget {
     }
 
     /// Records `weight` spent at `now`.
-    pub fn spend(&mut self, now: Instant, weight: u32) {
+    pub(crate) fn spend(&mut self, now: Instant, weight: u32) {
         self.spent.push_back((now, weight));
     }
 
     /// The server reported `used` weight in its current minute (`X-MBX-USED-WEIGHT-1M`): if that
     /// is more than we counted (another process on the same IP), count the difference as spent now.
-    pub fn observe_used(&mut self, now: Instant, used: u32) {
+    pub(crate) fn observe_used(&mut self, now: Instant, used: u32) {
         let ours = self.used(now);
         if used > ours {
             self.spent.push_back((now, used - ours));
@@ -107,19 +107,19 @@ pub enum WaitReason {
 
 /// The rules every REST request passes: `Retry-After` first, then the weight budget.
 #[derive(Debug, Clone)]
-pub struct RestGate {
+pub(crate) struct RestGate {
     budget: WeightBudget,
     blocked_until: Option<Instant>,
 }
 
 impl RestGate {
     /// A gate with a per-minute weight budget.
-    pub fn new(weight_per_minute: u32) -> RestGate {
+    pub(crate) fn new(weight_per_minute: u32) -> RestGate {
         RestGate { budget: WeightBudget::new(weight_per_minute), blocked_until: None }
     }
 
     /// How long a request of `weight` must wait at `now`, and why; `None`: send it now.
-    pub fn wait(&mut self, now: Instant, weight: u32) -> Option<(Duration, WaitReason)> {
+    pub(crate) fn wait(&mut self, now: Instant, weight: u32) -> Option<(Duration, WaitReason)> {
         if let Some(until) = self.blocked_until {
             if now < until {
                 return Some((until - now, WaitReason::RetryAfter));
@@ -131,13 +131,19 @@ impl RestGate {
     }
 
     /// Records a request of `weight` sent at `now`.
-    pub fn sent(&mut self, now: Instant, weight: u32) {
+    pub(crate) fn sent(&mut self, now: Instant, weight: u32) {
         self.budget.spend(now, weight);
     }
 
     /// Takes in a response's rate-limit facts: a 429 or 418 blocks every request until its
     /// `Retry-After` (60 s when absent); a used-weight header tightens the budget.
-    pub fn on_response(&mut self, now: Instant, status: u16, retry_after: Option<Duration>, used_weight: Option<u32>) {
+    pub(crate) fn on_response(
+        &mut self,
+        now: Instant,
+        status: u16,
+        retry_after: Option<Duration>,
+        used_weight: Option<u32>,
+    ) {
         if status == 429 || status == 418 {
             let until = now + retry_after.unwrap_or(Duration::from_secs(60));
             self.blocked_until = Some(self.blocked_until.map_or(until, |u| u.max(until)));
@@ -146,16 +152,11 @@ impl RestGate {
             self.budget.observe_used(now, u);
         }
     }
-
-    /// The weight budget.
-    pub fn budget(&mut self) -> &mut WeightBudget {
-        &mut self.budget
-    }
 }
 
 /// Parses `Retry-After` as Binance sends it: whole seconds. (The HTTP-date form is not used by
 /// Binance and is treated as absent.)
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
@@ -203,14 +204,14 @@ impl RestResponse {
 
 /// A blocking REST client for one base URL.
 #[derive(Clone)]
-pub struct RestClient {
+pub(crate) struct RestClient {
     agent: ureq::Agent,
     base: String,
 }
 
 impl RestClient {
     /// A client for `base` with a whole-request `timeout`, trusting `tls`'s roots.
-    pub fn new(base: &BaseUrl, tls: &TlsSetup, timeout: Duration) -> RestClient {
+    pub(crate) fn new(base: &BaseUrl, tls: &TlsSetup, timeout: Duration) -> RestClient {
         use ureq::unversioned::resolver::DefaultResolver;
         use ureq::unversioned::transport::{Connector, TcpConnector};
         let config = ureq::Agent::config_builder()
@@ -225,13 +226,13 @@ impl RestClient {
     }
 
     /// The full URL of `path_and_query`.
-    pub fn url(&self, path_and_query: &str) -> String {
+    pub(crate) fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base)
     }
 
     /// `GET path_and_query`. `Err` is a transport failure (DNS, connect, TLS, timeout, a body cut
     /// short or over the size cap); any HTTP status is an `Ok` answer for the caller to judge.
-    pub fn get(&self, path_and_query: &str) -> Result<RestResponse, RestError> {
+    pub(crate) fn get(&self, path_and_query: &str) -> Result<RestResponse, RestError> {
         let url = self.url(path_and_query);
         let mut resp = match self.agent.get(&url).call() {
             Ok(r) => r,
@@ -248,13 +249,13 @@ impl RestClient {
     }
 
     /// `GET /api/v3/depth?symbol=SYMBOL&limit=N`.
-    pub fn depth(&self, symbol: &str, limit: u32) -> Result<RestResponse, RestError> {
+    pub(crate) fn depth(&self, symbol: &str, limit: u32) -> Result<RestResponse, RestError> {
         self.get(&depth_path(symbol, limit))
     }
 }
 
 /// The path and query of a depth snapshot request, as sent and as recorded.
-pub fn depth_path(symbol: &str, limit: u32) -> String {
+pub(crate) fn depth_path(symbol: &str, limit: u32) -> String {
     format!("/api/v3/depth?symbol={symbol}&limit={limit}")
 }
 
@@ -364,7 +365,11 @@ impl fmt::Display for InfoError {
 impl std::error::Error for InfoError {}
 
 /// Fetches one symbol's filters, passing `gate` (waits for it on this thread).
-pub fn exchange_info(client: &RestClient, gate: &mut RestGate, symbol: &str) -> Result<SymbolFilters, InfoError> {
+pub(crate) fn exchange_info(
+    client: &RestClient,
+    gate: &mut RestGate,
+    symbol: &str,
+) -> Result<SymbolFilters, InfoError> {
     let path = format!("/api/v3/exchangeInfo?symbol={symbol}");
     if let Some((d, _)) = gate.wait(Instant::now(), EXCHANGE_INFO_WEIGHT) {
         std::thread::sleep(d);
@@ -388,7 +393,7 @@ pub fn exchange_info(client: &RestClient, gate: &mut RestGate, symbol: &str) -> 
 
 /// A snapshot fetched (or not) by the worker.
 #[derive(Debug)]
-pub struct SnapshotResult {
+pub(crate) struct SnapshotResult {
     /// The symbol index it was requested for.
     pub symbol: usize,
     /// Wall-clock ns when the response was complete.
@@ -399,7 +404,7 @@ pub struct SnapshotResult {
 
 /// Why the worker has no snapshot body, and whether it pauses before the next request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotError {
+pub(crate) struct SnapshotError {
     /// What failed.
     pub error: RestError,
     /// The worker waits this long before its next request (a transport failure or a 5xx).
@@ -408,7 +413,7 @@ pub struct SnapshotError {
 
 /// What the worker sends back to the event loop.
 #[derive(Debug)]
-pub enum WorkerEvent {
+pub(crate) enum WorkerEvent {
     /// A snapshot request finished, well or not.
     Snapshot(SnapshotResult),
     /// A request waits for the weight budget or a Retry-After (said once per request).
@@ -424,7 +429,7 @@ pub enum WorkerEvent {
 
 /// What the worker did, for the stats file.
 #[derive(Debug, Default)]
-pub struct RestCounters {
+pub(crate) struct RestCounters {
     /// Depth requests sent.
     pub requests: AtomicU64,
     /// Snapshots received with status 200.
@@ -438,14 +443,14 @@ pub struct RestCounters {
 }
 
 /// The snapshot helper thread and its channels.
-pub struct SnapshotWorker {
+pub(crate) struct SnapshotWorker {
     tx: Sender<usize>,
     rx: Receiver<WorkerEvent>,
     counters: Arc<RestCounters>,
 }
 
 /// Settings of the snapshot worker.
-pub struct WorkerConfig {
+pub(crate) struct WorkerConfig {
     /// Uppercase symbols, by index.
     pub symbols: Vec<String>,
     /// Depth `limit`.
@@ -454,7 +459,7 @@ pub struct WorkerConfig {
 
 impl SnapshotWorker {
     /// Starts the worker thread. `wake` is called after each result is sent (the loop's waker).
-    pub fn spawn(
+    pub(crate) fn spawn(
         client: RestClient,
         mut gate: RestGate,
         cfg: WorkerConfig,
@@ -531,17 +536,17 @@ impl SnapshotWorker {
     }
 
     /// Asks for a snapshot of symbol `symbol` (returns at once).
-    pub fn request(&self, symbol: usize) {
+    pub(crate) fn request(&self, symbol: usize) {
         let _ = self.tx.send(symbol);
     }
 
     /// What the worker has to say, if anything is waiting (no syscall).
-    pub fn try_recv(&self) -> Option<WorkerEvent> {
+    pub(crate) fn try_recv(&self) -> Option<WorkerEvent> {
         self.rx.try_recv().ok()
     }
 
     /// The worker's counters.
-    pub fn counters(&self) -> &RestCounters {
+    pub(crate) fn counters(&self) -> &RestCounters {
         &self.counters
     }
 }

@@ -5,7 +5,6 @@
 
 use crate::book::fixed::{Units, SCALE};
 
-/// The published figures for one book state.
 /// Top of book in 1e-8 units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Top {
@@ -15,6 +14,7 @@ pub struct Top {
     pub ask: Option<(Units, Units)>,
 }
 
+/// The published figures for one book state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopMetrics {
     /// Best bid price.
@@ -48,7 +48,7 @@ fn div_round(num: i128, den: i128) -> i128 {
 }
 
 /// The figures, or `None` unless both sides have a level.
-pub fn compute(top: Top) -> Option<TopMetrics> {
+pub(crate) fn compute(top: Top) -> Option<TopMetrics> {
     let ((bid, bid_qty), (ask, ask_qty)) = (top.bid?, top.ask?);
     let (b, a, bq, aq) = (bid as i128, ask as i128, bid_qty as i128, ask_qty as i128);
     let qsum = bq + aq;

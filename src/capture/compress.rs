@@ -38,7 +38,7 @@ pub(crate) struct Compressor {
 
 impl Compressor {
     /// Starts the thread. The first failure is kept for [`Compressor::take_first_failure`].
-    pub fn start(level: u32) -> io::Result<Compressor> {
+    pub(super) fn start(level: u32) -> io::Result<Compressor> {
         let (tx, rx) = channel::<PathBuf>();
         let stats = Arc::new(CompressStats::default());
         let st = Arc::clone(&stats);
@@ -64,7 +64,7 @@ impl Compressor {
 
     /// The first file that could not be gzipped and why, once (later failures are only counted).
     /// Two plain loads on the feed's thread while nothing failed.
-    pub fn take_first_failure(&mut self) -> Option<(PathBuf, String)> {
+    pub(super) fn take_first_failure(&mut self) -> Option<(PathBuf, String)> {
         if self.failure_taken || !self.stats.told.load(Ordering::Relaxed) {
             return None;
         }
@@ -74,7 +74,7 @@ impl Compressor {
     }
 
     /// Queues a closed file. Never blocks.
-    pub fn submit(&self, plain: PathBuf) {
+    pub(super) fn submit(&self, plain: PathBuf) {
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(plain).is_ok());
         if !sent {
             // The thread is gone (it panicked): the file stays plain, which replay reads too.
@@ -83,7 +83,7 @@ impl Compressor {
     }
 
     /// Waits until every queued file is compressed.
-    pub fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         drop(self.tx.take());
         if let Some(h) = self.handle.take() {
             if h.join().is_err() {

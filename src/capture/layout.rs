@@ -34,24 +34,24 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Nanoseconds in a UTC day (no leap seconds in Unix time).
-pub const DAY_NS: i64 = 86_400_000_000_000;
+pub(crate) const DAY_NS: i64 = 86_400_000_000_000;
 /// Nanoseconds in an hour.
-pub const HOUR_NS: i64 = 3_600_000_000_000;
+pub(crate) const HOUR_NS: i64 = 3_600_000_000_000;
 /// Nanoseconds in a second.
-pub const SECOND_NS: i64 = 1_000_000_000;
+pub(crate) const SECOND_NS: i64 = 1_000_000_000;
 /// The file in a take folder holding the id of the run that recorded it.
-pub const RUN_MARKER: &str = ".run";
+pub(crate) const RUN_MARKER: &str = ".run";
 /// The folder of depth diffs and REST snapshots (with their request lines).
-pub const ORDERBOOK_DIR: &str = "orderbook";
+pub(crate) const ORDERBOOK_DIR: &str = "orderbook";
 /// Extension of a plain capture file.
-pub const LOG_EXT: &str = "log";
+pub(crate) const LOG_EXT: &str = "log";
 
 /// The kind folders, in the order replay prefers for lines received at the same nanosecond.
-pub const KIND_DIRS: [&str; 4] = [ORDERBOOK_DIR, "trades", "aggTrades", "bookTickers"];
+pub(crate) const KIND_DIRS: [&str; 4] = [ORDERBOOK_DIR, "trades", "aggTrades", "bookTickers"];
 
 /// Index of a stream kind's folder in [`KIND_DIRS`].
 #[inline]
-pub fn kind_index(kind: StreamKind) -> usize {
+pub(crate) fn kind_index(kind: StreamKind) -> usize {
     match kind {
         StreamKind::Depth => 0,
         StreamKind::Trade => 1,
@@ -61,19 +61,20 @@ pub fn kind_index(kind: StreamKind) -> usize {
 }
 
 /// The folder a stream kind is recorded in.
-pub fn kind_dir(kind: StreamKind) -> &'static str {
+#[cfg(test)]
+fn kind_dir(kind: StreamKind) -> &'static str {
     KIND_DIRS[kind_index(kind)]
 }
 
 /// Replay's tie order for a kind folder name: orderbook, trades, aggTrades, bookTickers, anything
 /// else last.
-pub fn kind_rank(dir_name: &str) -> u8 {
+pub(crate) fn kind_rank(dir_name: &str) -> u8 {
     KIND_DIRS.iter().position(|d| *d == dir_name).map_or(KIND_DIRS.len() as u8, |i| i as u8)
 }
 
 /// A UTC calendar date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UtcDate {
+pub(crate) struct UtcDate {
     /// Year, e.g. 2024.
     pub year: i32,
     /// 1..=12.
@@ -84,7 +85,7 @@ pub struct UtcDate {
 
 impl UtcDate {
     /// The date of day number `days` since 1970-01-01 (negative before it).
-    pub fn from_days(days: i64) -> UtcDate {
+    pub(crate) fn from_days(days: i64) -> UtcDate {
         // Howard Hinnant's civil_from_days: exact for the proleptic Gregorian calendar.
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
@@ -99,7 +100,7 @@ impl UtcDate {
     }
 
     /// The UTC date of a time in ns since the epoch.
-    pub fn from_ns(ns: i64) -> UtcDate {
+    pub(crate) fn from_ns(ns: i64) -> UtcDate {
         UtcDate::from_days(ns.div_euclid(DAY_NS))
     }
 }
@@ -112,7 +113,7 @@ impl fmt::Display for UtcDate {
 
 /// The file name of the period starting at `start_ns`: `2024-08-08T23.log` when `rotate_ns` is
 /// whole hours, else `2024-08-08T235930.log`.
-pub fn file_name(start_ns: i64, rotate_ns: i64) -> String {
+pub(crate) fn file_name(start_ns: i64, rotate_ns: i64) -> String {
     let date = UtcDate::from_ns(start_ns);
     let secs = start_ns.rem_euclid(DAY_NS) / SECOND_NS;
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
@@ -124,7 +125,7 @@ pub fn file_name(start_ns: i64, rotate_ns: i64) -> String {
 }
 
 /// The take number a folder name stands for: `take_7` is 7; anything else is not a take.
-pub fn parse_take(name: &str) -> Option<u32> {
+pub(crate) fn parse_take(name: &str) -> Option<u32> {
     let digits = name.strip_prefix("take_")?;
     if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
         return None;
@@ -133,7 +134,7 @@ pub fn parse_take(name: &str) -> Option<u32> {
 }
 
 /// The highest take number in `date_dir` (0 when there is none or the folder does not exist).
-pub fn highest_take(date_dir: &Path) -> io::Result<u32> {
+pub(crate) fn highest_take(date_dir: &Path) -> io::Result<u32> {
     let entries = match std::fs::read_dir(date_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -153,7 +154,7 @@ pub fn highest_take(date_dir: &Path) -> io::Result<u32> {
 /// Safe against other recorders doing the same at the same moment: the folder is created with
 /// `create_dir`, which fails with `AlreadyExists` for all but one of them; a loser rescans and
 /// tries the next number.
-pub fn create_take(date_dir: &Path) -> io::Result<(u32, PathBuf)> {
+pub(crate) fn create_take(date_dir: &Path) -> io::Result<(u32, PathBuf)> {
     std::fs::create_dir_all(date_dir)?;
     let mut n = highest_take(date_dir)? + 1;
     // Bounded: each failure means another recorder took a number; 1000 of them at once is not a
@@ -172,14 +173,14 @@ pub fn create_take(date_dir: &Path) -> io::Result<(u32, PathBuf)> {
 }
 
 /// The run id stored in a take folder's [`RUN_MARKER`], if it has one.
-pub fn read_run_id(take_dir: &Path) -> Option<String> {
+pub(crate) fn read_run_id(take_dir: &Path) -> Option<String> {
     let s = std::fs::read_to_string(take_dir.join(RUN_MARKER)).ok()?;
     let id = s.lines().next()?.trim();
     (!id.is_empty()).then(|| id.to_owned())
 }
 
 /// The start time a run id begins with (`<start ns>-<pid>`), for ordering runs.
-pub fn run_start_ns(run_id: &str) -> Option<i64> {
+pub(crate) fn run_start_ns(run_id: &str) -> Option<i64> {
     run_id.split('-').next()?.parse().ok()
 }
 

@@ -8,6 +8,7 @@
 //!
 //! Pure byte functions: no files, no clock.
 
+/// One recorded line, split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordedLine<'a> {
     /// A frame or REST body and its receive time.

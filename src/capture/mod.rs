@@ -1,19 +1,19 @@
-//! Capture and replay: the line format shared by writer and reader ([`line`]), the folder layout
-//! ([`layout`]), the recorder behind `run --record` ([`recorder`], with its background gzip), the
-//! reader that opens files and plans captures into runs ([`reader`]), and replay through the
-//! pipeline ([`replay`]).
+//! Capture and replay: the line format shared by writer and reader (`line`), the folder layout
+//! (`layout`), the recorder behind `run --record` (`recorder`, with its background gzip), the
+//! reader that opens files and plans captures into runs (`reader`), and replay through the
+//! pipeline (`replay`).
 //!
 //! It does not decode frames or keep books: lines go to the [`Pipeline`](crate::pipeline::Pipeline)
 //! as they were received.
 
 mod compress;
-pub mod layout;
-pub mod line;
-pub mod reader;
-pub mod recorder;
-pub mod replay;
+pub(crate) mod layout;
+mod line;
+mod reader;
+mod recorder;
+mod replay;
 
 pub use line::{request_symbol, split_line, RecordedLine, StampUnit};
 pub use reader::{load_recording, open_recording, plan, ReadError, Segment, Stream};
-pub use recorder::{Recorder, RecorderConfig, RecorderCounters};
+pub use recorder::{ConfigError, RecordError, Recorder, RecorderConfig, RecorderCounters};
 pub use replay::{Pace, ReplayCounters, ReplayOptions, Replayer};

@@ -131,6 +131,7 @@ pub fn load_recording(path: &Path) -> io::Result<Vec<(i64, Vec<u8>)>> {
     Ok(out)
 }
 
+/// One part of a replay: see the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     /// Files given by name, read one after another, each on its own.

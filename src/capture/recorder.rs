@@ -203,6 +203,7 @@ pub struct Recorder {
     /// Some symbol's `wants_snapshot` may be set (keeps the poll O(1) when none is).
     any_wants_snapshot: bool,
     compressor: Option<Compressor>,
+    #[cfg(test)]
     injected: Option<io::Error>,
     /// The failure that stopped recording, until the caller has taken it as a notice.
     untold: Option<RecordError>,
@@ -245,6 +246,7 @@ impl Recorder {
             flush_wanted: false,
             any_wants_snapshot: false,
             compressor,
+            #[cfg(test)]
             injected: None,
             untold: None,
         };
@@ -423,7 +425,8 @@ impl Recorder {
 
     /// Fault injection for tests: the next write to a capture file fails with `e` as if the disk
     /// had returned it (e.g. `io::Error::from_raw_os_error(28)`, no space left on device).
-    pub fn inject_write_error(&mut self, e: io::Error) {
+    #[cfg(test)]
+    pub(crate) fn inject_write_error(&mut self, e: io::Error) {
         self.injected = Some(e);
     }
 
@@ -629,10 +632,13 @@ impl Recorder {
             s.lines = 0;
             return;
         };
+        #[cfg(test)]
         let r = match self.injected.take() {
             Some(e) => Err(e),
             None => f.file.write_all(&s.buf),
         };
+        #[cfg(not(test))]
+        let r = f.file.write_all(&s.buf);
         match r {
             Ok(()) => {
                 self.c.bytes += s.buf.len() as u64;

@@ -14,6 +14,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// What a replay read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReplayCounters {
     /// Lines read.
@@ -70,8 +71,6 @@ pub struct ReplayOptions {
     /// Pacing.
     pub pace: Pace,
 }
-
-/// One part of a replay: see the module documentation.
 
 /// Drives recordings through a pipeline; `flush` is called whenever output is worth writing.
 pub struct Replayer<'p> {

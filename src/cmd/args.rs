@@ -26,7 +26,7 @@ use crate::ws::Limits;
 /// error puts the flag in front (`--depth-limit: 0 is outside 1..5000`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum FlagError {
+pub(super) enum FlagError {
     /// Not a number of the flag's type.
     NotANumber(String),
     /// A number outside the flag's range.
@@ -69,7 +69,7 @@ impl std::error::Error for FlagError {}
 
 /// A number of seconds (fractions allowed), shown in `--help` as it is typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Secs(pub Duration);
+pub(crate) struct Secs(pub Duration);
 
 impl std::fmt::Display for Secs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,7 +137,7 @@ fn window_ticks_help() -> String {
 
 /// `--record-compress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordCompress {
+pub(crate) enum RecordCompress {
     /// gzip each capture file when it closes.
     Gzip,
     /// Keep capture files plain.
@@ -169,7 +169,7 @@ pub(crate) fn symbol(s: &str) -> Result<String, SubscriptionError> {
 
 /// `--pace`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaceMode {
+pub(crate) enum PaceMode {
     /// As fast as possible.
     Fast,
     /// At the recorded times (divided by `--speed`).
@@ -194,7 +194,7 @@ pub(crate) fn speed(s: &str) -> Result<f64, FlagError> {
 /// The output and exit-file flags `run`, `replay` and `demo` share.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// tob | tob-json | ndjson | none
     #[arg(long, value_name = "MODE", default_value = "tob", value_parser = OutputMode::from_str)]
     pub output: OutputMode,
@@ -210,6 +210,8 @@ pub struct OutputArgs {
     /// Stop after N market events [default: unbounded]
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = number::<u64>)]
     pub max_events: Option<u64>,
+    // Its help is built from the ladder's bounds (window_ticks_help), so it has no doc comment.
+    #[allow(missing_docs)]
     #[arg(long, value_name = "N", allow_negative_numbers = true, help = window_ticks_help(),
           default_value_t = LadderConfig::default().window_ticks, value_parser = window_ticks)]
     pub window_ticks: usize,
@@ -220,7 +222,7 @@ pub struct OutputArgs {
 
 impl OutputArgs {
     /// Everything the pipeline takes from these flags.
-    pub fn pipeline_config(&self) -> PipelineConfig {
+    pub(crate) fn pipeline_config(&self) -> PipelineConfig {
         let mut cfg = PipelineConfig { output: self.output, ..PipelineConfig::default() };
         cfg.book.ladder.window_ticks = self.window_ticks;
         cfg
@@ -229,7 +231,7 @@ impl OutputArgs {
 
 /// The market and run flags `run` and `demo` share (`demo` supplies the connection itself).
 #[derive(Debug, Clone, Args)]
-pub struct FeedArgs {
+pub(crate) struct FeedArgs {
     /// Symbols to follow, any case; repeat or give a comma list (one connection carries all)
     #[arg(long, value_name = "SYM", value_delimiter = ',', default_value = "btcusdt", value_parser = symbol)]
     pub symbol: Vec<String>,
@@ -268,7 +270,7 @@ pub struct FeedArgs {
 
 impl FeedArgs {
     /// The symbols uppercased, duplicates removed, in the order given.
-    pub fn symbols_upper(&self) -> Vec<String> {
+    pub(crate) fn symbols_upper(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::with_capacity(self.symbol.len());
         for s in &self.symbol {
             let up = s.to_ascii_uppercase();
@@ -280,7 +282,7 @@ impl FeedArgs {
     }
 
     /// Fills every field these flags own in `cfg` (and the stop conditions from `out`).
-    pub fn apply(&self, cfg: &mut LiveConfig, streams: &[StreamKind], out: &OutputArgs) {
+    pub(crate) fn apply(&self, cfg: &mut LiveConfig, streams: &[StreamKind], out: &OutputArgs) {
         cfg.symbols = self.symbols_upper();
         let mut kinds = Vec::with_capacity(streams.len());
         for k in streams {

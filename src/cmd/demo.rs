@@ -16,7 +16,7 @@ use crate::net::tls::TlsSetup;
 
 /// `tickfeed demo`'s flags.
 #[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     #[command(flatten)]
     pub feed: FeedArgs,
     /// Streams per symbol: any of depth,trade,aggTrade,bookTicker (bookTicker shows the book's online audit)
@@ -37,7 +37,7 @@ pub struct DemoArgs {
 }
 
 /// `tickfeed demo`.
-pub fn demo(a: &DemoArgs) -> Result<(), CmdError> {
+pub(super) fn demo(a: &DemoArgs) -> Result<(), CmdError> {
     let symbols: Vec<String> = a.feed.symbol.iter().map(|s| s.to_ascii_lowercase()).collect();
     let pacing = match a.rate {
         None => tickfeed_sim::Pacing::RealTime,

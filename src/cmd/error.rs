@@ -21,7 +21,7 @@ use crate::net::tls::TlsConfigError;
 /// what can be retried (disconnects, gaps, HTTP 429/5xx) before ever returning one.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum CmdError {
+pub(crate) enum CmdError {
     /// `--ws-url` / `--rest-url` (or the simulator's own address, for `demo`).
     Url(UrlError),
     /// `--symbol` / `--streams`.
@@ -44,10 +44,13 @@ pub enum CmdError {
     /// The live run stopped on an error retrying cannot mend (an unknown symbol, the poller).
     Live(LiveError),
     /// `demo`: the simulator could not start.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))] // demo exists only with the simulator
     SimStart(io::Error),
     /// `demo`: the simulator runs without TLS, so there is no certificate to trust.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))] // demo exists only with the simulator
     SimNoCertificate,
     /// `demo`: the simulator's certificate could not be written for the handler to trust.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))] // demo exists only with the simulator
     DemoCaFile {
         /// Where it was to be written.
         path: PathBuf,
@@ -55,13 +58,14 @@ pub enum CmdError {
         source: io::Error,
     },
     /// `demo` or `sim` in a build without the `sim` feature.
+    #[cfg_attr(feature = "sim", allow(dead_code))] // made only where the simulator is left out
     NoSimulator(&'static str),
 }
 
 impl CmdError {
     /// The process exit status for this error: 2 for all of them (a configuration error, or a
     /// failure retrying cannot mend: see the command-line contract's exit status).
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         2
     }
 }
@@ -155,7 +159,7 @@ fn or_list(v: &[String]) -> String {
 /// One line for a clap parse error (help and version requests excepted: print those as clap
 /// renders them). `cmd` is the subcommand the arguments were for (`run`, `replay`...), if any:
 /// the line names it and points at its `--help`, as tickfeed's own errors always have.
-pub fn usage_line(err: &clap::Error, cmd: Option<&str>) -> String {
+pub(crate) fn usage_line(err: &clap::Error, cmd: Option<&str>) -> String {
     let prefix = cmd.map(|c| format!("{c}: ")).unwrap_or_default();
     let see = match cmd {
         Some(c) => format!(" (see tickfeed {c} --help)"),

@@ -18,7 +18,7 @@ use super::args::OutputArgs;
 /// An exit file that cannot be written.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ExitFileError {
+pub(crate) enum ExitFileError {
     /// Found at start: the path cannot be created or written.
     NotWritable {
         /// `--dump-book`, `--stats` or `--hist`.
@@ -66,7 +66,7 @@ fn process_hist_path(path: &Path) -> PathBuf {
 }
 
 /// Checks at start that every exit file asked for can be written.
-pub fn check_writable(a: &OutputArgs) -> Result<(), ExitFileError> {
+pub(super) fn check_writable(a: &OutputArgs) -> Result<(), ExitFileError> {
     if let Some(dir) = &a.dump_book {
         probe_dir(dir).map_err(|source| ExitFileError::NotWritable {
             flag: "--dump-book",
@@ -109,7 +109,7 @@ fn probe_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Writes the exit files for a finished pipeline; `extra` are the command's own `--stats` keys.
-pub fn write(a: &OutputArgs, p: &Pipeline, extra: &[(&str, u64)]) -> Result<(), ExitFileError> {
+pub(super) fn write(a: &OutputArgs, p: &Pipeline, extra: &[(&str, u64)]) -> Result<(), ExitFileError> {
     if let Some(dir) = &a.dump_book {
         let err = |path: &Path, source| ExitFileError::Write { flag: "--dump-book", path: path.to_owned(), source };
         std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;

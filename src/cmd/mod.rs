@@ -1,21 +1,21 @@
 //! The command line (clap, derive) and the command drivers: the only code that prints.
 //!
-//! [`Cli`] and [`Command`] are the commands of the command-line contract; each command's flags
-//! live beside its driver ([`run`], [`replay`], `demo`) and the groups they share in [`args`].
+//! `Cli` and `Command` are the commands of the command-line contract; each command's flags
+//! live beside its driver (`run`, `replay`, `demo`) and the groups they share in `args`.
 //! The contract's flags and `--stats` keys are the outside face of tickfeed: they are extended
 //! here, never renamed. A mistake on the command line is one line on stderr and exit 2
-//! ([`usage_line`]); `--help` and `--version` print to stdout and exit 0; a driver's error is a
-//! [`CmdError`], printed by [`main`] as one line. Not here: any decision about connections or
+//! (`usage_line`); `--help` and `--version` print to stdout and exit 0; a driver's error is a
+//! `CmdError`, printed by `main` as one line. Not here: any decision about connections or
 //! books (see [`crate::live`], [`crate::pipeline`]).
 
-pub mod args;
+mod args;
 #[cfg(feature = "sim")]
-pub mod demo;
-pub mod error;
-pub mod exit_files;
-pub mod replay;
-pub mod run;
-pub mod summary;
+mod demo;
+mod error;
+mod exit_files;
+mod replay;
+mod run;
+mod summary;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -23,10 +23,9 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-pub use args::{FeedArgs, OutputArgs};
-pub use error::{usage_line, CmdError};
-pub use replay::ReplayArgs;
-pub use run::RunArgs;
+pub(crate) use error::{usage_line, CmdError};
+pub(crate) use replay::ReplayArgs;
+pub(crate) use run::RunArgs;
 
 /// `tickfeed`: the command line.
 #[derive(Debug, Parser)]
@@ -38,7 +37,7 @@ pub use run::RunArgs;
     subcommand_required = true,
     arg_required_else_help = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -46,7 +45,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Live feed handler (default venue: Binance spot)
     ///
     /// Binance spot combined streams over one websocket, REST snapshots, local books kept in sync,
@@ -93,7 +92,7 @@ pub enum Command {
 #[cfg(not(feature = "sim"))]
 #[derive(Debug, Clone, Args)]
 #[command(trailing_var_arg = true)]
-pub struct SimArgs {
+pub(crate) struct SimArgs {
     /// Ignored: this build has no simulator
     #[arg(num_args = 0.., allow_hyphen_values = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -101,7 +100,7 @@ pub struct SimArgs {
 
 /// `tickfeed completions SHELL`.
 #[derive(Debug, Clone, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
@@ -109,7 +108,7 @@ pub struct CompletionsArgs {
 
 impl Command {
     /// Runs the command; `Ok` carries the exit status (0 but for `sim`, which picks its own).
-    pub fn execute(&self) -> Result<ExitCode, CmdError> {
+    pub(crate) fn execute(&self) -> Result<ExitCode, CmdError> {
         match self {
             Command::Run(a) => run::run(a).map(|()| ExitCode::SUCCESS),
             Command::Replay(a) => replay::replay(a).map(|()| ExitCode::SUCCESS),

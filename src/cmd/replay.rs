@@ -19,7 +19,7 @@ use crate::pipeline::Pipeline;
 
 /// `tickfeed replay`'s flags.
 #[derive(Debug, Clone, Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// Recordings: files (`<recv ns> <raw json>` lines, plain or gzip) or `--record` folders
     #[arg(value_name = "FILE_OR_DIR", required = true)]
     pub paths: Vec<PathBuf>,
@@ -35,13 +35,14 @@ pub struct ReplayArgs {
     /// With --pace recorded: play X times faster than recorded (implies --pace recorded) [default: 1]
     #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = args::speed)]
     pub speed: Option<f64>,
+    /// The output flags every command shares.
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
 impl ReplayArgs {
     /// The replay pace from `--pace` and `--speed`.
-    pub fn pace(&self) -> Result<Pace, CmdError> {
+    pub(crate) fn pace(&self) -> Result<Pace, CmdError> {
         match (self.pace, self.speed) {
             (None | Some(PaceMode::Fast), None) => Ok(Pace::AsFastAsPossible),
             (Some(PaceMode::Fast), Some(_)) => Err(CmdError::SpeedWithFastPace),
@@ -51,7 +52,7 @@ impl ReplayArgs {
 }
 
 /// `tickfeed replay`.
-pub fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
+pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
     let pace = a.pace()?;
     if let Some(missing) = a.paths.iter().find(|p| !p.exists()) {
         return Err(CmdError::NoSuchRecording(missing.clone()));

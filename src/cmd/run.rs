@@ -20,7 +20,8 @@ use crate::pipeline::Pipeline;
 
 /// `tickfeed run`'s flags.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
+    /// The market and run flags `run` shares with `demo`.
     #[command(flatten)]
     pub feed: FeedArgs,
     /// Streams per symbol: any of depth,trade,aggTrade,bookTicker (depth is the 100 ms diff stream)
@@ -41,6 +42,7 @@ pub struct RunArgs {
     /// Block in the poller (20 ms timer tick) instead of spinning on poll(0)
     #[arg(long, help_heading = "Connection", overrides_with = "no_busy_poll")]
     pub no_busy_poll: bool,
+    /// The output flags every command shares.
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -48,7 +50,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// The live configuration these flags describe. Reads the CA file and checks the core: every
     /// mistake is one line (exit 2).
-    pub fn live_config(&self) -> Result<LiveConfig, CmdError> {
+    pub(crate) fn live_config(&self) -> Result<LiveConfig, CmdError> {
         let tls = TlsSetup::new(self.ca_file.as_deref())?;
         live_config(
             &self.feed,
@@ -84,7 +86,7 @@ pub(crate) fn live_config(
 /// `tickfeed run`. Ends on `--duration`, `--max-events`, SIGINT or SIGTERM (summary on stderr,
 /// exit files written, exit 0). stdout closing (a pipe into `head`) stops the output but not the
 /// run: books, stats and the exit files are still kept.
-pub fn run(a: &RunArgs) -> Result<(), CmdError> {
+pub(super) fn run(a: &RunArgs) -> Result<(), CmdError> {
     let cfg = a.live_config()?;
     run_live(&cfg, &a.output)
 }

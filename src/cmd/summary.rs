@@ -5,7 +5,7 @@
 use crate::pipeline::Pipeline;
 
 /// A human summary of a run for stderr.
-pub fn summary_text(p: &Pipeline) -> String {
+pub(super) fn summary_text(p: &Pipeline) -> String {
     let s = p.stats();
     let mut o = format!(
         "events {} (depth {}, trades {}, aggTrades {}, bookTickers {}), bad messages {}\n",

@@ -306,12 +306,12 @@ impl<W: Write> Feed<'_, W> {
                 }
                 self.batch_frames += 1;
             }
-            ConnEvent::Binary(b, _) => {
+            ConnEvent::Binary(b) => {
                 self.binary += 1;
                 self.p.stats_mut().bad_messages += 1;
                 self.p.notices().push(Notice::BinaryFrame { len: b.len(), total: self.binary });
             }
-            ConnEvent::Ping { answered, .. } => {
+            ConnEvent::Ping { answered } => {
                 let s = self.p.stats_mut();
                 s.pings += 1;
                 if answered {

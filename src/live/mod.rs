@@ -6,8 +6,8 @@
 //! one write of the output buffer), pick up finished snapshots from the REST worker's channel,
 //! hand new snapshot requests to it, then check timers (duration, connect timeouts, stale stream,
 //! connection age, reconnect backoff). The loop owns every decision about connections: when to
-//! open one, when one is dead, when to switch; [`crate::net::conn`] only moves bytes, the
-//! [`Pipeline`] only interprets them.
+//! open one, when one is dead, when to switch; `net::conn` only moves bytes, the
+//! [`Pipeline`](crate::pipeline::Pipeline) only interprets them.
 //!
 //! Make before break: when the connection nears `--max-conn-age` or the server announces
 //! `serverShutdown`, a second connection is opened while the first keeps feeding. Frames from

@@ -36,9 +36,9 @@ pub enum LiveError {
 #[non_exhaustive]
 pub enum RecordSetupError {
     /// The recorder refused its configuration.
-    Config(crate::capture::recorder::ConfigError),
+    Config(crate::capture::ConfigError),
     /// The take folders could not be made.
-    Io(crate::capture::recorder::RecordError),
+    Io(crate::capture::RecordError),
 }
 
 impl LiveError {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Exponential backoff state.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     min: Duration,
     max: Duration,
     step: Duration,
@@ -19,13 +19,13 @@ pub struct Backoff {
 
 impl Backoff {
     /// Steps start at `min` and double up to `max`; `seed` drives the jitter (any value).
-    pub fn new(min: Duration, max: Duration, seed: u64) -> Backoff {
+    pub(crate) fn new(min: Duration, max: Duration, seed: u64) -> Backoff {
         let min = min.max(Duration::from_millis(1));
         Backoff { min, max: max.max(min), step: min, rng: seed | 1 }
     }
 
     /// The delay before the next attempt; doubles the step for the one after.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let half = self.step / 2;
         let span = (self.step - half).as_micros() as u64;
         let jitter = if span == 0 { 0 } else { self.next_u64() % (span + 1) };
@@ -35,12 +35,13 @@ impl Backoff {
     }
 
     /// Back to the first step (after a connection proved healthy).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.step = self.min;
     }
 
     /// The step the next delay is drawn from (its upper bound).
-    pub fn current_step(&self) -> Duration {
+    #[cfg(test)]
+    fn current_step(&self) -> Duration {
         self.step
     }
 

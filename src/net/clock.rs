@@ -10,14 +10,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Wall clock = calibration wall time + monotonic time since calibration.
 #[derive(Debug, Clone, Copy)]
-pub struct WallClock {
+pub(crate) struct WallClock {
     wall0_ns: i64,
     inst0: Instant,
 }
 
 impl WallClock {
     /// Calibrated now.
-    pub fn new() -> WallClock {
+    pub(crate) fn new() -> WallClock {
         let inst0 = Instant::now();
         let wall0_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
         WallClock { wall0_ns, inst0 }
@@ -25,15 +25,18 @@ impl WallClock {
 
     /// Wall-clock nanoseconds since the epoch at `t`.
     #[inline]
-    pub fn ns(&self, t: Instant) -> i64 {
+    pub(crate) fn ns(&self, t: Instant) -> i64 {
         match t.checked_duration_since(self.inst0) {
             Some(d) => self.wall0_ns + d.as_nanos() as i64,
             None => self.wall0_ns - self.inst0.duration_since(t).as_nanos() as i64,
         }
     }
+}
 
+#[cfg(test)]
+impl WallClock {
     /// When this calibration was taken.
-    pub fn calibrated_at(&self) -> Instant {
+    fn calibrated_at(&self) -> Instant {
         self.inst0
     }
 }

@@ -28,7 +28,7 @@ const MAX_READS_PER_CALL: usize = 16;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// TCP connect in progress.
     Connecting,
     /// TCP up; TLS and/or the websocket upgrade in progress.
@@ -39,7 +39,7 @@ pub enum Phase {
 
 /// Why a connection ended. Each is logged in one line and followed by a reconnect.
 #[derive(Debug)]
-pub enum ConnError {
+pub(crate) enum ConnError {
     /// The TCP connect failed.
     Connect(io::Error),
     /// TLS failed (certificate, alert, protocol), as rustls said.
@@ -91,7 +91,7 @@ impl fmt::Display for ConnError {
 }
 
 /// An `io::Error`'s text without the " (os error N)" tail, for one-line messages.
-pub fn io_text(e: &io::Error) -> String {
+pub(crate) fn io_text(e: &io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error ") {
         Some(i) => s[..i].to_owned(),
@@ -110,17 +110,15 @@ impl From<SessionError> for ConnError {
 
 /// What the connection tells its owner.
 #[derive(Debug)]
-pub enum ConnEvent<'a> {
+pub(crate) enum ConnEvent<'a> {
     /// The upgrade succeeded: frames follow.
     Opened,
     /// A complete text message, with the instant the socket read that completed it returned.
     Text(&'a [u8], Instant),
     /// A complete binary message (Binance sends none on JSON streams).
-    Binary(&'a [u8], Instant),
+    Binary(&'a [u8]),
     /// A ping; `answered`: the same-payload pong is queued (false only after our own close).
     Ping {
-        /// The ping's payload.
-        payload: &'a [u8],
         /// Whether a pong was queued.
         answered: bool,
     },
@@ -129,7 +127,7 @@ pub enum ConnEvent<'a> {
 }
 
 /// One websocket connection.
-pub struct Conn {
+pub(crate) struct Conn {
     /// Serial number (1, 2, ...) for log lines.
     pub serial: u64,
     token: Token,
@@ -159,7 +157,7 @@ pub struct Conn {
 
 /// Everything needed to open connections to one websocket endpoint.
 #[derive(Clone)]
-pub struct ConnSpec {
+pub(crate) struct ConnSpec {
     /// Host for `Host:` and SNI (IPv6 in brackets).
     pub host: String,
     /// Port.
@@ -174,7 +172,7 @@ pub struct ConnSpec {
 
 impl Conn {
     /// Starts a non-blocking connect to `addr` and registers the socket under `token`.
-    pub fn connect(
+    pub(crate) fn connect(
         spec: &ConnSpec,
         addr: SocketAddr,
         serial: u64,
@@ -222,33 +220,33 @@ impl Conn {
     }
 
     /// The mio token.
-    pub fn token(&self) -> Token {
+    pub(crate) fn token(&self) -> Token {
         self.token
     }
 
     /// The peer address.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The phase.
-    pub fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         self.phase
     }
 
     /// Whether readiness is pending (read again without waiting for an event).
-    pub fn is_readable(&self) -> bool {
+    pub(crate) fn is_readable(&self) -> bool {
         self.readable && self.phase != Phase::Connecting
     }
 
     /// Marks readiness from a poll event.
-    pub fn set_readable(&mut self) {
+    pub(crate) fn set_readable(&mut self) {
         self.readable = true;
     }
 
     /// Handles a writable event: completes the TCP connect (then sends the TLS hello and the
     /// upgrade request), or flushes pending bytes.
-    pub fn on_writable(&mut self) -> Result<(), ConnError> {
+    pub(crate) fn on_writable(&mut self) -> Result<(), ConnError> {
         if self.phase == Phase::Connecting {
             if let Some(e) = self.sock.take_error().map_err(ConnError::Connect)? {
                 return Err(ConnError::Connect(e));
@@ -272,7 +270,7 @@ impl Conn {
 
     /// Sends what is queued: plaintext into rustls or the socket, then TLS records. Stops at
     /// `WouldBlock`; the next writable event continues.
-    pub fn flush(&mut self) -> Result<(), ConnError> {
+    pub(crate) fn flush(&mut self) -> Result<(), ConnError> {
         if self.phase == Phase::Connecting {
             return Ok(());
         }
@@ -325,7 +323,7 @@ impl Conn {
     /// Reads what the socket has (at most a bounded number of reads), completes the upgrade if
     /// under way, and delivers every complete message to `sink`, answering pings and closes.
     /// Returns with the connection still marked readable if it stopped early.
-    pub fn on_readable<F: FnMut(ConnEvent<'_>)>(&mut self, sink: &mut F) -> Result<(), ConnError> {
+    pub(crate) fn on_readable<F: FnMut(ConnEvent<'_>)>(&mut self, sink: &mut F) -> Result<(), ConnError> {
         if self.phase == Phase::Connecting {
             return Ok(());
         }
@@ -406,8 +404,8 @@ impl Conn {
             let replied = self.enc.reply_to(&event, &mut self.wbuf).map_err(ConnError::Protocol)?;
             match event {
                 Event::Text(s) => sink(ConnEvent::Text(s.as_bytes(), t)),
-                Event::Binary(b) => sink(ConnEvent::Binary(b, t)),
-                Event::Ping(payload) => sink(ConnEvent::Ping { payload, answered: replied }),
+                Event::Binary(b) => sink(ConnEvent::Binary(b)),
+                Event::Ping(_) => sink(ConnEvent::Ping { answered: replied }),
                 Event::Pong(_) => {}
                 Event::Close { code, reason } => {
                     let reason = reason.to_owned();
@@ -421,7 +419,7 @@ impl Conn {
 
     /// Ends the connection politely where possible: a close frame (when open), TLS close_notify,
     /// one non-blocking flush, then deregisters. Never waits.
-    pub fn shutdown(mut self, registry: &Registry) {
+    pub(crate) fn shutdown(mut self, registry: &Registry) {
         if self.phase == Phase::Open && !self.enc.is_closed() {
             let _ = self.enc.close(1000, "", &mut self.wbuf);
         }
@@ -434,7 +432,7 @@ impl Conn {
     }
 
     /// Drops the connection without a goodbye (after an error).
-    pub fn abort(mut self, registry: &Registry) {
+    pub(crate) fn abort(mut self, registry: &Registry) {
         let _ = registry.deregister(&mut self.sock);
     }
 }

@@ -1,15 +1,17 @@
 //! The network layer of the live handler: everything that touches a socket, a TLS session, the
 //! wall clock or a signal, kept out of the sans-IO core.
 //!
-//! - [`tls`]: every rustls call: client config (webpki roots + `--ca-file`), the websocket's TLS
+//! - `tls`: every rustls call: client config (webpki roots + `--ca-file`), the websocket's TLS
 //!   session over mio, and ureq's TLS layer for REST.
-//! - [`conn`]: one websocket connection over a non-blocking mio socket.
-//! - [`backoff`]: reconnect delays (exponential, jittered, capped).
-//! - [`clock`]: wall-clock receive times from one monotonic read.
-//! - [`signal`]: SIGINT/SIGTERM as a polled flag.
+//! - `conn`: one websocket connection over a non-blocking mio socket.
+//! - `backoff`: reconnect delays (exponential, jittered, capped).
+//! - `clock`: wall-clock receive times from one monotonic read.
+//! - `signal`: SIGINT/SIGTERM as a polled flag.
 
-pub mod backoff;
-pub mod clock;
-pub mod conn;
-pub mod signal;
-pub mod tls;
+pub(crate) mod backoff;
+pub(crate) mod clock;
+pub(crate) mod conn;
+pub(crate) mod signal;
+pub(crate) mod tls;
+
+pub use tls::{TlsConfigError, TlsError, TlsSetup};

@@ -12,14 +12,14 @@ static STOP: AtomicBool = AtomicBool::new(false);
 #[cfg(unix)]
 mod ffi {
     use std::ffi::c_int;
-    pub const SIGINT: c_int = 2;
-    pub const SIGTERM: c_int = 15;
+    pub(super) const SIGINT: c_int = 2;
+    pub(super) const SIGTERM: c_int = 15;
     /// `SIG_ERR` is `(sighandler_t) -1`.
-    pub const SIG_ERR: usize = usize::MAX;
+    pub(super) const SIG_ERR: usize = usize::MAX;
     extern "C" {
         /// `sighandler_t signal(int signum, sighandler_t handler)`; a handler is a pointer-sized
         /// function address, passed and returned as `usize`.
-        pub fn signal(signum: c_int, handler: usize) -> usize;
+        pub(super) fn signal(signum: c_int, handler: usize) -> usize;
     }
 }
 
@@ -32,7 +32,7 @@ extern "C" fn on_signal(_signum: std::ffi::c_int) {
 /// before the summary and exit files are written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SignalError {
+pub(crate) enum SignalError {
     /// `signal()` returned `SIG_ERR` for this signal.
     Install {
         /// `SIGINT` or `SIGTERM`.
@@ -51,7 +51,10 @@ impl std::fmt::Display for SignalError {
 impl std::error::Error for SignalError {}
 
 /// Installs the SIGINT/SIGTERM handler (idempotent) and returns the flag it sets.
-pub fn install() -> Result<&'static AtomicBool, SignalError> {
+// The crate's one unsafe call outside tests: std has no signal API, and this is the whole of the
+// FFI (see the SAFETY note below and the test that raises SIGTERM).
+#[allow(unsafe_code)]
+pub(crate) fn install() -> Result<&'static AtomicBool, SignalError> {
     #[cfg(unix)]
     {
         let handler = on_signal as extern "C" fn(std::ffi::c_int) as usize;
@@ -68,11 +71,6 @@ pub fn install() -> Result<&'static AtomicBool, SignalError> {
     Ok(&STOP)
 }
 
-/// The flag, for tests and for code that wants to end the run as a signal would.
-pub fn flag() -> &'static AtomicBool {
-    &STOP
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -82,6 +80,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)] // raise(3): see the SAFETY note
     fn sigterm_sets_the_flag_instead_of_killing_the_process() {
         let f = install().unwrap();
         f.store(false, Ordering::SeqCst);

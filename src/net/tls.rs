@@ -3,8 +3,8 @@
 //! layer handed to ureq for REST, so the websocket and REST trust exactly the same roots.
 //!
 //! The session follows rustls 0.23's `tlsclient-mio` example: `read_tls` -> `process_new_packets`
-//! -> `reader()`, and `wants_write` -> `write_tls`; the event loop maps [`TlsSession::wants_write`]
-//! to mio's WRITABLE interest. Nothing here decides when to connect, retry or give up: a failure is
+//! -> `reader()`, and `wants_write` -> `write_tls` ([`TlsSession::flush`], which the connection
+//! calls after every read and write; a `WouldBlock` there waits for mio's WRITABLE). Nothing here decides when to connect, retry or give up: a failure is
 //! a [`TlsError`] (rustls's own error kept as it is) or the socket's `io::Error`, for the
 //! connection's owner to log and reconnect on. Not supported, by design:
 //! client certificates, session resumption tuning, ALPN.
@@ -54,14 +54,14 @@ impl TlsSetup {
     }
 
     /// A client session for `host` (a DNS name or an IP literal, without brackets), with SNI.
-    pub fn session(&self, host: &str) -> Result<TlsSession, TlsError> {
+    pub(crate) fn session(&self, host: &str) -> Result<TlsSession, TlsError> {
         let name = server_name(host)?;
         let conn = ClientConnection::new(self.config.clone(), name).map_err(TlsError::Rustls)?;
         Ok(TlsSession { conn })
     }
 
     /// The connector ureq uses for `https://` (see [`RestTlsConnector`]).
-    pub fn rest_connector(&self) -> RestTlsConnector {
+    pub(crate) fn rest_connector(&self) -> RestTlsConnector {
         RestTlsConnector { config: self.config.clone() }
     }
 }
@@ -184,7 +184,7 @@ impl std::error::Error for TlsError {
 /// Why a session read failed: the socket under it (`WouldBlock` and `Interrupted` included, for
 /// the caller to treat as on a plain socket), or TLS.
 #[derive(Debug)]
-pub enum SessionError {
+pub(crate) enum SessionError {
     /// The socket.
     Io(io::Error),
     /// TLS itself.
@@ -192,7 +192,7 @@ pub enum SessionError {
 }
 
 /// One client TLS session over a non-blocking socket the caller owns.
-pub struct TlsSession {
+pub(crate) struct TlsSession {
     conn: ClientConnection,
 }
 
@@ -200,8 +200,8 @@ impl TlsSession {
     /// Reads decrypted bytes into `dst`: first what rustls already holds, else one socket read
     /// (`read_tls`) and `process_new_packets`. `Ok(0)` is the end of the stream (close_notify or
     /// the peer's FIN); `WouldBlock` means wait for readable. Handshake and alert records may
-    /// leave bytes to send: check [`Self::wants_write`] after each call.
-    pub fn read<S: Read + Write>(&mut self, sock: &mut S, dst: &mut [u8]) -> Result<usize, SessionError> {
+    /// leave bytes to send: call [`Self::flush`] after each call.
+    pub(crate) fn read<S: Read + Write>(&mut self, sock: &mut S, dst: &mut [u8]) -> Result<usize, SessionError> {
         loop {
             match self.conn.reader().read(dst) {
                 Ok(n) => return Ok(n),
@@ -224,22 +224,12 @@ impl TlsSession {
     }
 
     /// Queues `data` for encryption (before the handshake completes it waits inside rustls).
-    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+    pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.conn.writer().write_all(data)
     }
 
-    /// Whether encrypted bytes are waiting for the socket.
-    pub fn wants_write(&self) -> bool {
-        self.conn.wants_write()
-    }
-
-    /// Whether the handshake is still under way.
-    pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
-    }
-
     /// Writes queued TLS records until done or `WouldBlock` (then `Ok(false)`: wait for writable).
-    pub fn flush<S: Write>(&mut self, sock: &mut S) -> io::Result<bool> {
+    pub(crate) fn flush<S: Write>(&mut self, sock: &mut S) -> io::Result<bool> {
         while self.conn.wants_write() {
             match self.conn.write_tls(sock) {
                 Ok(_) => {}
@@ -251,7 +241,7 @@ impl TlsSession {
     }
 
     /// Queues a close_notify alert (flush to send it).
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.conn.send_close_notify();
     }
 }
@@ -266,7 +256,7 @@ use ureq::unversioned::transport::{
 /// `--ca-file`), replacing ureq's own rustls connector, which can only trust either its bundled
 /// roots or a fixed list of certificates, not both. Chain it after ureq's `TcpConnector`.
 #[derive(Debug, Clone)]
-pub struct RestTlsConnector {
+pub(crate) struct RestTlsConnector {
     config: Arc<ClientConfig>,
 }
 
@@ -293,7 +283,7 @@ impl<In: Transport> Connector<In> for RestTlsConnector {
 }
 
 /// A TLS-wrapped ureq transport (see [`RestTlsConnector`]).
-pub struct RestTlsTransport {
+pub(crate) struct RestTlsTransport {
     buffers: LazyBuffers,
     stream: StreamOwned<ClientConnection, TransportAdapter>,
 }

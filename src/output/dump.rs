@@ -9,7 +9,7 @@ use crate::book::sync::OrderBook;
 
 /// The dump of `book` (uppercase `symbol`), or `None` when the book is not synced or has no tick
 /// size yet: a book that is not known to be right is not written.
-pub fn book_json(symbol: &str, book: &OrderBook) -> Option<String> {
+pub(crate) fn book_json(symbol: &str, book: &OrderBook) -> Option<String> {
     if !book.is_synced() {
         return None;
     }

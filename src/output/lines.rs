@@ -11,7 +11,7 @@
 //!   `{"ts_recv_ms":..,"latency_ms":..,"stream":"..","data":<raw payload>}`;
 //! - `none`: nothing (for benchmarks).
 
-use crate::book::fixed::{push_i64, push_u64, push_units, push_units_trim};
+use crate::book::fixed::{push_u64, push_units, push_units_trim};
 use crate::book::top::TopMetrics;
 use std::io::{self, Write};
 use std::str::FromStr;
@@ -55,12 +55,12 @@ impl FromStr for OutputMode {
 }
 
 /// Appends `ns` as milliseconds with three decimals (microsecond resolution), e.g. `1723161254137.307`.
-pub fn push_ms3_from_ns(out: &mut Vec<u8>, ns: i64) {
+pub(super) fn push_ms3_from_ns(out: &mut Vec<u8>, ns: i64) {
     push_ms3_from_us(out, ns.div_euclid(1000));
 }
 
 /// Appends `us` microseconds as milliseconds with three decimals; negative values keep their sign.
-pub fn push_ms3_from_us(out: &mut Vec<u8>, us: i64) {
+pub(super) fn push_ms3_from_us(out: &mut Vec<u8>, us: i64) {
     if us < 0 {
         out.push(b'-');
     }
@@ -239,11 +239,6 @@ impl Output {
         }
         b.extend_from_slice(b"\"}\n");
     }
-}
-
-/// Appends a signed integer (re-exported for callers building their own lines).
-pub fn push_int(out: &mut Vec<u8>, v: i64) {
-    push_i64(out, v);
 }
 
 #[cfg(test)]

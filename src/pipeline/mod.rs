@@ -12,9 +12,9 @@ use crate::book::audit::{Audit, Mismatch};
 use crate::book::fixed::{TickSize, Units};
 use crate::book::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
 use crate::book::top::{self, Top};
-pub mod sequence;
+mod sequence;
 
-pub use sequence::{Ids, Position, Sequence};
+pub use sequence::{book_position, Ids, Position, Sequence};
 
 use crate::notice::{crossed_power_of_two, Excerpt, Notice, Notices, ResyncCause, Sym};
 use crate::output::stats::{Stats, SymbolSummary};
@@ -180,7 +180,7 @@ pub struct Pipeline {
 
 /// Exchange event time to microseconds: with `timeUnit=MICROSECOND` E is ~1.7e15, else ~1.7e12.
 #[inline]
-pub fn event_time_us(e: i64) -> i64 {
+pub(crate) fn event_time_us(e: i64) -> i64 {
     if e > 100_000_000_000_000 {
         e
     } else {
@@ -626,7 +626,7 @@ impl Pipeline {
             .collect()
     }
 
-    /// The `--dump-book` JSON of one symbol's book (see [`crate::output::dump::book_json`]), or
+    /// The `--dump-book` JSON of one symbol's book (see `output::dump::book_json`), or
     /// `None` when the book is not synced (a book that is not known to be right is not written).
     pub fn dump_book_json(&self, symbol: usize) -> Option<String> {
         let s = &self.symbols[symbol];
