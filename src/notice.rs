@@ -203,12 +203,11 @@ pub enum Notice {
         /// Levels evicted from this book so far.
         total: u64,
     },
-    /// An event was received before its exchange time: the local clock is behind.
+    /// An event was received before its exchange time: the local clock is behind (told for the
+    /// first such event).
     NegativeLatency {
-        /// Events so far.
-        events: u64,
-        /// The most negative latency so far, in µs.
-        worst_us: i64,
+        /// How far the event's exchange time was ahead of its receive time, in µs.
+        behind_us: i64,
     },
     /// A snapshot request waits for the weight budget or a Retry-After.
     SnapshotWait {
@@ -337,20 +336,7 @@ impl fmt::Display for Notice {
             ),
             Notice::Snapshot { symbol, last_update_id, outcome, book_id, bids, asks } => {
                 write!(f, "{symbol}: snapshot lastUpdateId={last_update_id}: ")?;
-                match outcome {
-                    SnapshotOutcome::Synced { dropped, applied } => write!(
-                        f,
-                        "synced at {book_id} ({dropped} buffered diffs already in it, {applied} applied on top; \
-                         {bids} bids, {asks} asks)"
-                    ),
-                    SnapshotOutcome::TooOld => {
-                        write!(f, "older than the buffered diffs can continue from, asking for a newer one")
-                    }
-                    SnapshotOutcome::NotNeeded => write!(f, "not needed, the book is already synced at {book_id}"),
-                    SnapshotOutcome::Failed => {
-                        write!(f, "installed, but the buffered diffs did not continue it; asking again")
-                    }
-                }
+                snapshot_outcome(f, outcome, *book_id, *bids, *asks)
             }
             Notice::SnapshotUnusable { symbol, error } => {
                 write!(f, "{symbol}: snapshot unusable ({error}); asking again")
@@ -367,11 +353,10 @@ impl fmt::Display for Notice {
                 f,
                 "{symbol}: {total} far levels dropped so far because the ladder's overflow is full (see --window-ticks)"
             ),
-            Notice::NegativeLatency { events, worst_us } => write!(
+            Notice::NegativeLatency { behind_us } => write!(
                 f,
-                "{events} events received before their exchange time (local clock behind by up to {} us): not \
-                 recorded as latency",
-                -worst_us
+                "an event arrived {behind_us} us before its exchange time: the local clock is behind; such events \
+                 are counted (negative_latency), not recorded as latency"
             ),
             Notice::SnapshotWait { symbol, wait, reason } => {
                 let why = match reason {
@@ -380,22 +365,7 @@ impl fmt::Display for Notice {
                 };
                 write!(f, "{symbol} snapshot waits {} ({why})", secs(*wait))
             }
-            Notice::SnapshotFailed { symbol, error, retry_in } => {
-                match error {
-                    RestError::Status { url, status, retry_after, excerpt, .. } if error.is_rate_limited() => write!(
-                        f,
-                        "{symbol} snapshot: HTTP {status} (rate limited), not asking again for {}s (GET {url}: \
-                         {excerpt})",
-                        retry_after.map_or(60, |d| d.as_secs())
-                    )?,
-                    RestError::Status { status, excerpt, .. } => write!(f, "{symbol} snapshot: HTTP {status} {excerpt}")?,
-                    e => write!(f, "{symbol} snapshot: {e}")?,
-                }
-                match retry_in {
-                    Some(d) => write!(f, "; retrying in {}", secs(*d)),
-                    None => Ok(()),
-                }
-            }
+            Notice::SnapshotFailed { symbol, error, retry_in } => snapshot_failed(f, symbol, error, *retry_in),
             Notice::TickInferred { symbol, error } => {
                 write!(f, "{error}; {symbol} tick size will be inferred from its first snapshot")
             }
@@ -419,6 +389,51 @@ impl fmt::Display for Notice {
             Notice::StdoutFailed(e) => write!(f, "stdout failed ({e}): output stops, the handler keeps running"),
             Notice::Link(text) => f.write_str(text),
         }
+    }
+}
+
+/// What a snapshot did, for [`Notice::Snapshot`].
+fn snapshot_outcome(
+    f: &mut fmt::Formatter<'_>,
+    outcome: &SnapshotOutcome,
+    book_id: u64,
+    bids: usize,
+    asks: usize,
+) -> fmt::Result {
+    match outcome {
+        SnapshotOutcome::Synced { dropped, applied } => write!(
+            f,
+            "synced at {book_id} ({dropped} buffered diffs already in it, {applied} applied on top; {bids} bids, \
+             {asks} asks)"
+        ),
+        SnapshotOutcome::TooOld => {
+            f.write_str("older than the buffered diffs can continue from, asking for a newer one")
+        }
+        SnapshotOutcome::NotNeeded => write!(f, "not needed, the book is already synced at {book_id}"),
+        SnapshotOutcome::Failed => f.write_str("installed, but the buffered diffs did not continue it; asking again"),
+    }
+}
+
+/// [`Notice::SnapshotFailed`]: a rate limit says how long nothing is asked; other failures when
+/// the worker asks again.
+fn snapshot_failed(
+    f: &mut fmt::Formatter<'_>,
+    symbol: &Sym,
+    error: &RestError,
+    retry_in: Option<Duration>,
+) -> fmt::Result {
+    match error {
+        RestError::Status { url, status, retry_after, excerpt, .. } if error.is_rate_limited() => write!(
+            f,
+            "{symbol} snapshot: HTTP {status} (rate limited), not asking again for {}s (GET {url}: {excerpt})",
+            retry_after.map_or(60, |d| d.as_secs())
+        )?,
+        RestError::Status { status, excerpt, .. } => write!(f, "{symbol} snapshot: HTTP {status} {excerpt}")?,
+        e => write!(f, "{symbol} snapshot: {e}")?,
+    }
+    match retry_in {
+        Some(d) => write!(f, "; retrying in {}", secs(d)),
+        None => Ok(()),
     }
 }
 

@@ -361,11 +361,9 @@ impl Pipeline {
     fn latency(&mut self, recv_ns: i64, event_time: i64) -> i64 {
         let us = recv_ns.div_euclid(1000) - event_time_us(event_time);
         self.stats.record_latency_us(us);
-        if us < 0 && crossed_power_of_two(self.stats.negative_latency - 1, self.stats.negative_latency) {
-            self.notices.push(Notice::NegativeLatency {
-                events: self.stats.negative_latency,
-                worst_us: self.stats.min_latency_us,
-            });
+        // Told once: a clock that is behind stays behind; the summary has the count and the worst.
+        if us < 0 && self.stats.negative_latency == 1 {
+            self.notices.push(Notice::NegativeLatency { behind_us: -us });
         }
         us
     }
