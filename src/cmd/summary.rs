@@ -11,16 +11,8 @@ pub(super) fn summary_text(p: &Pipeline) -> String {
         "events {} (depth {}, trades {}, aggTrades {}, bookTickers {}), bad messages {}\n",
         s.events, s.depth_updates, s.trades, s.agg_trades, s.book_tickers, s.bad_messages
     );
-    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| if h.is_empty() { 0 } else { h.value_at_quantile(p) };
     if !s.latency_us.is_empty() {
-        o.push_str(&format!(
-            "latency_us p50 {} p99 {} p999 {} max {} (n={})\n",
-            q(&s.latency_us, 0.5),
-            q(&s.latency_us, 0.99),
-            q(&s.latency_us, 0.999),
-            s.latency_us.max(),
-            s.latency_us.len()
-        ));
+        o.push_str(&hist_line("latency_us", &s.latency_us));
     }
     if s.negative_latency > 0 {
         o.push_str(&format!(
@@ -29,14 +21,7 @@ pub(super) fn summary_text(p: &Pipeline) -> String {
         ));
     }
     if !s.process_ns.is_empty() {
-        o.push_str(&format!(
-            "process_ns p50 {} p99 {} p999 {} max {} (n={})\n",
-            q(&s.process_ns, 0.5),
-            q(&s.process_ns, 0.99),
-            q(&s.process_ns, 0.999),
-            s.process_ns.max(),
-            s.process_ns.len()
-        ));
+        o.push_str(&hist_line("process_ns", &s.process_ns));
     }
     for x in p.summaries() {
         o.push_str(&format!(
@@ -55,4 +40,10 @@ pub(super) fn summary_text(p: &Pipeline) -> String {
         ));
     }
     o
+}
+
+/// `name p50 .. p99 .. p999 .. max .. (n=..)` for a histogram that is not empty.
+fn hist_line(name: &str, h: &hdrhistogram::Histogram<u64>) -> String {
+    let q = |p: f64| h.value_at_quantile(p);
+    format!("{name} p50 {} p99 {} p999 {} max {} (n={})\n", q(0.5), q(0.99), q(0.999), h.max(), h.len())
 }
