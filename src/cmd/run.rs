@@ -39,7 +39,7 @@ pub(crate) struct RunArgs {
     /// [default: public web roots only]
     #[arg(long, value_name = "PEM", help_heading = "Connection")]
     pub ca_file: Option<PathBuf>,
-    /// Block in the poller (20 ms timer tick) instead of spinning on poll(0)
+    /// Block in the poller until the next deadline (at most 100 ms) instead of spinning on poll(0)
     #[arg(long, help_heading = "Connection", overrides_with = "no_busy_poll")]
     pub no_busy_poll: bool,
     /// The output flags every command shares.

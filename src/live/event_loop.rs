@@ -3,6 +3,7 @@
 //! [module documentation](super) for what it decides and how a switch works.
 
 use super::held::Held;
+use super::supervisor::{Action, ConnId, Loss, Role, Supervisor, SupervisorConfig, ATTEMPTS_PER_WINDOW};
 use super::{pin, EndReason, LiveConfig, LiveError, LiveReport, RecordSetupError};
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -27,16 +28,11 @@ use crate::pipeline::{FrameOutcome, Pipeline, Sequence};
 use crate::ws::WsError;
 
 const WAKE: Token = Token(usize::MAX);
-/// Longest blocking poll with `--no-busy-poll`: the timer resolution.
-const BLOCKING_POLL: Duration = Duration::from_millis(20);
-/// A connection that stayed up this long resets the reconnect backoff.
-const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+/// Longest blocking poll with `--no-busy-poll` when no deadline is nearer: how soon a signal that
+/// another thread received, or a recorder buffer a second old, is noticed.
+const MAX_BLOCK: Duration = Duration::from_millis(100);
 /// How often the receive clock is recalibrated against the wall clock.
 const RECALIBRATE: Duration = Duration::from_secs(60);
-
-fn secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
-}
 
 /// A websocket upgrade refused with 429 (too many requests) or 418 (IP banned) without a usable
 /// `Retry-After` is retried no sooner than this: hammering a rate limit is what turns a 429 into
@@ -175,6 +171,15 @@ pub fn run<W: Write>(
         limits: cfg.limits,
     };
     let n = p.symbols().len();
+    let sup_cfg = SupervisorConfig {
+        connect_timeout: cfg.connect_timeout,
+        stale: cfg.stale,
+        max_conn_age: cfg.max_conn_age,
+        switch_timeout: cfg.switch_timeout,
+        backoff_min: cfg.backoff_min,
+        backoff_max: cfg.backoff_max,
+        attempts_per_window: ATTEMPTS_PER_WINDOW,
+    };
     let mut lp = Loop {
         cfg,
         spec,
@@ -182,9 +187,9 @@ pub fn run<W: Write>(
         waker,
         worker,
         in_flight: vec![false; n],
-        active: None,
-        standby: None,
-        pending: None,
+        sup: Supervisor::new(sup_cfg, started, seed()),
+        conns: Vec::with_capacity(2),
+        pending: Vec::new(),
         feed: Feed {
             p,
             out,
@@ -198,36 +203,16 @@ pub fn run<W: Write>(
             held: Held::default(),
             binary: 0,
         },
-        backoff: Backoff::new(cfg.backoff_min, cfg.backoff_max, seed()),
-        open_at: Some(started),
-        next_serial: 1,
-        attempts: 0,
         report,
         deadline,
-        mbb_reason: None,
     };
     lp.run(stop)?;
     Ok(lp.finish())
 }
 
-/// Which connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Which {
-    Active,
-    Standby,
-}
-
-/// A connection and what the loop tracks about it.
-struct Slot {
-    conn: Conn,
-    /// Last market frame (or any text frame) received.
-    last_data: Instant,
-    /// A market frame arrived on this connection.
-    data_seen: bool,
-}
-
 /// A connection waiting for its DNS answer.
 struct Pending {
+    id: ConnId,
     rx: Receiver<Result<Vec<SocketAddr>, DnsError>>,
 }
 
@@ -387,19 +372,15 @@ struct Loop<'a, W: Write> {
     waker: Arc<Waker>,
     worker: SnapshotWorker,
     in_flight: Vec<bool>,
-    active: Option<Slot>,
-    standby: Option<Slot>,
-    pending: Option<Pending>,
+    /// Every decision about connections.
+    sup: Supervisor,
+    /// The open sockets, by supervisor id.
+    conns: Vec<Conn>,
+    /// Connections waiting for their DNS answer.
+    pending: Vec<Pending>,
     feed: Feed<'a, W>,
-    backoff: Backoff,
-    /// When to open the next connection (active when there is none, else a standby).
-    open_at: Option<Instant>,
-    next_serial: u64,
-    attempts: u64,
     report: LiveReport,
     deadline: Option<Instant>,
-    /// Why a standby is wanted (make before break), for the log.
-    mbb_reason: Option<&'static str>,
 }
 
 impl<W: Write> Loop<'_, W> {
@@ -418,16 +399,10 @@ impl<W: Write> Loop<'_, W> {
         }
     }
 
-    fn slot(&mut self, which: Which) -> Option<&mut Slot> {
-        match which {
-            Which::Active => self.active.as_mut(),
-            Which::Standby => self.standby.as_mut(),
-        }
-    }
-
     fn run(&mut self, stop: &AtomicBool) -> Result<(), LiveError> {
         let mut events = Events::with_capacity(64);
         let mut calibrated = Instant::now();
+        self.apply(Instant::now());
         loop {
             if stop.load(Ordering::Relaxed) {
                 self.report.end = EndReason::Signal;
@@ -437,9 +412,7 @@ impl<W: Write> Loop<'_, W> {
                 self.report.end = EndReason::MaxEvents;
                 return Ok(());
             }
-            let pending_read =
-                [&self.active, &self.standby].iter().any(|s| s.as_ref().is_some_and(|s| s.conn.is_readable()));
-            let timeout = if self.cfg.busy_poll || pending_read { Duration::ZERO } else { BLOCKING_POLL };
+            let timeout = self.poll_timeout();
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -450,29 +423,26 @@ impl<W: Write> Loop<'_, W> {
                 if t == WAKE {
                     continue;
                 }
-                for which in [Which::Active, Which::Standby] {
-                    let Some(slot) = self.slot(which) else { continue };
-                    if slot.conn.token() != t {
-                        continue;
-                    }
-                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        slot.conn.set_readable();
-                    }
-                    if ev.is_writable() || ev.is_error() {
-                        let was = slot.conn.phase();
-                        if let Err(e) = slot.conn.on_writable() {
-                            self.lost(which, e, Instant::now());
-                        } else if was == Phase::Connecting {
-                            // Connected: the upgrade request is out; look for the answer.
-                            if let Some(s) = self.slot(which) {
-                                s.conn.set_readable();
-                            }
-                        }
+                let Some(i) = self.conns.iter().position(|c| c.token() == t) else { continue };
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.conns[i].set_readable();
+                }
+                if ev.is_writable() || ev.is_error() {
+                    let was = self.conns[i].phase();
+                    match self.conns[i].on_writable() {
+                        Err(e) => self.lost(i, e, Instant::now()),
+                        // Connected: the upgrade request is out; look for the answer.
+                        Ok(()) if was == Phase::Connecting => self.conns[i].set_readable(),
+                        Ok(()) => {}
                     }
                 }
             }
-            self.service(Which::Active);
-            self.service(Which::Standby);
+            let mut i = 0;
+            while i < self.conns.len() {
+                if self.service(i) {
+                    i += 1;
+                }
+            }
             self.snapshots();
             let now = Instant::now();
             if now.duration_since(calibrated) >= RECALIBRATE {
@@ -487,140 +457,108 @@ impl<W: Write> Loop<'_, W> {
         }
     }
 
-    /// Reads a connection that has data pending and feeds what it delivers.
-    fn service(&mut self, which: Which) {
-        let overlap = which == Which::Standby;
-        let Loop { active, standby, feed, .. } = self;
-        let Some(slot) = (match which {
-            Which::Active => active.as_mut(),
-            Which::Standby => standby.as_mut(),
-        }) else {
-            return;
-        };
-        if !slot.conn.is_readable() {
-            return;
+    /// How long the poller may wait: nothing while a socket still has data or when busy-polling,
+    /// else until the supervisor's next deadline, the run's end, or a short cap (a signal delivered
+    /// to another thread does not interrupt the poll; the recorder flushes once a second).
+    fn poll_timeout(&self) -> Duration {
+        if self.cfg.busy_poll || self.conns.iter().any(Conn::is_readable) {
+            return Duration::ZERO;
         }
-        let mut seen = Seen::default();
-        let r = slot.conn.on_readable(&mut |ev| feed.on_event(ev, overlap, &mut seen));
-        if let Some(t) = seen.last_text {
-            slot.last_data = t;
+        let now = Instant::now();
+        let mut until = now + MAX_BLOCK;
+        for t in [self.sup.poll_timeout(), self.deadline].into_iter().flatten() {
+            until = until.min(t);
         }
-        slot.data_seen |= seen.market;
-        let serial = slot.conn.serial;
-        if seen.opened {
-            slot.last_data = Instant::now();
-            self.on_opened(which);
-        }
-        if seen.shutdown && which == Which::Active && self.standby.is_none() && self.pending.is_none() {
-            self.log(format!("serverShutdown on connection #{serial}: opening a new one before closing it"));
-            self.mbb_reason = Some("serverShutdown");
-            self.open_at = Some(Instant::now());
-        }
-        if let Err(e) = r {
-            self.lost(which, e, Instant::now());
-        }
+        until.saturating_duration_since(now)
     }
 
-    fn on_opened(&mut self, which: Which) {
-        self.report.connections += 1;
-        if self.report.connections > 1 {
+    /// Reads connection `i` if it has data pending and feeds what it delivers. False when the
+    /// connection ended (it is removed, so index `i` now names the next one).
+    fn service(&mut self, i: usize) -> bool {
+        let Loop { conns, feed, sup, .. } = self;
+        let conn = &mut conns[i];
+        if !conn.is_readable() {
+            return true;
+        }
+        let id = conn.serial;
+        let overlap = sup.role(id) == Some(Role::Standby);
+        let mut seen = Seen::default();
+        let r = conn.on_readable(&mut |ev| feed.on_event(ev, overlap, &mut seen));
+        if let Some(t) = seen.last_text {
+            sup.handle_data(id, seen.market, t);
+        }
+        let now = Instant::now();
+        if seen.opened {
+            self.on_opened(i, now);
+        }
+        if seen.shutdown {
+            self.sup.handle_server_shutdown(id, now);
+        }
+        let alive = match r {
+            Ok(()) => true,
+            Err(e) => {
+                self.lost(i, e, now);
+                false
+            }
+        };
+        self.apply(now);
+        alive
+    }
+
+    fn on_opened(&mut self, i: usize, now: Instant) {
+        let (id, addr) = (self.conns[i].serial, self.conns[i].addr());
+        let scheme = if self.cfg.ws.tls { "wss" } else { "ws" };
+        let mut where_ = format!("{scheme}://{}", self.where_(addr));
+        if self.sup.role(id) == Some(Role::Active) {
+            where_.push_str(&format!(", {} symbols x {} streams", self.cfg.symbols.len(), self.cfg.streams.len()));
+        }
+        if self.sup.counters().connections > 0 {
             self.feed.p.stats_mut().reconnects += 1;
         }
-        let Some(s) = self.slot(which) else { return };
-        let (serial, addr) = (s.conn.serial, s.conn.addr());
-        let scheme = if self.cfg.ws.tls { "wss" } else { "ws" };
-        match which {
-            Which::Active => self.log(format!(
-                "connected #{serial} {scheme}://{}, {} symbols x {} streams",
-                self.where_(addr),
-                self.cfg.symbols.len(),
-                self.cfg.streams.len()
-            )),
-            Which::Standby => self.log(format!(
-                "connected #{serial} {scheme}://{} alongside #{}: switching once it is in flow",
-                self.where_(addr),
-                self.active.as_ref().map_or(0, |a| a.conn.serial)
-            )),
-        }
+        self.sup.handle_opened(id, &where_, now);
     }
 
-    /// A connection ended: log why, and either switch to the standby or schedule a reconnect.
-    fn lost(&mut self, which: Which, err: ConnError, now: Instant) {
-        let Some(slot) = (match which {
-            Which::Active => self.active.take(),
-            Which::Standby => self.standby.take(),
-        }) else {
-            return;
-        };
-        let serial = slot.conn.serial;
-        let opened = slot.conn.opened;
-        let where_ = self.where_(slot.conn.addr());
+    /// Connection `i` failed: its socket is dropped, and the supervisor decides what comes next.
+    fn lost(&mut self, i: usize, err: ConnError, now: Instant) {
+        let conn = self.conns.remove(i);
+        let (id, opened) = (conn.serial, conn.opened);
+        let where_ = self.where_(conn.addr());
         let graceful = matches!(err, ConnError::Closed { .. });
         if graceful {
-            slot.conn.shutdown(self.poll.registry());
+            conn.shutdown(self.poll.registry());
         } else {
-            slot.conn.abort(self.poll.registry());
-        }
-        if opened.is_some_and(|o| now.duration_since(o) >= HEALTHY_AFTER) {
-            self.backoff.reset();
+            conn.abort(self.poll.registry());
         }
         let what = match &err {
             ConnError::Connect(e) => format!("connect {where_} failed: {}", io_text(e)),
             ConnError::Tls(e) => format!("TLS with {where_} failed: {e}"),
             e if opened.is_none() => format!("websocket to {where_} failed: {e}"),
-            e => format!("connection #{serial} to {where_}: {e}"),
+            e => format!("connection #{id} to {where_}: {e}"),
         };
-        if opened.is_none() {
-            self.report.connect_failures += 1;
-        }
-        match which {
-            Which::Active => {
-                // A planned replacement (serverShutdown, --max-conn-age) of a connection that was
-                // live: the books are kept, and the sync engine's own check on the next
-                // connection's first diff (`U <= id + 1`, else a gap and a resync) decides
-                // whether anything was missed in between, as the Binance docs allow.
-                let planned = opened.is_some() && self.mbb_reason.take().is_some();
-                if let Some(sb) = self.standby.as_ref() {
-                    let sserial = sb.conn.serial;
-                    if sb.conn.phase() == Phase::Open {
-                        self.log(format!("{what}"));
-                        self.switch("the old connection ended");
-                    } else {
-                        self.active = self.standby.take();
-                        self.feed.held.reset(0);
-                        self.log(format!(
-                            "{what}; continuing with #{sserial} (connecting): books continue if its first diffs are \
-                             contiguous, else resync"
-                        ));
-                    }
-                } else if planned {
-                    if self.pending.is_none() {
-                        self.open_at = Some(now);
-                    }
-                    self.log(format!(
-                        "{what}; reconnecting now: books continue if the new connection's first diffs are contiguous, \
-                         else resync"
-                    ));
-                } else if self.pending.is_some() {
-                    // A new connection is being resolved: it becomes the active one.
-                    self.feed.p.reset_books();
-                    self.log(format!("{what}; continuing with the connection being opened, books resync"));
-                } else {
-                    self.feed.p.reset_books();
-                    let d = self.backoff.next_delay().max(rate_limit_floor(&err));
-                    self.open_at = Some(now + d);
-                    if opened.is_some() {
-                        self.log(format!("{what}; reconnecting in {} (books resync)", secs(d)));
-                    } else {
-                        self.log(format!("{what}; retrying in {}", secs(d)));
+        self.sup.handle_lost(id, Loss { what, graceful, retry_floor: rate_limit_floor(&err) }, now);
+        self.apply(now);
+    }
+
+    /// Carries out what the supervisor asked for.
+    fn apply(&mut self, now: Instant) {
+        while let Some(a) = self.sup.poll_action() {
+            match a {
+                Action::Open(id) => self.start_open(id, now),
+                Action::Close { id, graceful } => {
+                    self.pending.retain(|p| p.id != id);
+                    if let Some(i) = self.conns.iter().position(|c| c.serial == id) {
+                        let c = self.conns.remove(i);
+                        if graceful {
+                            c.shutdown(self.poll.registry());
+                        } else {
+                            c.abort(self.poll.registry());
+                        }
                     }
                 }
-            }
-            Which::Standby => {
-                self.feed.held.reset(0);
-                let d = self.backoff.next_delay().max(rate_limit_floor(&err));
-                self.open_at = Some(now + d);
-                self.log(format!("{what}; new connection retried in {}", secs(d)));
+                Action::Switch { to } => self.switch(to, now),
+                Action::DropHeld => self.feed.held.reset(0),
+                Action::ResetBooks => self.feed.p.reset_books(),
+                Action::Tell(text) => self.log(text),
             }
         }
     }
@@ -686,95 +624,40 @@ impl<W: Write> Loop<'_, W> {
             // Flushes a capture buffer whose oldest line is a second old, rotates files on the hour.
             r.tick(self.feed.clock.ns(now));
         }
-        // Connections that do not get through connect + TLS + upgrade in time.
-        let limit = self.cfg.connect_timeout;
-        for which in [Which::Active, Which::Standby] {
-            let late = self
-                .slot(which)
-                .filter(|s| s.conn.phase() != Phase::Open && now.duration_since(s.conn.started) > limit)
-                .map(|s| s.conn.phase());
-            if let Some(phase) = late {
-                let e = if phase == Phase::Connecting {
-                    ConnError::Connect(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("timed out after {}", secs(limit)),
-                    ))
-                } else {
-                    ConnError::Timeout(format!("TLS/websocket upgrade not done after {}", secs(limit)))
-                };
-                self.lost(which, e, now);
-            }
-        }
-        // A silent stream.
-        let stale = self.cfg.stale;
-        let silent = self
-            .active
-            .as_ref()
-            .filter(|a| !stale.is_zero() && a.conn.phase() == Phase::Open)
-            .map(|a| now.duration_since(a.last_data))
-            .filter(|&d| d > stale);
-        if let Some(d) = silent {
-            self.report.stale_reconnects += 1;
-            self.lost(Which::Active, ConnError::Timeout(format!("no data for {} (--stale-secs)", secs(d))), now);
-        }
-        // The 24-hour rule: start a new connection before the old one is cut.
-        if let Some(a) = &self.active {
-            if a.conn.phase() == Phase::Open
-                && self.standby.is_none()
-                && self.pending.is_none()
-                && self.open_at.is_none()
-                && a.conn.opened.is_some_and(|o| now.duration_since(o) >= self.cfg.max_conn_age)
-            {
-                let serial = a.conn.serial;
-                self.log(format!(
-                    "connection #{serial} reached --max-conn-age {}: opening a new one before closing it",
-                    secs(self.cfg.max_conn_age)
-                ));
-                self.mbb_reason = Some("max-conn-age");
-                self.open_at = Some(now);
-            }
-        }
-        // Switch once the new connection is in flow and the old one has caught up with it.
-        let decision = self.standby.as_ref().filter(|s| s.conn.phase() == Phase::Open).and_then(|s| {
-            if s.data_seen && self.caught_up() {
-                Some("the old connection caught up with it")
-            } else if s.conn.opened.is_some_and(|o| now.duration_since(o) >= self.cfg.switch_timeout) {
-                Some("switch timeout")
-            } else {
-                None
-            }
-        });
-        if let Some(why) = decision {
-            self.switch(why);
-        }
-        // Open a connection when one is due.
-        if self.open_at.is_some_and(|t| now >= t) && self.pending.is_none() {
-            let which = if self.active.is_none() { Which::Active } else { Which::Standby };
-            if which == Which::Standby && (self.standby.is_some() || self.mbb_reason.is_none()) {
-                self.open_at = None;
-            } else {
-                self.open_at = None;
-                self.start_open(now);
-            }
-        }
-        if let Some(p) = &self.pending {
-            match p.rx.try_recv() {
+        // DNS answers.
+        let mut k = 0;
+        while k < self.pending.len() {
+            match self.pending[k].rx.try_recv() {
                 Ok(r) => {
-                    self.pending = None;
+                    let p = self.pending.remove(k);
                     match r {
-                        Ok(addrs) => self.connect(&addrs, now),
-                        Err(m) => {
-                            self.report.connect_failures += 1;
-                            let d = self.backoff.next_delay();
-                            self.open_at = Some(now + d);
-                            self.log(format!("{m}; retrying in {}", secs(d)));
+                        Ok(addrs) => self.connect(p.id, &addrs, now),
+                        Err(e) => {
+                            let loss = Loss { what: e.to_string(), graceful: false, retry_floor: Duration::ZERO };
+                            self.sup.handle_lost(p.id, loss, now);
                         }
                     }
                 }
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => self.pending = None,
+                Err(mpsc::TryRecvError::Empty) => k += 1,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    let p = self.pending.remove(k);
+                    let loss =
+                        Loss { what: "DNS lookup thread ended".into(), graceful: false, retry_floor: Duration::ZERO };
+                    self.sup.handle_lost(p.id, loss, now);
+                }
             }
         }
+        // The standby may switch once it has caught up with the active connection.
+        let standby_open =
+            self.conns.iter().any(|c| c.phase() == Phase::Open && self.sup.role(c.serial) == Some(Role::Standby));
+        if standby_open {
+            let caught_up = self.caught_up();
+            self.sup.handle_caught_up(caught_up, now);
+        }
+        if self.sup.poll_timeout().is_some_and(|t| t <= now) {
+            self.sup.handle_timeout(now);
+        }
+        self.apply(now);
     }
 
     /// Ready to switch: the new connection is not behind (every synced book has taken a diff
@@ -803,47 +686,37 @@ impl<W: Write> Loop<'_, W> {
         })
     }
 
-    /// Makes the standby the active connection, feeds the frames it held back and closes the old
-    /// active connection, if any is left.
-    fn switch(&mut self, why: &str) {
-        let Some(new) = self.standby.take() else { return };
-        let serial = new.conn.serial;
-        let old = self.active.replace(new);
-        self.report.switches += 1;
-        self.mbb_reason = None;
+    /// The supervisor made `to` the active connection: feed the frames it held back (duplicates
+    /// are skipped, the rest are contiguous).
+    fn switch(&mut self, to: ConnId, now: Instant) {
         let held = std::mem::take(&mut self.feed.held);
         let n = held.frames.len();
+        let mut shutdown = false;
         for &(start, len, t) in &held.frames {
             let frame = &held.bytes[start..start + len];
             let recv_ns = self.feed.clock.ns(t);
-            if let FrameOutcome::ServerShutdown = self.feed.process(recv_ns, frame) {
-                self.mbb_reason = Some("serverShutdown");
-            }
+            shutdown |= matches!(self.feed.process(recv_ns, frame), FrameOutcome::ServerShutdown);
         }
         self.feed.held = held;
         self.feed.held.reset(0);
         self.feed.flush_output();
-        if self.mbb_reason.is_some() {
-            self.open_at = Some(Instant::now());
+        if n > 0 {
+            self.log(format!("#{to}: {n} held-back frames replayed"));
         }
-        match old {
-            Some(o) => {
-                let old_serial = o.conn.serial;
-                o.conn.shutdown(self.poll.registry());
-                self.log(format!(
-                    "switched #{old_serial} -> #{serial} ({why}), closed #{old_serial}; {n} held-back frames replayed"
-                ));
-            }
-            None => self.log(format!("switched to #{serial} ({why}); {n} held-back frames replayed")),
+        if shutdown {
+            self.sup.handle_server_shutdown(to, now);
         }
     }
 
     /// Resolves the host (on a helper thread unless it is an IP literal), then connects.
-    fn start_open(&mut self, now: Instant) {
+    fn start_open(&mut self, id: ConnId, now: Instant) {
+        if self.sup.role(id) == Some(Role::Standby) {
+            self.feed.held.reset(self.feed.p.symbols().len());
+        }
         let host = self.cfg.ws.bare_host().to_owned();
         let port = self.cfg.ws.port;
         if let Ok(ip) = host.parse::<IpAddr>() {
-            self.connect(&[SocketAddr::new(ip, port)], now);
+            self.connect(id, &[SocketAddr::new(ip, port)], now);
             return;
         }
         let (tx, rx) = mpsc::channel();
@@ -857,46 +730,34 @@ impl<W: Write> Loop<'_, W> {
             let _ = waker.wake();
         });
         match spawned {
-            Ok(_) => self.pending = Some(Pending { rx }),
+            Ok(_) => self.pending.push(Pending { id, rx }),
             Err(e) => {
-                let d = self.backoff.next_delay();
-                self.open_at = Some(now + d);
-                self.log(format!("cannot start a DNS lookup ({e}); retrying in {}", secs(d)));
+                let loss = Loss {
+                    what: format!("cannot start a DNS lookup ({e})"),
+                    graceful: false,
+                    retry_floor: Duration::ZERO,
+                };
+                self.sup.handle_lost(id, loss, now);
             }
         }
     }
 
-    fn connect(&mut self, addrs: &[SocketAddr], now: Instant) {
-        // The role is decided now: the active connection may have gone while resolving.
-        let which = if self.active.is_none() { Which::Active } else { Which::Standby };
+    fn connect(&mut self, id: ConnId, addrs: &[SocketAddr], now: Instant) {
+        if self.sup.role(id).is_none() {
+            return; // given up on while resolving
+        }
         // Rotate through the addresses across attempts.
-        let addr = addrs[(self.attempts as usize) % addrs.len()];
-        self.attempts += 1;
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        let token = Token(serial as usize);
-        match Conn::connect(&self.spec, addr, serial, token, self.poll.registry(), now, seed() ^ serial) {
-            Ok(conn) => {
-                let n = self.feed.p.symbols().len();
-                let slot = Slot { conn, last_data: now, data_seen: false };
-                match which {
-                    Which::Active => self.active = Some(slot),
-                    Which::Standby => {
-                        self.feed.held.reset(n);
-                        self.standby = Some(slot);
-                    }
-                }
-            }
+        let addr = addrs[(id as usize) % addrs.len()];
+        let token = Token(id as usize);
+        match Conn::connect(&self.spec, addr, id, token, self.poll.registry(), now, seed() ^ id) {
+            Ok(conn) => self.conns.push(conn),
             Err(e) => {
-                self.report.connect_failures += 1;
-                let d = self.backoff.next_delay();
-                self.open_at = Some(now + d);
                 let w = self.where_(addr);
-                let m = match &e {
+                let what = match &e {
                     ConnError::Connect(e) => format!("connect {w} failed: {}", io_text(e)),
                     e => format!("connect {w} failed: {e}"),
                 };
-                self.log(format!("{m}; retrying in {}", secs(d)));
+                self.sup.handle_lost(id, Loss { what, graceful: false, retry_floor: Duration::ZERO }, now);
             }
         }
     }
@@ -909,12 +770,17 @@ impl<W: Write> Loop<'_, W> {
             self.report.record_errors = c.write_errors;
         }
         let _ = self.feed.out.flush();
-        for s in [self.standby.take(), self.active.take()].into_iter().flatten() {
-            s.conn.shutdown(self.poll.registry());
+        for c in std::mem::take(&mut self.conns) {
+            c.shutdown(self.poll.registry());
         }
         let c = self.worker.counters();
         self.report.rest_rate_limited = c.rate_limited.load(Ordering::Relaxed);
         self.report.rest_delayed = c.delayed.load(Ordering::Relaxed);
+        let s = self.sup.counters();
+        self.report.connections = s.connections;
+        self.report.switches = s.switches;
+        self.report.stale_reconnects = s.stale_reconnects;
+        self.report.connect_failures = s.connect_failures;
         self.report.held_back = self.feed.held.total;
         self.report.binary_frames = self.feed.binary;
         self.report.stdout_closed = !self.feed.stdout_ok;

@@ -1,13 +1,16 @@
-//! The live handler's event loop (`tickfeed run`): one thread, a mio poller, one websocket
-//! connection at a time (two during a make-before-break switch), REST on a helper thread.
+//! The live handler (`tickfeed run`): one thread, a mio poller, one websocket connection at a
+//! time (two during a make-before-break switch), REST on a helper thread.
 //!
-//! Per iteration: poll (`Duration::ZERO` when busy-polling, else a short block so timers fire),
-//! read the clock once, service readable connections (each socket read -> frames -> pipeline ->
-//! one write of the output buffer), pick up finished snapshots from the REST worker's channel,
-//! hand new snapshot requests to it, then check timers (duration, connect timeouts, stale stream,
-//! connection age, reconnect backoff). The loop owns every decision about connections: when to
-//! open one, when one is dead, when to switch; `net::conn` only moves bytes, the
-//! [`Pipeline`](crate::pipeline::Pipeline) only interprets them.
+//! Every decision about connections is the supervisor's (`supervisor.rs`), a sans-IO state machine fed with what
+//! happened (`handle_*(.., now)`) that answers with actions and its next deadline: when to open one
+//! (with jittered backoff, and never more than Binance's 300 attempts per 5 minutes), connect and
+//! upgrade timeouts, the stale-stream watchdog, make-before-break at `--max-conn-age` and on
+//! `serverShutdown`, the switch. The event loop (`event_loop`) only moves bytes and carries those
+//! actions out. Per iteration: poll (`Duration::ZERO` when busy-polling, else until the next
+//! deadline), service readable connections (each socket read -> frames -> pipeline -> one write of
+//! the output buffer), pick up REST results, hand new snapshot requests to the REST worker, then
+//! run what is due. `net::conn` moves bytes, the [`Pipeline`](crate::pipeline::Pipeline)
+//! interprets them.
 //!
 //! Make before break: when the connection nears `--max-conn-age` or the server announces
 //! `serverShutdown`, a second connection is opened while the first keeps feeding. Frames from
@@ -26,6 +29,7 @@ mod config;
 mod event_loop;
 mod held;
 mod report;
+pub(crate) mod supervisor;
 
 pub use config::LiveConfig;
 pub use event_loop::run;

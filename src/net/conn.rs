@@ -55,8 +55,6 @@ pub(crate) enum ConnError {
     Handshake(WsError),
     /// The server broke RFC 6455.
     Protocol(WsError),
-    /// The owner gave up waiting (connect/upgrade timeout, a silent stream); the text says which.
-    Timeout(String),
     /// The server sent a close frame (answered).
     Closed {
         /// Its status code.
@@ -75,7 +73,6 @@ impl fmt::Display for ConnError {
             ConnError::Eof { phase: Phase::Open } => f.write_str("server closed the connection"),
             ConnError::Eof { phase } => write!(f, "server closed the connection during {phase:?}"),
             ConnError::Handshake(e) | ConnError::Protocol(e) => write!(f, "{e}"),
-            ConnError::Timeout(m) => f.write_str(m),
             ConnError::Closed { code, reason } => {
                 write!(f, "server sent close")?;
                 if let Some(c) = code {
@@ -147,8 +144,6 @@ pub(crate) struct Conn {
     wpos: usize,
     /// Readiness seen but not yet read to `WouldBlock`.
     readable: bool,
-    /// When the connect started.
-    pub started: Instant,
     /// When the upgrade completed.
     pub opened: Option<Instant>,
     /// The last socket read that returned bytes.
@@ -213,7 +208,6 @@ impl Conn {
             wbuf: Vec::with_capacity(4096),
             wpos: 0,
             readable: false,
-            started: now,
             opened: None,
             last_rx: now,
         })
