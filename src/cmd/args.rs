@@ -115,6 +115,10 @@ fn max_message(s: &str) -> Result<usize, FlagError> {
     in_range(s, 1024, 1 << 30)
 }
 
+fn streams_per_conn(s: &str) -> Result<usize, FlagError> {
+    in_range(s, 1, LiveConfig::MAX_STREAMS_PER_CONN)
+}
+
 fn weight_budget(s: &str) -> Result<u32, FlagError> {
     let w: u32 = number(s)?;
     if w < 5 {
@@ -266,6 +270,9 @@ pub(crate) struct FeedArgs {
     /// REST request weight allowed per minute; snapshots that would exceed it wait
     #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = DEFAULT_WEIGHT_PER_MINUTE, value_parser = weight_budget)]
     pub weight_budget: u32,
+    /// Streams per websocket connection, 1..1024 (Binance's cap); the symbols are split over as many connections as needed, a symbol's streams always on one
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = LiveConfig::DEFAULT_STREAMS_PER_CONN, value_parser = streams_per_conn)]
+    pub streams_per_conn: usize,
 }
 
 impl FeedArgs {
@@ -300,6 +307,7 @@ impl FeedArgs {
         cfg.switch_timeout = self.switch_timeout.0;
         cfg.limits = Limits { max_frame: self.max_message, max_message: self.max_message };
         cfg.weight_per_minute = self.weight_budget;
+        cfg.streams_per_conn = self.streams_per_conn;
         cfg.record = self.record.clone();
         cfg.record_compress = self.record_compress == RecordCompress::Gzip;
     }

@@ -53,6 +53,9 @@ pub struct LiveConfig {
     pub record: Option<std::path::PathBuf>,
     /// `--record-compress`: gzip each capture file when it closes (default) or keep it plain.
     pub record_compress: bool,
+    /// Streams per websocket connection (at most Binance's 1,024): the symbols are split over as
+    /// many connections as needed, each with its own supervisor.
+    pub streams_per_conn: usize,
 }
 
 impl LiveConfig {
@@ -64,6 +67,13 @@ impl LiveConfig {
     pub const DEFAULT_MAX_CONN_AGE: Duration = Duration::from_secs(23 * 3600 + 1800);
     /// The default `--switch-timeout`.
     pub const DEFAULT_SWITCH_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default streams per connection. Well under Binance's 1,024: the combined-stream URL stays
+    /// under 8 KiB (a common request-line limit), a lost connection resyncs at most ~66 symbols of
+    /// three streams, and even the whole market (about 1,500 symbols) needs ~23 connections, far
+    /// inside the 300 connection attempts per 5 minutes.
+    pub const DEFAULT_STREAMS_PER_CONN: usize = 200;
+    /// Binance's cap of streams per connection.
+    pub const MAX_STREAMS_PER_CONN: usize = 1024;
 
     /// Defaults for a websocket and REST base.
     pub fn new(ws: BaseUrl, rest: BaseUrl, tls: TlsSetup) -> LiveConfig {
@@ -89,6 +99,7 @@ impl LiveConfig {
             backoff_max: Duration::from_secs(30),
             record: None,
             record_compress: true,
+            streams_per_conn: Self::DEFAULT_STREAMS_PER_CONN,
         }
     }
 }

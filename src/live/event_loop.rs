@@ -163,32 +163,48 @@ pub fn run<W: Write>(
     if let Some(core) = cfg.core {
         pin(core).map_err(LiveError::Core)?;
     }
-    let spec = ConnSpec {
-        host: cfg.ws.host.clone(),
-        port: cfg.ws.port,
-        tls: cfg.ws.tls.then(|| cfg.tls.clone()),
-        path: stream_path(&cfg.symbols, &cfg.streams),
-        limits: cfg.limits,
-    };
     let n = p.symbols().len();
-    let sup_cfg = SupervisorConfig {
-        connect_timeout: cfg.connect_timeout,
-        stale: cfg.stale,
-        max_conn_age: cfg.max_conn_age,
-        switch_timeout: cfg.switch_timeout,
-        backoff_min: cfg.backoff_min,
-        backoff_max: cfg.backoff_max,
-        attempts_per_window: ATTEMPTS_PER_WINDOW,
-    };
+    let plan = shard_plan(n, cfg.streams.len(), cfg.streams_per_conn);
+    let shards: Vec<Shard> = plan
+        .iter()
+        .enumerate()
+        .map(|(k, symbols)| {
+            let names: Vec<String> = symbols.iter().map(|&i| cfg.symbols[i].clone()).collect();
+            let spec = ConnSpec {
+                host: cfg.ws.host.clone(),
+                port: cfg.ws.port,
+                tls: cfg.ws.tls.then(|| cfg.tls.clone()),
+                path: stream_path(&names, &cfg.streams),
+                limits: cfg.limits,
+            };
+            let sup_cfg = SupervisorConfig {
+                connect_timeout: cfg.connect_timeout,
+                stale: cfg.stale,
+                max_conn_age: staggered_age(cfg.max_conn_age, k, plan.len()),
+                switch_timeout: cfg.switch_timeout,
+                backoff_min: cfg.backoff_min,
+                backoff_max: cfg.backoff_max,
+                // Binance's law is per IP: every shard keeps to its share of it.
+                attempts_per_window: (ATTEMPTS_PER_WINDOW / plan.len()).max(1),
+            };
+            let sup = Supervisor::new(sup_cfg, started, seed() ^ (k as u64) << 48);
+            Shard {
+                sup,
+                spec,
+                symbols: symbols.clone(),
+                held: Held::default(),
+                streams: names.len() * cfg.streams.len(),
+            }
+        })
+        .collect();
     let mut lp = Loop {
         cfg,
-        spec,
         poll,
         waker,
         worker,
         in_flight: vec![false; n],
-        sup: Supervisor::new(sup_cfg, started, seed()),
-        conns: Vec::with_capacity(2),
+        shards,
+        conns: Vec::with_capacity(2 * plan.len()),
         pending: Vec::new(),
         feed: Feed {
             p,
@@ -200,7 +216,6 @@ pub fn run<W: Write>(
             log,
             batch_frames: 0,
             rec,
-            held: Held::default(),
             binary: 0,
         },
         report,
@@ -210,8 +225,44 @@ pub fn run<W: Write>(
     Ok(lp.finish())
 }
 
+/// Splits `symbols` symbols of `per_symbol` streams each into shards of at most `per_conn` streams
+/// (a symbol's streams always share a connection), in symbol order.
+pub(crate) fn shard_plan(symbols: usize, per_symbol: usize, per_conn: usize) -> Vec<Vec<usize>> {
+    let per_shard = (per_conn / per_symbol.max(1)).max(1);
+    let all: Vec<usize> = (0..symbols).collect();
+    all.chunks(per_shard).map(<[usize]>::to_vec).collect()
+}
+
+/// Shard `k` of `n` is replaced this old: the 24-hour cuts of different shards are spread over up
+/// to an hour before `max_age` (never more than half of it), so they never coincide.
+pub(crate) fn staggered_age(max_age: Duration, k: usize, n: usize) -> Duration {
+    if n <= 1 {
+        return max_age;
+    }
+    let spread = (max_age / 2).min(Duration::from_secs(3600));
+    max_age - spread / n as u32 * k as u32
+}
+
+/// One shard: a slice of the symbols whose streams share a connection (two during a switch), with
+/// its own supervisor and its own held frames.
+struct Shard {
+    sup: Supervisor,
+    spec: ConnSpec,
+    /// Pipeline indices of its symbols.
+    symbols: Vec<usize>,
+    held: Held,
+    /// Streams it carries.
+    streams: usize,
+}
+
+/// Shard and connection id in one mio token.
+fn token(shard: usize, id: ConnId) -> Token {
+    Token((shard << 32) | (id as usize & 0xffff_ffff))
+}
+
 /// A connection waiting for its DNS answer.
 struct Pending {
+    shard: usize,
     id: ConnId,
     rx: Receiver<Result<Vec<SocketAddr>, DnsError>>,
 }
@@ -244,7 +295,6 @@ struct Feed<'a, W: Write> {
     log: NoticeLog,
     batch_frames: u32,
     rec: Option<Recorder>,
-    held: Held,
     binary: u64,
 }
 
@@ -258,7 +308,8 @@ struct Seen {
 }
 
 impl<W: Write> Feed<'_, W> {
-    fn on_event(&mut self, ev: ConnEvent<'_>, overlap: bool, seen: &mut Seen) {
+    /// One event of a connection; `held` is the shard's when the connection is a standby.
+    fn on_event(&mut self, ev: ConnEvent<'_>, held: Option<&mut Held>, seen: &mut Seen) {
         match ev {
             ConnEvent::Text(frame, t) => {
                 seen.last_text = Some(t);
@@ -270,21 +321,22 @@ impl<W: Write> Feed<'_, W> {
                     return;
                 }
                 let recv_ns = self.clock.ns(t);
-                let o = if overlap {
+                let o = match held {
                     // A frame of the new connection is processed now only if it does not run
                     // ahead of what the old one delivered (see the module documentation).
-                    let held = &mut self.held;
-                    self.p.on_frame_with(recv_ns, frame, &mut |ev| held.admit(ev))
-                } else {
-                    self.p.on_frame(recv_ns, frame)
+                    Some(held) => {
+                        let o = self.p.on_frame_with(recv_ns, frame, &mut |ev| held.admit(ev));
+                        if let FrameOutcome::Held { .. } = o {
+                            held.push(frame, t);
+                            seen.market = true;
+                            return;
+                        }
+                        o
+                    }
+                    None => self.p.on_frame(recv_ns, frame),
                 };
                 self.record(recv_ns, frame, &o);
                 match o {
-                    FrameOutcome::Held { .. } => {
-                        self.held.push(frame, t);
-                        seen.market = true;
-                        return;
-                    }
                     FrameOutcome::Market { .. } | FrameOutcome::Duplicate { .. } => seen.market = true,
                     FrameOutcome::ServerShutdown => seen.shutdown = true,
                     _ => {}
@@ -367,15 +419,14 @@ impl<W: Write> Feed<'_, W> {
 
 struct Loop<'a, W: Write> {
     cfg: &'a LiveConfig,
-    spec: ConnSpec,
     poll: Poll,
     waker: Arc<Waker>,
     worker: SnapshotWorker,
     in_flight: Vec<bool>,
-    /// Every decision about connections.
-    sup: Supervisor,
-    /// The open sockets, by supervisor id.
-    conns: Vec<Conn>,
+    /// The symbols split over connections; each shard's supervisor decides about its own.
+    shards: Vec<Shard>,
+    /// The open sockets, with their shard.
+    conns: Vec<(usize, Conn)>,
     /// Connections waiting for their DNS answer.
     pending: Vec<Pending>,
     feed: Feed<'a, W>,
@@ -402,7 +453,9 @@ impl<W: Write> Loop<'_, W> {
     fn run(&mut self, stop: &AtomicBool) -> Result<(), LiveError> {
         let mut events = Events::with_capacity(64);
         let mut calibrated = Instant::now();
-        self.apply(Instant::now());
+        for k in 0..self.shards.len() {
+            self.apply(k, Instant::now());
+        }
         loop {
             if stop.load(Ordering::Relaxed) {
                 self.report.end = EndReason::Signal;
@@ -423,16 +476,17 @@ impl<W: Write> Loop<'_, W> {
                 if t == WAKE {
                     continue;
                 }
-                let Some(i) = self.conns.iter().position(|c| c.token() == t) else { continue };
+                let Some(i) = self.conns.iter().position(|(_, c)| c.token() == t) else { continue };
+                let c = &mut self.conns[i].1;
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    self.conns[i].set_readable();
+                    c.set_readable();
                 }
                 if ev.is_writable() || ev.is_error() {
-                    let was = self.conns[i].phase();
-                    match self.conns[i].on_writable() {
+                    let was = c.phase();
+                    match c.on_writable() {
                         Err(e) => self.lost(i, e, Instant::now()),
                         // Connected: the upgrade request is out; look for the answer.
-                        Ok(()) if was == Phase::Connecting => self.conns[i].set_readable(),
+                        Ok(()) if was == Phase::Connecting => c.set_readable(),
                         Ok(()) => {}
                     }
                 }
@@ -458,15 +512,15 @@ impl<W: Write> Loop<'_, W> {
     }
 
     /// How long the poller may wait: nothing while a socket still has data or when busy-polling,
-    /// else until the supervisor's next deadline, the run's end, or a short cap (a signal delivered
+    /// else until a supervisor's next deadline, the run's end, or a short cap (a signal delivered
     /// to another thread does not interrupt the poll; the recorder flushes once a second).
     fn poll_timeout(&self) -> Duration {
-        if self.cfg.busy_poll || self.conns.iter().any(Conn::is_readable) {
+        if self.cfg.busy_poll || self.conns.iter().any(|(_, c)| c.is_readable()) {
             return Duration::ZERO;
         }
         let now = Instant::now();
         let mut until = now + MAX_BLOCK;
-        for t in [self.sup.poll_timeout(), self.deadline].into_iter().flatten() {
+        for t in self.shards.iter().map(|s| s.sup.poll_timeout()).chain([self.deadline]).flatten() {
             until = until.min(t);
         }
         until.saturating_duration_since(now)
@@ -475,24 +529,25 @@ impl<W: Write> Loop<'_, W> {
     /// Reads connection `i` if it has data pending and feeds what it delivers. False when the
     /// connection ended (it is removed, so index `i` now names the next one).
     fn service(&mut self, i: usize) -> bool {
-        let Loop { conns, feed, sup, .. } = self;
-        let conn = &mut conns[i];
+        let Loop { conns, feed, shards, .. } = self;
+        let (k, conn) = &mut conns[i];
         if !conn.is_readable() {
             return true;
         }
-        let id = conn.serial;
-        let overlap = sup.role(id) == Some(Role::Standby);
+        let (k, id) = (*k, conn.serial);
+        let shard = &mut shards[k];
+        let mut held = (shard.sup.role(id) == Some(Role::Standby)).then_some(&mut shard.held);
         let mut seen = Seen::default();
-        let r = conn.on_readable(&mut |ev| feed.on_event(ev, overlap, &mut seen));
+        let r = conn.on_readable(&mut |ev| feed.on_event(ev, held.as_deref_mut(), &mut seen));
         if let Some(t) = seen.last_text {
-            sup.handle_data(id, seen.market, t);
+            shard.sup.handle_data(id, seen.market, t);
         }
         let now = Instant::now();
         if seen.opened {
             self.on_opened(i, now);
         }
         if seen.shutdown {
-            self.sup.handle_server_shutdown(id, now);
+            self.shards[k].sup.handle_server_shutdown(id, now);
         }
         let alive = match r {
             Ok(()) => true,
@@ -501,26 +556,33 @@ impl<W: Write> Loop<'_, W> {
                 false
             }
         };
-        self.apply(now);
+        self.apply(k, now);
         alive
     }
 
     fn on_opened(&mut self, i: usize, now: Instant) {
-        let (id, addr) = (self.conns[i].serial, self.conns[i].addr());
+        let (k, id, addr) = (self.conns[i].0, self.conns[i].1.serial, self.conns[i].1.addr());
         let scheme = if self.cfg.ws.tls { "wss" } else { "ws" };
         let mut where_ = format!("{scheme}://{}", self.where_(addr));
-        if self.sup.role(id) == Some(Role::Active) {
-            where_.push_str(&format!(", {} symbols x {} streams", self.cfg.symbols.len(), self.cfg.streams.len()));
+        let shard = &self.shards[k];
+        if shard.sup.role(id) == Some(Role::Active) {
+            where_.push_str(&format!(
+                ", {} symbols x {} streams",
+                shard.symbols.len(),
+                shard.streams / shard.symbols.len().max(1)
+            ));
         }
-        if self.sup.counters().connections > 0 {
+        // A reconnect is any connection of a shard after its first.
+        if self.shards[k].sup.counters().connections > 0 {
             self.feed.p.stats_mut().reconnects += 1;
         }
-        self.sup.handle_opened(id, &where_, now);
+        self.shards[k].sup.handle_opened(id, &where_, now);
     }
 
-    /// Connection `i` failed: its socket is dropped, and the supervisor decides what comes next.
+    /// Connection `i` failed: its socket is dropped, and its shard's supervisor decides what comes
+    /// next.
     fn lost(&mut self, i: usize, err: ConnError, now: Instant) {
-        let conn = self.conns.remove(i);
+        let (k, conn) = self.conns.remove(i);
         let (id, opened) = (conn.serial, conn.opened);
         let where_ = self.where_(conn.addr());
         let graceful = matches!(err, ConnError::Closed { .. });
@@ -535,19 +597,19 @@ impl<W: Write> Loop<'_, W> {
             e if opened.is_none() => format!("websocket to {where_} failed: {e}"),
             e => format!("connection #{id} to {where_}: {e}"),
         };
-        self.sup.handle_lost(id, Loss { what, graceful, retry_floor: rate_limit_floor(&err) }, now);
-        self.apply(now);
+        self.shards[k].sup.handle_lost(id, Loss { what, graceful, retry_floor: rate_limit_floor(&err) }, now);
+        self.apply(k, now);
     }
 
-    /// Carries out what the supervisor asked for.
-    fn apply(&mut self, now: Instant) {
-        while let Some(a) = self.sup.poll_action() {
+    /// Carries out what shard `k`'s supervisor asked for.
+    fn apply(&mut self, k: usize, now: Instant) {
+        while let Some(a) = self.shards[k].sup.poll_action() {
             match a {
-                Action::Open(id) => self.start_open(id, now),
+                Action::Open(id) => self.start_open(k, id, now),
                 Action::Close { id, graceful } => {
-                    self.pending.retain(|p| p.id != id);
-                    if let Some(i) = self.conns.iter().position(|c| c.serial == id) {
-                        let c = self.conns.remove(i);
+                    self.pending.retain(|p| (p.shard, p.id) != (k, id));
+                    if let Some(i) = self.conns.iter().position(|(s, c)| (*s, c.serial) == (k, id)) {
+                        let (_, c) = self.conns.remove(i);
                         if graceful {
                             c.shutdown(self.poll.registry());
                         } else {
@@ -555,10 +617,17 @@ impl<W: Write> Loop<'_, W> {
                         }
                     }
                 }
-                Action::Switch { to } => self.switch(to, now),
-                Action::DropHeld => self.feed.held.reset(0),
-                Action::ResetBooks => self.feed.p.reset_books(),
-                Action::Tell(text) => self.log(text),
+                Action::Switch { to } => self.switch(k, to, now),
+                Action::DropHeld => self.shards[k].held.reset(0),
+                Action::ResetBooks => {
+                    for &i in &self.shards[k].symbols {
+                        self.feed.p.reset_symbol(i);
+                    }
+                }
+                Action::Tell(text) => {
+                    let text = if self.shards.len() > 1 { format!("shard {k}: {text}") } else { text };
+                    self.log(text);
+                }
             }
         }
     }
@@ -625,71 +694,80 @@ impl<W: Write> Loop<'_, W> {
             r.tick(self.feed.clock.ns(now));
         }
         // DNS answers.
-        let mut k = 0;
-        while k < self.pending.len() {
-            match self.pending[k].rx.try_recv() {
-                Ok(r) => {
-                    let p = self.pending.remove(k);
-                    match r {
-                        Ok(addrs) => self.connect(p.id, &addrs, now),
-                        Err(e) => {
-                            let loss = Loss { what: e.to_string(), graceful: false, retry_floor: Duration::ZERO };
-                            self.sup.handle_lost(p.id, loss, now);
-                        }
-                    }
-                }
-                Err(mpsc::TryRecvError::Empty) => k += 1,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    let p = self.pending.remove(k);
-                    let loss =
-                        Loss { what: "DNS lookup thread ended".into(), graceful: false, retry_floor: Duration::ZERO };
-                    self.sup.handle_lost(p.id, loss, now);
+        let mut j = 0;
+        while j < self.pending.len() {
+            let answer = match self.pending[j].rx.try_recv() {
+                Ok(r) => Some(r.map_err(|e| e.to_string())),
+                Err(mpsc::TryRecvError::Empty) => None,
+                Err(mpsc::TryRecvError::Disconnected) => Some(Err("DNS lookup thread ended".to_owned())),
+            };
+            let Some(answer) = answer else {
+                j += 1;
+                continue;
+            };
+            let p = self.pending.remove(j);
+            match answer {
+                Ok(addrs) => self.connect(p.shard, p.id, &addrs, now),
+                Err(what) => {
+                    let loss = Loss { what, graceful: false, retry_floor: Duration::ZERO };
+                    self.shards[p.shard].sup.handle_lost(p.id, loss, now);
                 }
             }
+            self.apply(p.shard, now);
         }
-        // The standby may switch once it has caught up with the active connection.
-        let standby_open =
-            self.conns.iter().any(|c| c.phase() == Phase::Open && self.sup.role(c.serial) == Some(Role::Standby));
-        if standby_open {
-            let caught_up = self.caught_up();
-            self.sup.handle_caught_up(caught_up, now);
+        for k in 0..self.shards.len() {
+            // A standby may switch once it has caught up with its shard's active connection.
+            let shard = &self.shards[k];
+            let standby_open = self
+                .conns
+                .iter()
+                .any(|(s, c)| *s == k && c.phase() == Phase::Open && shard.sup.role(c.serial) == Some(Role::Standby));
+            if standby_open {
+                let caught_up = self.caught_up(k);
+                self.shards[k].sup.handle_caught_up(caught_up, now);
+            }
+            if self.shards[k].sup.poll_timeout().is_some_and(|t| t <= now) {
+                self.shards[k].sup.handle_timeout(now);
+            }
+            self.apply(k, now);
         }
-        if self.sup.poll_timeout().is_some_and(|t| t <= now) {
-            self.sup.handle_timeout(now);
-        }
-        self.apply(now);
     }
 
-    /// Ready to switch: the new connection is not behind (every synced book has taken a diff
-    /// from it that moved the book, or it held diffs back), and the old connection has delivered
-    /// everything up to the first held frame of every stream. Unsynced books are not waited for:
-    /// they resync anyway.
-    fn caught_up(&self) -> bool {
-        let held = &self.feed.held;
+    /// Ready to switch: the new connection of shard `k` is not behind (every synced book has taken
+    /// a diff from it that moved the book, or it held diffs back), and the old connection has
+    /// delivered everything up to the first held frame of every stream. Unsynced books are not
+    /// waited for: they resync anyway.
+    fn caught_up(&self, k: usize) -> bool {
+        let shard = &self.shards[k];
+        let held = &shard.held;
         let depth = self.cfg.streams.contains(&StreamKind::Depth);
         if !depth && !held.fresh {
             return false;
         }
-        self.feed.p.symbols().iter().zip(&held.first).zip(&held.front).all(|((sym, first), &front)| {
+        let syms = self.feed.p.symbols();
+        shard.symbols.iter().all(|&i| {
+            let (Some(sym), Some(first), Some(&front)) = (syms.get(i), held.first.get(i), held.front.get(i)) else {
+                return true;
+            };
             let synced = sym.book().is_synced();
             let depth_ok = match first[StreamKind::Depth] {
                 Some(u) => !synced || sym.book().last_update_id().saturating_add(1) >= u,
                 None => !depth || !synced || front,
             };
             // The old connection delivered every id before the first held one.
-            let ids_ok = |k| {
-                first[k].is_none_or(|id: u64| {
-                    sym.sequence(k).and_then(Sequence::last).is_some_and(|l| l.saturating_add(1) >= id)
+            let ids_ok = |kind| {
+                first[kind].is_none_or(|id: u64| {
+                    sym.sequence(kind).and_then(Sequence::last).is_some_and(|l| l.saturating_add(1) >= id)
                 })
             };
             depth_ok && ids_ok(StreamKind::Trade) && ids_ok(StreamKind::AggTrade)
         })
     }
 
-    /// The supervisor made `to` the active connection: feed the frames it held back (duplicates
-    /// are skipped, the rest are contiguous).
-    fn switch(&mut self, to: ConnId, now: Instant) {
-        let held = std::mem::take(&mut self.feed.held);
+    /// Shard `k`'s supervisor made `to` its active connection: feed the frames it held back
+    /// (duplicates are skipped, the rest are contiguous).
+    fn switch(&mut self, k: usize, to: ConnId, now: Instant) {
+        let held = std::mem::take(&mut self.shards[k].held);
         let n = held.frames.len();
         let mut shutdown = false;
         for &(start, len, t) in &held.frames {
@@ -697,26 +775,30 @@ impl<W: Write> Loop<'_, W> {
             let recv_ns = self.feed.clock.ns(t);
             shutdown |= matches!(self.feed.process(recv_ns, frame), FrameOutcome::ServerShutdown);
         }
-        self.feed.held = held;
-        self.feed.held.reset(0);
+        let total = held.total;
+        self.shards[k].held = held;
+        self.shards[k].held.reset(0);
+        self.shards[k].held.total = total;
         self.feed.flush_output();
         if n > 0 {
-            self.log(format!("#{to}: {n} held-back frames replayed"));
+            let text = format!("#{to}: {n} held-back frames replayed");
+            self.log(if self.shards.len() > 1 { format!("shard {k}: {text}") } else { text });
         }
         if shutdown {
-            self.sup.handle_server_shutdown(to, now);
+            self.shards[k].sup.handle_server_shutdown(to, now);
         }
     }
 
     /// Resolves the host (on a helper thread unless it is an IP literal), then connects.
-    fn start_open(&mut self, id: ConnId, now: Instant) {
-        if self.sup.role(id) == Some(Role::Standby) {
-            self.feed.held.reset(self.feed.p.symbols().len());
+    fn start_open(&mut self, k: usize, id: ConnId, now: Instant) {
+        if self.shards[k].sup.role(id) == Some(Role::Standby) {
+            let n = self.feed.p.symbols().len();
+            self.shards[k].held.reset(n);
         }
         let host = self.cfg.ws.bare_host().to_owned();
         let port = self.cfg.ws.port;
         if let Ok(ip) = host.parse::<IpAddr>() {
-            self.connect(id, &[SocketAddr::new(ip, port)], now);
+            self.connect(k, id, &[SocketAddr::new(ip, port)], now);
             return;
         }
         let (tx, rx) = mpsc::channel();
@@ -730,34 +812,34 @@ impl<W: Write> Loop<'_, W> {
             let _ = waker.wake();
         });
         match spawned {
-            Ok(_) => self.pending.push(Pending { id, rx }),
+            Ok(_) => self.pending.push(Pending { shard: k, id, rx }),
             Err(e) => {
                 let loss = Loss {
                     what: format!("cannot start a DNS lookup ({e})"),
                     graceful: false,
                     retry_floor: Duration::ZERO,
                 };
-                self.sup.handle_lost(id, loss, now);
+                self.shards[k].sup.handle_lost(id, loss, now);
             }
         }
     }
 
-    fn connect(&mut self, id: ConnId, addrs: &[SocketAddr], now: Instant) {
-        if self.sup.role(id).is_none() {
+    fn connect(&mut self, k: usize, id: ConnId, addrs: &[SocketAddr], now: Instant) {
+        if self.shards[k].sup.role(id).is_none() {
             return; // given up on while resolving
         }
         // Rotate through the addresses across attempts.
         let addr = addrs[(id as usize) % addrs.len()];
-        let token = Token(id as usize);
-        match Conn::connect(&self.spec, addr, id, token, self.poll.registry(), now, seed() ^ id) {
-            Ok(conn) => self.conns.push(conn),
+        let r = Conn::connect(&self.shards[k].spec, addr, id, token(k, id), self.poll.registry(), now, seed() ^ id);
+        match r {
+            Ok(conn) => self.conns.push((k, conn)),
             Err(e) => {
                 let w = self.where_(addr);
                 let what = match &e {
                     ConnError::Connect(e) => format!("connect {w} failed: {}", io_text(e)),
                     e => format!("connect {w} failed: {e}"),
                 };
-                self.sup.handle_lost(id, Loss { what, graceful: false, retry_floor: Duration::ZERO }, now);
+                self.shards[k].sup.handle_lost(id, Loss { what, graceful: false, retry_floor: Duration::ZERO }, now);
             }
         }
     }
@@ -770,18 +852,21 @@ impl<W: Write> Loop<'_, W> {
             self.report.record_errors = c.write_errors;
         }
         let _ = self.feed.out.flush();
-        for c in std::mem::take(&mut self.conns) {
+        for (_, c) in std::mem::take(&mut self.conns) {
             c.shutdown(self.poll.registry());
         }
         let c = self.worker.counters();
         self.report.rest_rate_limited = c.rate_limited.load(Ordering::Relaxed);
         self.report.rest_delayed = c.delayed.load(Ordering::Relaxed);
-        let s = self.sup.counters();
-        self.report.connections = s.connections;
-        self.report.switches = s.switches;
-        self.report.stale_reconnects = s.stale_reconnects;
-        self.report.connect_failures = s.connect_failures;
-        self.report.held_back = self.feed.held.total;
+        for shard in &self.shards {
+            let s = shard.sup.counters();
+            self.report.connections += s.connections;
+            self.report.switches += s.switches;
+            self.report.stale_reconnects += s.stale_reconnects;
+            self.report.connect_failures += s.connect_failures;
+            self.report.held_back += shard.held.total;
+        }
+        self.report.shards = self.shards.len() as u64;
         self.report.binary_frames = self.feed.binary;
         self.report.stdout_closed = !self.feed.stdout_ok;
         self.report
@@ -791,6 +876,33 @@ impl<W: Write> Loop<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_keep_a_symbols_streams_together_and_never_pass_the_cap() {
+        assert_eq!(shard_plan(5, 3, 200), vec![vec![0, 1, 2, 3, 4]]);
+        assert_eq!(shard_plan(5, 2, 4), vec![vec![0, 1], vec![2, 3], vec![4]]);
+        // 1,000 symbols x 3 streams at the default: 16 connections of at most 198 streams.
+        let plan = shard_plan(1000, 3, LiveConfig::DEFAULT_STREAMS_PER_CONN);
+        assert_eq!(plan.len(), 16);
+        assert!(plan.iter().all(|s| s.len() * 3 <= LiveConfig::DEFAULT_STREAMS_PER_CONN));
+        assert_eq!(plan.iter().map(Vec::len).sum::<usize>(), 1000);
+        // More streams per symbol than a connection takes: one symbol per connection.
+        assert_eq!(shard_plan(2, 4, 3), vec![vec![0], vec![1]]);
+        assert!(shard_plan(0, 3, 200).is_empty());
+    }
+
+    #[test]
+    fn the_24_hour_cuts_of_different_shards_never_coincide() {
+        let age = Duration::from_secs(23 * 3600 + 1800);
+        assert_eq!(staggered_age(age, 0, 1), age);
+        let ages: Vec<Duration> = (0..16).map(|k| staggered_age(age, k, 16)).collect();
+        assert_eq!(ages[0], age);
+        assert!(ages.windows(2).all(|w| w[0] - w[1] == Duration::from_secs(225)), "{ages:?}");
+        assert!(*ages.last().unwrap() > age - Duration::from_secs(3600));
+        // A short age (tests) spreads over at most half of it.
+        let short = Duration::from_secs(2);
+        assert!((0..4).all(|k| staggered_age(short, k, 4) >= short / 2));
+    }
 
     #[test]
     fn rate_limited_upgrade_waits_its_retry_after_else_30s() {

@@ -98,6 +98,8 @@ impl std::fmt::Display for EndReason {
 pub struct LiveReport {
     /// Websocket connections that completed the upgrade.
     pub connections: u64,
+    /// Connections the symbols are split over (shards).
+    pub shards: u64,
     /// Make-before-break switches.
     pub switches: u64,
     /// Frames from a new connection held back during an overlap (ahead of the book).
@@ -131,6 +133,7 @@ impl LiveReport {
     pub fn extra(&self) -> Vec<(&'static str, u64)> {
         vec![
             ("connections", self.connections),
+            ("shards", self.shards),
             ("switches", self.switches),
             ("held_back", self.held_back),
             ("stale_reconnects", self.stale_reconnects),

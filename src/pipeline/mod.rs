@@ -275,21 +275,20 @@ impl Pipeline {
 
     /// Forgets every book (after a reconnect); each resyncs from its next diff.
     pub fn reset_books(&mut self) {
-        for s in &mut self.symbols {
-            s.book.reset();
-            s.audit.clear();
-            // Ids seen before the reset belong to another connection or run: a new run of the
-            // same symbol must not be mistaken for duplicates.
-            s.trade_ids.reset();
-            s.agg_ids.reset();
+        for i in 0..self.symbols.len() {
+            self.reset_symbol(i);
         }
     }
 
-    /// Forgets one book.
-    pub fn reset_book(&mut self, symbol: usize) {
-        let s = &mut self.symbols[symbol];
+    /// Forgets one symbol's book and ids (its connection was lost); it resyncs from its next diff.
+    pub fn reset_symbol(&mut self, symbol: usize) {
+        let Some(s) = self.symbols.get_mut(symbol) else { return };
         s.book.reset();
         s.audit.clear();
+        // Ids seen before the reset belong to another connection or run: a new run of the
+        // same symbol must not be mistaken for duplicates.
+        s.trade_ids.reset();
+        s.agg_ids.reset();
     }
 
     fn bad(&mut self, e: DecodeError, frame: &[u8]) -> FrameOutcome {
