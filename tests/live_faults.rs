@@ -98,11 +98,29 @@ fn tcp_reset_and_close_frame_reconnect_and_resync() {
 }
 
 #[test]
+fn a_ping_flood_never_makes_the_handler_break_the_5_messages_a_second_law() {
+    let sim = util::sim(false, &["btcusdt"]);
+    // The server enforces Binance's law on what it receives, and pings every 20 ms.
+    sim.faults().set_max_incoming_per_sec(Some(5));
+    sim.faults().set_ping(Some(Duration::from_millis(20)), Duration::from_secs(60));
+    let run = start("ping-flood", RunArgs::against(&sim).duration(2.5));
+    let (_, s, dir) = finish(run);
+    let c = sim.counters();
+    assert!(c.pings_sent >= 100, "{c:?}");
+    assert_eq!(c.disconnects_rate_limit, 0, "the handler sent more than 5 messages in a second: {c:?}");
+    assert_eq!(s["reconnects"], 0);
+    let (pings, pongs) = (s["pings"].as_u64().unwrap(), s["pongs"].as_u64().unwrap());
+    assert!(pongs >= 8 && pongs <= 4 * 3, "{pongs} pongs for {pings} pings in 2.5 s: at most 4 a second");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
+}
+
+#[test]
 fn pings_are_answered_with_the_same_payload() {
     let sim = util::sim(false, &["btcusdt"]);
-    // Ping every 100 ms; a missing or wrong pong within 1 s closes the connection.
-    sim.faults().set_ping(Some(Duration::from_millis(100)), Duration::from_secs(1));
-    let run = start("pings", RunArgs::against(&sim).duration(1.5));
+    // Ping every 250 ms (as fast as Binance's 5-messages-a-second law lets a client answer every
+    // one); a missing or wrong pong within 1 s closes the connection.
+    sim.faults().set_ping(Some(Duration::from_millis(250)), Duration::from_secs(1));
+    let run = start("pings", RunArgs::against(&sim).duration(2.6));
     let (_, s, dir) = finish(run);
     let c = sim.counters();
     assert!(c.pings_sent >= 8, "{c:?}");

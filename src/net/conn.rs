@@ -123,6 +123,33 @@ pub(crate) enum ConnEvent<'a> {
     BatchEnd(Instant),
 }
 
+/// Binance allows 5 incoming messages per second per connection, pings, pongs and control
+/// messages included; going over disconnects, and repeat offenders are banned. The only messages
+/// tickfeed sends on a stream connection are pongs (and one close), so it queues at most this many
+/// pongs in any second, leaving room for the close.
+pub(crate) const MAX_PONGS_PER_SEC: usize = 4;
+
+/// The times of the last [`MAX_PONGS_PER_SEC`] pongs: one more is allowed once the oldest is a
+/// second old.
+#[derive(Debug, Default)]
+struct SendWindow {
+    times: [Option<Instant>; MAX_PONGS_PER_SEC],
+    next: usize,
+}
+
+impl SendWindow {
+    /// Takes a send at `t` if the law allows it.
+    fn allow(&mut self, t: Instant) -> bool {
+        let slot = &mut self.times[self.next];
+        if slot.is_some_and(|old| t.saturating_duration_since(old) < std::time::Duration::from_secs(1)) {
+            return false;
+        }
+        *slot = Some(t);
+        self.next = (self.next + 1) % MAX_PONGS_PER_SEC;
+        true
+    }
+}
+
 /// One websocket connection.
 pub(crate) struct Conn {
     /// Serial number (1, 2, ...) for log lines.
@@ -136,6 +163,8 @@ pub(crate) struct Conn {
     request: Vec<u8>,
     dec: Decoder,
     enc: Encoder,
+    /// When the last pongs were queued (the 5-messages-per-second law).
+    pongs: SendWindow,
     rbuf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -202,6 +231,7 @@ impl Conn {
             request,
             dec,
             enc: Encoder::new(seed),
+            pongs: SendWindow::default(),
             rbuf: vec![0u8; cap].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -394,8 +424,13 @@ impl Conn {
                 self.start += consumed;
                 return Ok(None);
             };
-            // Pings and closes are answered before anything else is done with them.
-            let replied = self.enc.reply_to(&event, &mut self.wbuf).map_err(ConnError::Protocol)?;
+            // Pings and closes are answered before anything else is done with them, but never more
+            // pongs than Binance's law allows us to send (a ping flood gets some unanswered).
+            let replied = if matches!(event, Event::Ping(_)) && !self.pongs.allow(t) {
+                false
+            } else {
+                self.enc.reply_to(&event, &mut self.wbuf).map_err(ConnError::Protocol)?
+            };
             match event {
                 Event::Text(s) => sink(ConnEvent::Text(s.as_bytes(), t)),
                 Event::Binary(b) => sink(ConnEvent::Binary(b)),
@@ -428,5 +463,28 @@ impl Conn {
     /// Drops the connection without a goodbye (after an error).
     pub(crate) fn abort(mut self, registry: &Registry) {
         let _ = registry.deregister(&mut self.sock);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn at_most_four_pongs_in_any_second() {
+        let t0 = Instant::now();
+        let mut w = SendWindow::default();
+        let ms = Duration::from_millis;
+        // A ping flood: one every 10 ms for 3 s.
+        let sent: Vec<Duration> = (0..300).map(|i| ms(10 * i)).filter(|&d| w.allow(t0 + d)).collect();
+        for (i, a) in sent.iter().enumerate() {
+            let in_second = sent[i..].iter().take_while(|&&b| b - *a < ms(1000)).count();
+            assert!(in_second <= MAX_PONGS_PER_SEC, "{in_second} pongs within a second of {a:?}");
+        }
+        assert_eq!(sent.len(), 12, "4 a second are still answered: {sent:?}");
+        // Binance's own pings (every 20 s) are always answered.
+        let mut w = SendWindow::default();
+        assert!((0..10).all(|i| w.allow(t0 + Duration::from_secs(20 * i))));
     }
 }
