@@ -113,6 +113,9 @@ pub enum ResyncCause {
     OffTick,
     /// The snapshot is older than the first buffered diff can continue from.
     SnapshotTooOld,
+    /// A far level had to be dropped (the ladder's overflow was full): the book is no longer known
+    /// to be whole.
+    Evicted,
 }
 
 impl ResyncCause {
@@ -121,6 +124,9 @@ impl ResyncCause {
             ResyncCause::Gap => "sequence gap",
             ResyncCause::OffTick => "price off the tick grid",
             ResyncCause::SnapshotTooOld => "snapshot too old for the buffered diffs",
+            ResyncCause::Evicted => {
+                "a far level dropped (the ladder's overflow was full; the next one is twice as large)"
+            }
         }
     }
 }
@@ -195,13 +201,6 @@ pub enum Notice {
         ticker: Top,
         /// The book's.
         book: Top,
-    },
-    /// The ladder dropped far levels because its overflow was full.
-    Evicted {
-        /// The symbol.
-        symbol: Sym,
-        /// Levels evicted from this book so far.
-        total: u64,
     },
     /// An event was received before its exchange time: the local clock is behind (told for the
     /// first such event).
@@ -284,7 +283,7 @@ impl Notice {
             Notice::BadMessage { .. } | Notice::BinaryFrame { .. } => Kind::Bad,
             Notice::Resync { .. } | Notice::Snapshot { .. } | Notice::SnapshotUnusable { .. } => Kind::Sync,
             Notice::Mismatch { .. } => Kind::Mismatch,
-            Notice::Evicted { .. } | Notice::NegativeLatency { .. } => Kind::Book,
+            Notice::NegativeLatency { .. } => Kind::Book,
             Notice::SnapshotWait { .. }
             | Notice::SnapshotFailed { .. }
             | Notice::TickInferred { .. }
@@ -348,10 +347,6 @@ impl fmt::Display for Notice {
                 Price(ticker.ask),
                 Price(book.bid),
                 Price(book.ask)
-            ),
-            Notice::Evicted { symbol, total } => write!(
-                f,
-                "{symbol}: {total} far levels dropped so far because the ladder's overflow is full (see --window-ticks)"
             ),
             Notice::NegativeLatency { behind_us } => write!(
                 f,
@@ -485,13 +480,6 @@ impl Notices {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
-}
-
-/// True when a counter going from `before` to `after` reached a new power of two (1, 2, 4, 8,
-/// ...): a counter told at these points is told O(log n) times however fast it grows.
-#[inline]
-pub(crate) fn crossed_power_of_two(before: u64, after: u64) -> bool {
-    after > before && after != 0 && (before == 0 || after.ilog2() > before.ilog2())
 }
 
 /// A token bucket per kind of notice: a burst of [`NoticeLog::BURST`], then one per
@@ -700,13 +688,6 @@ mod tests {
             log.emit(&bad(i), t0 + NoticeLog::REFILL * 1000);
         }
         assert_eq!(log.counts().0, u64::from(NoticeLog::BURST) * 2 + 2);
-    }
-
-    #[test]
-    fn growing_counters_are_told_at_powers_of_two() {
-        let told: Vec<u64> = (1..=100).filter(|&n| crossed_power_of_two(n - 1, n)).collect();
-        assert_eq!(told, [1, 2, 4, 8, 16, 32, 64]);
-        assert!(crossed_power_of_two(3, 9) && !crossed_power_of_two(9, 12) && !crossed_power_of_two(5, 5));
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! book at [`OrderBook::last_update_id`] for every level inside the snapshot's depth.
 
 use crate::binance::RawLevel;
-use crate::book::fixed::{infer_tick, OffTick, TickSize};
-use crate::book::ladder::{Ladder, LadderConfig, Side};
+use crate::book::fixed::{infer_tick, OffTick, TickSize, Units};
+use crate::book::ladder::{Ladder, LadderConfig, Side, MAX_OVERFLOW_CAP, MIN_WINDOW_TICKS};
 use crate::book::top::Top;
 
 /// Where a book stands in the procedure.
@@ -44,8 +44,9 @@ impl SyncState {
 /// Sizing of a book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BookConfig {
-    /// The price ladder's sizing.
-    pub ladder: LadderConfig,
+    /// The price ladder's sizing: fixed (`Some`, e.g. `--window-ticks`), or `None` to size each
+    /// book from its own first snapshot (see [`auto_ladder`]), so memory follows the book.
+    pub ladder: Option<LadderConfig>,
     /// Diffs held while waiting for a snapshot; past this the buffer restarts from the newest
     /// diff (a snapshot judged against the old buffer would be refetched anyway).
     pub max_buffered_diffs: usize,
@@ -53,7 +54,7 @@ pub struct BookConfig {
 
 impl Default for BookConfig {
     fn default() -> Self {
-        BookConfig { ladder: LadderConfig::default(), max_buffered_diffs: 5000 }
+        BookConfig { ladder: None, max_buffered_diffs: 5000 }
     }
 }
 
@@ -76,6 +77,9 @@ pub struct SyncCounters {
     pub unneeded_snapshots: u64,
     /// Times the pre-snapshot buffer overflowed and restarted.
     pub buffer_overflows: u64,
+    /// Times a diff made the ladder drop a far level (its overflow was full): the book could no
+    /// longer be sure, so it was discarded and resynced with a larger overflow.
+    pub evictions: u64,
     /// Prices that were not a multiple of the tick size (book discarded, tick refined).
     pub off_tick: u64,
 }
@@ -95,6 +99,9 @@ pub enum DiffOutcome {
     OffTick,
     /// The snapshot was too old to continue from this diff: discarded, a new one is wanted.
     SnapshotTooOld,
+    /// Applying it made the ladder drop a far level: the book is no longer known to be whole, so
+    /// it was discarded; the next snapshot gets a ladder with twice the overflow.
+    Evicted,
 }
 
 /// What a snapshot did.
@@ -134,9 +141,39 @@ struct Buffered {
     asks: (u32, u32),
 }
 
+/// The ladder a book gets at its first snapshot when none is fixed: a window of ticks (a power of
+/// two, 1,024..65,536) that holds the snapshot's depth twice over and at least 0.5% of the price, and
+/// an overflow for the far levels of a quarter of the window but at least twice the snapshot's
+/// levels per side (256..16,384). BTCUSDT at a 0.01 tick gets the largest ladder (1.6 MB), a
+/// low-priced symbol a few tens of kB.
+pub fn auto_ladder(tick: TickSize, bids: &[RawLevel], asks: &[RawLevel]) -> LadderConfig {
+    let t = |p: Units| p / tick.units().max(1);
+    let span = |side: &[RawLevel]| {
+        let (lo, hi) = side.iter().fold((i64::MAX, i64::MIN), |(lo, hi), l| (lo.min(l.price), hi.max(l.price)));
+        if side.is_empty() {
+            0
+        } else {
+            t(hi).saturating_sub(t(lo))
+        }
+    };
+    let depth = span(bids).max(span(asks)).max(0) as u64;
+    let price = bids.iter().chain(asks).map(|l| t(l.price)).max().unwrap_or(0).max(0) as u64;
+    let want = depth.saturating_mul(2).max(price / 200);
+    let window_ticks = (want.clamp(1024, 1 << 16) as usize).next_power_of_two();
+    let levels = bids.len().max(asks.len());
+    let overflow_cap = (window_ticks / 4).max(levels.saturating_mul(2)).clamp(256, 1 << 14);
+    LadderConfig { window_ticks, overflow_cap }
+}
+
 /// One symbol's book and its sync state.
 pub struct OrderBook {
     ladder: Ladder,
+    /// `Some`: every ladder is this size; `None`: sized from each first snapshot.
+    fixed: Option<LadderConfig>,
+    /// The ladder is still the placeholder of a book never synced (auto sizing).
+    not_sized: bool,
+    /// An eviction asked for a larger overflow at the next snapshot.
+    grow: bool,
     tick: Option<TickSize>,
     state: SyncState,
     last_update_id: u64,
@@ -157,13 +194,18 @@ impl OrderBook {
     /// infer it from the first snapshot (replay of a recording without exchangeInfo).
     pub fn new(cfg: BookConfig, tick: Option<TickSize>) -> OrderBook {
         OrderBook {
-            ladder: Ladder::new(cfg.ladder),
+            // Auto sizing starts with the smallest ladder; the first snapshot sizes the real one.
+            ladder: Ladder::new(cfg.ladder.unwrap_or(LadderConfig { window_ticks: MIN_WINDOW_TICKS, overflow_cap: 0 })),
+            fixed: cfg.ladder,
+            not_sized: cfg.ladder.is_none(),
+            grow: false,
             tick,
             state: SyncState::WaitingSnapshot,
             last_update_id: 0,
             awaiting_first_diff: false,
-            diffs: Vec::with_capacity(cfg.max_buffered_diffs.min(1024)),
-            levels: Vec::with_capacity(16 * 1024),
+            // The pre-snapshot buffers grow while a book syncs, then keep their size.
+            diffs: Vec::with_capacity(cfg.max_buffered_diffs.min(64)),
+            levels: Vec::with_capacity(256),
             max_buffered: cfg.max_buffered_diffs.max(1),
             wants_snapshot: false,
             snapshot_in_flight: false,
@@ -282,7 +324,17 @@ impl OrderBook {
             self.buffer(first_id, final_id, bids, asks);
             return if too_old { DiffOutcome::SnapshotTooOld } else { DiffOutcome::Gap };
         }
+        let evicted = self.ladder.stats().evicted;
         match self.apply(bids, asks) {
+            Ok(()) if self.ladder.stats().evicted != evicted => {
+                // A level had to be dropped: the book is no longer known to equal the exchange's
+                // (a nearer level deleted later would expose the hole). Resync with more room.
+                self.counters.evictions += 1;
+                self.grow = true;
+                self.discard(true);
+                self.buffer(first_id, final_id, bids, asks);
+                DiffOutcome::Evicted
+            }
             Ok(()) => {
                 if self.awaiting_first_diff {
                     if let Some(sp) = &mut self.sync_point {
@@ -322,6 +374,7 @@ impl OrderBook {
             let prices = bids.iter().chain(asks).chain(buffered).map(|l| l.price);
             self.tick = Some(infer_tick(prices));
         }
+        self.size_ladder(bids, asks);
         self.ladder.clear();
         if let Err(off) = self.apply(bids, asks) {
             self.off_tick(off);
@@ -400,6 +453,28 @@ impl OrderBook {
         Ok(())
     }
 
+    /// Before a snapshot is installed: a book never sized gets a ladder sized from this snapshot,
+    /// and one that evicted gets twice the overflow. Allocates only then, never on a diff.
+    fn size_ladder(&mut self, bids: &[RawLevel], asks: &[RawLevel]) {
+        if !self.not_sized && !self.grow {
+            return;
+        }
+        let mut cfg = match (self.fixed, self.tick) {
+            (Some(c), _) => c,
+            (None, Some(tick)) if self.not_sized => auto_ladder(tick, bids, asks),
+            (None, _) => self.ladder.config(),
+        };
+        if self.grow {
+            let now = self.ladder.config().overflow_cap;
+            cfg.overflow_cap = cfg.overflow_cap.max(now.saturating_mul(2)).clamp(256, MAX_OVERFLOW_CAP);
+        }
+        if cfg != self.ladder.config() {
+            self.ladder = Ladder::new(cfg);
+        }
+        self.not_sized = false;
+        self.grow = false;
+    }
+
     fn off_tick(&mut self, off: OffTick) {
         self.counters.off_tick += 1;
         // The tick was wrong (inferred too coarse, or the filter changed): refine it so the next
@@ -460,6 +535,56 @@ mod tests {
         assert_eq!(b.counters().gaps, 0);
         assert_eq!(b.sync_point(), Some(SyncPoint { snapshot_id: 108, dropped: 1, first_applied: Some((106, 110)) }));
         assert!(!b.poll_snapshot_request());
+    }
+
+    #[test]
+    fn each_book_is_sized_from_its_first_snapshot() {
+        // BTCUSDT-like: price 60,000 at a 0.01 tick, 1,000 levels a few hundred dollars deep.
+        let tick = TickSize::new(1_000_000).unwrap();
+        let px = |t: i64| RawLevel { price: t * 1_000_000, qty: 1 };
+        let bids: Vec<RawLevel> = (0..1000).map(|i| px(6_000_000 - 30 * i)).collect();
+        let asks: Vec<RawLevel> = (0..1000).map(|i| px(6_000_001 + 30 * i)).collect();
+        assert_eq!(auto_ladder(tick, &bids, &asks), LadderConfig { window_ticks: 1 << 16, overflow_cap: 1 << 14 });
+        // A low-priced symbol: 0.5 at a 0.0001 tick, 100 levels.
+        let tick = TickSize::new(10_000).unwrap();
+        let px = |t: i64| RawLevel { price: t * 10_000, qty: 1 };
+        let bids: Vec<RawLevel> = (0..100).map(|i| px(5_000 - i)).collect();
+        let asks: Vec<RawLevel> = (0..100).map(|i| px(5_001 + i)).collect();
+        let small = auto_ladder(tick, &bids, &asks);
+        assert_eq!(small, LadderConfig { window_ticks: 1024, overflow_cap: 256 });
+        let mut b = OrderBook::new(BookConfig::default(), Some(tick));
+        let before = b.ladder().memory_bytes();
+        b.on_diff(1, 2, &[], &[]);
+        assert!(matches!(b.on_snapshot(5, &bids, &asks), SnapshotOutcome::Synced { .. }));
+        assert_eq!(b.ladder().config(), small);
+        assert!(b.ladder().memory_bytes() < 40_000, "{} bytes", b.ladder().memory_bytes());
+        assert!(before < 4_000, "a book never synced holds a placeholder: {before} bytes");
+        // A fixed size is kept as given.
+        let fixed = LadderConfig { window_ticks: 4096, overflow_cap: 64 };
+        let mut b = OrderBook::new(BookConfig { ladder: Some(fixed), ..BookConfig::default() }, Some(tick));
+        b.on_diff(1, 2, &[], &[]);
+        b.on_snapshot(5, &bids, &asks);
+        assert_eq!(b.ladder().config(), fixed);
+    }
+
+    #[test]
+    fn a_dropped_far_level_resyncs_the_book_with_twice_the_overflow() {
+        let tick = TickSize::new(1_000_000).unwrap();
+        let cfg = LadderConfig { window_ticks: 64, overflow_cap: 2 };
+        let mut b = OrderBook::new(BookConfig { ladder: Some(cfg), ..BookConfig::default() }, Some(tick));
+        b.on_diff(1, 1, &[], &[]);
+        assert!(matches!(b.on_snapshot(1, &[l(1000, 1)], &[l(1001, 1)]), SnapshotOutcome::Synced { .. }));
+        // Far asks: two fit in the overflow, the third does not.
+        assert_eq!(b.on_diff(2, 2, &[], &[l(5000, 1), l(6000, 1)]), DiffOutcome::Applied);
+        assert_eq!(b.on_diff(3, 3, &[], &[l(7000, 1)]), DiffOutcome::Evicted);
+        assert!(!b.is_synced(), "a book with a hole is not reported synced");
+        assert_eq!(b.counters().evictions, 1);
+        assert!(b.poll_snapshot_request());
+        let out = b.on_snapshot(3, &[l(1000, 1)], &[l(1001, 1), l(5000, 1), l(6000, 1), l(7000, 1)]);
+        assert!(matches!(out, SnapshotOutcome::Synced { .. }), "{out:?}");
+        assert_eq!(b.ladder().config().overflow_cap, 256, "grown (at least 256, twice what it was)");
+        assert_eq!(b.on_diff(4, 4, &[], &[l(8000, 1)]), DiffOutcome::Applied);
+        assert_eq!(b.ladder().len(Side::Ask), 5);
     }
 
     #[test]

@@ -135,7 +135,8 @@ fn window_ticks(s: &str) -> Result<usize, FlagError> {
 fn window_ticks_help() -> String {
     format!(
         "Ticks in each side's array window of the price ladder, {MIN_WINDOW_TICKS}..{MAX_WINDOW_TICKS} \
-         (rounded up to a power of two)"
+         (rounded up to a power of two), the same for every symbol [default: each book sized from its \
+         first snapshot: 1024..65536 ticks by its price, tick and depth]"
     )
 }
 
@@ -216,9 +217,8 @@ pub(crate) struct OutputArgs {
     pub max_events: Option<u64>,
     // Its help is built from the ladder's bounds (window_ticks_help), so it has no doc comment.
     #[allow(missing_docs)]
-    #[arg(long, value_name = "N", allow_negative_numbers = true, help = window_ticks_help(),
-          default_value_t = LadderConfig::default().window_ticks, value_parser = window_ticks)]
-    pub window_ticks: usize,
+    #[arg(long, value_name = "N", allow_negative_numbers = true, help = window_ticks_help(), value_parser = window_ticks)]
+    pub window_ticks: Option<usize>,
     /// Do not log sync events and bad messages to stderr
     #[arg(long, overrides_with = "quiet")]
     pub quiet: bool,
@@ -228,7 +228,7 @@ impl OutputArgs {
     /// Everything the pipeline takes from these flags.
     pub(crate) fn pipeline_config(&self) -> PipelineConfig {
         let mut cfg = PipelineConfig { output: self.output, ..PipelineConfig::default() };
-        cfg.book.ladder.window_ticks = self.window_ticks;
+        cfg.book.ladder = self.window_ticks.map(|w| LadderConfig { window_ticks: w, ..LadderConfig::default() });
         cfg
     }
 }

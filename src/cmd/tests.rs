@@ -171,7 +171,7 @@ fn flags_fill_the_live_configuration() {
     assert_eq!((c.limits.max_frame, c.limits.max_message, c.weight_per_minute), (4096, 4096, 100));
     assert_eq!((c.record.as_deref(), c.record_compress), (Some(std::path::Path::new("/tmp/rec")), false));
     assert!(a.output.quiet, "--quiet reaches the notice log");
-    assert_eq!(a.output.pipeline_config().book.ladder.window_ticks, 1024);
+    assert_eq!(a.output.pipeline_config().book.ladder.map(|l| l.window_ticks), Some(1024));
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn help_shows_defaults_and_bounds() {
         "[default: wss://stream.binance.com:9443]",
         "[default: 1000]",
         "[default: 84600]",
-        "[default: 65536]",
+        "[default: each book sized from its first snapshot",
         "64..4194304",
         "[default: tob]",
         "[default: gzip]",

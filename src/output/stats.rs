@@ -126,6 +126,8 @@ pub struct SymbolSummary {
     pub resyncs: u64,
     /// Buffered diffs dropped at alignment.
     pub dropped_diffs: u64,
+    /// Resyncs because a far level had to be dropped (a full overflow).
+    pub evictions: u64,
     /// bookTicker comparisons.
     pub book_ticker_checks: u64,
     /// bookTicker mismatches.
@@ -177,7 +179,7 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)]) -
     let _ = write!(
         o,
         ",\"negative_latency\":{},\"min_latency_us\":{},\"control_replies\":{},\"server_shutdowns\":{},\
-         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{}",
+         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{}",
         s.negative_latency,
         s.min_latency_us,
         s.control_replies,
@@ -185,6 +187,7 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)]) -
         s.trade_id_gaps,
         s.duplicates,
         sum(|x| x.dropped_diffs),
+        sum(|x| x.evictions),
     );
     for (k, v) in extra {
         let _ = write!(o, ",\"{k}\":{v}");
@@ -282,6 +285,7 @@ mod tests {
             gaps: 1,
             resyncs: 1,
             dropped_diffs: 2,
+            evictions: 0,
             book_ticker_checks: 5,
             book_ticker_mismatches: 0,
             trades: 9,

@@ -16,7 +16,7 @@ mod sequence;
 
 pub use sequence::{book_position, Ids, Position, Sequence};
 
-use crate::notice::{crossed_power_of_two, Excerpt, Notice, Notices, ResyncCause, Sym};
+use crate::notice::{Excerpt, Notice, Notices, ResyncCause, Sym};
 use crate::output::stats::{Stats, SymbolSummary};
 use crate::output::{BookLine, Output, OutputMode};
 
@@ -49,8 +49,6 @@ pub struct SymbolState {
     symbol: String,
     /// The symbol for notices (inline: building a notice does not allocate).
     name: Sym,
-    /// Levels the ladder had evicted at the last check.
-    evicted: u64,
     lower: String,
     book: OrderBook,
     audit: Audit,
@@ -214,7 +212,6 @@ impl Pipeline {
         self.symbols.push(SymbolState {
             symbol: symbol.to_ascii_uppercase(),
             name: Sym::new(&symbol.to_ascii_uppercase()),
-            evicted: 0,
             lower: symbol.to_ascii_lowercase(),
             book: OrderBook::new(self.cfg.book, tick),
             audit: Audit::default(),
@@ -512,6 +509,7 @@ impl Pipeline {
             DiffOutcome::Gap => Some(ResyncCause::Gap),
             DiffOutcome::OffTick => Some(ResyncCause::OffTick),
             DiffOutcome::SnapshotTooOld => Some(ResyncCause::SnapshotTooOld),
+            DiffOutcome::Evicted => Some(ResyncCause::Evicted),
         };
         let s = &mut self.symbols[idx];
         if let Some(cause) = cause {
@@ -524,13 +522,6 @@ impl Pipeline {
                 was: before,
                 book_id: before_id,
             });
-        }
-        let evicted = s.book.ladder().stats().evicted;
-        if evicted != s.evicted {
-            if crossed_power_of_two(s.evicted, evicted) {
-                self.notices.push(Notice::Evicted { symbol: s.name, total: evicted });
-            }
-            s.evicted = evicted;
         }
     }
 
@@ -615,6 +606,7 @@ impl Pipeline {
                     gaps: c.gaps,
                     resyncs: c.resyncs,
                     dropped_diffs: c.dropped_diffs,
+                    evictions: c.evictions,
                     book_ticker_checks: a.checks,
                     book_ticker_mismatches: a.mismatches,
                     trades: s.trades,
