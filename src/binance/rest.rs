@@ -81,9 +81,36 @@ impl WeightBudget {
         Duration::ZERO
     }
 
+    /// When `weight` can be spent: `None` when it fits now, else the instant the window will have
+    /// dropped enough. Needs no clock: entries already expired give an instant in the past.
+    pub(crate) fn free_at(&self, weight: u32) -> Option<Instant> {
+        let mut used: u32 = self.spent.iter().map(|&(_, w)| w).sum();
+        let need = weight.min(self.limit);
+        if used + need <= self.limit {
+            return None;
+        }
+        for &(t, w) in &self.spent {
+            used -= w;
+            if used + need <= self.limit {
+                return Some(t + self.window);
+            }
+        }
+        None
+    }
+
     /// Records `weight` spent at `now`.
     pub(crate) fn spend(&mut self, now: Instant, weight: u32) {
         self.spent.push_back((now, weight));
+    }
+
+    /// The weight allowed per window.
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Changes the weight allowed per window (what was spent stays counted).
+    pub(crate) fn set_limit(&mut self, limit: u32) {
+        self.limit = limit.max(1);
     }
 
     /// The server reported `used` weight in its current minute (`X-MBX-USED-WEIGHT-1M`): if that
@@ -105,17 +132,55 @@ pub enum WaitReason {
     Budget,
 }
 
-/// The rules every REST request passes: `Retry-After` first, then the weight budget.
+/// The rules every REST request passes: `Retry-After` first, then the weight budget. It also
+/// keeps the run's totals (weight spent, 429 and 418 answers) for the stats file.
 #[derive(Debug, Clone)]
 pub(crate) struct RestGate {
     budget: WeightBudget,
     blocked_until: Option<Instant>,
+    totals: RestTotals,
+}
+
+/// What passed a [`RestGate`] over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RestTotals {
+    /// Weight of every request sent (exchangeInfo and snapshots).
+    pub weight: u64,
+    /// HTTP 429 answers.
+    pub http_429: u64,
+    /// HTTP 418 answers.
+    pub http_418: u64,
 }
 
 impl RestGate {
     /// A gate with a per-minute weight budget.
     pub(crate) fn new(weight_per_minute: u32) -> RestGate {
-        RestGate { budget: WeightBudget::new(weight_per_minute), blocked_until: None }
+        RestGate { budget: WeightBudget::new(weight_per_minute), blocked_until: None, totals: RestTotals::default() }
+    }
+
+    /// The weight budget per minute.
+    pub(crate) fn limit(&self) -> u32 {
+        self.budget.limit()
+    }
+
+    /// Plans with a new budget per minute from now on (what was spent stays counted).
+    pub(crate) fn set_limit(&mut self, weight_per_minute: u32) {
+        self.budget.set_limit(weight_per_minute);
+    }
+
+    /// Until when a 429/418 holds every request back (possibly already past).
+    pub(crate) fn blocked_until(&self) -> Option<Instant> {
+        self.blocked_until
+    }
+
+    /// When a request of `weight` fits the budget: `None` now, else the instant it will.
+    pub(crate) fn budget_free_at(&self, weight: u32) -> Option<Instant> {
+        self.budget.free_at(weight)
+    }
+
+    /// Weight spent and rate-limit answers so far.
+    pub(crate) fn totals(&self) -> RestTotals {
+        self.totals
     }
 
     /// How long a request of `weight` must wait at `now`, and why; `None`: send it now.
@@ -133,6 +198,7 @@ impl RestGate {
     /// Records a request of `weight` sent at `now`.
     pub(crate) fn sent(&mut self, now: Instant, weight: u32) {
         self.budget.spend(now, weight);
+        self.totals.weight += u64::from(weight);
     }
 
     /// Takes in a response's rate-limit facts: a 429 or 418 blocks every request until its
@@ -144,6 +210,11 @@ impl RestGate {
         retry_after: Option<Duration>,
         used_weight: Option<u32>,
     ) {
+        match status {
+            429 => self.totals.http_429 += 1,
+            418 => self.totals.http_418 += 1,
+            _ => {}
+        }
         if status == 429 || status == 418 {
             let until = now + retry_after.unwrap_or(Duration::from_secs(60));
             self.blocked_until = Some(self.blocked_until.map_or(until, |u| u.max(until)));
@@ -613,6 +684,39 @@ mod tests {
         assert_eq!(g.wait(t0, 5), None);
         assert_eq!(parse_retry_after(" 12 "), Some(s(12)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn free_at_needs_no_clock_and_agrees_with_delay() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut b = WeightBudget::new(100);
+        assert_eq!(b.free_at(100), None);
+        b.spend(t0, 60);
+        b.spend(t0 + s(10), 30);
+        assert_eq!(b.free_at(10), None);
+        assert_eq!(b.free_at(20), Some(t0 + s(60)));
+        assert_eq!(b.free_at(80), Some(t0 + s(70)));
+        assert_eq!(b.delay(t0 + s(20), 80), s(50));
+        b.set_limit(50);
+        assert_eq!(b.limit(), 50);
+        assert_eq!(b.free_at(10), Some(t0 + s(60)), "90 spent of 50: the first must go, then 30 + 10 fits");
+    }
+
+    #[test]
+    fn the_gate_keeps_the_runs_totals() {
+        let t0 = Instant::now();
+        let mut g = RestGate::new(6000);
+        g.sent(t0, 20);
+        g.sent(t0, 250);
+        g.on_response(t0, 429, Some(Duration::from_secs(1)), None);
+        g.on_response(t0, 418, None, None);
+        g.on_response(t0, 200, None, None);
+        assert_eq!(g.totals(), RestTotals { weight: 270, http_429: 1, http_418: 1 });
+        assert_eq!(g.blocked_until(), Some(t0 + Duration::from_secs(60)));
+        g.set_limit(5400);
+        assert_eq!(g.limit(), 5400);
+        assert_eq!(g.budget_free_at(5200), Some(t0 + Duration::from_secs(60)));
     }
 
     #[test]
