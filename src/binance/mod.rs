@@ -1,17 +1,19 @@
 //! Binance: what its messages look like and how to ask it for things. Stream names and the
 //! combined-stream envelope (`stream`), the JSON decoders split by what they decode (market events
 //! in `market`, REST bodies in `rest_body`, depth levels in `levels`), the REST client with its
-//! request-weight gate (`rest`), the snapshot scheduler (`schedule`) and the websocket and REST URLs
-//! (`url`).
+//! request-weight gate and exchangeInfo (`rest`), the snapshot scheduler (`schedule`) and the
+//! worker pool that runs it (`rest_pool`), and the websocket and REST URLs (`url`).
 //!
-//! Everything but `rest` is sans-IO: bytes (or requests, answers and a caller's clock) in, typed
-//! values out, errors as values. This layer knows nothing of books, output or connections.
+//! Everything but `rest` and `rest_pool` is sans-IO: bytes (or requests, answers and a caller's
+//! clock) in, typed values out, errors as values. This layer knows nothing of books, output or
+//! connections.
 
 mod json;
 mod levels;
 mod market;
 pub(crate) mod rest;
 mod rest_body;
+mod rest_pool;
 pub(crate) mod schedule;
 mod stream;
 pub(crate) mod url;

@@ -1,5 +1,8 @@
 //! The live handler's event loop (`tickfeed run`): one thread, a mio poller, one websocket
-//! connection at a time (two during a make-before-break switch), REST on a helper thread.
+//! connection at a time (two during a make-before-break switch), REST on helper threads.
+//!
+//! Before it starts, [`resolve`] asks exchangeInfo once for every symbol (the list, or with
+//! `--symbol ALL` the exchange's), and plans the snapshots: the weight budget and the depth.
 //!
 //! Per iteration: poll (`Duration::ZERO` when busy-polling, else a short block so timers fire),
 //! read the clock once, service readable connections (each socket read -> frames -> pipeline ->
@@ -24,11 +27,13 @@
 
 mod config;
 mod event_loop;
+mod exchange;
 mod held;
 mod report;
 
 pub use config::LiveConfig;
 pub use event_loop::run;
+pub use exchange::{resolve, AllSymbols};
 pub use report::{EndReason, LiveError, LiveReport, RecordSetupError};
 
 /// Why `--core` cannot be honoured: a configuration error (exit 2).
