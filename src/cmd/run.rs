@@ -80,7 +80,7 @@ pub(crate) fn live_config(
         live::check_core(c)?;
     }
     let mut cfg = LiveConfig::new(ws, rest, tls);
-    feed.apply(&mut cfg, streams, out);
+    feed.apply(&mut cfg, streams, out)?;
     cfg.busy_poll = busy_poll;
     Ok(cfg)
 }
