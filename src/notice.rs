@@ -233,6 +233,30 @@ pub enum Notice {
         /// Why.
         error: RestError,
     },
+    /// exchangeInfo lists the symbol with a status other than TRADING (`BREAK`, `HALT`, ...).
+    NotTrading {
+        /// The symbol.
+        symbol: Sym,
+        /// Its status.
+        status: String,
+    },
+    /// What exchangeInfo decided for the snapshots (said with `--symbol ALL` or `--depth-limit auto`).
+    SnapshotPlan {
+        /// Books to sync.
+        symbols: usize,
+        /// TRADING symbols left out (not plain ASCII letters and digits).
+        skipped: usize,
+        /// The weight per minute planned with.
+        budget: u32,
+        /// exchangeInfo's REQUEST_WEIGHT per minute, if it said.
+        server_limit: Option<u32>,
+        /// The share of the limit left unused.
+        headroom_percent: u32,
+        /// The snapshot `limit`.
+        depth_limit: u32,
+        /// With `--depth-limit auto`: `--sync-within`, and whether every book fits it.
+        auto: Option<(Duration, bool)>,
+    },
     /// exchangeInfo failed in a way worth retrying.
     ExchangeInfoRetry {
         /// Why.
@@ -287,6 +311,8 @@ impl Notice {
             Notice::SnapshotWait { .. }
             | Notice::SnapshotFailed { .. }
             | Notice::TickInferred { .. }
+            | Notice::NotTrading { .. }
+            | Notice::SnapshotPlan { .. }
             | Notice::ExchangeInfoRetry { .. } => Kind::Rest,
             Notice::RecordingStopped(_) | Notice::GzipFailed { .. } => Kind::Capture,
             Notice::Link(_) => Kind::Link,
@@ -363,6 +389,30 @@ impl fmt::Display for Notice {
             Notice::SnapshotFailed { symbol, error, retry_in } => snapshot_failed(f, symbol, error, *retry_in),
             Notice::TickInferred { symbol, error } => {
                 write!(f, "{error}; {symbol} tick size will be inferred from its first snapshot")
+            }
+            Notice::NotTrading { symbol, status } => {
+                write!(f, "{symbol} is {status} on the exchange, not TRADING: its book may not update")
+            }
+            Notice::SnapshotPlan { symbols, skipped, budget, server_limit, headroom_percent, depth_limit, auto } => {
+                write!(f, "{symbols} symbols from exchangeInfo")?;
+                if *skipped > 0 {
+                    write!(f, " ({skipped} left out: not plain ASCII letters and digits)")?;
+                }
+                write!(f, "; snapshots planned at {budget} weight per minute (")?;
+                match server_limit {
+                    Some(l) => write!(f, "REQUEST_WEIGHT {l}")?,
+                    None => f.write_str("no REQUEST_WEIGHT listed")?,
+                }
+                write!(f, " or --weight-budget if lower, less {headroom_percent}%); depth limit {depth_limit}")?;
+                match auto {
+                    Some((within, true)) => write!(f, " (auto: every book's first snapshot within {})", secs(*within)),
+                    Some((within, false)) => write!(
+                        f,
+                        " (auto: the shallowest; every book's first snapshot needs more than {} at this budget)",
+                        secs(*within)
+                    ),
+                    None => Ok(()),
+                }
             }
             Notice::ExchangeInfoRetry { error, retry_in } => {
                 write!(f, "{error}")?;

@@ -45,8 +45,8 @@ fn finish(run: Run) -> (util::Finished, serde_json::Value, PathBuf) {
     (f, s, run.dir)
 }
 
-/// Waits until the simulator has answered `n` depth requests (plus exchangeInfo, one per symbol)
-/// and the last snapshot had time to apply.
+/// Waits until the simulator has answered `n` REST requests (exchangeInfo, asked once for every
+/// symbol, and the depth snapshots) and the last snapshot had time to apply.
 fn sim_rest(sim: &SimHandle, n: u64) {
     util::wait_until("REST requests", WAIT, || sim.counters().rest_requests >= n);
     std::thread::sleep(Duration::from_millis(300));
@@ -184,10 +184,10 @@ fn http_429_retry_after_is_honoured() {
 fn several_symbols_share_one_connection_and_a_gap_resyncs_only_its_book() {
     let sim = util::sim(false, &["btcusdt", "ethusdt"]);
     let run = start("multi", RunArgs::against(&sim).duration(2.5).symbols("BTCUSDT,ethusdt"));
-    sim_rest(&sim, 4);
+    sim_snapshots(&sim, 2);
     sim.faults().drop_next_diff();
     util::wait_until("a gap injected", WAIT, || sim.counters().gaps_injected == 1);
-    sim_rest(&sim, 5);
+    sim_snapshots(&sim, 3);
     let (f, s, dir) = finish(run);
     assert_eq!(sim_conns(&sim), 1);
     let gaps =

@@ -1,16 +1,20 @@
 //! Binance: what its messages look like and how to ask it for things. Stream names and the
 //! combined-stream envelope (`stream`), the JSON decoders split by what they decode (market events
 //! in `market`, REST bodies in `rest_body`, depth levels in `levels`), the REST client with its
-//! request-weight gate (`rest`) and the websocket and REST URLs (`url`).
+//! request-weight gate and exchangeInfo (`rest`), the snapshot scheduler (`schedule`) and the
+//! worker pool that runs it (`rest_pool`), and the websocket and REST URLs (`url`).
 //!
-//! Everything but `rest` is sans-IO: bytes in, typed values that borrow them out, errors as
-//! values. This layer knows nothing of books, output or connections.
+//! Everything but `rest` and `rest_pool` is sans-IO: bytes (or requests, answers and a caller's
+//! clock) in, typed values out, errors as values. This layer knows nothing of books, output or
+//! connections.
 
 mod json;
 mod levels;
 mod market;
 pub(crate) mod rest;
 mod rest_body;
+mod rest_pool;
+pub(crate) mod schedule;
 mod stream;
 pub(crate) mod url;
 
@@ -24,7 +28,9 @@ pub use market::{
     BookTicker, ControlReply, DepthHeader, RawEvent, Trade,
 };
 pub use rest::{InfoError, RestError, WaitReason};
-pub use rest_body::{decode_exchange_info, decode_snapshot, SymbolFilters};
+pub use rest_body::{
+    decode_exchange_info, decode_exchange_info_all, decode_snapshot, ExchangeInfo, SymbolFilters, SymbolInfo,
+};
 pub use stream::{parse_stream_name, split_envelope, ByStream, Envelope, StreamKind, StreamName};
 pub use url::{
     check_symbol, parse_rest_base, parse_stream, parse_streams, parse_ws_base, stream_path, BaseUrl, SubscriptionError,

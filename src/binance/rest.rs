@@ -1,32 +1,34 @@
-//! REST: `exchangeInfo` and depth snapshots with ureq, Binance's request-weight budget and its
-//! 429/418 `Retry-After` rule, and the helper thread that keeps blocking HTTP off the hot thread.
+//! REST: the ureq client, `exchangeInfo` (one request for every symbol), Binance's request-weight
+//! budget and its 429/418 `Retry-After` rule ([`RestGate`]), and the errors of a REST answer.
 //!
-//! The event loop never waits for HTTP: it hands a symbol index to [`SnapshotWorker::request`]
-//! and later picks the body up with [`SnapshotWorker::try_recv`] (a channel read, no syscall); a
-//! mio `Waker` makes a blocking poll return when a result is ready. The worker paces itself:
-//! [`RestGate`] delays a request that would exceed the per-minute weight budget or come before a
-//! `Retry-After` expires, and failures back off. TLS comes from [`TlsSetup`], so REST trusts the
-//! same roots as the websocket. `exchangeInfo` runs once per symbol at startup, on the caller's
-//! thread, before the loop starts.
+//! `exchangeInfo` runs once at startup, on the caller's thread, before the loop starts: one
+//! request (weight 20) for the whole symbol list, or for every symbol (`--symbol ALL`). Depth
+//! snapshots are fetched by the worker pool of [`super::rest_pool`], which a sans-IO scheduler
+//! ([`super::schedule`]) paces with the same gate. TLS comes from [`TlsSetup`], so REST trusts the
+//! same roots as the websocket.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::binance::url::BaseUrl;
-use crate::binance::{decode_exchange_info, DecodeError, SymbolFilters};
-use crate::net::backoff::Backoff;
+use crate::binance::{decode_exchange_info_all, DecodeError, ExchangeInfo};
 use crate::net::tls::TlsSetup;
+
+pub(crate) use super::rest_pool::{SnapshotError, SnapshotWorker, WorkerConfig, WorkerEvent};
 
 /// Binance's REQUEST_WEIGHT limit per minute (the live value is in exchangeInfo.rateLimits).
 pub(crate) const DEFAULT_WEIGHT_PER_MINUTE: u32 = 6000;
-/// Weight of `GET /api/v3/exchangeInfo` for one symbol.
+/// Weight of `GET /api/v3/exchangeInfo`, whether for one symbol, a list or every symbol.
 pub(crate) const EXCHANGE_INFO_WEIGHT: u32 = 20;
-/// Largest body accepted (a 5000-level snapshot is about 400 KB).
+/// Largest body accepted: a 5000-level snapshot is about 400 KB, exchangeInfo for every symbol
+/// (about 1,500 on Binance spot) several MB. A larger answer is a transport failure, not memory
+/// spent on it.
 const MAX_BODY: u64 = 32 << 20;
+/// A symbol list whose `symbols=[...]` query would be longer than this is asked as every symbol
+/// and picked from the answer (same weight, 20): request lines of tens of KB are refused by
+/// proxies and servers long before Binance's symbol count is reached.
+const MAX_SYMBOLS_QUERY: usize = 4096;
 
 /// Weight of `GET /api/v3/depth` by `limit` (in force since 2023-10-19): 5/25/50/250.
 pub(crate) fn depth_weight(limit: u32) -> u32 {
@@ -81,9 +83,36 @@ impl WeightBudget {
         Duration::ZERO
     }
 
+    /// When `weight` can be spent: `None` when it fits now, else the instant the window will have
+    /// dropped enough. Needs no clock: entries already expired give an instant in the past.
+    pub(crate) fn free_at(&self, weight: u32) -> Option<Instant> {
+        let mut used: u32 = self.spent.iter().map(|&(_, w)| w).sum();
+        let need = weight.min(self.limit);
+        if used + need <= self.limit {
+            return None;
+        }
+        for &(t, w) in &self.spent {
+            used -= w;
+            if used + need <= self.limit {
+                return Some(t + self.window);
+            }
+        }
+        None
+    }
+
     /// Records `weight` spent at `now`.
     pub(crate) fn spend(&mut self, now: Instant, weight: u32) {
         self.spent.push_back((now, weight));
+    }
+
+    /// The weight allowed per window.
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Changes the weight allowed per window (what was spent stays counted).
+    pub(crate) fn set_limit(&mut self, limit: u32) {
+        self.limit = limit.max(1);
     }
 
     /// The server reported `used` weight in its current minute (`X-MBX-USED-WEIGHT-1M`): if that
@@ -105,17 +134,55 @@ pub enum WaitReason {
     Budget,
 }
 
-/// The rules every REST request passes: `Retry-After` first, then the weight budget.
+/// The rules every REST request passes: `Retry-After` first, then the weight budget. It also
+/// keeps the run's totals (weight spent, 429 and 418 answers) for the stats file.
 #[derive(Debug, Clone)]
 pub(crate) struct RestGate {
     budget: WeightBudget,
     blocked_until: Option<Instant>,
+    totals: RestTotals,
+}
+
+/// What passed a [`RestGate`] over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RestTotals {
+    /// Weight of every request sent (exchangeInfo and snapshots).
+    pub weight: u64,
+    /// HTTP 429 answers.
+    pub http_429: u64,
+    /// HTTP 418 answers.
+    pub http_418: u64,
 }
 
 impl RestGate {
     /// A gate with a per-minute weight budget.
     pub(crate) fn new(weight_per_minute: u32) -> RestGate {
-        RestGate { budget: WeightBudget::new(weight_per_minute), blocked_until: None }
+        RestGate { budget: WeightBudget::new(weight_per_minute), blocked_until: None, totals: RestTotals::default() }
+    }
+
+    /// The weight budget per minute.
+    pub(crate) fn limit(&self) -> u32 {
+        self.budget.limit()
+    }
+
+    /// Plans with a new budget per minute from now on (what was spent stays counted).
+    pub(crate) fn set_limit(&mut self, weight_per_minute: u32) {
+        self.budget.set_limit(weight_per_minute);
+    }
+
+    /// Until when a 429/418 holds every request back (possibly already past).
+    pub(crate) fn blocked_until(&self) -> Option<Instant> {
+        self.blocked_until
+    }
+
+    /// When a request of `weight` fits the budget: `None` now, else the instant it will.
+    pub(crate) fn budget_free_at(&self, weight: u32) -> Option<Instant> {
+        self.budget.free_at(weight)
+    }
+
+    /// Weight spent and rate-limit answers so far.
+    pub(crate) fn totals(&self) -> RestTotals {
+        self.totals
     }
 
     /// How long a request of `weight` must wait at `now`, and why; `None`: send it now.
@@ -133,6 +200,7 @@ impl RestGate {
     /// Records a request of `weight` sent at `now`.
     pub(crate) fn sent(&mut self, now: Instant, weight: u32) {
         self.budget.spend(now, weight);
+        self.totals.weight += u64::from(weight);
     }
 
     /// Takes in a response's rate-limit facts: a 429 or 418 blocks every request until its
@@ -144,6 +212,11 @@ impl RestGate {
         retry_after: Option<Duration>,
         used_weight: Option<u32>,
     ) {
+        match status {
+            429 => self.totals.http_429 += 1,
+            418 => self.totals.http_418 += 1,
+            _ => {}
+        }
         if status == 429 || status == 418 {
             let until = now + retry_after.unwrap_or(Duration::from_secs(60));
             self.blocked_until = Some(self.blocked_until.map_or(until, |u| u.max(until)));
@@ -207,9 +280,18 @@ impl RestResponse {
 pub(crate) struct RestClient {
     agent: ureq::Agent,
     base: String,
+    /// What it was made from, for [`RestClient::fresh`].
+    made_from: (BaseUrl, TlsSetup, Duration),
 }
 
 impl RestClient {
+    /// Another client like this one with an agent of its own (its own connections), for a worker
+    /// thread that should not share (or wait for) another's keep-alive connection.
+    pub(crate) fn fresh(&self) -> RestClient {
+        let (base, tls, timeout) = &self.made_from;
+        RestClient::new(base, tls, *timeout)
+    }
+
     /// A client for `base` with a whole-request `timeout`, trusting `tls`'s roots.
     pub(crate) fn new(base: &BaseUrl, tls: &TlsSetup, timeout: Duration) -> RestClient {
         use ureq::unversioned::resolver::DefaultResolver;
@@ -222,7 +304,8 @@ impl RestClient {
         let connector = ().chain(TcpConnector::default()).chain(tls.rest_connector());
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         let scheme = if base.tls { "https" } else { "http" };
-        RestClient { agent, base: format!("{scheme}://{}:{}", base.host, base.port) }
+        let made_from = (base.clone(), tls.clone(), timeout);
+        RestClient { agent, base: format!("{scheme}://{}:{}", base.host, base.port), made_from }
     }
 
     /// The full URL of `path_and_query`.
@@ -332,7 +415,7 @@ impl fmt::Display for RestError {
 
 impl std::error::Error for RestError {}
 
-/// Why `exchangeInfo` did not give a symbol's filters.
+/// Why `exchangeInfo` did not give the symbols' filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InfoError {
@@ -343,6 +426,17 @@ pub enum InfoError {
         /// The answer.
         error: RestError,
     },
+    /// Symbols of a list the exchange does not know: a configuration error. Binance answers
+    /// -1121 for a whole `symbols=[...]` list when one of them is unknown; the names are found
+    /// by asking for every symbol, and when even that fails, `among` says they are the list.
+    UnknownSymbols {
+        /// The unknown symbols, or (with `among`) the list that holds at least one.
+        symbols: Vec<String>,
+        /// True when which of `symbols` is unknown could not be told.
+        among: bool,
+        /// The -1121 answer, when there was one (a list picked from every symbol has none).
+        error: Option<RestError>,
+    },
     /// Worth retrying (network, timeout, 429/418, 5xx).
     Transient(RestError),
     /// The server answered but has no usable filters (4xx other than the above, or a body we
@@ -350,13 +444,41 @@ pub enum InfoError {
     Unavailable(RestError),
 }
 
+/// `A, B, C`, or the first ten and how many more.
+fn name_list(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut s = names.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    s
+}
+
 impl fmt::Display for InfoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let answered = |f: &mut fmt::Formatter<'_>, e: &RestError| match e {
+            RestError::Status { url, status, excerpt, .. } => write!(f, "GET {url} answered HTTP {status} {excerpt}"),
+            e => e.fmt(f),
+        };
         match self {
-            InfoError::UnknownSymbol { symbol, error: RestError::Status { url, status, excerpt, .. } } => {
-                write!(f, "unknown symbol {symbol}: GET {url} answered HTTP {status} {excerpt}")
+            InfoError::UnknownSymbol { symbol, error } => {
+                write!(f, "unknown symbol {symbol}: ")?;
+                answered(f, error)
             }
-            InfoError::UnknownSymbol { symbol, error } => write!(f, "unknown symbol {symbol}: {error}"),
+            InfoError::UnknownSymbols { symbols, among: true, error } => {
+                write!(f, "unknown symbol among {}", name_list(symbols))?;
+                match error {
+                    Some(e) => {
+                        f.write_str(": ")?;
+                        answered(f, e)
+                    }
+                    None => Ok(()),
+                }
+            }
+            InfoError::UnknownSymbols { symbols, among: false, .. } => match symbols.as_slice() {
+                [one] => write!(f, "unknown symbol {one}: exchangeInfo does not list it"),
+                many => write!(f, "unknown symbols {}: exchangeInfo does not list them", name_list(many)),
+            },
             InfoError::Transient(e) | InfoError::Unavailable(e) => e.fmt(f),
         }
     }
@@ -364,190 +486,68 @@ impl fmt::Display for InfoError {
 
 impl std::error::Error for InfoError {}
 
-/// Fetches one symbol's filters, passing `gate` (waits for it on this thread).
+/// The path and query of an exchangeInfo request: `?symbol=S` for one symbol, `?symbols=[...]`
+/// (URL-encoded JSON) for several, nothing for every symbol (`None`, or a list too long for a
+/// request line: see [`MAX_SYMBOLS_QUERY`]). Every form weighs 20.
+pub(crate) fn exchange_info_path(symbols: Option<&[String]>) -> String {
+    const PATH: &str = "/api/v3/exchangeInfo";
+    match symbols {
+        None | Some([]) => PATH.to_owned(),
+        Some([one]) => format!("{PATH}?symbol={}", one.to_ascii_uppercase()),
+        Some(list) => {
+            let mut q = format!("{PATH}?symbols=%5B");
+            for (i, s) in list.iter().enumerate() {
+                if i > 0 {
+                    q.push(',');
+                }
+                q.push_str("%22");
+                // `--symbol` values are ASCII letters and digits (url::check_symbol): nothing to escape.
+                q.push_str(&s.to_ascii_uppercase());
+                q.push_str("%22");
+            }
+            q.push_str("%5D");
+            if q.len() > MAX_SYMBOLS_QUERY {
+                PATH.to_owned()
+            } else {
+                q
+            }
+        }
+    }
+}
+
+/// One exchangeInfo request for `symbols` (`None`: every symbol), decoded whole. The caller has
+/// already waited for `gate` (this records the request and its answer in it). A -1121 answer is
+/// [`InfoError::UnknownSymbol`] for one symbol and [`InfoError::UnknownSymbols`] `among` the list
+/// for several; a listed symbol the answer does not hold is left for the caller to find.
 pub(crate) fn exchange_info(
     client: &RestClient,
     gate: &mut RestGate,
-    symbol: &str,
-) -> Result<SymbolFilters, InfoError> {
-    let path = format!("/api/v3/exchangeInfo?symbol={symbol}");
-    if let Some((d, _)) = gate.wait(Instant::now(), EXCHANGE_INFO_WEIGHT) {
-        std::thread::sleep(d);
-    }
-    let now = Instant::now();
-    gate.sent(now, EXCHANGE_INFO_WEIGHT);
+    symbols: Option<&[String]>,
+) -> Result<ExchangeInfo, InfoError> {
+    let path = exchange_info_path(symbols);
+    gate.sent(Instant::now(), EXCHANGE_INFO_WEIGHT);
     let r = client.get(&path).map_err(InfoError::Transient)?;
-    gate.on_response(now, r.status, r.retry_after, r.used_weight);
+    gate.on_response(Instant::now(), r.status, r.retry_after, r.used_weight);
     let url = client.url(&path);
     match r.status {
-        200 => decode_exchange_info(&r.body, symbol)
-            .map_err(|error| InfoError::Unavailable(RestError::Body { url, error })),
+        200 => {
+            decode_exchange_info_all(&r.body).map_err(|error| InfoError::Unavailable(RestError::Body { url, error }))
+        }
         400 if r.api_code() == Some(-1121) => {
-            Err(InfoError::UnknownSymbol { symbol: symbol.to_owned(), error: RestError::status(url, &r) })
+            let error = RestError::status(url, &r);
+            Err(match symbols {
+                Some([one]) => InfoError::UnknownSymbol { symbol: one.to_ascii_uppercase(), error },
+                Some(list) if !list.is_empty() => InfoError::UnknownSymbols {
+                    symbols: list.iter().map(|s| s.to_ascii_uppercase()).collect(),
+                    among: true,
+                    error: Some(error),
+                },
+                _ => InfoError::Unavailable(error),
+            })
         }
         429 | 418 => Err(InfoError::Transient(RestError::status(url, &r))),
         s if s >= 500 => Err(InfoError::Transient(RestError::status(url, &r))),
         _ => Err(InfoError::Unavailable(RestError::status(url, &r))),
-    }
-}
-
-/// A snapshot fetched (or not) by the worker.
-#[derive(Debug)]
-pub(crate) struct SnapshotResult {
-    /// The symbol index it was requested for.
-    pub symbol: usize,
-    /// Wall-clock ns when the response was complete.
-    pub recv_ns: i64,
-    /// The depth body, or why there is none.
-    pub body: Result<Vec<u8>, SnapshotError>,
-}
-
-/// Why the worker has no snapshot body, and whether it pauses before the next request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SnapshotError {
-    /// What failed.
-    pub error: RestError,
-    /// The worker waits this long before its next request (a transport failure or a 5xx).
-    pub retry_in: Option<Duration>,
-}
-
-/// What the worker sends back to the event loop.
-#[derive(Debug)]
-pub(crate) enum WorkerEvent {
-    /// A snapshot request finished, well or not.
-    Snapshot(SnapshotResult),
-    /// A request waits for the weight budget or a Retry-After (said once per request).
-    Waiting {
-        /// The symbol index.
-        symbol: usize,
-        /// How long.
-        wait: Duration,
-        /// Why.
-        reason: WaitReason,
-    },
-}
-
-/// What the worker did, for the stats file.
-#[derive(Debug, Default)]
-pub(crate) struct RestCounters {
-    /// Depth requests sent.
-    pub requests: AtomicU64,
-    /// Snapshots received with status 200.
-    pub ok: AtomicU64,
-    /// Failed requests (transport or HTTP).
-    pub failures: AtomicU64,
-    /// 429/418 answers.
-    pub rate_limited: AtomicU64,
-    /// Requests delayed by the weight budget or a Retry-After.
-    pub delayed: AtomicU64,
-}
-
-/// The snapshot helper thread and its channels.
-pub(crate) struct SnapshotWorker {
-    tx: Sender<usize>,
-    rx: Receiver<WorkerEvent>,
-    counters: Arc<RestCounters>,
-}
-
-/// Settings of the snapshot worker.
-pub(crate) struct WorkerConfig {
-    /// Uppercase symbols, by index.
-    pub symbols: Vec<String>,
-    /// Depth `limit`.
-    pub limit: u32,
-}
-
-impl SnapshotWorker {
-    /// Starts the worker thread. `wake` is called after each result is sent (the loop's waker).
-    pub(crate) fn spawn(
-        client: RestClient,
-        mut gate: RestGate,
-        cfg: WorkerConfig,
-        wake: Box<dyn Fn() + Send>,
-    ) -> std::io::Result<SnapshotWorker> {
-        let (tx, jobs) = mpsc::channel::<usize>();
-        let (results, rx) = mpsc::channel::<WorkerEvent>();
-        let counters = Arc::new(RestCounters::default());
-        let c = counters.clone();
-        std::thread::Builder::new().name("tickfeed-rest".into()).spawn(move || {
-            let weight = depth_weight(cfg.limit);
-            let mut fail_backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), 0x5eed);
-            while let Ok(sym) = jobs.recv() {
-                let Some(symbol) = cfg.symbols.get(sym) else { continue };
-                let mut told = false;
-                while let Some((wait, reason)) = gate.wait(Instant::now(), weight) {
-                    if !told {
-                        c.delayed.fetch_add(1, Ordering::Relaxed);
-                        if results.send(WorkerEvent::Waiting { symbol: sym, wait, reason }).is_err() {
-                            return;
-                        }
-                        wake();
-                        told = true;
-                    }
-                    std::thread::sleep(wait);
-                }
-                let now = Instant::now();
-                gate.sent(now, weight);
-                c.requests.fetch_add(1, Ordering::Relaxed);
-                let r = client.depth(symbol, cfg.limit);
-                let recv_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
-                let mut pause = None;
-                let url = client.url(&depth_path(symbol, cfg.limit));
-                let body = match r {
-                    Ok(resp) => {
-                        gate.on_response(now, resp.status, resp.retry_after, resp.used_weight);
-                        match resp.status {
-                            200 => {
-                                c.ok.fetch_add(1, Ordering::Relaxed);
-                                fail_backoff.reset();
-                                Ok(resp.body)
-                            }
-                            429 | 418 => {
-                                c.rate_limited.fetch_add(1, Ordering::Relaxed);
-                                c.failures.fetch_add(1, Ordering::Relaxed);
-                                // The gate holds every request back until the Retry-After.
-                                Err(SnapshotError { error: RestError::status(url, &resp), retry_in: None })
-                            }
-                            _ => {
-                                c.failures.fetch_add(1, Ordering::Relaxed);
-                                let d = fail_backoff.next_delay();
-                                pause = Some(d);
-                                Err(SnapshotError { error: RestError::status(url, &resp), retry_in: pause })
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        c.failures.fetch_add(1, Ordering::Relaxed);
-                        let d = fail_backoff.next_delay();
-                        pause = Some(d);
-                        Err(SnapshotError { error, retry_in: pause })
-                    }
-                };
-                if results.send(WorkerEvent::Snapshot(SnapshotResult { symbol: sym, recv_ns, body })).is_err() {
-                    return;
-                }
-                wake();
-                if let Some(d) = pause {
-                    std::thread::sleep(d);
-                }
-            }
-        })?;
-        Ok(SnapshotWorker { tx, rx, counters })
-    }
-
-    /// Asks for a snapshot of symbol `symbol` (returns at once).
-    pub(crate) fn request(&self, symbol: usize) {
-        let _ = self.tx.send(symbol);
-    }
-
-    /// What the worker has to say, if anything is waiting (no syscall).
-    pub(crate) fn try_recv(&self) -> Option<WorkerEvent> {
-        self.rx.try_recv().ok()
-    }
-
-    /// The worker's counters.
-    pub(crate) fn counters(&self) -> &RestCounters {
-        &self.counters
     }
 }
 
@@ -613,6 +613,81 @@ mod tests {
         assert_eq!(g.wait(t0, 5), None);
         assert_eq!(parse_retry_after(" 12 "), Some(s(12)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn free_at_needs_no_clock_and_agrees_with_delay() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut b = WeightBudget::new(100);
+        assert_eq!(b.free_at(100), None);
+        b.spend(t0, 60);
+        b.spend(t0 + s(10), 30);
+        assert_eq!(b.free_at(10), None);
+        assert_eq!(b.free_at(20), Some(t0 + s(60)));
+        assert_eq!(b.free_at(80), Some(t0 + s(70)));
+        assert_eq!(b.delay(t0 + s(20), 80), s(50));
+        b.set_limit(50);
+        assert_eq!(b.limit(), 50);
+        assert_eq!(b.free_at(10), Some(t0 + s(60)), "90 spent of 50: the first must go, then 30 + 10 fits");
+    }
+
+    #[test]
+    fn the_gate_keeps_the_runs_totals() {
+        let t0 = Instant::now();
+        let mut g = RestGate::new(6000);
+        g.sent(t0, 20);
+        g.sent(t0, 250);
+        g.on_response(t0, 429, Some(Duration::from_secs(1)), None);
+        g.on_response(t0, 418, None, None);
+        g.on_response(t0, 200, None, None);
+        assert_eq!(g.totals(), RestTotals { weight: 270, http_429: 1, http_418: 1 });
+        assert_eq!(g.blocked_until(), Some(t0 + Duration::from_secs(60)));
+        g.set_limit(5400);
+        assert_eq!(g.limit(), 5400);
+        assert_eq!(g.budget_free_at(5200), Some(t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn exchange_info_asks_once_for_the_whole_list() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(exchange_info_path(None), "/api/v3/exchangeInfo");
+        assert_eq!(exchange_info_path(Some(&list(&["btcusdt"]))), "/api/v3/exchangeInfo?symbol=BTCUSDT");
+        assert_eq!(
+            exchange_info_path(Some(&list(&["btcusdt", "ETHBTC"]))),
+            "/api/v3/exchangeInfo?symbols=%5B%22BTCUSDT%22,%22ETHBTC%22%5D"
+        );
+        // Too long for a request line: every symbol (the same weight), picked by the caller.
+        let many: Vec<String> = (0..400).map(|i| format!("SYM{i}USDT")).collect();
+        assert_eq!(exchange_info_path(Some(&many)), "/api/v3/exchangeInfo");
+        let some: Vec<String> = (0..100).map(|i| format!("SYM{i}USDT")).collect();
+        assert!(exchange_info_path(Some(&some)).len() <= MAX_SYMBOLS_QUERY);
+    }
+
+    #[test]
+    fn unknown_symbols_are_one_line_naming_them() {
+        let r = RestResponse {
+            status: 400,
+            body: br#"{"code":-1121,"msg":"Invalid symbol."}"#.to_vec(),
+            retry_after: None,
+            used_weight: None,
+        };
+        let error = RestError::status("http://x/api/v3/exchangeInfo?symbol=NOPE".into(), &r);
+        let one = InfoError::UnknownSymbol { symbol: "NOPE".into(), error: error.clone() };
+        assert_eq!(
+            one.to_string(),
+            r#"unknown symbol NOPE: GET http://x/api/v3/exchangeInfo?symbol=NOPE answered HTTP 400 {"code":-1121,"msg":"Invalid symbol."}"#
+        );
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let two = InfoError::UnknownSymbols { symbols: names(&["A1", "B2"]), among: false, error: None };
+        assert_eq!(two.to_string(), "unknown symbols A1, B2: exchangeInfo does not list them");
+        let single = InfoError::UnknownSymbols { symbols: names(&["A1"]), among: false, error: None };
+        assert_eq!(single.to_string(), "unknown symbol A1: exchangeInfo does not list it");
+        let among = InfoError::UnknownSymbols { symbols: names(&["A1", "B2", "C3"]), among: true, error: Some(error) };
+        assert!(among.to_string().starts_with("unknown symbol among A1, B2, C3: GET http://x/"), "{among}");
+        let many: Vec<String> = (0..12).map(|i| format!("S{i}")).collect();
+        let long = InfoError::UnknownSymbols { symbols: many, among: false, error: None }.to_string();
+        assert!(long.contains("S9 and 2 more:") && !long.contains("S10"), "{long}");
     }
 
     #[test]

@@ -214,3 +214,70 @@ fn exchange_info_filters() {
     assert_eq!(f.step, 1_000);
     assert!(decode_exchange_info(body, "ETHUSDT").is_err());
 }
+
+/// An exchangeInfo body shaped as Binance sends it (trimmed symbols; a Unicode-escaped name).
+const EXCHANGE_INFO: &str = r#"{"timezone":"UTC","serverTime":1,"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000},{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":100},{"rateLimitType":"RAW_REQUESTS","interval":"MINUTE","intervalNum":5,"limit":300000}],"exchangeFilters":[],"symbols":[
+ {"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","baseAssetPrecision":8,"quoteAsset":"USDT","orderTypes":["LIMIT"],"filters":[{"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"1000000.00000000","tickSize":"0.01000000"},{"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":"9000.00000000","stepSize":"0.00001000"},{"filterType":"ICEBERG_PARTS","limit":10}],"permissionSets":[["SPOT","MARGIN"]]},
+ {"symbol":"ETHBTC","status":"TRADING","baseAsset":"ETH","quoteAsset":"BTC","filters":[{"filterType":"PRICE_FILTER","minPrice":"0.00001000","maxPrice":"922327.00000000","tickSize":"0.00001000"},{"filterType":"LOT_SIZE","minQty":"0.00010000","maxQty":"100000.00000000","stepSize":"0.00010000"}]},
+ {"symbol":"LUNAUSDT","status":"BREAK","baseAsset":"LUNA","quoteAsset":"USDT","filters":[{"filterType":"PRICE_FILTER","minPrice":"0.00010000","maxPrice":"1000.00000000","tickSize":"0.00010000"}]},
+ {"symbol":"BADUSDT","status":"TRADING","baseAsset":"BAD","quoteAsset":"USDT","filters":[{"filterType":"PRICE_FILTER","tickSize":"0.0x"}]},
+ {"symbol":"\u5e01\u5b89USDT","status":"TRADING","baseAsset":"\u5e01\u5b89","quoteAsset":"USDT","filters":[]}
+]}"#;
+
+#[test]
+fn exchange_info_for_every_symbol() {
+    let info = decode_exchange_info_all(EXCHANGE_INFO.as_bytes()).unwrap();
+    assert_eq!(info.request_weight_per_minute, Some(6000), "REQUEST_WEIGHT, not RAW_REQUESTS or ORDERS");
+    assert_eq!(info.symbols.len(), 5);
+    let btc = info.get("btcusdt").unwrap();
+    assert_eq!((btc.status.as_str(), btc.base_asset.as_str(), btc.quote_asset.as_str()), ("TRADING", "BTC", "USDT"));
+    let f = btc.filters.clone().unwrap();
+    assert_eq!((f.tick.unwrap().units(), f.step), (1_000_000, 1_000));
+    assert_eq!(info.get("ETHBTC").unwrap().filters.clone().unwrap().tick.unwrap().units(), 1_000);
+    // One symbol's unusable filters do not stop the others.
+    assert!(matches!(info.get("BADUSDT").unwrap().filters, Err(DecodeError::Number(_))));
+    assert_eq!(info.symbols[4].symbol, "币安USDT");
+    assert_eq!(info.symbols[4].filters, Err(DecodeError::MissingField("PRICE_FILTER")));
+    // TRADING only, narrowed by quote asset (any case); BREAK is left out.
+    let names = |q| info.trading(q).map(|s| s.symbol.as_str()).collect::<Vec<_>>();
+    assert_eq!(names(None), ["BTCUSDT", "ETHBTC", "BADUSDT", "币安USDT"]);
+    assert_eq!(names(Some("usdt")), ["BTCUSDT", "BADUSDT", "币安USDT"]);
+    assert_eq!(names(Some("BTC")), ["ETHBTC"]);
+    assert!(names(Some("EUR")).is_empty());
+    // The one-symbol decoder reads the same body.
+    assert_eq!(decode_exchange_info(EXCHANGE_INFO.as_bytes(), "ethbtc").unwrap().step, 10_000);
+}
+
+#[test]
+fn exchange_info_rate_limits_and_bad_bodies() {
+    let body = |limits: &str| format!(r#"{{"rateLimits":[{limits}],"symbols":[]}}"#);
+    let per_minute =
+        |limits: &str| decode_exchange_info_all(body(limits).as_bytes()).unwrap().request_weight_per_minute;
+    assert_eq!(per_minute(""), None);
+    assert_eq!(
+        per_minute(r#"{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":5,"limit":30000}"#),
+        Some(6000)
+    );
+    assert_eq!(
+        per_minute(
+            r#"{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000},{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":1200}"#
+        ),
+        Some(1200),
+        "the tightest"
+    );
+    assert_eq!(
+        decode_exchange_info_all(br#"{"code":-1121,"msg":"Invalid symbol."}"#),
+        Err(DecodeError::MissingField("symbols"))
+    );
+    assert_eq!(decode_exchange_info_all(b"{\"symbols\":[{\"symbol\":"), Err(DecodeError::Json));
+    assert_eq!(
+        decode_exchange_info_all(br#"{"symbols":[{"status":"TRADING"}]}"#),
+        Err(DecodeError::Json),
+        "no symbol name"
+    );
+    let no_filters = decode_exchange_info_all(br#"{"symbols":[{"symbol":"X"}]}"#).unwrap();
+    assert_eq!(
+        (no_filters.symbols[0].filters.clone(), no_filters.symbols[0].status.as_str()),
+        (Err(DecodeError::MissingField("filters")), "")
+    );
+}

@@ -17,7 +17,7 @@ use crate::binance::rest::DEFAULT_WEIGHT_PER_MINUTE;
 use crate::binance::url::{self, SubscriptionError};
 use crate::binance::StreamKind;
 use crate::book::ladder::{LadderConfig, MAX_WINDOW_TICKS, MIN_WINDOW_TICKS};
-use crate::live::LiveConfig;
+use crate::live::{AllSymbols, LiveConfig};
 use crate::output::OutputMode;
 use crate::pipeline::PipelineConfig;
 use crate::ws::Limits;
@@ -48,6 +48,10 @@ pub(super) enum FlagError {
     UnknownPace(String),
     /// `--record-compress`: neither `gzip` nor `none`.
     UnknownCompression(String),
+    /// `--depth-limit`: neither a number nor `auto`.
+    NotDepthLimit(String),
+    /// `--quote`: not an asset name.
+    NotAnAsset(String),
 }
 
 impl std::fmt::Display for FlagError {
@@ -61,6 +65,8 @@ impl std::fmt::Display for FlagError {
             FlagError::NotPositive(v) => write!(f, "'{v}' is not a positive number"),
             FlagError::UnknownPace(v) => write!(f, "unknown mode '{v}' (expected fast or recorded)"),
             FlagError::UnknownCompression(v) => write!(f, "'{v}' is not gzip or none"),
+            FlagError::NotDepthLimit(v) => write!(f, "'{v}' is neither a number of levels nor auto"),
+            FlagError::NotAnAsset(v) => write!(f, "'{v}' is not an asset name (letters and digits, e.g. USDT)"),
         }
     }
 }
@@ -107,8 +113,40 @@ fn conn_age(s: &str) -> Result<Secs, FlagError> {
     Ok(d)
 }
 
-fn depth_limit(s: &str) -> Result<u32, FlagError> {
-    in_range(s, 1, 5000)
+/// `--depth-limit`: levels per side, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DepthLimit {
+    /// The deepest limit that lets every book sync within `--sync-within` (chosen after exchangeInfo).
+    Auto,
+    /// This many levels per side.
+    Levels(u32),
+}
+
+impl std::fmt::Display for DepthLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DepthLimit::Auto => f.write_str("auto"),
+            DepthLimit::Levels(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+fn depth_limit(s: &str) -> Result<DepthLimit, FlagError> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(DepthLimit::Auto);
+    }
+    if s.parse::<i64>().is_err() {
+        return Err(FlagError::NotDepthLimit(s.to_owned()));
+    }
+    in_range(s, 1, 5000).map(DepthLimit::Levels)
+}
+
+/// `--quote`: an asset name, uppercased.
+fn quote(s: &str) -> Result<String, FlagError> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(FlagError::NotAnAsset(s.to_owned()));
+    }
+    Ok(s.to_ascii_uppercase())
 }
 
 fn max_message(s: &str) -> Result<usize, FlagError> {
@@ -236,12 +274,22 @@ impl OutputArgs {
 /// The market and run flags `run` and `demo` share (`demo` supplies the connection itself).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FeedArgs {
-    /// Symbols to follow, any case; repeat or give a comma list (one connection carries all)
+    /// Symbols to follow, any case; repeat or give a comma list (one connection carries all). ALL:
+    /// every TRADING symbol exchangeInfo lists (see --quote)
     #[arg(long, value_name = "SYM", value_delimiter = ',', default_value = "btcusdt", value_parser = symbol)]
     pub symbol: Vec<String>,
-    /// REST snapshot levels per side, 1..5000 (weight 5/25/50/250 of 6000 per minute)
-    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = LiveConfig::DEFAULT_DEPTH_LIMIT, value_parser = depth_limit)]
-    pub depth_limit: u32,
+    /// With --symbol ALL: only the symbols quoted in this asset, e.g. USDT [default: every quote asset]
+    #[arg(long, value_name = "Q", value_parser = quote)]
+    pub quote: Option<String>,
+    /// REST snapshot levels per side, 1..5000 (weight 5/25/50/250 of 6000 per minute), or auto: the
+    /// deepest of 5000/1000/500/100 for which one snapshot of every book fits the weight available
+    /// within --sync-within (the planned budget per minute x SECS/60, at least one minute's, less
+    /// exchangeInfo's 20)
+    #[arg(long, value_name = "N|auto", allow_negative_numbers = true, default_value_t = DepthLimit::Levels(LiveConfig::DEFAULT_DEPTH_LIMIT), value_parser = depth_limit)]
+    pub depth_limit: DepthLimit,
+    /// With --depth-limit auto: every book should have its first snapshot within SECS
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, default_value_t = Secs(LiveConfig::DEFAULT_SYNC_WITHIN), value_parser = secs)]
+    pub sync_within: Secs,
     /// Pin the event-loop thread to core N [default: not pinned]
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = number::<usize>)]
     pub core: Option<usize>,
@@ -267,7 +315,8 @@ pub(crate) struct FeedArgs {
     /// Largest websocket frame/message accepted; a larger one ends the connection (reconnect)
     #[arg(long, value_name = "BYTES", allow_negative_numbers = true, default_value_t = Limits::default().max_message, value_parser = max_message)]
     pub max_message: usize,
-    /// REST request weight allowed per minute; snapshots that would exceed it wait
+    /// REST request weight allowed per minute; snapshots that would exceed it wait. Snapshots are
+    /// planned at 90% of the smaller of this and exchangeInfo's REQUEST_WEIGHT limit
     #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = DEFAULT_WEIGHT_PER_MINUTE, value_parser = weight_budget)]
     pub weight_budget: u32,
     /// Streams per websocket connection, 1..1024 (Binance's cap); the symbols are split over as many connections as needed, a symbol's streams always on one
@@ -288,9 +337,29 @@ impl FeedArgs {
         out
     }
 
+    /// `--symbol ALL` (alone), with its `--quote`; `None` for a list of symbols.
+    pub(crate) fn all_symbols(&self) -> Result<Option<AllSymbols>, SelectionError> {
+        let symbols = self.symbols_upper();
+        let all = symbols.iter().any(|s| s == "ALL");
+        if all && symbols.len() > 1 {
+            return Err(SelectionError::AllWithOthers);
+        }
+        if !all && self.quote.is_some() {
+            return Err(SelectionError::QuoteWithoutAll);
+        }
+        Ok(all.then(|| AllSymbols { quote: self.quote.clone() }))
+    }
+
     /// Fills every field these flags own in `cfg` (and the stop conditions from `out`).
-    pub(crate) fn apply(&self, cfg: &mut LiveConfig, streams: &[StreamKind], out: &OutputArgs) {
-        cfg.symbols = self.symbols_upper();
+    pub(crate) fn apply(
+        &self,
+        cfg: &mut LiveConfig,
+        streams: &[StreamKind],
+        out: &OutputArgs,
+    ) -> Result<(), SelectionError> {
+        cfg.all_symbols = self.all_symbols()?;
+        // With ALL the list comes from exchangeInfo (live::resolve).
+        cfg.symbols = if cfg.all_symbols.is_some() { Vec::new() } else { self.symbols_upper() };
         let mut kinds = Vec::with_capacity(streams.len());
         for k in streams {
             if !kinds.contains(k) {
@@ -298,7 +367,11 @@ impl FeedArgs {
             }
         }
         cfg.streams = kinds;
-        cfg.depth_limit = self.depth_limit;
+        (cfg.depth_limit, cfg.depth_auto) = match self.depth_limit {
+            DepthLimit::Levels(n) => (n, false),
+            DepthLimit::Auto => (LiveConfig::DEFAULT_DEPTH_LIMIT, true),
+        };
+        cfg.sync_within = self.sync_within.0;
         cfg.core = self.core;
         cfg.max_events = out.max_events;
         cfg.duration = self.duration.map(|s| s.0);
@@ -310,8 +383,37 @@ impl FeedArgs {
         cfg.streams_per_conn = self.streams_per_conn;
         cfg.record = self.record.clone();
         cfg.record_compress = self.record_compress == RecordCompress::Gzip;
+        Ok(())
     }
 }
+
+/// A symbol selection that contradicts itself: a configuration error (exit 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub(crate) enum SelectionError {
+    /// `--symbol ALL` with other symbols.
+    AllWithOthers,
+    /// `--quote` without `--symbol ALL`.
+    QuoteWithoutAll,
+    /// `demo --symbol ALL`: the simulator makes the markets it is told to.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))] // demo exists only with the simulator
+    AllInDemo,
+}
+
+impl std::fmt::Display for SelectionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SelectionError::AllWithOthers => "--symbol ALL means every symbol: give it alone, not in a list",
+            SelectionError::QuoteWithoutAll => "--quote narrows --symbol ALL: give --symbol ALL with it",
+            SelectionError::AllInDemo => {
+                "demo: --symbol ALL needs an exchange's symbol list; name the markets to simulate (e.g. --symbol \
+                 btcusdt,ethusdt)"
+            }
+        })
+    }
+}
+
+impl std::error::Error for SelectionError {}
 
 #[cfg(test)]
 mod tests {
@@ -320,6 +422,14 @@ mod tests {
     #[test]
     fn value_errors_read_as_they_did() {
         assert_eq!(depth_limit("0").unwrap_err().to_string(), "0 is outside 1..5000");
+        assert_eq!(depth_limit("x").unwrap_err().to_string(), "'x' is neither a number of levels nor auto");
+        assert_eq!((depth_limit("auto"), depth_limit("AUTO")), (Ok(DepthLimit::Auto), Ok(DepthLimit::Auto)));
+        assert_eq!(depth_limit("5000"), Ok(DepthLimit::Levels(5000)));
+        assert_eq!(quote("usdt"), Ok("USDT".to_string()));
+        assert_eq!(
+            quote("US-D").unwrap_err().to_string(),
+            "'US-D' is not an asset name (letters and digits, e.g. USDT)"
+        );
         assert_eq!(number::<u64>("x").unwrap_err().to_string(), "'x' is not a valid number");
         assert_eq!(secs("-1").unwrap_err().to_string(), "-1 is not a number of seconds");
         assert_eq!(secs("inf").unwrap_err().to_string(), "inf is not a number of seconds");

@@ -38,6 +38,9 @@ pub(crate) struct DemoArgs {
 
 /// `tickfeed demo`.
 pub(super) fn demo(a: &DemoArgs) -> Result<(), CmdError> {
+    if a.feed.all_symbols()?.is_some() {
+        return Err(args::SelectionError::AllInDemo.into());
+    }
     let symbols: Vec<String> = a.feed.symbol.iter().map(|s| s.to_ascii_lowercase()).collect();
     let pacing = match a.rate {
         None => tickfeed_sim::Pacing::RealTime,

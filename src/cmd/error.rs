@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
+use super::args::SelectionError;
 use super::exit_files::ExitFileError;
 use crate::binance::url::{SubscriptionError, UrlError};
 use crate::capture::ReadError;
@@ -26,6 +27,8 @@ pub(crate) enum CmdError {
     Url(UrlError),
     /// `--symbol` / `--streams`.
     Subscription(SubscriptionError),
+    /// `--symbol ALL` / `--quote` given in a way that contradicts itself.
+    Selection(SelectionError),
     /// `--ca-file`.
     Tls(TlsConfigError),
     /// `--core`.
@@ -75,6 +78,7 @@ impl std::fmt::Display for CmdError {
         match self {
             CmdError::Url(e) => e.fmt(f),
             CmdError::Subscription(e) => e.fmt(f),
+            CmdError::Selection(e) => e.fmt(f),
             CmdError::Tls(e) => e.fmt(f),
             CmdError::Core(e) => e.fmt(f),
             CmdError::Signal(e) => e.fmt(f),
@@ -100,6 +104,7 @@ impl std::error::Error for CmdError {
         match self {
             CmdError::Url(e) => Some(e),
             CmdError::Subscription(e) => Some(e),
+            CmdError::Selection(e) => Some(e),
             CmdError::Tls(e) => Some(e),
             CmdError::Core(e) => Some(e),
             CmdError::Signal(e) => Some(e),
@@ -124,6 +129,7 @@ macro_rules! from_layer {
 from_layer!(
     Url(UrlError),
     Subscription(SubscriptionError),
+    Selection(SelectionError),
     Tls(TlsConfigError),
     Core(CoreError),
     Signal(SignalError),

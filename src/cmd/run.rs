@@ -5,6 +5,8 @@
 //! writes the exit files. `demo` shares everything after the connection flags (`run_live`).
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
@@ -13,7 +15,7 @@ use super::error::CmdError;
 use super::{exit_files, summary};
 use crate::binance::url::{self, BaseUrl};
 use crate::binance::StreamKind;
-use crate::live::{self, LiveConfig};
+use crate::live::{self, EndReason, LiveConfig, LiveReport};
 use crate::net::tls::TlsSetup;
 use crate::notice::NoticeLog;
 use crate::pipeline::Pipeline;
@@ -78,7 +80,7 @@ pub(crate) fn live_config(
         live::check_core(c)?;
     }
     let mut cfg = LiveConfig::new(ws, rest, tls);
-    feed.apply(&mut cfg, streams, out);
+    feed.apply(&mut cfg, streams, out)?;
     cfg.busy_poll = busy_poll;
     Ok(cfg)
 }
@@ -91,17 +93,27 @@ pub(super) fn run(a: &RunArgs) -> Result<(), CmdError> {
     run_live(&cfg, &a.output)
 }
 
-/// The live run once configured: shared by `run` and `demo`.
+/// The live run once configured: shared by `run` and `demo`. exchangeInfo comes first (with
+/// `--symbol ALL` it says which books there are), then the pipeline, then the loop.
 pub(crate) fn run_live(cfg: &LiveConfig, out: &OutputArgs) -> Result<(), CmdError> {
     exit_files::check_writable(out)?;
+    let stop = crate::net::signal::install()?;
+    let origin_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+    let mut log = NoticeLog::stderr(out.quiet);
+    let mut cfg = cfg.clone();
+    let started = live::resolve(&mut cfg, &mut log, stop)?;
     let syms: Vec<&str> = cfg.symbols.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(out.pipeline_config(), &syms);
-    let stop = crate::net::signal::install()?;
-    let stdout = std::io::stdout();
-    let mut lock = stdout.lock();
-    let log = NoticeLog::stderr(out.quiet);
-    let report = live::run(cfg, &mut p, &mut lock, log, stop)?;
-    drop(lock);
+    p.set_origin_ns(origin_ns);
+    let report = if started {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        live::run(&cfg, &mut p, &mut lock, log, stop)?
+    } else {
+        // Stopped (a signal, --duration) before exchangeInfo answered.
+        let end = if stop.load(Ordering::Relaxed) { EndReason::Signal } else { EndReason::Duration };
+        LiveReport { end, ..LiveReport::default() }
+    };
     exit_files::write(out, &p, &report.extra())?;
     if !out.quiet {
         eprintln!("tickfeed: run ended ({})", report.end);

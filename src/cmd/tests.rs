@@ -113,6 +113,11 @@ fn the_command_line_defaults_are_the_library_defaults() {
     assert_eq!(cli.switch_timeout, lib.switch_timeout);
     assert_eq!(cli.record, lib.record);
     assert_eq!(cli.record_compress, lib.record_compress);
+    assert_eq!(cli.all_symbols, lib.all_symbols);
+    assert_eq!(
+        (cli.depth_auto, cli.sync_within, cli.rest_workers),
+        (lib.depth_auto, lib.sync_within, lib.rest_workers)
+    );
     let same = |c: PipelineConfig| {
         let d = PipelineConfig::default();
         assert_eq!(
@@ -175,6 +180,42 @@ fn flags_fill_the_live_configuration() {
 }
 
 #[test]
+fn all_symbols_quote_and_auto_depth() {
+    use crate::live::AllSymbols;
+    let c = run_args(&["--symbol", "ALL", "--quote", "usdt", "--depth-limit", "auto", "--sync-within", "30"])
+        .unwrap()
+        .live_config()
+        .unwrap();
+    assert_eq!(c.all_symbols, Some(AllSymbols { quote: Some("USDT".into()) }));
+    assert!(c.symbols.is_empty(), "filled from exchangeInfo");
+    assert!(c.depth_auto);
+    assert_eq!(c.sync_within, std::time::Duration::from_secs(30));
+    let c = run_args(&["--symbol", "all"]).unwrap().live_config().unwrap();
+    assert_eq!(c.all_symbols, Some(AllSymbols { quote: None }), "any case");
+    let c = run_args(&["--depth-limit", "500"]).unwrap().live_config().unwrap();
+    assert_eq!((c.depth_limit, c.depth_auto, c.all_symbols), (500, false, None));
+    let err = |v: &[&str]| run_args(v).unwrap().live_config().err().map(|e| e.to_string());
+    assert_eq!(
+        err(&["--symbol", "ALL,btcusdt"]).as_deref(),
+        Some("--symbol ALL means every symbol: give it alone, not in a list")
+    );
+    assert_eq!(
+        err(&["--symbol", "btcusdt", "--quote", "USDT"]).as_deref(),
+        Some("--quote narrows --symbol ALL: give --symbol ALL with it")
+    );
+    assert_eq!(
+        run_args(&["--depth-limit", "deep"]).unwrap_err(),
+        "--depth-limit: 'deep' is neither a number of levels nor auto"
+    );
+    assert!(run_args(&["--quote", "us-dt"]).unwrap_err().starts_with("--quote: 'us-dt' is not an asset name"));
+    #[cfg(feature = "sim")]
+    {
+        let Command::Demo(d) = parse(&["demo", "--symbol", "ALL"]).unwrap().command else { panic!() };
+        assert!(demo::demo(&d).unwrap_err().to_string().starts_with("demo: --symbol ALL needs"));
+    }
+}
+
+#[test]
 fn replay_pace_and_speed() {
     use crate::capture::Pace;
     assert_eq!(replay_args(&["--pace", "recorded", "f"]).unwrap().pace().unwrap(), Pace::Recorded { speed: 1.0 });
@@ -197,6 +238,11 @@ fn help_shows_defaults_and_bounds() {
         "64..4194304",
         "[default: tob]",
         "[default: gzip]",
+        "[default: 60]",
+        "or auto: the deepest of 5000/1000/500/100",
+        "ALL: every TRADING symbol exchangeInfo lists",
+        "--quote <Q>",
+        "90% of the smaller of this and exchangeInfo's REQUEST_WEIGHT limit",
     ] {
         assert!(run.contains(want), "{want} missing from:\n{run}");
     }

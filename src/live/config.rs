@@ -1,7 +1,9 @@
 //! What `tickfeed run` is configured with, and the defaults the command line shows.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::exchange::{AllSymbols, Resolved};
 use crate::binance::rest;
 use crate::binance::url::BaseUrl;
 use crate::binance::StreamKind;
@@ -15,12 +17,22 @@ pub struct LiveConfig {
     pub ws: BaseUrl,
     /// REST base.
     pub rest: BaseUrl,
-    /// Symbols, in pipeline order.
+    /// Symbols, in pipeline order (with `all_symbols`, filled by [`super::resolve`]).
     pub symbols: Vec<String>,
+    /// `--symbol ALL`: every TRADING symbol exchangeInfo lists, narrowed by `--quote`. Needs
+    /// [`super::resolve`] before [`super::run`], which fills `symbols` from the answer.
+    pub all_symbols: Option<AllSymbols>,
     /// Streams per symbol.
     pub streams: Vec<StreamKind>,
     /// Snapshot `limit`.
     pub depth_limit: u32,
+    /// `--depth-limit auto`: [`super::resolve`] sets `depth_limit` to the deepest limit whose
+    /// weight lets every book sync within `sync_within` under the planned budget.
+    pub depth_auto: bool,
+    /// `--sync-within`: how soon every book should have its first snapshot (`depth_auto`).
+    pub sync_within: Duration,
+    /// REST worker threads: snapshot requests in flight at once.
+    pub rest_workers: usize,
     /// TLS roots for wss and https.
     pub tls: TlsSetup,
     /// Pin the loop thread to this core.
@@ -56,6 +68,8 @@ pub struct LiveConfig {
     /// Streams per websocket connection (at most Binance's 1,024): the symbols are split over as
     /// many connections as needed, each with its own supervisor.
     pub streams_per_conn: usize,
+    /// What exchangeInfo said, once [`super::resolve`] asked: [`super::run`] then does not ask again.
+    pub(crate) resolved: Option<Arc<Resolved>>,
 }
 
 impl LiveConfig {
@@ -74,6 +88,11 @@ impl LiveConfig {
     pub const DEFAULT_STREAMS_PER_CONN: usize = 200;
     /// Binance's cap of streams per connection.
     pub const MAX_STREAMS_PER_CONN: usize = 1024;
+    /// The default `--sync-within`: every book synced within a minute, one minute's weight budget.
+    pub const DEFAULT_SYNC_WITHIN: Duration = Duration::from_secs(60);
+    /// REST worker threads: enough to keep snapshots flowing while one waits on a slow answer, few
+    /// enough that a burst stays a small share of the exchange's connections per IP.
+    pub const DEFAULT_REST_WORKERS: usize = 4;
 
     /// Defaults for a websocket and REST base.
     pub fn new(ws: BaseUrl, rest: BaseUrl, tls: TlsSetup) -> LiveConfig {
@@ -81,8 +100,12 @@ impl LiveConfig {
             ws,
             rest,
             symbols: vec!["BTCUSDT".into()],
+            all_symbols: None,
             streams: vec![StreamKind::Depth, StreamKind::Trade],
             depth_limit: Self::DEFAULT_DEPTH_LIMIT,
+            depth_auto: false,
+            sync_within: Self::DEFAULT_SYNC_WITHIN,
+            rest_workers: Self::DEFAULT_REST_WORKERS,
             tls,
             core: None,
             busy_poll: true,
@@ -100,6 +123,7 @@ impl LiveConfig {
             record: None,
             record_compress: true,
             streams_per_conn: Self::DEFAULT_STREAMS_PER_CONN,
+            resolved: None,
         }
     }
 }

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token, Waker};
 
+use super::exchange;
 use crate::binance::rest::{
-    self, depth_path, InfoError, RestClient, RestGate, SnapshotError, SnapshotWorker, WorkerConfig, WorkerEvent,
+    depth_path, RestClient, RestGate, SnapshotError, SnapshotWorker, WorkerConfig, WorkerEvent,
 };
+use crate::binance::schedule::Priority;
 use crate::binance::url::stream_path;
 use crate::binance::StreamKind;
 use crate::capture::{Recorder, RecorderConfig};
-use crate::net::backoff::Backoff;
 use crate::net::clock::WallClock;
 use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
 use crate::notice::{Notice, NoticeLog, Sym};
@@ -50,24 +51,11 @@ fn rate_limit_floor(err: &ConnError) -> Duration {
     }
 }
 
-/// Sleeps up to `d`, waking early for a stop request or the deadline. Returns false if stopped.
-fn sleep_checked(d: Duration, stop: &AtomicBool, deadline: Option<Instant>) -> bool {
-    let end = Instant::now() + d;
-    loop {
-        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|t| Instant::now() >= t) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= end {
-            return true;
-        }
-        std::thread::sleep((end - now).min(Duration::from_millis(50)));
-    }
-}
-
-/// Fetches every symbol's filters before the loop starts: an unknown symbol is a configuration
-/// error; a network failure is retried (with backoff) until it works, `stop` or the deadline.
-/// Returns false when stopped first.
+/// Applies exchangeInfo before the loop starts: the answer [`super::resolve`] left in `cfg`, or
+/// else (an unresolved explicit list) one request for every symbol now. An unknown symbol is a
+/// configuration error; a network failure is retried (with backoff) until it works, `stop` or the
+/// deadline. Leaves in `gate` what was spent and the budget planned. Returns false when stopped
+/// first.
 fn load_exchange_info(
     cfg: &LiveConfig,
     client: &RestClient,
@@ -77,31 +65,19 @@ fn load_exchange_info(
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) -> Result<bool, LiveError> {
-    let mut backoff = Backoff::new(cfg.backoff_min.max(Duration::from_millis(200)), cfg.backoff_max, seed());
-    for (i, sym) in cfg.symbols.iter().enumerate() {
-        loop {
-            match rest::exchange_info(client, gate, sym) {
-                Ok(f) => {
-                    if let Some(t) = f.tick {
-                        p.set_tick(i, t);
-                    }
-                    break;
-                }
-                Err(e @ InfoError::UnknownSymbol { .. }) => return Err(LiveError::UnknownSymbol(e)),
-                Err(InfoError::Unavailable(error)) => {
-                    log.emit(&Notice::TickInferred { symbol: Sym::new(sym), error }, Instant::now());
-                    break;
-                }
-                Err(InfoError::Transient(error)) => {
-                    let d = backoff.next_delay();
-                    log.emit(&Notice::ExchangeInfoRetry { error, retry_in: d }, Instant::now());
-                    if !sleep_checked(d, stop, deadline) {
-                        return Ok(false);
-                    }
-                }
+    let fetched;
+    let resolved = match &cfg.resolved {
+        Some(r) => r.as_ref(),
+        None => match exchange::fetch(cfg, client, gate, Some(&cfg.symbols), log, stop, deadline)? {
+            Some(r) => {
+                fetched = r;
+                &fetched
             }
-        }
-    }
+            None => return Ok(false),
+        },
+    };
+    *gate = resolved.gate.clone();
+    resolved.apply(cfg, p, log);
     Ok(true)
 }
 
@@ -153,7 +129,7 @@ pub fn run<W: Write>(
     let worker = SnapshotWorker::spawn(
         client,
         gate,
-        WorkerConfig { symbols: cfg.symbols.clone(), limit: cfg.depth_limit },
+        WorkerConfig { symbols: cfg.symbols.clone(), limit: cfg.depth_limit, workers: cfg.rest_workers },
         Box::new(move || {
             let _ = w.wake();
         }),
@@ -632,7 +608,8 @@ impl<W: Write> Loop<'_, W> {
         }
     }
 
-    /// Feeds finished snapshots to the pipeline and sends the pipeline's new requests.
+    /// Feeds finished snapshots to the pipeline and hands the pipeline's new requests to the REST
+    /// pool, whose scheduler decides when each goes: books never synced before resyncs.
     fn snapshots(&mut self) {
         let mut any = false;
         while let Some(ev) = self.worker.try_recv() {
@@ -674,7 +651,8 @@ impl<W: Write> Loop<'_, W> {
             if !self.in_flight[sym] {
                 self.in_flight[sym] = true;
                 self.report.snapshot_requests += 1;
-                self.worker.request(sym);
+                let never_synced = self.feed.p.symbols()[sym].book().counters().snapshots == 0;
+                self.worker.request(sym, if never_synced { Priority::Initial } else { Priority::Resync });
             }
         }
         // A capture that moved to a new date wants a snapshot of its own (for a replayable
@@ -683,7 +661,7 @@ impl<W: Write> Loop<'_, W> {
             if !self.in_flight[sym] {
                 self.in_flight[sym] = true;
                 self.report.snapshot_requests += 1;
-                self.worker.request(sym);
+                self.worker.request(sym, Priority::Resync);
             }
         }
     }
@@ -857,6 +835,10 @@ impl<W: Write> Loop<'_, W> {
         }
         let c = self.worker.counters();
         self.report.rest_rate_limited = c.rate_limited.load(Ordering::Relaxed);
+        self.report.rest_429 = c.http_429.load(Ordering::Relaxed);
+        self.report.rest_418 = c.http_418.load(Ordering::Relaxed);
+        self.report.rest_weight_spent = c.weight.load(Ordering::Relaxed);
+        self.report.snapshots = c.requests.load(Ordering::Relaxed);
         self.report.rest_delayed = c.delayed.load(Ordering::Relaxed);
         for shard in &self.shards {
             let s = shard.sup.counters();
@@ -867,6 +849,7 @@ impl<W: Write> Loop<'_, W> {
             self.report.held_back += shard.held.total;
         }
         self.report.shards = self.shards.len() as u64;
+        self.report.depth_limit = u64::from(self.cfg.depth_limit);
         self.report.binary_frames = self.feed.binary;
         self.report.stdout_closed = !self.feed.stdout_ok;
         self.report

@@ -1,5 +1,8 @@
-//! The live handler (`tickfeed run`): one thread, a mio poller, one websocket connection at a
-//! time (two during a make-before-break switch), REST on a helper thread.
+//! The live handler (`tickfeed run`): one thread, a mio poller, one websocket connection per shard
+//! (two during a make-before-break switch), REST on helper threads.
+//!
+//! Before it starts, [`resolve`] asks exchangeInfo once for every symbol (the list, or with
+//! `--symbol ALL` the exchange's), and plans the snapshots: the weight budget and the depth.
 //!
 //! Every decision about connections is the supervisor's (`supervisor.rs`), a sans-IO state machine fed with what
 //! happened (`handle_*(.., now)`) that answers with actions and its next deadline: when to open one
@@ -27,12 +30,14 @@
 
 mod config;
 mod event_loop;
+mod exchange;
 mod held;
 mod report;
 pub(crate) mod supervisor;
 
 pub use config::LiveConfig;
 pub use event_loop::run;
+pub use exchange::{resolve, AllSymbols};
 pub use report::{EndReason, LiveError, LiveReport, RecordSetupError};
 
 /// Why `--core` cannot be honoured: a configuration error (exit 2).

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::CoreError;
 use crate::binance::rest::InfoError;
+use crate::binance::RestError;
 
 /// Why a run could not go on.
 #[derive(Debug)]
@@ -13,6 +14,13 @@ use crate::binance::rest::InfoError;
 pub enum LiveError {
     /// exchangeInfo does not know a symbol: a configuration error, nothing to retry.
     UnknownSymbol(InfoError),
+    /// `--symbol ALL`: exchangeInfo answered, but with no symbol list tickfeed can read.
+    NoSymbolList(RestError),
+    /// `--symbol ALL`: exchangeInfo lists no TRADING symbol (quoted in `quote`).
+    NoTradingSymbols {
+        /// `--quote`, if given.
+        quote: Option<String>,
+    },
     /// `--record DIR` cannot be set up (a bad setting, or the folder cannot be written).
     Record {
         /// The folder.
@@ -52,6 +60,13 @@ impl std::fmt::Display for LiveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LiveError::UnknownSymbol(e) => e.fmt(f),
+            LiveError::NoSymbolList(e) => write!(f, "--symbol ALL needs exchangeInfo's symbol list: {e}"),
+            LiveError::NoTradingSymbols { quote: Some(q) } => {
+                write!(f, "--symbol ALL --quote {q}: exchangeInfo lists no TRADING symbol quoted in {q}")
+            }
+            LiveError::NoTradingSymbols { quote: None } => {
+                f.write_str("--symbol ALL: exchangeInfo lists no TRADING symbol")
+            }
             LiveError::Record { dir, error: RecordSetupError::Config(e) } => {
                 write!(f, "--record {}: {e}", dir.display())
             }
@@ -108,14 +123,24 @@ pub struct LiveReport {
     pub stale_reconnects: u64,
     /// Connection attempts that failed before the upgrade.
     pub connect_failures: u64,
-    /// Snapshot requests sent to the REST worker.
+    /// Snapshot requests handed to the REST pool (a request for a symbol already in flight is not).
     pub snapshot_requests: u64,
+    /// Snapshot requests the REST pool sent to the exchange.
+    pub snapshots: u64,
     /// Snapshot fetches that failed (transport, HTTP status).
     pub snapshot_failures: u64,
-    /// REST answers 429/418.
+    /// REST answers 429/418 (exchangeInfo's included).
     pub rest_rate_limited: u64,
-    /// REST requests delayed by the weight budget or a Retry-After.
+    /// REST answers 429 (exchangeInfo's included).
+    pub rest_429: u64,
+    /// REST answers 418 (exchangeInfo's included).
+    pub rest_418: u64,
+    /// Request weight spent: exchangeInfo and every snapshot sent.
+    pub rest_weight_spent: u64,
+    /// Snapshot requests delayed by the weight budget or a Retry-After.
     pub rest_delayed: u64,
+    /// The snapshot `limit` used (`--depth-limit`, or what `auto` chose).
+    pub depth_limit: u64,
     /// Binary frames received (not used by JSON streams; counted as bad messages too).
     pub binary_frames: u64,
     /// stdout failed (closed pipe); output stopped, the run went on.
@@ -139,9 +164,14 @@ impl LiveReport {
             ("stale_reconnects", self.stale_reconnects),
             ("connect_failures", self.connect_failures),
             ("snapshot_requests", self.snapshot_requests),
+            ("snapshots", self.snapshots),
             ("snapshot_failures", self.snapshot_failures),
             ("rest_rate_limited", self.rest_rate_limited),
+            ("rest_429", self.rest_429),
+            ("rest_418", self.rest_418),
+            ("rest_weight_spent", self.rest_weight_spent),
             ("rest_delayed", self.rest_delayed),
+            ("depth_limit", self.depth_limit),
             ("binary_frames", self.binary_frames),
             ("stdout_closed", u64::from(self.stdout_closed)),
             ("recorded_lines", self.recorded_lines),

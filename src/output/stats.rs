@@ -134,6 +134,9 @@ pub struct SymbolSummary {
     pub book_ticker_mismatches: u64,
     /// Trades seen for the symbol.
     pub trades: u64,
+    /// Milliseconds from the run's start to the book's first sync (`None`: never synced, or a
+    /// run without a start, such as replay).
+    pub synced_after_ms: Option<u64>,
 }
 
 fn hist_json(out: &mut String, h: &Histogram<u64>) {
@@ -200,7 +203,7 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)]) -
         let _ = write!(
             o,
             "\"{}\":{{\"synced\":{},\"state\":\"{}\",\"lastUpdateId\":{},\"bids\":{},\"asks\":{},\"gaps\":{},\
-             \"resyncs\":{},\"dropped_diffs\":{},\"book_ticker_checks\":{},\"book_ticker_mismatches\":{},\"trades\":{}}}",
+             \"resyncs\":{},\"dropped_diffs\":{},\"book_ticker_checks\":{},\"book_ticker_mismatches\":{},\"trades\":{}",
             x.symbol,
             x.synced,
             x.state,
@@ -214,6 +217,10 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)]) -
             x.book_ticker_mismatches,
             x.trades
         );
+        if let Some(ms) = x.synced_after_ms {
+            let _ = write!(o, ",\"synced_after_ms\":{ms}");
+        }
+        o.push('}');
     }
     o.push_str("}}\n");
     o
@@ -289,7 +296,9 @@ mod tests {
             book_ticker_checks: 5,
             book_ticker_mismatches: 0,
             trades: 9,
+            synced_after_ms: Some(1234),
         };
+        let sym_copy = sym.clone();
         let j = stats_json(&s, &[sym], &[("extra_key", 4)]);
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         for k in [
@@ -318,8 +327,12 @@ mod tests {
         assert_eq!(v["symbols"]["BTCUSDT"]["synced"], true);
         assert_eq!(v["symbols"]["BTCUSDT"]["lastUpdateId"], 7);
         assert_eq!(v["symbols"]["BTCUSDT"]["bids"], 2);
+        assert_eq!(v["symbols"]["BTCUSDT"]["synced_after_ms"], 1234);
         assert_eq!(v["gaps"], 1);
         assert_eq!(v["extra_key"], 4);
+        let unsynced = SymbolSummary { symbol: "ETHUSDT".into(), synced_after_ms: None, ..sym_copy };
+        let v: serde_json::Value = serde_json::from_str(&stats_json(&s, &[unsynced], &[])).unwrap();
+        assert!(v["symbols"]["ETHUSDT"].get("synced_after_ms").is_none(), "absent, not null, when unknown");
         let pd = percentile_distribution(&s.latency_us, 1000.0);
         assert!(pd.contains("Percentile") && pd.contains("#[Max"), "{pd}");
     }

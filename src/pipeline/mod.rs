@@ -58,6 +58,8 @@ pub struct SymbolState {
     /// Aggregate trade ids processed.
     agg_ids: Sequence,
     last_price: Units,
+    /// Receive time (wall ns) of the snapshot that first synced the book.
+    first_synced_ns: Option<i64>,
 }
 
 impl SymbolState {
@@ -174,6 +176,8 @@ pub struct Pipeline {
     stats: Stats,
     cfg: PipelineConfig,
     notices: Notices,
+    /// The run's start (wall ns), for `synced_after_ms`.
+    origin_ns: Option<i64>,
 }
 
 /// Exchange event time to microseconds: with `timeUnit=MICROSECOND` E is ~1.7e15, else ~1.7e12.
@@ -196,6 +200,7 @@ impl Pipeline {
             stats: Stats::new(),
             cfg,
             notices: Notices::default(),
+            origin_ns: None,
         };
         for s in symbols {
             p.add_symbol(s, None);
@@ -219,8 +224,15 @@ impl Pipeline {
             trade_ids: Sequence::default(),
             agg_ids: Sequence::default(),
             last_price: 0,
+            first_synced_ns: None,
         });
         self.symbols.len() - 1
+    }
+
+    /// The run's start, wall-clock ns: each book's `synced_after_ms` (start to first sync) counts
+    /// from it. A run without one (replay) reports no such figure.
+    pub fn set_origin_ns(&mut self, ns: i64) {
+        self.origin_ns = Some(ns);
     }
 
     /// Sets a symbol's tick size (from exchangeInfo).
@@ -584,6 +596,7 @@ impl Pipeline {
             asks: s.book.ladder().len(crate::book::ladder::Side::Ask),
         });
         if let SnapshotOutcome::Synced { .. } = o {
+            self.symbols[symbol].first_synced_ns.get_or_insert(recv_ns);
             self.book_changed(symbol, recv_ns);
         }
         Ok(o)
@@ -610,6 +623,10 @@ impl Pipeline {
                     book_ticker_checks: a.checks,
                     book_ticker_mismatches: a.mismatches,
                     trades: s.trades,
+                    synced_after_ms: self
+                        .origin_ns
+                        .zip(s.first_synced_ns)
+                        .map(|(origin, at)| (at.saturating_sub(origin).max(0) / 1_000_000) as u64),
                 }
             })
             .collect()
