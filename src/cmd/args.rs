@@ -322,6 +322,9 @@ pub(crate) struct FeedArgs {
     /// Streams per websocket connection, 1..1024 (Binance's cap); the symbols are split over as many connections as needed, a symbol's streams always on one
     #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = LiveConfig::DEFAULT_STREAMS_PER_CONN, value_parser = streams_per_conn)]
     pub streams_per_conn: usize,
+    /// Which symbols `tob` prints book lines for (comma list). Default: every symbol when there are at most 20; with more, one summary line a second instead (`tob-json` prints every symbol)
+    #[arg(long, value_name = "SYM,...", value_delimiter = ',', value_parser = symbol)]
+    pub print: Vec<String>,
 }
 
 impl FeedArgs {
@@ -381,6 +384,7 @@ impl FeedArgs {
         cfg.limits = Limits { max_frame: self.max_message, max_message: self.max_message };
         cfg.weight_per_minute = self.weight_budget;
         cfg.streams_per_conn = self.streams_per_conn;
+        cfg.print = (!self.print.is_empty()).then(|| self.print.iter().map(|s| s.to_ascii_uppercase()).collect());
         cfg.record = self.record.clone();
         cfg.record_compress = self.record_compress == RecordCompress::Gzip;
         Ok(())

@@ -18,6 +18,7 @@ use crate::binance::StreamKind;
 use crate::live::{self, EndReason, LiveConfig, LiveReport};
 use crate::net::tls::TlsSetup;
 use crate::notice::NoticeLog;
+use crate::output::OutputMode;
 use crate::pipeline::Pipeline;
 
 /// `tickfeed run`'s flags.
@@ -104,6 +105,13 @@ pub(crate) fn run_live(cfg: &LiveConfig, out: &OutputArgs) -> Result<(), CmdErro
     let started = live::resolve(&mut cfg, &mut log, stop)?;
     let syms: Vec<&str> = cfg.symbols.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(out.pipeline_config(), &syms);
+    let many = cfg.symbols.len() > LiveConfig::PRINT_ALL_UP_TO;
+    match &cfg.print {
+        Some(list) => p.set_printed(Some(list)),
+        // Too many symbols for one line each: live::run writes a summary a second instead.
+        None if many && out.output == OutputMode::Tob => p.set_printed(Some(&[])),
+        None => {}
+    }
     p.set_origin_ns(origin_ns);
     let report = if started {
         let stdout = std::io::stdout();

@@ -68,6 +68,9 @@ pub struct LiveConfig {
     /// Streams per websocket connection (at most Binance's 1,024): the symbols are split over as
     /// many connections as needed, each with its own supervisor.
     pub streams_per_conn: usize,
+    /// `--print`: the only symbols whose book lines are written; `None`: the default rule
+    /// ([`LiveConfig::PRINT_ALL_UP_TO`]).
+    pub print: Option<Vec<String>>,
     /// What exchangeInfo said, once [`super::resolve`] asked: [`super::run`] then does not ask again.
     pub(crate) resolved: Option<Arc<Resolved>>,
 }
@@ -88,6 +91,9 @@ impl LiveConfig {
     pub const DEFAULT_STREAMS_PER_CONN: usize = 200;
     /// Binance's cap of streams per connection.
     pub const MAX_STREAMS_PER_CONN: usize = 1024;
+    /// Without `--print`, `tob` prints every symbol's book lines up to this many symbols; past it,
+    /// a line a second summing them up (a thousand symbols' lines are not readable).
+    pub const PRINT_ALL_UP_TO: usize = 20;
     /// The default `--sync-within`: every book synced within a minute, one minute's weight budget.
     pub const DEFAULT_SYNC_WITHIN: Duration = Duration::from_secs(60);
     /// REST worker threads: enough to keep snapshots flowing while one waits on a slow answer, few
@@ -123,6 +129,7 @@ impl LiveConfig {
             record: None,
             record_compress: true,
             streams_per_conn: Self::DEFAULT_STREAMS_PER_CONN,
+            print: None,
             resolved: None,
         }
     }

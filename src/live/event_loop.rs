@@ -32,6 +32,8 @@ const WAKE: Token = Token(usize::MAX);
 /// Longest blocking poll with `--no-busy-poll` when no deadline is nearer: how soon a signal that
 /// another thread received, or a recorder buffer a second old, is noticed.
 const MAX_BLOCK: Duration = Duration::from_millis(100);
+/// How often `tob` sums many symbols up in one line.
+const SUMMARY_EVERY: Duration = Duration::from_secs(1);
 /// How often the receive clock is recalibrated against the wall clock.
 const RECALIBRATE: Duration = Duration::from_secs(60);
 
@@ -196,6 +198,7 @@ pub fn run<W: Write>(
         },
         report,
         deadline,
+        summary: (cfg.print.is_none() && n > LiveConfig::PRINT_ALL_UP_TO).then_some((started + SUMMARY_EVERY, 0)),
     };
     lp.run(stop)?;
     Ok(lp.finish())
@@ -408,9 +411,40 @@ struct Loop<'a, W: Write> {
     feed: Feed<'a, W>,
     report: LiveReport,
     deadline: Option<Instant>,
+    /// Many symbols and no `--print`: when the next one-line summary is due, and the event count
+    /// at the last one.
+    summary: Option<(Instant, u64)>,
 }
 
 impl<W: Write> Loop<'_, W> {
+    /// The one-line summary `tob` prints each second instead of a thousand symbols' book lines.
+    fn summarize(&mut self, now: Instant) {
+        let Some((due, events)) = self.summary else { return };
+        if now < due {
+            return;
+        }
+        let p = &self.feed.p;
+        let syms = p.symbols();
+        let synced = syms.iter().filter(|s| s.book().is_synced()).count();
+        let s = p.stats();
+        let gaps: u64 = syms.iter().map(|s| s.book().counters().gaps).sum();
+        let resyncs: u64 = syms.iter().map(|s| s.book().counters().resyncs).sum();
+        let mismatches: u64 = syms.iter().map(|s| s.audit().counters().mismatches).sum();
+        let q = |h: &hdrhistogram::Histogram<u64>, x: f64| if h.is_empty() { 0 } else { h.value_at_quantile(x) };
+        let text = format!(
+            "{} symbols: {synced} synced | {} events/s | gaps {gaps} resyncs {resyncs} mismatches {mismatches} | \
+             latency_us p50 {} p99 {} (--print SYM,... for book lines)",
+            syms.len(),
+            s.events - events,
+            q(&s.latency_us, 0.5),
+            q(&s.latency_us, 0.99)
+        );
+        let events = s.events;
+        self.feed.p.output().summary_line(&text);
+        self.feed.flush_output();
+        self.summary = Some((due.max(now - SUMMARY_EVERY) + SUMMARY_EVERY, events));
+    }
+
     /// A connection event, worded for a person, through the one notice log.
     fn log(&mut self, msg: String) {
         self.feed.log.emit(&Notice::Link(msg), Instant::now());
@@ -667,6 +701,7 @@ impl<W: Write> Loop<'_, W> {
     }
 
     fn timers(&mut self, now: Instant) {
+        self.summarize(now);
         if let Some(r) = &mut self.feed.rec {
             // Flushes a capture buffer whose oldest line is a second old, rotates files on the hour.
             r.tick(self.feed.clock.ns(now));

@@ -129,6 +129,15 @@ impl Output {
         self.buf.clear();
     }
 
+    /// Appends `text` as its own line in `tob` mode (a periodic summary for people); nothing in
+    /// the machine-readable modes.
+    pub fn summary_line(&mut self, text: &str) {
+        if self.mode == OutputMode::Tob {
+            self.buf.extend_from_slice(text.as_bytes());
+            self.buf.push(b'\n');
+        }
+    }
+
     /// Appends a line for a book change (modes `tob` and `tob-json`; nothing otherwise).
     pub fn book(&mut self, l: &BookLine<'_>) {
         match self.mode {

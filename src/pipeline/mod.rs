@@ -53,6 +53,8 @@ pub struct SymbolState {
     book: OrderBook,
     audit: Audit,
     trades: u64,
+    /// Its book lines are written (`--print`).
+    printed: bool,
     /// Trade ids processed (duplicates are at or below the last).
     trade_ids: Sequence,
     /// Aggregate trade ids processed.
@@ -221,6 +223,7 @@ impl Pipeline {
             book: OrderBook::new(self.cfg.book, tick),
             audit: Audit::default(),
             trades: 0,
+            printed: true,
             trade_ids: Sequence::default(),
             agg_ids: Sequence::default(),
             last_price: 0,
@@ -280,6 +283,14 @@ impl Pipeline {
     /// The snapshot for `symbol` could not be fetched; it will be asked for again.
     pub fn snapshot_failed(&mut self, symbol: usize) {
         self.symbols[symbol].book.snapshot_failed();
+    }
+
+    /// Which symbols' book lines are written: `Some(list)` only those (any case), `None` every
+    /// symbol (the default). Events (`ndjson`) are not filtered.
+    pub fn set_printed(&mut self, only: Option<&[String]>) {
+        for s in &mut self.symbols {
+            s.printed = only.is_none_or(|l| l.iter().any(|x| x.eq_ignore_ascii_case(&s.symbol)));
+        }
     }
 
     /// Forgets every book (after a reconnect); each resyncs from its next diff.
@@ -550,6 +561,9 @@ impl Pipeline {
             self.report_mismatch(idx, m);
         }
         let s = &self.symbols[idx];
+        if !s.printed {
+            return;
+        }
         if let Some(m) = top::compute(top) {
             let price_decimals = s.book.tick().map_or(8, |t| t.decimals());
             self.out.book(&BookLine { symbol: &s.symbol, price_decimals, update_id: id, recv_ns, m: &m });
