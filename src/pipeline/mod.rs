@@ -178,6 +178,9 @@ pub struct Pipeline {
     stats: Stats,
     cfg: PipelineConfig,
     notices: Notices,
+    /// Some book may want a snapshot: set by every call that can make one want it, cleared by a
+    /// scan that finds none, so polling a thousand quiet books costs one load.
+    snapshot_wanted: bool,
     /// The run's start (wall ns), for `synced_after_ms`.
     origin_ns: Option<i64>,
 }
@@ -202,6 +205,7 @@ impl Pipeline {
             stats: Stats::new(),
             cfg,
             notices: Notices::default(),
+            snapshot_wanted: false,
             origin_ns: None,
         };
         for s in symbols {
@@ -241,6 +245,7 @@ impl Pipeline {
     /// Sets a symbol's tick size (from exchangeInfo).
     pub fn set_tick(&mut self, symbol: usize, tick: TickSize) {
         self.symbols[symbol].book.set_tick(tick);
+        self.snapshot_wanted = true;
     }
 
     /// Index of a symbol, any case.
@@ -277,12 +282,18 @@ impl Pipeline {
     /// The next symbol that wants a snapshot fetched, if any (see [`OrderBook::poll_snapshot_request`]).
     #[must_use]
     pub fn poll_snapshot_request(&mut self) -> Option<usize> {
-        self.symbols.iter_mut().position(|s| s.book.poll_snapshot_request())
+        if !self.snapshot_wanted {
+            return None;
+        }
+        let found = self.symbols.iter_mut().position(|s| s.book.poll_snapshot_request());
+        self.snapshot_wanted = found.is_some();
+        found
     }
 
     /// The snapshot for `symbol` could not be fetched; it will be asked for again.
     pub fn snapshot_failed(&mut self, symbol: usize) {
         self.symbols[symbol].book.snapshot_failed();
+        self.snapshot_wanted = true;
     }
 
     /// Which symbols' book lines are written: `Some(list)` only those (any case), `None` every
@@ -523,6 +534,10 @@ impl Pipeline {
     fn apply_diff(&mut self, idx: usize, recv_ns: i64, ids: Ids, levels: &LevelBuf) {
         let s = &mut self.symbols[idx];
         let (before, before_id) = (s.book.state(), s.book.last_update_id());
+        if !s.book.is_synced() {
+            // Buffered: the first diff of a book asks for a snapshot.
+            self.snapshot_wanted = true;
+        }
         let cause = match s.book.on_diff(ids.first, ids.last, &levels.bids, &levels.asks) {
             DiffOutcome::Applied => {
                 self.book_changed(idx, recv_ns);
@@ -536,6 +551,8 @@ impl Pipeline {
         };
         let s = &mut self.symbols[idx];
         if let Some(cause) = cause {
+            // A discarded book asks for a snapshot.
+            self.snapshot_wanted = true;
             s.audit.clear();
             self.notices.push(Notice::Resync {
                 symbol: s.name,
@@ -581,6 +598,8 @@ impl Pipeline {
 
     /// Feeds a REST depth snapshot body for `symbol`, received at `recv_ns`.
     pub fn on_snapshot(&mut self, symbol: usize, recv_ns: i64, body: &[u8]) -> Result<SnapshotOutcome, DecodeError> {
+        // Whatever the snapshot does (too old, failed, unusable), the book may ask again.
+        self.snapshot_wanted = true;
         let mut levels = std::mem::take(&mut self.levels);
         let r = binance::decode_snapshot(body, &mut levels);
         let out = match r {
