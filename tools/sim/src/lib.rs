@@ -111,8 +111,8 @@ pub struct SimConfig {
     /// 4 a second, `SYN1999` one every 2 s; `BREAK`/`HALT` ones never move. Default 0.
     pub generated_symbols: usize,
     /// Book depth per side of each generated symbol at start (at least 100). Default 100. Each
-    /// generated symbol keeps at most 512 recent states for `reference_book` (or
-    /// `history_diffs`, if smaller), so 2,000 of them stay cheap.
+    /// generated symbol keeps at least its last 128 states for `reference_book` (or
+    /// `history_diffs`, if smaller) and few checkpoints, so 2,000 of them stay cheap.
     pub generated_levels_per_side: usize,
     /// REST weight per minute before 429 (Binance: 6000). `None`: unlimited. Default 6000.
     pub weight_limit: Option<u32>,
@@ -182,9 +182,13 @@ impl Sim {
                     if !seen.insert(spec.symbol.clone()) {
                         continue;
                     }
-                    let (levels, history) = match activity {
-                        None => (config.levels_per_side, config.history_diffs),
-                        Some(_) => (config.generated_levels_per_side, config.history_diffs.min(512)),
+                    // Generated symbols are many and small: a short history with few whole-book
+                    // checkpoints keeps 2,000 of them to a modest footprint.
+                    let (levels, history, every) = match activity {
+                        None => (config.levels_per_side, config.history_diffs, None),
+                        Some(_) => {
+                            (config.generated_levels_per_side, config.history_diffs.min(GENERATED_HISTORY), Some(64))
+                        }
                     };
                     let lower = spec.lower();
                     let ids = SynthStreams {
@@ -198,7 +202,11 @@ impl Sim {
                     if let Some(a) = activity {
                         s = s.with_activity(a);
                     }
-                    books.push(SymbolBook { spec, history: Some(History::new(s.initial_book(), history)) });
+                    let h = match every {
+                        None => History::new(s.initial_book(), history),
+                        Some(every) => History::with_checkpoint_every(s.initial_book(), history, every),
+                    };
+                    books.push(SymbolBook { spec, history: Some(h) });
                     synths.push(s);
                 }
                 (books, Box::new(SynthSource::new(synths)))
@@ -277,6 +285,10 @@ impl Sim {
         })
     }
 }
+
+/// Recent states `reference_book` can rebuild for each generated symbol (at most): 12 s of the
+/// busiest one, minutes of the quiet ones.
+const GENERATED_HISTORY: usize = 128;
 
 /// Mean book updates per 100 ms step of the `index`-th generated symbol, in thousandths: a
 /// Zipf-like fall from 40 (a BTCUSDT) so a few symbols carry most of the flow.
