@@ -10,7 +10,7 @@
 //! fixed wall-clock minute (Binance resets it at each minute), answered 429 with `Retry-After`
 //! (the seconds to the minute's end) once over the limit; and the escalation: a request that
 //! arrives inside the `Retry-After` of a 429 its IP was sent (by the weight limit or an injected
-//! one) starts a ban, answered 418 with `Retry-After` the ban's length, and every request during
+//! one; the last 100 ms excepted, for clients that count from their request) starts a ban, answered 418 with `Retry-After` the ban's length, and every request during
 //! it gets 418 with what is left. Bans double for each earlier ban of the IP, up to a cap
 //! (Binance: "from 2 minutes to 3 days"). Every answer carries `X-MBX-USED-WEIGHT-1M`. This module
 //! builds responses; the connection module reads requests and writes them.
