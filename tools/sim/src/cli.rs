@@ -71,8 +71,9 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = 3000)]
     pub levels: usize,
 
-    /// Also generate N synthetic symbols (SYN0000USDT, SYN0001BTC, ...): prices 0.00001 to 99,999,
-    /// varied ticks and quote assets, a few BREAK/HALT, activity falling with the index
+    /// Also generate N synthetic symbols after --symbol's (SYN0000USDT, SYN0001BTC, ...): prices
+    /// 0.00001 to 99,999, varied ticks and quote assets, a few BREAK/HALT (silent), activity falling
+    /// with the index (SYN0000 is the busiest)
     #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "replay")]
     pub symbols_count: usize,
 
@@ -159,7 +160,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true, help_heading = FAULTS)]
     pub shutdown_after: Option<Duration>,
 
-    /// Answer the first K REST requests with 429
+    /// Answer the first K REST requests with 429 (asking again within its Retry-After is banned,
+    /// see --ban-first)
     #[arg(long = "rest-429", value_name = "K", default_value_t = 0, help_heading = FAULTS)]
     pub rest_429: u32,
 
