@@ -1,5 +1,8 @@
 //! Fault injection and observability: the plan a simulator starts with, the runtime switches a
-//! test flips on live connections, and the counters that prove each fault really happened.
+//! test flips on live connections, and the counters that prove each fault really happened. The
+//! plan also carries Binance's websocket laws (incoming messages per second, streams per
+//! connection, connection attempts per IP), on by default, with counters that prove a client
+//! kept them.
 //!
 //! One-shot faults (drop the next diff, abort, close 1001, serverShutdown, a malformed message,
 //! an unknown-stream message, a binary frame) are generation counters: injecting bumps the

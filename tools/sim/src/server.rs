@@ -1,6 +1,7 @@
 //! The listener: accepts TCP connections on the one address, wraps them in TLS when configured,
 //! reads the HTTP request head and routes it: websocket upgrades on `/stream` and `/ws/...` to
-//! `ws`, `/api/...` to `rest`, anything else to a 404.
+//! `ws` (after Binance's connection-attempt and streams-per-connection limits, which refuse the
+//! upgrade with 429 or 400), `/api/...` to `rest`, anything else to a 404.
 //!
 //! One thread per connection (the simulator serves a handful of test clients; threads keep every
 //! wait a blocking one, so nothing spins on the shared 2-core box). It tracks each connection's
