@@ -180,8 +180,15 @@ pub(crate) struct History {
 impl History {
     /// Starts a history at `initial` (an empty book or a recorded snapshot).
     pub fn new(initial: LiveBook, max_diffs: usize) -> History {
+        let every = (max_diffs.max(16) as u64 / 8).clamp(8, 512);
+        History::with_checkpoint_every(initial, max_diffs, every)
+    }
+
+    /// [`History::new`] with a checkpoint every `every` diffs: fewer checkpoints cost less memory
+    /// (each is a whole book) and make `at` replay more diffs. For thousands of small books.
+    pub fn with_checkpoint_every(initial: LiveBook, max_diffs: usize, every: u64) -> History {
         let max_diffs = max_diffs.max(16);
-        let every = (max_diffs as u64 / 8).clamp(8, 512);
+        let every = every.max(1);
         let mut checkpoints = VecDeque::new();
         checkpoints.push_back(Checkpoint { book: initial.clone(), next_diff: 0 });
         History { current: initial, checkpoints, diffs: VecDeque::new(), diffs_base: 0, every, max_diffs }
@@ -300,5 +307,21 @@ mod tests {
         assert_eq!(h.at(id - 1), None);
         assert!(h.checkpoints.len() <= 64 / 8 + 2);
         assert!(h.diffs.len() < 64 + 8);
+
+        // Sparse checkpoints: the same states, fewer whole books held.
+        let mut h = History::with_checkpoint_every(LiveBook::default(), 64, 32);
+        for (i, s) in states.iter().enumerate() {
+            let first = if i == 0 { 11 } else { states[i - 1].last_update_id + 1 };
+            h.push(diff(
+                first,
+                s.last_update_id,
+                (1000 - (i as i64 % 17), i as i64 + 1),
+                (2000 + (i as i64 % 13), i as i64 % 3),
+            ));
+        }
+        for s in states.iter().rev().take(64) {
+            assert_eq!(h.at(s.last_update_id).as_ref(), Some(s));
+        }
+        assert!(h.checkpoints.len() <= 3 && h.diffs.len() < 64 + 32);
     }
 }

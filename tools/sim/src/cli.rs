@@ -21,6 +21,7 @@ use clap::{Args, Parser};
 use crate::{FaultPlan, MarketSource, Pacing, Sim, SimConfig};
 
 const FAULTS: &str = "Faults (all also available at runtime through the library API)";
+const LIMITS: &str = "Binance's limits (defaults are Binance's; 0 turns one off)";
 
 /// The flags of `tickfeed sim`: the command-line contract's table plus pacing, book size, REST
 /// weight and fault flags. Defaults are Binance's rules and no injected fault.
@@ -70,9 +71,46 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = 3000)]
     pub levels: usize,
 
+    /// Also generate N synthetic symbols after --symbol's (SYN0000USDT, SYN0001BTC, ...): prices
+    /// 0.00001 to 99,999, varied ticks and quote assets, a few BREAK/HALT (silent), activity falling
+    /// with the index (SYN0000 is the busiest)
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "replay")]
+    pub symbols_count: usize,
+
+    /// Levels per side at start of each generated symbol (at least 100)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub generated_levels: usize,
+
     /// REST weight per minute before 429 (Binance: 6000); 0 = unlimited
-    #[arg(long, value_name = "N", default_value_t = 6000)]
+    #[arg(long, value_name = "N", default_value_t = 6000, help_heading = LIMITS)]
     pub weight_limit: u32,
+
+    /// First REST ban (418) for a request sent within a 429's Retry-After, doubling for each
+    /// earlier ban (Binance: 2 minutes); 0 = 429s never escalate
+    #[arg(long, value_name = "SECS", default_value_t = 120, help_heading = LIMITS)]
+    pub ban_first: u64,
+
+    /// Longest REST ban (Binance: 3 days)
+    #[arg(long, value_name = "SECS", default_value_t = 259_200, help_heading = LIMITS)]
+    pub ban_max: u64,
+
+    /// Close websockets receiving more than N frames (pings, pongs, control) in a second with 1008
+    /// (Binance: 5); 0 = no limit
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = LIMITS)]
+    pub max_incoming: u32,
+
+    /// Refuse a URL or SUBSCRIBE taking a websocket past N streams (Binance: 1024); 0 = no limit
+    #[arg(long, value_name = "N", default_value_t = 1024, help_heading = LIMITS)]
+    pub max_streams: usize,
+
+    /// Answer 429 to websocket upgrade attempts past N per --connect-window from one IP (Binance:
+    /// 300 per 5 minutes); 0 = no limit
+    #[arg(long, value_name = "N", default_value_t = 300, help_heading = LIMITS)]
+    pub max_connect_attempts: u32,
+
+    /// The sliding window of --max-connect-attempts
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds, help_heading = LIMITS)]
+    pub connect_window: Duration,
 
     /// Server ping period; 0 = never
     #[arg(long, value_name = "MS", default_value_t = 20_000, help_heading = FAULTS)]
@@ -85,10 +123,6 @@ pub struct SimArgs {
     /// Disconnect websockets this old (Binance's 24-hour rule); 0 = never
     #[arg(long, value_name = "SECS", default_value = "86400", value_parser = seconds, allow_negative_numbers = true, help_heading = FAULTS)]
     pub max_conn_age: Duration,
-
-    /// Close websockets sending more than N frames a second (Binance: 5); 0 = no limit
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = FAULTS)]
-    pub max_incoming: u32,
 
     /// Split every text message into N frames; 0 or 1 = one frame
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = FAULTS)]
@@ -126,7 +160,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true, help_heading = FAULTS)]
     pub shutdown_after: Option<Duration>,
 
-    /// Answer the first K REST requests with 429
+    /// Answer the first K REST requests with 429 (asking again within its Retry-After is banned,
+    /// see --ban-first)
     #[arg(long = "rest-429", value_name = "K", default_value_t = 0, help_heading = FAULTS)]
     pub rest_429: u32,
 
@@ -181,6 +216,9 @@ impl SimArgs {
             pong_timeout: Duration::from_millis(self.pong_timeout.max(1)),
             max_connection_age: (!self.max_conn_age.is_zero()).then_some(self.max_conn_age),
             max_incoming_per_sec: (self.max_incoming > 0).then_some(self.max_incoming),
+            max_streams_per_connection: (self.max_streams > 0).then_some(self.max_streams),
+            max_connect_attempts: (self.max_connect_attempts > 0).then_some(self.max_connect_attempts),
+            connect_attempt_window: self.connect_window.max(Duration::from_millis(1)),
             fragment_frames: (self.fragment > 0).then_some(self.fragment),
             drop_diff_every: every(self.drop_diff_every),
             malformed_every: every(self.malformed_every),
@@ -212,8 +250,12 @@ impl SimArgs {
             source,
             pacing,
             levels_per_side: self.levels,
+            generated_symbols: self.symbols_count,
+            generated_levels_per_side: self.generated_levels,
             faults,
             weight_limit: (self.weight_limit > 0).then_some(self.weight_limit),
+            rest_ban_first: (self.ban_first > 0).then(|| Duration::from_secs(self.ban_first)),
+            rest_ban_max: Duration::from_secs(self.ban_max.max(self.ban_first)),
             ..SimConfig::default()
         }
     }
@@ -333,6 +375,15 @@ mod tests {
         assert_eq!(c.levels_per_side, 3000);
         assert_eq!(c.weight_limit, Some(6000));
         assert_eq!(c.faults, FaultPlan::default());
+        let d = SimConfig::default();
+        assert_eq!((c.rest_ban_first, c.rest_ban_max), (d.rest_ban_first, d.rest_ban_max));
+        assert_eq!((c.generated_symbols, c.generated_levels_per_side), (0, d.generated_levels_per_side));
+        assert_eq!(c.faults.max_incoming_per_sec, Some(5), "Binance's laws are the defaults");
+        assert_eq!(c.faults.max_streams_per_connection, Some(1024));
+        assert_eq!(
+            (c.faults.max_connect_attempts, c.faults.connect_attempt_window),
+            (Some(300), Duration::from_secs(300))
+        );
     }
 
     #[test]
@@ -384,7 +435,50 @@ mod tests {
         assert_eq!(c.source, MarketSource::Replay { paths: vec!["a.gz".into(), "b.gz".into()] });
         assert_eq!(c.pacing, Pacing::Speed(10.0));
         assert_eq!(p(&["--rate", "500"]).unwrap().pacing, Pacing::Rate(500));
-        assert_eq!(p(&["--max-incoming", "5"]).unwrap().faults.max_incoming_per_sec, Some(5));
+        assert_eq!(p(&["--max-incoming", "7"]).unwrap().faults.max_incoming_per_sec, Some(7));
+        let laws = p(&[
+            "--max-incoming",
+            "0",
+            "--max-streams",
+            "0",
+            "--max-connect-attempts",
+            "0",
+            "--weight-limit",
+            "0",
+            "--ban-first",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                laws.faults.max_incoming_per_sec,
+                laws.faults.max_streams_per_connection,
+                laws.faults.max_connect_attempts,
+                laws.weight_limit,
+                laws.rest_ban_first
+            ),
+            (None, None, None, None, None),
+            "0 turns each law off"
+        );
+        let c = p(&[
+            "--max-connect-attempts",
+            "3",
+            "--connect-window",
+            "2.5",
+            "--max-streams",
+            "10",
+            "--ban-first",
+            "2",
+            "--ban-max",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(c.faults.max_connect_attempts, Some(3));
+        assert_eq!(c.faults.connect_attempt_window, Duration::from_millis(2500));
+        assert_eq!(c.faults.max_streams_per_connection, Some(10));
+        assert_eq!((c.rest_ban_first, c.rest_ban_max), (Some(Duration::from_secs(2)), Duration::from_secs(8)));
+        let c = p(&["--symbols-count", "2000", "--generated-levels", "150"]).unwrap();
+        assert_eq!((c.generated_symbols, c.generated_levels_per_side), (2000, 150));
         let zeros = p(&["--ping-interval", "0", "--max-conn-age", "0", "--weight-limit", "0"]).unwrap();
         assert_eq!(
             (zeros.faults.ping_interval, zeros.faults.max_connection_age, zeros.weight_limit),
@@ -409,6 +503,7 @@ mod tests {
             (&["--speed", "0"][..], "for '--speed <X>': expected a positive number"),
             (&["--close-after", "-1"][..], "for '--close-after <SECS>': expected seconds"),
             (&["--speed", "-2"][..], "for '--speed <X>': expected a positive number"),
+            (&["--replay", "x", "--symbols-count", "5"][..], "cannot be used with"),
         ] {
             let e = p(args).err().unwrap_or_else(|| panic!("{args:?} parsed"));
             assert!(e.contains(needle), "{args:?}: {e}");

@@ -26,6 +26,8 @@ pub(crate) struct Outcome {
     pub reply: String,
     pub error: bool,
     pub changed: bool,
+    /// A SUBSCRIBE refused because it would take the connection past its stream limit.
+    pub too_many_streams: bool,
 }
 
 #[derive(Deserialize)]
@@ -56,11 +58,11 @@ fn error(code: i64, msg: &str, id: &str) -> Outcome {
     } else {
         format!("{{\"code\":{code},\"msg\":{msg}}}")
     };
-    Outcome { reply, error: true, changed: false }
+    Outcome { reply, error: true, changed: false, too_many_streams: false }
 }
 
 fn ok(result: &str, id: &str, changed: bool) -> Outcome {
-    Outcome { reply: format!("{{\"result\":{result},\"id\":{id}}}"), error: false, changed }
+    Outcome { reply: format!("{{\"result\":{result},\"id\":{id}}}"), error: false, changed, too_many_streams: false }
 }
 
 /// Binance accepts a signed 64-bit integer, an alphanumeric string of at most 36 characters, or
@@ -96,8 +98,11 @@ pub(crate) fn valid_stream(name: &str) -> bool {
     }
 }
 
-/// Handles one text frame from the client.
-pub(crate) fn handle(text: &str, subs: &mut Subscriptions) -> Outcome {
+/// Handles one text frame from the client. `max_streams` (0: no limit) is Binance's
+/// streams-per-connection limit (1024): a SUBSCRIBE that would take the connection past it is
+/// refused whole, in the documented error shape, and changes nothing. Binance does not document
+/// what it does there; this is the simulator's choice.
+pub(crate) fn handle(text: &str, subs: &mut Subscriptions, max_streams: usize) -> Outcome {
     let raw: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return error(3, &format!("Invalid JSON: {e}"), "null"),
@@ -125,6 +130,18 @@ pub(crate) fn handle(text: &str, subs: &mut Subscriptions) -> Outcome {
                 }
             }
             if matches!(req.method, Method::SUBSCRIBE) {
+                let mut after = subs.names.len();
+                for (i, n) in names.iter().enumerate() {
+                    if !subs.names.contains(n) && !names[..i].contains(n) {
+                        after += 1;
+                    }
+                }
+                if max_streams > 0 && after > max_streams {
+                    let msg = format!(
+                        "Invalid request: too many streams: {after} would be subscribed, at most {max_streams} per connection"
+                    );
+                    return Outcome { too_many_streams: true, ..error(2, &msg, &id) };
+                }
                 for n in names {
                     if !subs.names.contains(&n) {
                         subs.names.push(n);
@@ -178,7 +195,7 @@ mod tests {
     use super::*;
 
     fn run(text: &str, subs: &mut Subscriptions) -> String {
-        handle(text, subs).reply
+        handle(text, subs, 1024).reply
     }
 
     #[test]
@@ -264,6 +281,22 @@ mod tests {
             r#"{"code":2,"msg":"Invalid request: invalid stream"}"#
         );
         assert!(s.names.is_empty());
+    }
+
+    #[test]
+    fn subscribe_past_the_stream_limit_is_refused_whole() {
+        let mut s = Subscriptions { names: vec!["a@trade".into(), "b@trade".into()], combined: true };
+        let o = handle(r#"{"method":"SUBSCRIBE","params":["b@trade","c@trade","c@trade"],"id":1}"#, &mut s, 3);
+        assert_eq!((o.error, o.too_many_streams, o.reply.as_str()), (false, false, r#"{"result":null,"id":1}"#));
+        let o = handle(r#"{"method":"SUBSCRIBE","params":["d@trade","a@trade"],"id":2}"#, &mut s, 3);
+        assert!(o.error && o.too_many_streams && !o.changed);
+        assert_eq!(
+            o.reply,
+            r#"{"code":2,"msg":"Invalid request: too many streams: 4 would be subscribed, at most 3 per connection"}"#
+        );
+        assert_eq!(s.names, ["a@trade", "b@trade", "c@trade"], "unchanged");
+        let o = handle(r#"{"method":"SUBSCRIBE","params":["d@trade"],"id":3}"#, &mut s, 0);
+        assert!(!o.error, "0: no limit");
     }
 
     #[test]

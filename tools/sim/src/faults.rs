@@ -1,5 +1,8 @@
 //! Fault injection and observability: the plan a simulator starts with, the runtime switches a
-//! test flips on live connections, and the counters that prove each fault really happened.
+//! test flips on live connections, and the counters that prove each fault really happened. The
+//! plan also carries Binance's websocket laws (incoming messages per second, streams per
+//! connection, connection attempts per IP), on by default, with counters that prove a client
+//! kept them.
 //!
 //! One-shot faults (drop the next diff, abort, close 1001, serverShutdown, a malformed message,
 //! an unknown-stream message, a binary frame) are generation counters: injecting bumps the
@@ -25,9 +28,22 @@ pub struct FaultPlan {
     /// Disconnect a websocket after this age (Binance: 24 h). `None`: never.
     pub max_connection_age: Option<Duration>,
     /// Binance's incoming-message limit (5 per second; pings, pongs and control messages all
-    /// count): a connection sending more within any one-second window is closed. `None`: no
-    /// limit. Off by default so fast-ping tests are not tripped by their own pongs.
+    /// count): a connection sending more within any one-second window is closed (1008,
+    /// `disconnects_rate_limit`). `None`: no limit. Default 5. Pongs answering the simulator's own
+    /// pings are not counted while it pings more often than once a second (a test-only pace that
+    /// would otherwise make every compliant client break the law; `incoming_pongs_exempt`).
     pub max_incoming_per_sec: Option<u32>,
+    /// Binance's streams-per-connection limit: a `/stream?streams=` or `/ws/a/b` URL naming more
+    /// distinct streams is refused (HTTP 400), and so is a SUBSCRIBE that would take a connection
+    /// past it (in-band `{"code":2,..}`, subscriptions unchanged); `streams_refused` counts both.
+    /// `None`: no limit. Default 1024.
+    pub max_streams_per_connection: Option<usize>,
+    /// Binance's connection-attempt limit: websocket upgrade attempts per peer IP within
+    /// `connect_attempt_window` (sliding). One more is answered HTTP 429 with `Retry-After`
+    /// (`connect_attempts_refused`); refused attempts count too. `None`: no limit. Default 300.
+    pub max_connect_attempts: Option<u32>,
+    /// The window of `max_connect_attempts`. Default 300 s (Binance: 5 minutes).
+    pub connect_attempt_window: Duration,
     /// Split every text message into this many frames (`None` or 1: one frame).
     pub fragment_frames: Option<usize>,
     /// Drop one of every N depth diffs on each connection (a real gap).
@@ -58,13 +74,18 @@ pub struct FaultPlan {
 }
 
 impl Default for FaultPlan {
-    /// Binance's own rules and no injected faults: ping every 20 s, pong within 60 s, 24 h age.
+    /// Binance's own rules and no injected faults: ping every 20 s, pong within 60 s, 24 h age,
+    /// 5 incoming messages a second, 1024 streams per connection, 300 connection attempts per
+    /// 5 minutes per IP.
     fn default() -> FaultPlan {
         FaultPlan {
             ping_interval: Some(Duration::from_secs(20)),
             pong_timeout: Duration::from_secs(60),
             max_connection_age: Some(Duration::from_secs(24 * 3600)),
-            max_incoming_per_sec: None,
+            max_incoming_per_sec: Some(5),
+            max_streams_per_connection: Some(1024),
+            max_connect_attempts: Some(300),
+            connect_attempt_window: Duration::from_secs(300),
             fragment_frames: None,
             drop_diff_every: None,
             malformed_every: None,
@@ -153,6 +174,11 @@ pub(crate) struct FaultState {
     pub pong_timeout_ms: AtomicU64,
     pub max_age_ms: AtomicU64,
     pub max_incoming: AtomicU64,
+    /// Streams per connection (0: no limit).
+    pub max_streams: AtomicU64,
+    /// Upgrade attempts per IP per window (0: no limit), and the window.
+    pub connect_limit: AtomicU64,
+    pub connect_window_ms: AtomicU64,
     pub drop_every: AtomicU64,
     pub malformed_every: AtomicU64,
     pub unknown_every: AtomicU64,
@@ -185,6 +211,9 @@ impl FaultState {
             pong_timeout_ms: AtomicU64::new(ms(Some(plan.pong_timeout))),
             max_age_ms: AtomicU64::new(ms(plan.max_connection_age)),
             max_incoming: AtomicU64::new(u64::from(plan.max_incoming_per_sec.unwrap_or(0))),
+            max_streams: AtomicU64::new(plan.max_streams_per_connection.unwrap_or(0) as u64),
+            connect_limit: AtomicU64::new(u64::from(plan.max_connect_attempts.unwrap_or(0))),
+            connect_window_ms: AtomicU64::new(ms(Some(plan.connect_attempt_window))),
             drop_every: AtomicU64::new(plan.drop_diff_every.unwrap_or(0)),
             malformed_every: AtomicU64::new(plan.malformed_every.unwrap_or(0)),
             unknown_every: AtomicU64::new(plan.unknown_stream_every.unwrap_or(0)),
@@ -240,6 +269,9 @@ macro_rules! counters {
 
 counters! {
     ws_connections: "Websocket connections accepted (handshake completed).",
+    connect_attempts: "Websocket upgrade attempts (requests on /stream or /ws...), refused ones included.",
+    connect_attempts_refused: "Upgrade attempts answered 429: past the connection-attempt limit of their IP.",
+    streams_refused: "Upgrades (HTTP 400) and SUBSCRIBEs (in-band code 2) refused for taking a connection past its stream limit.",
     rest_requests: "REST requests answered (any status).",
     depth_requests: "REST /api/v3/depth requests answered (any status, injected rejections included).",
     exchange_info_requests: "REST /api/v3/exchangeInfo requests answered (any status).",
@@ -253,6 +285,7 @@ counters! {
     pongs_matched: "Pongs whose payload matched an outstanding ping.",
     pongs_unsolicited: "Pongs received with no outstanding ping or an empty payload (allowed, ignored).",
     client_pings: "Pings received from clients (answered by tungstenite).",
+    incoming_pongs_exempt: "Pongs not counted against the incoming-message limit: they answered pings sent more often than once a second.",
     fragmented_messages: "Text messages sent split over several frames.",
     malformed_sent: "Malformed JSON messages sent.",
     unknown_stream_sent: "Messages sent for a stream the client did not subscribe.",
@@ -264,7 +297,8 @@ counters! {
     control_requests: "SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS/SET_PROPERTY/GET_PROPERTY requests received.",
     control_errors: "Control requests answered with an error.",
     rest_429_sent: "REST requests answered 429.",
-    rest_418_sent: "REST requests answered 418.",
+    rest_418_sent: "REST requests answered 418 (injected, or while an IP is banned).",
+    rest_bans: "IP bans started: a REST request arrived within the Retry-After of a 429 its IP was sent.",
     rest_delayed: "REST answers deliberately delayed.",
     replay_gaps: "Gaps found inside a replayed recording (the symbol's reference book becomes unknown).",
     disconnects_client_close: "Websockets closed by the client.",
@@ -274,7 +308,7 @@ counters! {
     disconnects_pong_timeout: "Websockets closed because a ping went unanswered past the limit.",
     disconnects_pong_mismatch: "Websockets closed because a pong's payload matched no ping.",
     disconnects_max_age: "Websockets closed at the connection age limit.",
-    disconnects_rate_limit: "Websockets closed for sending more messages per second than allowed.",
+    disconnects_rate_limit: "Websockets closed (1008) for sending more messages per second than allowed (Binance: 5).",
     disconnects_slow_consumer: "Websockets dropped for not keeping up: behind the retained event log, or a write blocked past the write timeout.",
     disconnects_io_error: "Websockets dropped on an I/O or protocol error.",
     disconnects_sim_shutdown: "Websockets closed because the simulator shut down.",

@@ -7,8 +7,10 @@
 
 use std::io::{self, Read, Write};
 
-/// Largest request head accepted; real ones are a few hundred bytes.
-pub(crate) const MAX_HEAD: usize = 16 * 1024;
+/// Largest request head accepted. Most are a few hundred bytes, but a combined-stream URL at
+/// Binance's 1024-stream limit is about 25 KB (`xxxxxxxxusdt@depth@100ms/` times 1024): it must
+/// reach the stream-limit check rather than fail as a malformed head.
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// A parsed request head.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,6 +29,7 @@ mod faults;
 mod http;
 mod hub;
 mod io;
+mod limits;
 mod market;
 mod replay;
 mod rest;
@@ -51,14 +52,15 @@ pub use book::{Book, Level};
 pub use cli::{run_args, run_args_with, run_cli, run_cli_with, usage_error_line, SimArgs};
 pub use faults::{CounterSnapshot, FaultPlan, Inject, RestReject};
 pub use market::Pacing;
-pub use symbols::SymbolSpec;
+pub use symbols::{SymbolSpec, SymbolStatus};
 
 use book::History;
 use event::StreamRegistry;
 use faults::{FaultState, OneShot};
 use hub::{Hub, SymbolBook};
+use limits::{BanRule, RestLimits};
 use market::{Source, SynthSource};
-use rest::{RestState, WeightWindow};
+use rest::RestState;
 use server::Server;
 use synth::{Synth, SynthStreams};
 use ws::ConnConfig;
@@ -102,8 +104,24 @@ pub struct SimConfig {
     pub log_capacity: usize,
     /// Faults and Binance's connection rules.
     pub faults: FaultPlan,
+    /// Extra synthetic symbols for whole-market tests: this many [`SymbolSpec::generated`]
+    /// symbols (`SYN0000USDT`, `SYN0001BTC`, ...) after `source`'s own (synthetic markets only).
+    /// Activity falls with the index, as on a real exchange where a few pairs carry most of the
+    /// flow: `SYN0000` moves like BTCUSDT (about 40 book updates per 100 ms), `SYN0300` about
+    /// 4 a second, `SYN1999` one every 2 s; `BREAK`/`HALT` ones never move. Default 0.
+    pub generated_symbols: usize,
+    /// Book depth per side of each generated symbol at start (at least 100). Default 100. Each
+    /// generated symbol keeps at least its last 128 states for `reference_book` (or
+    /// `history_diffs`, if smaller) and few checkpoints, so 2,000 of them stay cheap.
+    pub generated_levels_per_side: usize,
     /// REST weight per minute before 429 (Binance: 6000). `None`: unlimited. Default 6000.
     pub weight_limit: Option<u32>,
+    /// The first REST ban (418) for a request sent within the `Retry-After` of a 429, doubling
+    /// for each earlier ban of the same IP (Binance: 2 minutes). `None`: 429s never escalate.
+    /// Default 120 s.
+    pub rest_ban_first: Option<Duration>,
+    /// The longest REST ban (Binance: 3 days). Default 259,200 s.
+    pub rest_ban_max: Duration,
     /// Longest an idle connection sleeps before polling for inbound frames. Default 5 ms.
     pub poll_interval: Duration,
     /// A blocked websocket/REST write longer than this drops the client. Default 10 s.
@@ -121,7 +139,11 @@ impl Default for SimConfig {
             history_diffs: 4096,
             log_capacity: 16384,
             faults: FaultPlan::default(),
+            generated_symbols: 0,
+            generated_levels_per_side: 100,
             weight_limit: Some(6000),
+            rest_ban_first: Some(Duration::from_secs(120)),
+            rest_ban_max: Duration::from_secs(3 * 24 * 3600),
             poll_interval: Duration::from_millis(5),
             write_timeout: Duration::from_secs(10),
         }
@@ -138,21 +160,36 @@ impl Sim {
         let mut streams = StreamRegistry::default();
         let (books, source): (Vec<SymbolBook>, Box<dyn Source>) = match &config.source {
             MarketSource::Synthetic { symbols, seed } => {
-                if symbols.is_empty() {
+                if symbols.is_empty() && config.generated_symbols == 0 {
                     return Err(invalid("no symbols to simulate".into()));
                 }
-                let mut seen = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 let mut synths = Vec::new();
                 let mut books = Vec::new();
-                for sym in symbols {
+                let named = symbols.iter().map(|sym| {
                     if sym.is_empty() || !sym.bytes().all(|b| b.is_ascii_alphanumeric()) {
                         return Err(invalid(format!("bad symbol {sym:?}: letters and digits only")));
                     }
-                    let spec = SymbolSpec::for_symbol(sym);
-                    if seen.contains(&spec.symbol) {
+                    Ok((SymbolSpec::for_symbol(sym), None))
+                });
+                let generated = (0..config.generated_symbols).map(|i| {
+                    let spec = SymbolSpec::generated(i, *seed);
+                    let activity = if spec.status == SymbolStatus::Trading { generated_activity(i) } else { 0 };
+                    Ok((spec, Some(activity)))
+                });
+                for item in named.chain(generated) {
+                    let (spec, activity) = item?;
+                    if !seen.insert(spec.symbol.clone()) {
                         continue;
                     }
-                    seen.push(spec.symbol.clone());
+                    // Generated symbols are many and small: a short history with few whole-book
+                    // checkpoints keeps 2,000 of them to a modest footprint.
+                    let (levels, history, every) = match activity {
+                        None => (config.levels_per_side, config.history_diffs, None),
+                        Some(_) => {
+                            (config.generated_levels_per_side, config.history_diffs.min(GENERATED_HISTORY), Some(64))
+                        }
+                    };
                     let lower = spec.lower();
                     let ids = SynthStreams {
                         depth: streams.intern(&format!("{lower}@depth")),
@@ -161,12 +198,21 @@ impl Sim {
                         agg_trade: streams.intern(&format!("{lower}@aggTrade")),
                         book_ticker: streams.intern(&format!("{lower}@bookTicker")),
                     };
-                    let s = Synth::new(spec.clone(), synths.len(), ids, *seed, config.levels_per_side);
-                    books
-                        .push(SymbolBook { spec, history: Some(History::new(s.initial_book(), config.history_diffs)) });
+                    let mut s = Synth::new(spec.clone(), synths.len(), ids, *seed, levels);
+                    if let Some(a) = activity {
+                        s = s.with_activity(a);
+                    }
+                    let h = match every {
+                        None => History::new(s.initial_book(), history),
+                        Some(every) => History::with_checkpoint_every(s.initial_book(), history, every),
+                    };
+                    books.push(SymbolBook { spec, history: Some(h) });
                     synths.push(s);
                 }
                 (books, Box::new(SynthSource::new(synths)))
+            }
+            MarketSource::Replay { .. } if config.generated_symbols > 0 => {
+                return Err(invalid("generated symbols need a synthetic market, not a replay".into()));
             }
             MarketSource::Replay { paths } => {
                 let r = replay::load(paths, &mut streams, config.history_diffs).map_err(invalid)?;
@@ -183,7 +229,14 @@ impl Sim {
         let server = Arc::new(Server::new(
             hub.clone(),
             tls.as_ref().map(|t| t.config.clone()),
-            RestState { weights: std::sync::Mutex::new(WeightWindow::default()), weight_limit: config.weight_limit },
+            RestState {
+                limits: std::sync::Mutex::new(RestLimits::default()),
+                weight_limit: config.weight_limit,
+                ban: config
+                    .rest_ban_first
+                    .filter(|d| !d.is_zero())
+                    .map(|first| BanRule { first, max: config.rest_ban_max }),
+            },
             ConnConfig {
                 poll_interval: config.poll_interval.max(Duration::from_millis(1)),
                 write_timeout: config.write_timeout,
@@ -231,6 +284,16 @@ impl Sim {
             symbols,
         })
     }
+}
+
+/// Recent states `reference_book` can rebuild for each generated symbol (at most): 12 s of the
+/// busiest one, minutes of the quiet ones.
+const GENERATED_HISTORY: usize = 128;
+
+/// Mean book updates per 100 ms step of the `index`-th generated symbol, in thousandths: a
+/// Zipf-like fall from 40 (a BTCUSDT) so a few symbols carry most of the flow.
+fn generated_activity(index: usize) -> u32 {
+    u32::try_from(120_000 / (3 + index)).unwrap_or(0)
 }
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> stdio::Result<JoinHandle<()>> {
@@ -485,9 +548,24 @@ impl Faults {
     }
 
     /// Closes connections that send more than `n` frames (text, binary, ping, pong) within any
-    /// one second (Binance: 5). `None`: no limit.
+    /// one second (Binance: 5, the default). `None`: no limit.
     pub fn set_max_incoming_per_sec(&self, n: Option<u32>) {
         self.hub.faults.max_incoming.store(u64::from(n.unwrap_or(0)), Ordering::Relaxed);
+    }
+
+    /// Refuses upgrades and SUBSCRIBEs that would take a connection past `n` streams (Binance:
+    /// 1024, the default). Connections already past it keep their streams. `None`: no limit.
+    pub fn set_max_streams_per_connection(&self, n: Option<usize>) {
+        self.hub.faults.max_streams.store(n.unwrap_or(0) as u64, Ordering::Relaxed);
+    }
+
+    /// Answers 429 to websocket upgrade attempts past `n` within the sliding `window` from one IP
+    /// (Binance: 300 per 5 minutes, the default). Attempts already made still count. `None`: no
+    /// limit.
+    pub fn set_connect_attempt_limit(&self, n: Option<u32>, window: Duration) {
+        let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.hub.faults.connect_window_ms.store(ms, Ordering::Relaxed);
+        self.hub.faults.connect_limit.store(u64::from(n.unwrap_or(0)), Ordering::Relaxed);
     }
 
     /// Drops one of every `n` depth diffs on each connection (`None`: off).

@@ -4,16 +4,25 @@
 //!
 //! Depth answers are the reference book at the moment of the request, `lastUpdateId` being the
 //! `u` of the last published diff, so a client following the official procedure always
-//! converges to it. Weight is counted per fixed wall-clock minute (as Binance resets it), over the
-//! whole simulator (Binance counts per IP; every client here is 127.0.0.1). This module builds
-//! responses; the connection module reads requests and writes them.
+//! converges to it.
+//!
+//! Binance's REST limits, per peer IP (every client on loopback is one IP): request weight per
+//! fixed wall-clock minute (Binance resets it at each minute), answered 429 with `Retry-After`
+//! (the seconds to the minute's end) once over the limit; and the escalation: a request that
+//! arrives inside the `Retry-After` of a 429 its IP was sent (by the weight limit or an injected
+//! one; the last 100 ms excepted, for clients that count from their request) starts a ban, answered 418 with `Retry-After` the ban's length, and every request during
+//! it gets 418 with what is left. Bans double for each earlier ban of the IP, up to a cap
+//! (Binance: "from 2 minutes to 3 days"). Every answer carries `X-MBX-USED-WEIGHT-1M`. This module
+//! builds responses; the connection module reads requests and writes them.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::faults::Counters;
 use crate::http::RequestHead;
 use crate::hub::{lock, now_us, Hub};
+use crate::limits::{secs_until, BanRule, RestLimits};
 use crate::symbols::{exchange_info_json, SymbolSpec};
 
 /// A response ready to write.
@@ -26,19 +35,15 @@ pub(crate) struct Response {
     pub delay: Option<Duration>,
 }
 
-/// Used request weight in the current fixed minute.
-#[derive(Debug, Default)]
-pub(crate) struct WeightWindow {
-    minute: i64,
-    used: u32,
-}
-
 /// REST-side shared state.
 #[derive(Debug)]
 pub(crate) struct RestState {
-    pub weights: Mutex<WeightWindow>,
+    /// Weight and bans per IP.
+    pub limits: Mutex<RestLimits>,
     /// Weight per minute above which requests get 429 (Binance: 6000). `None`: unlimited.
     pub weight_limit: Option<u32>,
+    /// How a 429 ignored escalates to a 418 ban. `None`: never ban.
+    pub ban: Option<BanRule>,
 }
 
 /// Binance's depth weight by limit (in force since 2023-10-19).
@@ -57,8 +62,22 @@ fn err_body(code: i64, msg: &str) -> String {
     format!("{{\"code\":{code},\"msg\":\"{msg}\"}}")
 }
 
-/// Answers one request.
-pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Response {
+fn too_much_weight(limit: u32) -> String {
+    err_body(
+        -1003,
+        &format!("Too much request weight used; current limit is {limit} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."),
+    )
+}
+
+fn banned_until(until_ms: i64) -> String {
+    err_body(
+        -1003,
+        &format!("Way too much request weight used; IP banned until {until_ms}. Please use WebSocket Streams for live updates to avoid bans."),
+    )
+}
+
+/// Answers one request from `peer`.
+pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead, peer: IpAddr) -> Response {
     Counters::bump(&hub.counters.rest_requests);
     let path = head.path();
     let query = head.query();
@@ -79,14 +98,10 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
         _ => 0,
     };
     let now_ms = now_us() / 1000;
-    let used = {
-        let mut w = lock(&rest.weights);
-        let minute = now_ms.div_euclid(60_000);
-        if w.minute != minute {
-            *w = WeightWindow { minute, used: 0 };
-        }
-        w.used = w.used.saturating_add(weight);
-        w.used
+    let (used, banned) = {
+        let mut l = lock(&rest.limits);
+        let used = l.charge(peer, weight, now_ms);
+        (used, l.check_ban(peer, now_ms, rest.ban))
     };
     let mut resp = Response {
         status: 200,
@@ -95,47 +110,53 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
         delay: None,
     };
 
-    // Injected rejections first: they model an exchange that is already angry with us.
-    {
-        let mut f = lock(&hub.faults.rest);
-        resp.delay = f.delay;
-        if f.reject_429 > 0 {
-            f.reject_429 -= 1;
-            Counters::bump(&hub.counters.rest_429_sent);
-            resp.status = 429;
-            resp.headers.push(("Retry-After", f.retry_after_secs.to_string()));
-            resp.body = err_body(
-                -1003,
-                "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
-            );
-            return resp;
+    // A ban first: nothing else is served to a banned IP.
+    let mut f = lock(&hub.faults.rest);
+    resp.delay = f.delay;
+    if let Some(b) = banned {
+        if b.new_ban {
+            Counters::bump(&hub.counters.rest_bans);
         }
-        if f.reject_418 > 0 {
-            f.reject_418 -= 1;
-            Counters::bump(&hub.counters.rest_418_sent);
-            resp.status = 418;
-            resp.headers.push(("Retry-After", f.retry_after_secs.to_string()));
-            let until = now_ms + i64::from(f.retry_after_secs) * 1000;
-            resp.body = err_body(
-                -1003,
-                &format!("Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans."),
-            );
-            return resp;
-        }
+        Counters::bump(&hub.counters.rest_418_sent);
+        resp.status = 418;
+        resp.headers.push(("Retry-After", b.retry_after_secs.to_string()));
+        resp.body = banned_until(b.until_ms);
+        return resp;
     }
+    // Injected rejections next: they model an exchange that is already angry with us. An
+    // injected 429 asks for a wait like any other, and breaking it bans.
+    if f.reject_429 > 0 {
+        f.reject_429 -= 1;
+        Counters::bump(&hub.counters.rest_429_sent);
+        resp.status = 429;
+        resp.headers.push(("Retry-After", f.retry_after_secs.to_string()));
+        resp.body = too_much_weight(rest.weight_limit.unwrap_or(6000));
+        let until = now_ms + i64::from(f.retry_after_secs) * 1000;
+        drop(f);
+        lock(&rest.limits).notice(peer, until);
+        return resp;
+    }
+    if f.reject_418 > 0 {
+        f.reject_418 -= 1;
+        Counters::bump(&hub.counters.rest_418_sent);
+        resp.status = 418;
+        resp.headers.push(("Retry-After", f.retry_after_secs.to_string()));
+        resp.body = banned_until(now_ms + i64::from(f.retry_after_secs) * 1000);
+        return resp;
+    }
+    drop(f);
     if resp.delay.is_some() {
         Counters::bump(&hub.counters.rest_delayed);
     }
     if let Some(limit) = rest.weight_limit {
         if used > limit && weight > 0 {
             Counters::bump(&hub.counters.rest_429_sent);
-            let secs_left = 60 - now_ms.div_euclid(1000).rem_euclid(60);
+            // The weight resets with the wall-clock minute: that is the wait that avoids a ban.
+            let minute_end = (now_ms.div_euclid(60_000) + 1) * 60_000;
             resp.status = 429;
-            resp.headers.push(("Retry-After", secs_left.to_string()));
-            resp.body = err_body(
-                -1003,
-                &format!("Too much request weight used; current limit is {limit} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."),
-            );
+            resp.headers.push(("Retry-After", secs_until(minute_end, now_ms).to_string()));
+            resp.body = too_much_weight(limit);
+            lock(&rest.limits).notice(peer, minute_end);
             return resp;
         }
     }
@@ -146,8 +167,8 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
         return resp;
     }
     let (status, body) = match path {
-        "/api/v3/depth" => depth(hub, param("symbol"), param("limit")),
-        "/api/v3/exchangeInfo" => exchange_info(hub, param("symbol"), param("symbols"), now_ms),
+        "/api/v3/depth" => depth(hub, param("symbol"), param("limit"), param("symbolStatus")),
+        "/api/v3/exchangeInfo" => exchange_info(hub, param("symbol"), param("symbols"), now_ms, rest.weight_limit),
         "/api/v3/ping" => (200, "{}".to_string()),
         "/api/v3/time" => (200, format!("{{\"serverTime\":{now_ms}}}")),
         _ => (404, err_body(-1000, "Unknown path.")),
@@ -157,7 +178,7 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead) -> Respon
     resp
 }
 
-fn depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>) -> (u16, String) {
+fn depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>, status: Option<&str>) -> (u16, String) {
     let Some(symbol) = symbol.filter(|s| !s.is_empty()) else {
         return (400, err_body(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."));
     };
@@ -179,6 +200,14 @@ fn depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>) -> (u16, String) 
     let Some(sb) = books.iter().find(|b| b.spec.symbol == symbol) else {
         return (400, err_body(-1121, "Invalid symbol."));
     };
+    if let Some(want) = status {
+        if !matches!(want, "TRADING" | "HALT" | "BREAK") {
+            return (400, err_body(-1122, "Invalid symbolStatus."));
+        }
+        if want != sb.spec.status.as_str() {
+            return (400, err_body(-1220, "The symbol's status does not match the requested symbolStatus."));
+        }
+    }
     match &sb.history {
         Some(h) => (200, h.current().to_book(&sb.spec.symbol, Some(limit)).to_depth_json()),
         None => (
@@ -188,7 +217,13 @@ fn depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>) -> (u16, String) 
     }
 }
 
-fn exchange_info(hub: &Hub, symbol: Option<&str>, symbols: Option<&str>, now_ms: i64) -> (u16, String) {
+fn exchange_info(
+    hub: &Hub,
+    symbol: Option<&str>,
+    symbols: Option<&str>,
+    now_ms: i64,
+    weight_limit: Option<u32>,
+) -> (u16, String) {
     let books = lock(&hub.books);
     let all: Vec<&SymbolSpec> = books.iter().map(|b| &b.spec).collect();
     let wanted: Vec<String> = match (symbol, symbols) {
@@ -197,7 +232,7 @@ fn exchange_info(hub: &Hub, symbol: Option<&str>, symbols: Option<&str>, now_ms:
             Ok(v) => v,
             Err(_) => return (400, err_body(-1100, "Illegal characters found in parameter 'symbols'.")),
         },
-        (None, None) => return (200, exchange_info_json(&all, now_ms)),
+        (None, None) => return (200, exchange_info_json(&all, now_ms, weight_limit)),
     };
     let mut picked = Vec::with_capacity(wanted.len());
     for w in &wanted {
@@ -206,7 +241,7 @@ fn exchange_info(hub: &Hub, symbol: Option<&str>, symbols: Option<&str>, now_ms:
             None => return (400, err_body(-1121, "Invalid symbol.")),
         }
     }
-    (200, exchange_info_json(&picked, now_ms))
+    (200, exchange_info_json(&picked, now_ms, weight_limit))
 }
 
 #[cfg(test)]

@@ -1,17 +1,18 @@
 //! The listener: accepts TCP connections on the one address, wraps them in TLS when configured,
 //! reads the HTTP request head and routes it: websocket upgrades on `/stream` and `/ws/...` to
-//! `ws`, `/api/...` to `rest`, anything else to a 404.
+//! `ws` (after Binance's connection-attempt and streams-per-connection limits, which refuse the
+//! upgrade with 429 or 400), `/api/...` to `rest`, anything else to a 404.
 //!
 //! One thread per connection (the simulator serves a handful of test clients; threads keep every
 //! wait a blocking one, so nothing spins on the shared 2-core box). It tracks each connection's
 //! socket so shutdown can unblock them all. It does not build payloads.
 
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, StreamOwned};
 
@@ -19,6 +20,7 @@ use crate::faults::Counters;
 use crate::http::{self, HeadError, RequestHead};
 use crate::hub::{lock, Hub};
 use crate::io::{Io, Transport};
+use crate::limits::ConnectAttempts;
 use crate::rest::{self, RestState};
 use crate::ws::{self, ConnConfig};
 
@@ -33,6 +35,8 @@ pub(crate) struct Server {
     pub tls: Option<Arc<ServerConfig>>,
     pub rest: RestState,
     pub conn_cfg: ConnConfig,
+    /// Websocket upgrade attempts per peer IP, for the connection-attempt limit.
+    attempts: Mutex<ConnectAttempts>,
     conns: Mutex<HashMap<u64, TcpStream>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
@@ -46,6 +50,7 @@ impl Server {
             tls,
             rest,
             conn_cfg,
+            attempts: Mutex::new(ConnectAttempts::default()),
             conns: Mutex::new(HashMap::new()),
             threads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
@@ -95,6 +100,9 @@ pub(crate) fn accept_loop(server: Arc<Server>, listener: TcpListener) {
 }
 
 fn handle_connection(server: &Server, tcp: TcpStream, id: u64) {
+    // Binance's limits are per IP; on loopback every client is 127.0.0.1 unless it binds another
+    // loopback address.
+    let peer = tcp.peer_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let _ = tcp.set_nodelay(true);
     let _ = tcp.set_read_timeout(Some(HEAD_TIMEOUT));
     let _ = tcp.set_write_timeout(Some(server.conn_cfg.write_timeout));
@@ -132,11 +140,13 @@ fn handle_connection(server: &Server, tcp: TcpStream, id: u64) {
         io.unread(&rest_bytes);
         let path = head.path().to_string();
         if path == "/stream" || path == "/ws" || path.starts_with("/ws/") {
-            serve_websocket(server, io, &head, id);
+            if admit_attempt(server, &mut io, peer) {
+                serve_websocket(server, io, &head, id);
+            }
             return;
         }
         if path.starts_with("/api/") {
-            let resp = rest::respond(&server.hub, &server.rest, &head);
+            let resp = rest::respond(&server.hub, &server.rest, &head, peer);
             if let Some(d) = resp.delay {
                 if !server.hub.sleep(d) {
                     return;
@@ -152,6 +162,28 @@ fn handle_connection(server: &Server, tcp: TcpStream, id: u64) {
         let _ = http::write_response(&mut io, 404, &[], "{\"code\":-1000,\"msg\":\"Unknown path.\"}", false);
         return;
     }
+}
+
+/// Counts one upgrade attempt from `peer` against Binance's connection-attempt limit (300 per
+/// 5 minutes per IP, sliding). Past it, answers 429 with `Retry-After` (seconds until the window
+/// has room) and returns false. Binance documents the limit, not its answer; a 429 with
+/// Retry-After is what its REST side does for a broken rate limit.
+fn admit_attempt(server: &Server, io: &mut Io, peer: IpAddr) -> bool {
+    let hub = &server.hub;
+    Counters::bump(&hub.counters.connect_attempts);
+    let limit = u32::try_from(hub.faults.connect_limit.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+    let window = Duration::from_millis(hub.faults.connect_window_ms.load(Ordering::Relaxed));
+    let Err(wait) = lock(&server.attempts).attempt(peer, Instant::now(), limit, window) else {
+        return true;
+    };
+    Counters::bump(&hub.counters.connect_attempts_refused);
+    let secs = u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1);
+    let body = format!(
+        "{{\"code\":-1003,\"msg\":\"Too many connection attempts: more than {limit} in {} s from this IP. Retry after {secs} s.\"}}",
+        window.as_secs()
+    );
+    let _ = http::write_response(io, 429, &[("Retry-After", secs.to_string())], &body, false);
+    false
 }
 
 fn is_upgrade(head: &RequestHead) -> bool {
@@ -174,6 +206,17 @@ fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
         Ok(p) => p,
         Err(msg) => return bad(&mut io, 400, msg),
     };
+    let max_streams = server.hub.faults.max_streams.load(Ordering::Relaxed) as usize;
+    let asked = params.subs.names.len();
+    if max_streams > 0 && asked > max_streams {
+        // Binance does not document this answer; -1101 is its "too many parameters" code.
+        Counters::bump(&server.hub.counters.streams_refused);
+        let body = format!(
+            "{{\"code\":-1101,\"msg\":\"Too many streams: {asked} requested, at most {max_streams} per connection.\"}}"
+        );
+        let _ = http::write_response(&mut io, 400, &[], &body, false);
+        return;
+    }
     let key = head.header("sec-websocket-key").unwrap_or_default().to_string();
     // Registered before the 101 goes out: once a client sees its upgrade answered, faults aimed
     // at the connections open now (a lag, injected frames) reach it.

@@ -2,10 +2,42 @@
 //! shape its synthetic markets, plus the `exchangeInfo` body built from them.
 //!
 //! Values for the well-known pairs follow Binance's published filters (BTCUSDT tick 0.01, step
-//! 0.00001); other symbols get plausible made-up rules. This is not a copy of Binance's full
-//! exchangeInfo: it has the fields a feed handler reads, in Binance's key order.
+//! 0.00001); other named symbols get plausible made-up rules. [`SymbolSpec::generated`] makes a
+//! whole synthetic market (`SYN0000USDT`, `SYN0001BTC`, ...) with prices from 0.00001 to 99,999,
+//! varied tick and lot sizes, several quote assets and a few symbols in `BREAK` or `HALT`. This is
+//! not a copy of Binance's full exchangeInfo: it has the fields a feed handler reads, in Binance's
+//! key order.
 
 use crate::decimal::{push_units, SCALE};
+use crate::rng::Rng;
+
+/// A symbol's trading status, as `exchangeInfo` reports it (Binance has a few more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SymbolStatus {
+    /// `TRADING`: the market moves.
+    Trading,
+    /// `BREAK`: not trading; the simulator publishes nothing for it.
+    Break,
+    /// `HALT`: not trading; the simulator publishes nothing for it.
+    Halt,
+}
+
+impl SymbolStatus {
+    /// Binance's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SymbolStatus::Trading => "TRADING",
+            SymbolStatus::Break => "BREAK",
+            SymbolStatus::Halt => "HALT",
+        }
+    }
+}
+
+/// Quote assets of generated symbols and how often each is drawn (out of 100), roughly as on
+/// Binance spot: mostly USDT, then BTC, the other stablecoins, ETH, BNB and a fiat.
+const GENERATED_QUOTES: [(&str, u64); 8] =
+    [("USDT", 45), ("BTC", 15), ("FDUSD", 10), ("USDC", 10), ("ETH", 6), ("BNB", 5), ("TRY", 5), ("EUR", 4)];
 
 /// Trading rules of one symbol, all amounts in 1e-8 units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +56,8 @@ pub struct SymbolSpec {
     pub max_qty: i64,
     /// Where a synthetic market starts its mid price.
     pub start_mid: i64,
+    /// `status` in exchangeInfo; only `TRADING` symbols move.
+    pub status: SymbolStatus,
 }
 
 const QUOTES: [&str; 8] = ["FDUSD", "USDT", "USDC", "TUSD", "BTC", "ETH", "BNB", "EUR"];
@@ -44,7 +78,57 @@ impl SymbolSpec {
             "ETHBTC" => (u(0, 1, 100_000), u(0, 1, 10_000), u(100_000, 0, 1), u(0, 45, 1000)),
             _ => (u(0, 1, 1000), u(0, 1, 100), u(9_000_000, 0, 1), u(25, 0, 1)),
         };
-        SymbolSpec { symbol: upper.clone(), base, quote, tick, step, max_qty, start_mid: mid }
+        SymbolSpec {
+            symbol: upper.clone(),
+            base,
+            quote,
+            tick,
+            step,
+            max_qty,
+            start_mid: mid,
+            status: SymbolStatus::Trading,
+        }
+    }
+
+    /// The `index`-th symbol of a generated market, fixed by `seed`: `SYN{index:04}{QUOTE}`, a
+    /// start price log-uniform from 0.00001 to 99,999 with 3 to 6 significant tick digits (never
+    /// finer than 1e-8), a lot step that shrinks as the price grows, a quote asset drawn from
+    /// Binance-like shares, and status `BREAK` for about 3% and `HALT` for about 1% of them.
+    pub fn generated(index: usize, seed: u64) -> SymbolSpec {
+        // The constant keeps these draws apart from the market generator's, which also mixes
+        // the seed.
+        let mut rng = Rng::new(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x0005_EED0_F5E7);
+        let mut pick = rng.below(100);
+        let mut quote = GENERATED_QUOTES[0].0;
+        for (q, share) in GENERATED_QUOTES {
+            if pick < share {
+                quote = q;
+                break;
+            }
+            pick -= share;
+        }
+        // Price = mantissa (1.000..9.999) x 10^exp, exp in -5..=4; in 1e-8 units 10^(exp + 8).
+        let exp = rng.range_i64(-5, 4);
+        let mantissa = rng.range_i64(1000, 9999);
+        let price = mantissa * 10i64.pow((exp + 8) as u32) / 1000;
+        let tick = 10i64.pow((exp + 8 - rng.range_i64(3, 6)).max(0) as u32);
+        let step = 10i64.pow((-exp - 1 + rng.range_i64(0, 2) + 8).clamp(0, 10) as u32);
+        let status = match rng.below(100) {
+            0..=2 => SymbolStatus::Break,
+            3 => SymbolStatus::Halt,
+            _ => SymbolStatus::Trading,
+        };
+        let base = format!("SYN{index:04}");
+        SymbolSpec {
+            symbol: format!("{base}{quote}"),
+            base,
+            quote: quote.to_string(),
+            tick,
+            step,
+            max_qty: step.saturating_mul(9_000_000),
+            start_mid: (price / tick).max(1) * tick,
+            status,
+        }
     }
 
     /// Lowercase symbol, as in stream names.
@@ -58,7 +142,9 @@ impl SymbolSpec {
         let max_price = 1_000_000 * SCALE;
         s.push_str("{\"symbol\":\"");
         s.push_str(&self.symbol);
-        s.push_str("\",\"status\":\"TRADING\",\"baseAsset\":\"");
+        s.push_str("\",\"status\":\"");
+        s.push_str(self.status.as_str());
+        s.push_str("\",\"baseAsset\":\"");
         s.push_str(&self.base);
         s.push_str("\",\"baseAssetPrecision\":8,\"quoteAsset\":\"");
         s.push_str(&self.quote);
@@ -98,11 +184,20 @@ fn split_pair(upper: &str) -> (String, String) {
 }
 
 /// The body of `GET /api/v3/exchangeInfo` for `specs`, Binance's top-level key order.
-pub(crate) fn exchange_info_json(specs: &[&SymbolSpec], server_time_ms: i64) -> String {
+/// `rateLimits` are Binance's (REQUEST_WEIGHT 6000 per minute, ORDERS 100 per 10 s and 200,000 a
+/// day, RAW_REQUESTS 300,000 per 5 minutes since 2026-04-02) except that REQUEST_WEIGHT is the
+/// simulator's own `weight_limit`, and absent when it has none.
+pub(crate) fn exchange_info_json(specs: &[&SymbolSpec], server_time_ms: i64, weight_limit: Option<u32>) -> String {
     let mut s = String::with_capacity(2048 * specs.len().max(1));
     s.push_str("{\"timezone\":\"UTC\",\"serverTime\":");
     s.push_str(&server_time_ms.to_string());
-    s.push_str(",\"rateLimits\":[{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":6000},{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":100},{\"rateLimitType\":\"ORDERS\",\"interval\":\"DAY\",\"intervalNum\":1,\"limit\":200000},{\"rateLimitType\":\"RAW_REQUESTS\",\"interval\":\"MINUTE\",\"intervalNum\":5,\"limit\":300000}],\"exchangeFilters\":[],\"symbols\":[");
+    s.push_str(",\"rateLimits\":[");
+    if let Some(limit) = weight_limit {
+        s.push_str("{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":");
+        s.push_str(&limit.to_string());
+        s.push_str("},");
+    }
+    s.push_str("{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":100},{\"rateLimitType\":\"ORDERS\",\"interval\":\"DAY\",\"intervalNum\":1,\"limit\":200000},{\"rateLimitType\":\"RAW_REQUESTS\",\"interval\":\"MINUTE\",\"intervalNum\":5,\"limit\":300000}],\"exchangeFilters\":[],\"symbols\":[");
     for (i, spec) in specs.iter().enumerate() {
         if i > 0 {
             s.push(',');
@@ -122,7 +217,7 @@ mod tests {
         let spec = SymbolSpec::for_symbol("btcusdt");
         assert_eq!(spec.symbol, "BTCUSDT");
         assert_eq!((spec.base.as_str(), spec.quote.as_str()), ("BTC", "USDT"));
-        let body = exchange_info_json(&[&spec], 1);
+        let body = exchange_info_json(&[&spec], 1, Some(6000));
         assert!(body.contains(r#"{"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"#));
         assert!(body.contains(r#""tickSize":"0.01000000"}"#));
         assert!(body.contains(
@@ -138,5 +233,29 @@ mod tests {
         assert!(spec.tick > 0 && spec.step > 0 && spec.start_mid % spec.tick == 0);
         let x = SymbolSpec::for_symbol("xrpusdt");
         assert_eq!(x.start_mid % x.tick, 0);
+    }
+
+    #[test]
+    fn generated_symbols_vary_like_a_whole_market() {
+        let all: Vec<SymbolSpec> = (0..2000).map(|i| SymbolSpec::generated(i, 1)).collect();
+        assert_eq!(all[42].symbol, format!("SYN0042{}", all[42].quote));
+        assert_eq!(SymbolSpec::generated(42, 1), all[42], "fixed by the seed");
+        let min = all.iter().map(|s| s.start_mid).min().unwrap();
+        let max = all.iter().map(|s| s.start_mid).max().unwrap();
+        assert!(min < 10 * 1000 && max > 10_000 * SCALE, "0.00001 to 100,000: {min} {max}");
+        for s in &all {
+            assert!(s.tick >= 1 && s.step >= 1 && s.start_mid % s.tick == 0, "{s:?}");
+            assert!(s.start_mid / s.tick >= 100, "enough ticks below the price: {s:?}");
+            assert!(s.symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        }
+        let count = |f: &dyn Fn(&SymbolSpec) -> bool| all.iter().filter(|s| f(s)).count();
+        assert!(count(&|s| s.quote == "USDT") > 700);
+        assert!(count(&|s| s.quote == "BTC") > 200 && count(&|s| s.quote == "FDUSD") > 100);
+        assert!((30..=100).contains(&count(&|s| s.status == SymbolStatus::Break)));
+        assert!((5..=40).contains(&count(&|s| s.status == SymbolStatus::Halt)));
+        let ticks: std::collections::HashSet<i64> = all.iter().map(|s| s.tick).collect();
+        assert!(ticks.len() >= 10, "{ticks:?}");
+        let body = exchange_info_json(&[&all[0]], 1, None);
+        assert!(body.contains(r#""rateLimits":[{"rateLimitType":"ORDERS""#), "no weight limit, no entry");
     }
 }

@@ -64,6 +64,9 @@ pub(crate) struct Synth {
     acc: BTreeMap<(u8, i64), i64>,
     acc_first: Option<u64>,
     last_top: (Option<Level>, Option<Level>),
+    /// Mean internal updates per 100 ms step, in thousandths; `None`: a liquid market (20 to 60
+    /// updates every step, never a step without one).
+    activity_milli: Option<u32>,
 }
 
 impl Synth {
@@ -99,6 +102,7 @@ impl Synth {
             acc: BTreeMap::new(),
             acc_first: None,
             last_top: (None, None),
+            activity_milli: None,
         };
         let (qb, qa) = (s.rand_qty(), s.rand_qty());
         s.book.bids.insert(mid, qb);
@@ -121,6 +125,26 @@ impl Synth {
         s
     }
 
+    /// This market with `milli` / 1000 internal updates per 100 ms step on average: a quiet
+    /// market, where steps without any update publish no diff, as Binance sends a
+    /// `@depth@100ms` event only when the book changed. 0: the market never moves.
+    pub fn with_activity(mut self, milli: u32) -> Synth {
+        self.activity_milli = Some(milli);
+        self
+    }
+
+    /// How many internal updates this step makes.
+    fn updates_this_step(&mut self) -> u64 {
+        match self.activity_milli {
+            None => self.rng.range_i64(20, 60) as u64,
+            Some(0) => 0,
+            // Below one a step: one update with that probability.
+            Some(m) if m < 1000 => u64::from(self.rng.below(1000) < u64::from(m)),
+            // Otherwise uniform around the mean, from half to one and a half times it.
+            Some(m) => self.rng.range_i64(i64::from(m / 2000), i64::from(m * 3 / 2000)) as u64,
+        }
+    }
+
     /// The book before the first step; the reference book starts here.
     pub fn initial_book(&self) -> LiveBook {
         self.book.clone()
@@ -131,52 +155,57 @@ impl Synth {
     /// tenth step the 1000 ms `@depth` diff right after it.
     pub fn step(&mut self, t0_ns: u64, dt_ns: u64, out: &mut Vec<Timed>) {
         let first = self.next_id;
-        let n = self.rng.range_i64(20, 60) as u64;
+        let n = self.updates_this_step();
         for i in 0..n {
             let at = t0_ns + (i + 1) * dt_ns / (n + 2);
             self.one_update(at, out);
         }
-        if self.next_id == first {
-            // A diff must cover at least one id.
+        if self.next_id == first && self.activity_milli.is_none() {
+            // A liquid market's diff covers at least one id every step.
             let at = t0_ns + dt_ns * (n + 1) / (n + 2);
             self.near_add(at, out);
         }
-        let last = self.next_id - 1;
         let walk = self.rng.range_i64(-self.walk_ticks, self.walk_ticks) * self.spec.tick;
         let lo = self.spec.start_mid - self.spec.start_mid / 5;
         let hi = self.spec.start_mid + self.spec.start_mid / 5;
         self.target_mid = (self.target_mid + walk).clamp(lo, hi);
 
         let changes = std::mem::take(&mut self.changes);
-        let diff = Arc::new(diff_of(first, last, &changes));
         let at = t0_ns + dt_ns;
-        out.push(Timed {
-            at_ns: at,
-            event: MarketEvent {
-                symbol: self.sym_index,
-                stream: self.streams.depth100,
-                kind: StreamKind::Depth,
-                payload: depth_payload(&self.spec.symbol, &diff),
-                reference: Some(diff),
-            },
-        });
-        self.acc_first.get_or_insert(first);
-        self.acc.extend(changes);
-        self.steps += 1;
-        if self.steps % 10 == 0 {
-            let acc = std::mem::take(&mut self.acc);
-            let first = self.acc_first.take().unwrap_or(first);
-            let diff = diff_of(first, last, &acc);
+        // A quiet step (no id) publishes nothing; zero quantities for absent far levels alone
+        // are not a diff.
+        if self.next_id > first {
+            let last = self.next_id - 1;
+            let diff = Arc::new(diff_of(first, last, &changes));
             out.push(Timed {
                 at_ns: at,
                 event: MarketEvent {
                     symbol: self.sym_index,
-                    stream: self.streams.depth,
+                    stream: self.streams.depth100,
                     kind: StreamKind::Depth,
                     payload: depth_payload(&self.spec.symbol, &diff),
-                    reference: None,
+                    reference: Some(diff),
                 },
             });
+            self.acc_first.get_or_insert(first);
+            self.acc.extend(changes);
+        }
+        self.steps += 1;
+        if self.steps % 10 == 0 {
+            if let Some(first) = self.acc_first.take() {
+                let acc = std::mem::take(&mut self.acc);
+                let diff = diff_of(first, self.next_id - 1, &acc);
+                out.push(Timed {
+                    at_ns: at,
+                    event: MarketEvent {
+                        symbol: self.sym_index,
+                        stream: self.streams.depth,
+                        kind: StreamKind::Depth,
+                        payload: depth_payload(&self.spec.symbol, &diff),
+                        reference: None,
+                    },
+                });
+            }
         }
     }
 
@@ -664,6 +693,57 @@ mod tests {
         assert!(far > 10, "far levels: {far}");
         assert!(zero_absent > 5, "zero-qty removals of absent levels: {zero_absent}");
         assert!(tickers_checked > 10, "ticker checks: {tickers_checked}");
+    }
+
+    /// A quiet market: steps without an update publish nothing, the diffs it does publish still
+    /// chain id to id onto the reference, and the 1000 ms diff covers exactly the fast ones.
+    #[test]
+    fn quiet_markets_skip_steps_and_stay_consistent() {
+        for (spec, milli) in [
+            (SymbolSpec::generated(7, 1), 300),
+            (SymbolSpec::generated(1999, 3), 700),
+            (SymbolSpec::generated(12, 2), 2_500),
+        ] {
+            let mut s = Synth::new(spec, 0, streams(), 5, 100).with_activity(milli);
+            let mut reference = History::new(s.initial_book(), 10_000);
+            let mut prev_u = s.initial_book().last_update_id;
+            let (mut quiet_steps, mut diffs, mut slow_first) = (0, 0, None::<u64>);
+            let mut out = Vec::new();
+            for i in 0..400 {
+                out.clear();
+                s.step(i * 100_000_000, 100_000_000, &mut out);
+                let fast = out.iter().find_map(|t| t.event.reference.clone());
+                match fast {
+                    None => quiet_steps += 1,
+                    Some(d) => {
+                        assert_eq!(d.first_id, prev_u + 1, "contiguous ids");
+                        slow_first.get_or_insert(d.first_id);
+                        prev_u = d.last_id;
+                        reference.push(d);
+                        diffs += 1;
+                    }
+                }
+                for t in out.iter().filter(|t| t.event.stream == streams().depth) {
+                    let text = &t.event.payload.text;
+                    let u = |k: &str| text[text.find(k).unwrap() + k.len()..].split(',').next().unwrap().parse::<u64>();
+                    assert_eq!(
+                        u("\"U\":").unwrap(),
+                        slow_first.take().unwrap(),
+                        "1000 ms diff starts where the fast ones did"
+                    );
+                    assert_eq!(u("\"u\":").unwrap(), prev_u);
+                }
+                assert_eq!(reference.current(), &s.book);
+            }
+            assert!(diffs > 20, "{milli}: {diffs} diffs");
+            assert!(milli > 1000 || quiet_steps > 20, "{milli}: {quiet_steps} quiet steps");
+        }
+        let mut still = Synth::new(SymbolSpec::generated(3, 1), 0, streams(), 5, 100).with_activity(0);
+        let mut out = Vec::new();
+        for i in 0..50 {
+            still.step(i * 100_000_000, 100_000_000, &mut out);
+        }
+        assert!(out.is_empty(), "activity 0 never moves");
     }
 
     /// A trade prints at the touch and the next diff carries the reduced (or removed) level.

@@ -60,7 +60,17 @@ pub(crate) fn parse_target(path: &str, query: &[(String, String)]) -> Result<WsP
             };
         }
     }
-    let split = |s: &str| s.split('/').filter(|n| !n.is_empty()).map(str::to_string).collect::<Vec<_>>();
+    // Distinct names in order: a repeated stream is one subscription (and one toward the limit).
+    let split = |s: &str| {
+        let mut names: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for n in s.split('/').filter(|n| !n.is_empty()) {
+            if seen.insert(n) {
+                names.push(n.to_string());
+            }
+        }
+        names
+    };
     if path == "/stream" {
         let names = query.iter().find(|(k, _)| k == "streams").map(|(_, v)| split(v)).unwrap_or_default();
         return Ok(WsParams { subs: Subscriptions { names, combined: true }, micros });
@@ -613,18 +623,28 @@ impl Conn<'_> {
         let mut outcome = None;
         loop {
             let msg = self.ws.read();
-            if matches!(msg, Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_)))
-                && self.over_limit()
-            {
+            let counted = match &msg {
+                Ok(Message::Pong(p)) if self.forced_pong(p) => {
+                    Counters::bump(&self.hub.counters.incoming_pongs_exempt);
+                    false
+                }
+                Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_)) => true,
+                _ => false,
+            };
+            if counted && self.over_limit() {
                 outcome = Some(Disconnect::RateLimit);
                 break;
             }
             match msg {
                 Ok(Message::Text(t)) => {
                     Counters::bump(&self.hub.counters.control_requests);
-                    let o = control::handle(t.as_str(), &mut self.subs);
+                    let max_streams = self.hub.faults.max_streams.load(std::sync::atomic::Ordering::Relaxed);
+                    let o = control::handle(t.as_str(), &mut self.subs, max_streams as usize);
                     if o.error {
                         Counters::bump(&self.hub.counters.control_errors);
+                    }
+                    if o.too_many_streams {
+                        Counters::bump(&self.hub.counters.streams_refused);
                     }
                     if o.changed {
                         self.resolve();
@@ -684,6 +704,17 @@ impl Conn<'_> {
             Ok(()) => None,
             Err(_) => Some(Disconnect::IoError),
         }
+    }
+
+    /// A pong the simulator forced: it answers one of its own pings while it pings more often than
+    /// once a second. Binance pings every 20 s, so there a pong is a negligible share of the five
+    /// messages a second; at a test's 100 ms the pongs alone would break the limit, and holding
+    /// that against the client would punish it for the simulator's pace.
+    fn forced_pong(&self, payload: &[u8]) -> bool {
+        self.ping_every_ms > 0
+            && self.ping_every_ms < 1000
+            && !payload.is_empty()
+            && self.pings.iter().any(|(p, _)| p.as_slice() == payload)
     }
 
     /// Records one inbound frame; true if that exceeds the messages-per-second limit.
@@ -758,6 +789,8 @@ mod tests {
         assert!(!p.subs.combined && !p.micros);
         assert_eq!(p.subs.names, vec!["btcusdt@trade"]);
         assert_eq!(parse_target("/ws", &[]).unwrap().subs.names, Vec::<String>::new());
+        let p = parse_target("/stream", &q(&[("streams", "a@trade/b@trade/a@trade")])).unwrap();
+        assert_eq!(p.subs.names, vec!["a@trade", "b@trade"], "a repeated stream is one subscription");
         assert!(parse_target("/stream", &q(&[("timeUnit", "Microsecond")])).is_err());
         assert!(parse_target("/wsx", &[]).is_err());
         assert!(parse_target("/ws/x", &q(&[("timeUnit", "millisecond")])).is_ok());

@@ -123,7 +123,15 @@ fn exchange_info_has_filters() {
 
 #[test]
 fn injected_429_418_and_delay() {
-    let sim = sim(200);
+    // Back-to-back requests after a 429 would start a ban (tests/laws.rs): not this test's subject.
+    let sim = Sim::start(SimConfig {
+        tls: false,
+        pacing: Pacing::Rate(2_000),
+        levels_per_side: 200,
+        rest_ban_first: None,
+        ..SimConfig::default()
+    })
+    .unwrap();
     let f = sim.faults();
     f.reject_rest(RestReject::TooManyRequests, 2, 7);
     for _ in 0..2 {
