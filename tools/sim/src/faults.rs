@@ -29,9 +29,9 @@ pub struct FaultPlan {
     pub max_connection_age: Option<Duration>,
     /// Binance's incoming-message limit (5 per second; pings, pongs and control messages all
     /// count): a connection sending more within any one-second window is closed (1008,
-    /// `disconnects_rate_limit`). `None`: no limit. Default 5. Pongs answering the simulator's own
-    /// pings are not counted while it pings more often than once a second (a test-only pace that
-    /// would otherwise make every compliant client break the law; `incoming_pongs_exempt`).
+    /// `disconnects_rate_limit`). `None`: no limit. Default 5. Pongs count too, as on Binance: a
+    /// simulator told to ping more than 4 times a second tests whether a client keeps the law
+    /// rather than answering every ping.
     pub max_incoming_per_sec: Option<u32>,
     /// Binance's streams-per-connection limit: a `/stream?streams=` or `/ws/a/b` URL naming more
     /// distinct streams is refused (HTTP 400), and so is a SUBSCRIBE that would take a connection
@@ -285,7 +285,6 @@ counters! {
     pongs_matched: "Pongs whose payload matched an outstanding ping.",
     pongs_unsolicited: "Pongs received with no outstanding ping or an empty payload (allowed, ignored).",
     client_pings: "Pings received from clients (answered by tungstenite).",
-    incoming_pongs_exempt: "Pongs not counted against the incoming-message limit: they answered pings sent more often than once a second.",
     fragmented_messages: "Text messages sent split over several frames.",
     malformed_sent: "Malformed JSON messages sent.",
     unknown_stream_sent: "Messages sent for a stream the client did not subscribe.",

@@ -623,14 +623,9 @@ impl Conn<'_> {
         let mut outcome = None;
         loop {
             let msg = self.ws.read();
-            let counted = match &msg {
-                Ok(Message::Pong(p)) if self.forced_pong(p) => {
-                    Counters::bump(&self.hub.counters.incoming_pongs_exempt);
-                    false
-                }
-                Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_)) => true,
-                _ => false,
-            };
+            // Binance counts every one of these, pongs to its own pings included.
+            let counted =
+                matches!(&msg, Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_)));
             if counted && self.over_limit() {
                 outcome = Some(Disconnect::RateLimit);
                 break;
@@ -704,17 +699,6 @@ impl Conn<'_> {
             Ok(()) => None,
             Err(_) => Some(Disconnect::IoError),
         }
-    }
-
-    /// A pong the simulator forced: it answers one of its own pings while it pings more often than
-    /// once a second. Binance pings every 20 s, so there a pong is a negligible share of the five
-    /// messages a second; at a test's 100 ms the pongs alone would break the limit, and holding
-    /// that against the client would punish it for the simulator's pace.
-    fn forced_pong(&self, payload: &[u8]) -> bool {
-        self.ping_every_ms > 0
-            && self.ping_every_ms < 1000
-            && !payload.is_empty()
-            && self.pings.iter().any(|(p, _)| p.as_slice() == payload)
     }
 
     /// Records one inbound frame; true if that exceeds the messages-per-second limit.
