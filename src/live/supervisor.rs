@@ -435,7 +435,6 @@ impl Supervisor {
     }
 
     fn lost(&mut self, c: Conn, loss: Loss, now: Instant) {
-        let id = c.id;
         if c.opened.is_some_and(|o| now - o >= HEALTHY_AFTER) {
             self.backoff.reset();
         }
@@ -453,10 +452,10 @@ impl Supervisor {
                 let planned = c.opened.is_some() && self.replace.take().is_some();
                 let standby = self.standby().map(|s| (s.id, s.opened.is_some()));
                 match standby {
-                    Some((sid, true)) => {
+                    Some((_, true)) => {
                         self.tell(what);
-                        // Make the standby active (there is no active connection any more).
-                        self.switch_orphan(sid, "the old connection ended");
+                        // The standby takes over at once (there is no active connection any more).
+                        self.switch("the old connection ended");
                     }
                     Some((sid, false)) => {
                         if let Some(s) = self.conn_mut(sid) {
@@ -495,19 +494,6 @@ impl Supervisor {
                 self.tell(format!("{what}; new connection retried in {}", secs(d)));
             }
         }
-        let _ = id;
-    }
-
-    /// The active connection is gone and the standby is open: it takes over at once.
-    fn switch_orphan(&mut self, to: ConnId, why: &str) {
-        if let Some(c) = self.conn_mut(to) {
-            c.role = Role::Active;
-        }
-        self.counters.switches += 1;
-        self.replace = None;
-        self.caught_up = false;
-        self.actions.push_back(Action::Switch { to });
-        self.tell(format!("switched to #{to} ({why})"));
     }
 }
 
