@@ -47,6 +47,7 @@ fn six_symbols_over_three_connections_sync_and_a_gap_resyncs_only_its_symbol() {
     assert_eq!(s["shards"], 3, "{s}");
     assert_eq!((s["connections"].as_u64(), s["reconnects"].as_u64()), (Some(3), Some(0)), "{s}");
     assert_eq!(sim.counters().ws_connections, 3, "one connection per shard, no reconnect");
+    assert_eq!((s["connect_attempts"].as_u64(), s["connect_attempts_delayed"].as_u64()), (Some(3), Some(0)), "{s}");
     // Exactly one symbol per shard lost a diff and resynced; the others never did.
     let gaps: Vec<u64> = SYMBOLS.iter().map(|x| s["symbols"][x.to_uppercase()]["gaps"].as_u64().unwrap()).collect();
     assert_eq!(gaps.iter().sum::<u64>(), 3, "{gaps:?}");

@@ -881,6 +881,9 @@ impl<W: Write> Loop<'_, W> {
             self.report.switches += s.switches;
             self.report.stale_reconnects += s.stale_reconnects;
             self.report.connect_failures += s.connect_failures;
+            self.report.connect_attempts += s.attempts;
+            self.report.connect_attempts_delayed += s.attempts_delayed;
+            self.report.server_shutdowns_ignored += s.shutdowns_ignored;
             self.report.held_back += shard.held.total;
         }
         self.report.shards = self.shards.len() as u64;

@@ -115,6 +115,12 @@ pub struct LiveReport {
     pub connections: u64,
     /// Connections the symbols are split over (shards).
     pub shards: u64,
+    /// Connection attempts made (every shard).
+    pub connect_attempts: u64,
+    /// Attempts that waited to keep within 300 per 5 minutes.
+    pub connect_attempts_delayed: u64,
+    /// serverShutdown notices ignored because a replacement was already under way.
+    pub server_shutdowns_ignored: u64,
     /// Make-before-break switches.
     pub switches: u64,
     /// Frames from a new connection held back during an overlap (ahead of the book).
@@ -159,6 +165,9 @@ impl LiveReport {
         vec![
             ("connections", self.connections),
             ("shards", self.shards),
+            ("connect_attempts", self.connect_attempts),
+            ("connect_attempts_delayed", self.connect_attempts_delayed),
+            ("server_shutdowns_ignored", self.server_shutdowns_ignored),
             ("switches", self.switches),
             ("held_back", self.held_back),
             ("stale_reconnects", self.stale_reconnects),
