@@ -6,7 +6,7 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -32,20 +32,7 @@ fn no_ping() -> FaultPlan {
 /// An upgrade request as a client sends it; the status, headers and body of a refusal (the body
 /// is empty for a 101).
 fn upgrade(sim: &SimHandle, target: &str) -> util::HttpResponse {
-    let mut s = util::connect(sim);
-    let req = format!(
-        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    s.flush().unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let (mut s, head) = util::send_upgrade(sim, target);
     let mut lines = head.trim_end().split("\r\n");
     let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
     let headers: Vec<(String, String)> = lines

@@ -309,6 +309,25 @@ pub struct RawFrame {
 
 /// A hand-rolled websocket client that sees individual frames and never answers pings by itself,
 /// so tests can misbehave on purpose (no pong, wrong pong) and observe fragmentation.
+/// Sends a websocket upgrade request for `path_and_query` and reads the answer's head (status line
+/// and headers, up to the blank line); the stream is left at the body or the first frame.
+pub fn send_upgrade(sim: &SimHandle, path_and_query: &str) -> (Stream, String) {
+    let mut s = connect(sim);
+    let req = format!(
+        "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    s.flush().unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    (s, String::from_utf8(head).unwrap())
+}
+
 pub struct RawWs {
     pub s: Stream,
 }
@@ -316,20 +335,7 @@ pub struct RawWs {
 impl RawWs {
     /// Handshakes on `path_and_query`.
     pub fn open(sim: &SimHandle, path_and_query: &str) -> RawWs {
-        let mut s = connect(sim);
-        let req = format!(
-            "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        s.flush().unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            s.read_exact(&mut b).unwrap();
-            head.push(b[0]);
-        }
-        let head = String::from_utf8(head).unwrap();
+        let (s, head) = send_upgrade(sim, path_and_query);
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
         RawWs { s }
