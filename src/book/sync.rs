@@ -264,6 +264,11 @@ impl OrderBook {
         self.diffs.len()
     }
 
+    /// The final update id (`u`) of the last diff buffered, while the book is not synced.
+    pub fn buffered_last(&self) -> Option<u64> {
+        self.diffs.last().map(|d| d.final_id)
+    }
+
     /// True once each time the engine wants a snapshot: the caller must fetch one and hand it to
     /// [`Self::on_snapshot`], or call [`Self::snapshot_failed`]. While a request is outstanding it
     /// answers false, so polling it every loop iteration is cheap and never double-requests.

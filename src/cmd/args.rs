@@ -157,6 +157,10 @@ fn streams_per_conn(s: &str) -> Result<usize, FlagError> {
     in_range(s, 1, LiveConfig::MAX_STREAMS_PER_CONN)
 }
 
+fn redundancy(s: &str) -> Result<usize, FlagError> {
+    in_range(s, 1, LiveConfig::MAX_REDUNDANCY)
+}
+
 fn weight_budget(s: &str) -> Result<u32, FlagError> {
     let w: u32 = number(s)?;
     if w < 5 {
@@ -322,6 +326,12 @@ pub(crate) struct FeedArgs {
     /// Streams per websocket connection, 1..1024 (Binance's cap); the symbols are split over as many connections as needed, a symbol's streams always on one
     #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = LiveConfig::DEFAULT_STREAMS_PER_CONN, value_parser = streams_per_conn)]
     pub streams_per_conn: usize,
+    /// Live connections per shard carrying the same streams, 1..4: each event is taken from whichever delivers it first, the copies are dropped by id, and a stall, reset or serverShutdown of one costs nothing while another is up. Connection i of a shard goes to the i-th --ws-url (round robin)
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = 1, value_parser = redundancy)]
+    pub redundancy: usize,
+    /// With --redundancy: how long an event that runs ahead of its stream on one connection waits for another connection to deliver what is missing, before it is processed as a gap (and the book resyncs)
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, default_value_t = Secs(LiveConfig::DEFAULT_REDUNDANCY_HOLD), value_parser = secs)]
+    pub redundancy_hold: Secs,
     /// Which symbols `tob` prints book lines for (comma list). Default: every symbol when there are at most 20; with more, one summary line a second instead (`tob-json` prints every symbol)
     #[arg(long, value_name = "SYM,...", value_delimiter = ',', value_parser = symbol)]
     pub print: Vec<String>,
@@ -384,6 +394,8 @@ impl FeedArgs {
         cfg.limits = Limits { max_frame: self.max_message, max_message: self.max_message };
         cfg.weight_per_minute = self.weight_budget;
         cfg.streams_per_conn = self.streams_per_conn;
+        cfg.redundancy = self.redundancy;
+        cfg.redundancy_hold = self.redundancy_hold.0;
         cfg.print = (!self.print.is_empty()).then(|| self.print.iter().map(|s| s.to_ascii_uppercase()).collect());
         cfg.record = self.record.clone();
         cfg.record_compress = self.record_compress == RecordCompress::Gzip;

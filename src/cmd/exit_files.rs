@@ -109,7 +109,13 @@ fn probe_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Writes the exit files for a finished pipeline; `extra` are the command's own `--stats` keys.
-pub(super) fn write(a: &OutputArgs, p: &Pipeline, extra: &[(&str, u64)]) -> Result<(), ExitFileError> {
+/// `raw` are keys whose values are JSON already.
+pub(super) fn write(
+    a: &OutputArgs,
+    p: &Pipeline,
+    extra: &[(&str, u64)],
+    raw: &[(&str, String)],
+) -> Result<(), ExitFileError> {
     if let Some(dir) = &a.dump_book {
         let err = |path: &Path, source| ExitFileError::Write { flag: "--dump-book", path: path.to_owned(), source };
         std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
@@ -126,7 +132,7 @@ pub(super) fn write(a: &OutputArgs, p: &Pipeline, extra: &[(&str, u64)]) -> Resu
         }
     }
     if let Some(path) = &a.stats {
-        let json = stats_json(p.stats(), &p.summaries(), extra);
+        let json = stats_json(p.stats(), &p.summaries(), extra, raw);
         std::fs::write(path, json).map_err(|source| ExitFileError::Write {
             flag: "--stats",
             path: path.clone(),

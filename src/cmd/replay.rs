@@ -93,7 +93,7 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
         ("unattributed_snapshots", counters.unattributed_snapshots),
         ("runs", counters.runs),
     ];
-    exit_files::write(&a.output, &p, &extra)?;
+    exit_files::write(&a.output, &p, &extra, &[])?;
     if !a.output.quiet {
         eprint!("{}", summary::summary_text(&p));
         eprintln!("{}", counters.stamps_text());

@@ -30,10 +30,12 @@ pub(crate) struct RunArgs {
     /// Streams per symbol: any of depth,trade,aggTrade,bookTicker (depth is the 100 ms diff stream)
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "depth,trade", value_parser = url::parse_stream)]
     pub streams: Vec<StreamKind>,
-    /// Websocket BASE, wss://host:port or ws://host:port; /stream?streams=...&timeUnit=MICROSECOND is appended
+    /// Websocket BASE, wss://host:port or ws://host:port; /stream?streams=...&timeUnit=MICROSECOND is appended.
+    /// Give it again for more hosts (e.g. wss://data-stream.binance.vision:9443): with --redundancy, connection i of
+    /// each shard goes to the i-th
     #[arg(long, value_name = "URL", default_value = "wss://stream.binance.com:9443", value_parser = url::parse_ws_base,
-          help_heading = "Connection")]
-    pub ws_url: BaseUrl,
+          action = clap::ArgAction::Append, help_heading = "Connection")]
+    pub ws_url: Vec<BaseUrl>,
     /// REST BASE for /api/v3/exchangeInfo and /api/v3/depth
     #[arg(long, value_name = "URL", default_value = "https://api.binance.com", value_parser = url::parse_rest_base,
           help_heading = "Connection")]
@@ -55,15 +57,12 @@ impl RunArgs {
     /// mistake is one line (exit 2).
     pub(crate) fn live_config(&self) -> Result<LiveConfig, CmdError> {
         let tls = TlsSetup::new(self.ca_file.as_deref())?;
-        live_config(
-            &self.feed,
-            &self.streams,
-            self.ws_url.clone(),
-            self.rest_url.clone(),
-            tls,
-            !self.no_busy_poll,
-            &self.output,
-        )
+        // clap fills in the default when --ws-url is not given, so the list is never empty.
+        let mut urls = self.ws_url.iter().cloned();
+        let first = urls.next().map_or_else(|| url::parse_ws_base("wss://stream.binance.com:9443"), Ok)?;
+        let mut cfg = live_config(&self.feed, &self.streams, first, self.rest_url.clone(), tls, !self.no_busy_poll, &self.output)?;
+        cfg.ws_more = urls.collect();
+        Ok(cfg)
     }
 }
 
@@ -122,7 +121,7 @@ pub(crate) fn run_live(cfg: &LiveConfig, out: &OutputArgs) -> Result<(), CmdErro
         let end = if stop.load(Ordering::Relaxed) { EndReason::Signal } else { EndReason::Duration };
         LiveReport { end, ..LiveReport::default() }
     };
-    exit_files::write(out, &p, &report.extra())?;
+    exit_files::write(out, &p, &report.extra(), &report.extra_json())?;
     if !out.quiet {
         eprintln!("tickfeed: run ended ({})", report.end);
         eprint!("{}", summary::summary_text(&p));

@@ -96,7 +96,7 @@ fn one_line_errors_name_the_flag() {
 #[test]
 fn the_command_line_defaults_are_the_library_defaults() {
     let a = run_args(&[]).unwrap();
-    assert_eq!(a.ws_url, parse_ws_base("wss://stream.binance.com:9443").unwrap());
+    assert_eq!(a.ws_url[0], parse_ws_base("wss://stream.binance.com:9443").unwrap());
     let cli = a.live_config().unwrap();
     let lib = LiveConfig::new(cli.ws.clone(), cli.rest.clone(), TlsSetup::new(None).unwrap());
     assert_eq!(cli.symbols, lib.symbols);

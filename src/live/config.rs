@@ -15,6 +15,15 @@ use crate::ws::Limits;
 pub struct LiveConfig {
     /// Websocket base.
     pub ws: BaseUrl,
+    /// More websocket bases (`--ws-url` given again): with `--redundancy`, connection `i` of each
+    /// shard goes to the `i`-th base, round robin over `ws` and these.
+    pub ws_more: Vec<BaseUrl>,
+    /// `--redundancy N`: live connections per shard carrying the same streams; each event is
+    /// taken from whichever delivers it first (1: no redundancy).
+    pub redundancy: usize,
+    /// With redundancy: how long an event that runs ahead of its stream on one connection waits
+    /// for the others to deliver what is missing before it is processed (a gap, a resync).
+    pub redundancy_hold: Duration,
     /// REST base.
     pub rest: BaseUrl,
     /// Symbols, in pipeline order (with `all_symbols`, filled by [`super::resolve`]).
@@ -96,6 +105,11 @@ impl LiveConfig {
     pub const PRINT_ALL_UP_TO: usize = 20;
     /// The default `--sync-within`: every book synced within a minute, one minute's weight budget.
     pub const DEFAULT_SYNC_WITHIN: Duration = Duration::from_secs(60);
+    /// The most live connections per shard `--redundancy` takes.
+    pub const MAX_REDUNDANCY: usize = 4;
+    /// The default `--redundancy-hold`: far above the few milliseconds two Binance hosts differ
+    /// by, short enough that a gap both connections really have resyncs at once.
+    pub const DEFAULT_REDUNDANCY_HOLD: Duration = Duration::from_millis(250);
     /// REST worker threads: enough to keep snapshots flowing while one waits on a slow answer, few
     /// enough that a burst stays a small share of the exchange's connections per IP.
     pub const DEFAULT_REST_WORKERS: usize = 4;
@@ -104,6 +118,9 @@ impl LiveConfig {
     pub fn new(ws: BaseUrl, rest: BaseUrl, tls: TlsSetup) -> LiveConfig {
         LiveConfig {
             ws,
+            ws_more: Vec::new(),
+            redundancy: 1,
+            redundancy_hold: Self::DEFAULT_REDUNDANCY_HOLD,
             rest,
             symbols: vec!["BTCUSDT".into()],
             all_symbols: None,
@@ -131,6 +148,15 @@ impl LiveConfig {
             streams_per_conn: Self::DEFAULT_STREAMS_PER_CONN,
             print: None,
             resolved: None,
+        }
+    }
+
+    /// The websocket base of connection `leg` of each shard (round robin over `--ws-url`s).
+    pub fn ws_for(&self, leg: usize) -> &BaseUrl {
+        let n = 1 + self.ws_more.len();
+        match leg % n {
+            0 => &self.ws,
+            i => &self.ws_more[i - 1],
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use super::held::Held;
 use super::supervisor::{Action, ConnId, Loss, Role, Supervisor, SupervisorConfig, ATTEMPTS_PER_WINDOW};
+use super::report::LinkReport;
+use super::supervisor::BOOKS_RESYNC;
 use super::{pin, EndReason, LiveConfig, LiveError, LiveReport, RecordSetupError};
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -20,7 +22,7 @@ use crate::binance::rest::{
 };
 use crate::binance::schedule::Priority;
 use crate::binance::url::stream_path;
-use crate::binance::StreamKind;
+use crate::binance::{ByStream, StreamKind};
 use crate::capture::{Recorder, RecorderConfig};
 use crate::net::clock::WallClock;
 use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
@@ -34,6 +36,11 @@ const WAKE: Token = Token(usize::MAX);
 const MAX_BLOCK: Duration = Duration::from_millis(100);
 /// How often `tob` sums many symbols up in one line.
 const SUMMARY_EVERY: Duration = Duration::from_secs(1);
+/// The longest lag behind the first copy recorded exactly (longer ones count as this).
+const LAG_MAX_US: u64 = 60_000_000;
+/// With redundancy: most bytes one lane holds back waiting for another (then they are processed,
+/// gaps and all): a connection far ahead of a stalled one cannot grow the process.
+const MAX_AHEAD_BYTES: usize = 64 << 20;
 /// How often the receive clock is recalibrated against the wall clock.
 const RECALIBRATE: Duration = Duration::from_secs(60);
 
@@ -81,6 +88,11 @@ fn load_exchange_info(
     *gate = resolved.gate.clone();
     resolved.apply(cfg, p, log);
     Ok(true)
+}
+
+/// A shard's connections are named A, B, ... in the log and `--stats`.
+fn leg_letter(leg: usize) -> char {
+    char::from(b'A' + (leg % 26) as u8)
 }
 
 fn seed() -> u64 {
@@ -143,38 +155,53 @@ pub fn run<W: Write>(
     }
     let n = p.symbols().len();
     let plan = shard_plan(n, cfg.streams.len(), cfg.streams_per_conn);
-    let shards: Vec<Shard> = plan
-        .iter()
-        .enumerate()
-        .map(|(k, symbols)| {
-            let names: Vec<String> = symbols.iter().map(|&i| cfg.symbols[i].clone()).collect();
+    let legs = cfg.redundancy.max(1);
+    let lanes = plan.len() * legs;
+    let mut shards: Vec<Shard> = Vec::with_capacity(lanes);
+    for (g, symbols) in plan.iter().enumerate() {
+        let names: Vec<String> = symbols.iter().map(|&i| cfg.symbols[i].clone()).collect();
+        for leg in 0..legs {
+            // Lane k is connection `leg` of shard `g`.
+            let k = g * legs + leg;
+            let ws = cfg.ws_for(leg).clone();
             let spec = ConnSpec {
-                host: cfg.ws.host.clone(),
-                port: cfg.ws.port,
-                tls: cfg.ws.tls.then(|| cfg.tls.clone()),
+                host: ws.host.clone(),
+                port: ws.port,
+                tls: ws.tls.then(|| cfg.tls.clone()),
                 path: stream_path(&names, &cfg.streams),
                 limits: cfg.limits,
             };
             let sup_cfg = SupervisorConfig {
                 connect_timeout: cfg.connect_timeout,
                 stale: cfg.stale,
-                max_conn_age: staggered_age(cfg.max_conn_age, k, plan.len()),
+                // Staggered over every lane: neither two shards nor two legs of one are cut at once.
+                max_conn_age: staggered_age(cfg.max_conn_age, k, lanes),
                 switch_timeout: cfg.switch_timeout,
                 backoff_min: cfg.backoff_min,
                 backoff_max: cfg.backoff_max,
-                // Binance's law is per IP: every shard keeps to its share of it.
-                attempts_per_window: (ATTEMPTS_PER_WINDOW / plan.len()).max(1),
+                // Binance's law is per IP: every connection slot keeps to its share of it.
+                attempts_per_window: (ATTEMPTS_PER_WINDOW / lanes).max(1),
             };
             let sup = Supervisor::new(sup_cfg, started, seed() ^ (k as u64) << 48);
-            Shard {
+            let mut ahead = Held::default();
+            if legs > 1 {
+                ahead.reset(n);
+            }
+            shards.push(Shard {
                 sup,
                 spec,
+                ws,
+                group: g,
+                leg,
                 symbols: symbols.clone(),
                 held: Held::default(),
+                ahead,
+                spare: Held::default(),
+                link: Link::new(),
                 streams: names.len() * cfg.streams.len(),
-            }
-        })
-        .collect();
+            });
+        }
+    }
     let mut lp = Loop {
         cfg,
         poll,
@@ -182,7 +209,9 @@ pub fn run<W: Write>(
         worker,
         in_flight: vec![false; n],
         shards,
-        conns: Vec::with_capacity(2 * plan.len()),
+        conns: Vec::with_capacity(2 * lanes),
+        legs,
+        groups: plan.len(),
         pending: Vec::new(),
         feed: Feed {
             p,
@@ -195,6 +224,7 @@ pub fn run<W: Write>(
             batch_frames: 0,
             rec,
             binary: 0,
+            winners: if legs > 1 { vec![ByStream::default(); n] } else { Vec::new() },
         },
         report,
         deadline,
@@ -222,16 +252,75 @@ pub(crate) fn staggered_age(max_age: Duration, k: usize, n: usize) -> Duration {
     max_age - spread / n as u32 * k as u32
 }
 
-/// One shard: a slice of the symbols whose streams share a connection (two during a switch), with
-/// its own supervisor and its own held frames.
+/// One connection slot of a shard (a "lane"): a slice of the symbols whose streams share a
+/// connection (two during a switch), with its own supervisor and its own held frames. Without
+/// redundancy a shard has one lane; with `--redundancy N`, N lanes carry the same streams.
 struct Shard {
     sup: Supervisor,
     spec: ConnSpec,
+    /// The websocket base it connects to.
+    ws: crate::binance::url::BaseUrl,
+    /// The shard it is a connection of, and which of its connections (0 = A, 1 = B, ...).
+    group: usize,
+    leg: usize,
     /// Pipeline indices of its symbols.
     symbols: Vec<usize>,
+    /// A standby's frames held during a make-before-break switch.
     held: Held,
+    /// With redundancy: frames of the active connection that ran ahead of their stream, waiting
+    /// for another lane of the shard to deliver what is missing (`spare` is the buffer a release
+    /// sweep refills, kept for its capacity).
+    ahead: Held,
+    spare: Held,
+    /// What this lane's connections delivered, for `--stats`.
+    link: Link,
     /// Streams it carries.
     streams: usize,
+}
+
+/// What one lane's connections delivered: text frames, events taken first, copies dropped, frames
+/// held back, and how far behind the first copy its copies arrived.
+struct Link {
+    frames: u64,
+    first: u64,
+    duplicates: u64,
+    held: u64,
+    lag_us: hdrhistogram::Histogram<u64>,
+}
+
+impl Link {
+    fn new() -> Link {
+        // Two significant figures up to a minute (longer is recorded as a minute): about 50 kB,
+        // allocated once, so recording never allocates. The bounds are constants hdrhistogram
+        // accepts, so this cannot fail.
+        let lag_us = hdrhistogram::Histogram::new_with_bounds(1, LAG_MAX_US, 2).expect("valid histogram bounds");
+        Link { frames: 0, first: 0, duplicates: 0, held: 0, lag_us }
+    }
+
+    /// Counts what the pipeline made of one of this lane's frames; `winners` (with redundancy) is
+    /// where the first copy of each stream's latest event was taken and when.
+    #[inline]
+    fn count(&mut self, o: &FrameOutcome, recv_ns: i64, winners: &mut [ByStream<(u64, i64)>]) {
+        match *o {
+            FrameOutcome::Market { symbol, kind, ids } => {
+                self.first += 1;
+                if let Some(w) = winners.get_mut(symbol) {
+                    w[kind] = (ids.last, recv_ns);
+                }
+            }
+            FrameOutcome::Duplicate { symbol, kind, ids } => {
+                self.duplicates += 1;
+                // The lag is known when this is a copy of the stream's latest event (a copy of an
+                // older one arrived after the next event: its lag is not measured).
+                if let Some(&(id, at)) = winners.get(symbol).map(|w| &w[kind]) {
+                    if id == ids.last && at != 0 {
+                        self.lag_us.saturating_record(u64::try_from((recv_ns - at) / 1000).unwrap_or(0));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Shard and connection id in one mio token.
@@ -275,6 +364,21 @@ struct Feed<'a, W: Write> {
     batch_frames: u32,
     rec: Option<Recorder>,
     binary: u64,
+    /// With redundancy, per symbol and stream: the last id taken first and its receive time (wall
+    /// ns), to measure how far behind it the other copies arrive. Empty without redundancy.
+    winners: Vec<ByStream<(u64, i64)>>,
+}
+
+/// Which frames of a connection may be processed at once.
+enum Admission<'h> {
+    /// Every frame (the only connection of its shard).
+    All,
+    /// A standby during a make-before-break switch: frames ahead of the active connection wait
+    /// in its shard's held frames.
+    Standby(&'h mut Held),
+    /// One of a shard's redundant connections: a frame ahead of its stream waits in the lane's
+    /// `ahead` frames while `hold` (another lane is up and may deliver what is missing).
+    Redundant { ahead: &'h mut Held, hold: bool },
 }
 
 /// What one `on_readable` call reported, beyond frames.
@@ -283,12 +387,14 @@ struct Seen {
     opened: bool,
     last_text: Option<Instant>,
     market: bool,
+    /// A market event was processed (not a duplicate, not held).
+    fresh: bool,
     shutdown: bool,
 }
 
 impl<W: Write> Feed<'_, W> {
-    /// One event of a connection; `held` is the shard's when the connection is a standby.
-    fn on_event(&mut self, ev: ConnEvent<'_>, held: Option<&mut Held>, seen: &mut Seen) {
+    /// One event of a connection of a lane whose counters are `link`.
+    fn on_event(&mut self, ev: ConnEvent<'_>, admission: &mut Admission<'_>, link: &mut Link, seen: &mut Seen) {
         match ev {
             ConnEvent::Text(frame, t) => {
                 seen.last_text = Some(t);
@@ -299,11 +405,13 @@ impl<W: Write> Feed<'_, W> {
                     self.stop = true;
                     return;
                 }
+                link.frames += 1;
                 let recv_ns = self.clock.ns(t);
-                let o = match held {
+                let o = match admission {
+                    Admission::All => self.p.on_frame(recv_ns, frame),
                     // A frame of the new connection is processed now only if it does not run
                     // ahead of what the old one delivered (see the module documentation).
-                    Some(held) => {
+                    Admission::Standby(held) => {
                         let o = self.p.on_frame_with(recv_ns, frame, &mut |ev| held.admit(ev));
                         if let FrameOutcome::Held { .. } = o {
                             held.push(frame, t);
@@ -312,11 +420,27 @@ impl<W: Write> Feed<'_, W> {
                         }
                         o
                     }
-                    None => self.p.on_frame(recv_ns, frame),
+                    // A frame ahead of its stream waits for another connection to fill the gap.
+                    Admission::Redundant { ahead, hold } => {
+                        let hold = *hold && ahead.bytes.len() < MAX_AHEAD_BYTES;
+                        let o = self.p.on_frame_with(recv_ns, frame, &mut |ev| ahead.admit_ahead(ev, hold));
+                        if let FrameOutcome::Held { .. } = o {
+                            ahead.push(frame, t);
+                            link.held += 1;
+                            seen.market = true;
+                            return;
+                        }
+                        o
+                    }
                 };
+                link.count(&o, recv_ns, &mut self.winners);
                 self.record(recv_ns, frame, &o);
                 match o {
-                    FrameOutcome::Market { .. } | FrameOutcome::Duplicate { .. } => seen.market = true,
+                    FrameOutcome::Market { .. } => {
+                        seen.market = true;
+                        seen.fresh = true;
+                    }
+                    FrameOutcome::Duplicate { .. } => seen.market = true,
                     FrameOutcome::ServerShutdown => seen.shutdown = true,
                     _ => {}
                 }
@@ -404,8 +528,12 @@ struct Loop<'a, W: Write> {
     in_flight: Vec<bool>,
     /// The symbols split over connections; each shard's supervisor decides about its own.
     shards: Vec<Shard>,
-    /// The open sockets, with their shard.
+    /// The open sockets, with their lane (an index into `shards`).
     conns: Vec<(usize, Conn)>,
+    /// Lanes per shard (`--redundancy`), and shards: lane `k` is connection `k % legs` of shard
+    /// `k / legs`.
+    legs: usize,
+    groups: usize,
     /// Connections waiting for their DNS answer.
     pending: Vec<Pending>,
     feed: Feed<'a, W>,
@@ -450,14 +578,76 @@ impl<W: Write> Loop<'_, W> {
         self.feed.log.emit(&Notice::Link(msg), Instant::now());
     }
 
-    /// `host:port`, with the address when the host is a name.
-    fn where_(&self, addr: SocketAddr) -> String {
-        let a = self.cfg.ws.authority();
-        if self.cfg.ws.bare_host().parse::<IpAddr>().is_ok() {
+    /// `host:port` of lane `k`'s websocket base, with the address when the host is a name.
+    fn where_(&self, k: usize, addr: SocketAddr) -> String {
+        let ws = &self.shards[k].ws;
+        let a = ws.authority();
+        if ws.bare_host().parse::<IpAddr>().is_ok() {
             a
         } else {
             format!("{a} ({addr})")
         }
+    }
+
+    /// How lane `k` is named in the log: `shard 3B: ` with redundancy, `shard 3: ` with several
+    /// shards, nothing for the one connection of a run.
+    fn label(&self, k: usize) -> String {
+        let sh = &self.shards[k];
+        match (self.legs > 1, self.groups > 1) {
+            (true, _) => format!("shard {}{}: ", sh.group, leg_letter(sh.leg)),
+            (false, true) => format!("shard {}: ", sh.group),
+            (false, false) => String::new(),
+        }
+    }
+
+    /// Another lane of lane `k`'s shard has an active connection that is open: it may deliver
+    /// what `k` misses, and carries the shard's books while `k` is down.
+    fn other_up(&self, k: usize) -> bool {
+        if self.legs < 2 {
+            return false;
+        }
+        let g = self.shards[k].group;
+        self.conns.iter().any(|(j, c)| {
+            *j != k
+                && self.shards[*j].group == g
+                && c.phase() == Phase::Open
+                && self.shards[*j].sup.active() == Some(c.serial)
+        })
+    }
+
+    /// Processes what lane `k` held ahead that can go now: what another lane has since filled in
+    /// (now next, or a duplicate), and everything held longer than `--redundancy-hold` or while no
+    /// other lane is up (a real gap: the book resyncs). The rest stays held, in order.
+    fn release(&mut self, k: usize, now: Instant) {
+        if self.shards[k].ahead.frames.is_empty() {
+            return;
+        }
+        let hold = self.other_up(k) && self.shards[k].ahead.bytes.len() < MAX_AHEAD_BYTES;
+        let limit = self.cfg.redundancy_hold;
+        let n = self.feed.p.symbols().len();
+        let shard = &mut self.shards[k];
+        let old = std::mem::take(&mut shard.ahead);
+        let mut keep = std::mem::take(&mut shard.spare);
+        keep.reset(n);
+        keep.total = old.total;
+        for &(start, len, t) in &old.frames {
+            let frame = &old.bytes[start..start + len];
+            let recv_ns = self.feed.clock.ns(t);
+            let hold = hold && now.saturating_duration_since(t) < limit;
+            let o = self.feed.p.on_frame_with(recv_ns, frame, &mut |ev| keep.admit_ahead(ev, hold));
+            if let FrameOutcome::Held { .. } = o {
+                keep.keep(frame, t);
+                continue;
+            }
+            shard.link.count(&o, recv_ns, &mut self.feed.winners);
+            self.feed.record(recv_ns, frame, &o);
+        }
+        let mut old = old;
+        old.bytes.clear();
+        old.frames.clear();
+        shard.spare = old;
+        shard.ahead = keep;
+        self.feed.flush_output();
     }
 
     fn run(&mut self, stop: &AtomicBool) -> Result<(), LiveError> {
@@ -530,7 +720,9 @@ impl<W: Write> Loop<'_, W> {
         }
         let now = Instant::now();
         let mut until = now + MAX_BLOCK;
-        for t in self.shards.iter().map(|s| s.sup.poll_timeout()).chain([self.deadline]).flatten() {
+        let hold = self.cfg.redundancy_hold;
+        let held = self.shards.iter().map(|s| s.ahead.oldest().map(|t| t + hold));
+        for t in self.shards.iter().map(|s| s.sup.poll_timeout()).chain(held).chain([self.deadline]).flatten() {
             until = until.min(t);
         }
         until.saturating_duration_since(now)
@@ -539,20 +731,39 @@ impl<W: Write> Loop<'_, W> {
     /// Reads connection `i` if it has data pending and feeds what it delivers. False when the
     /// connection ended (it is removed, so index `i` now names the next one).
     fn service(&mut self, i: usize) -> bool {
-        let Loop { conns, feed, shards, .. } = self;
-        let (k, conn) = &mut conns[i];
+        let (k, conn) = &self.conns[i];
         if !conn.is_readable() {
             return true;
         }
         let (k, id) = (*k, conn.serial);
+        let other_up = self.other_up(k);
+        let Loop { conns, feed, shards, legs, .. } = self;
+        let conn = &mut conns[i].1;
         let shard = &mut shards[k];
-        let mut held = (shard.sup.role(id) == Some(Role::Standby)).then_some(&mut shard.held);
+        let mut admission = if shard.sup.role(id) == Some(Role::Standby) {
+            Admission::Standby(&mut shard.held)
+        } else if *legs > 1 {
+            Admission::Redundant { ahead: &mut shard.ahead, hold: other_up }
+        } else {
+            Admission::All
+        };
+        let link = &mut shard.link;
         let mut seen = Seen::default();
-        let r = conn.on_readable(&mut |ev| feed.on_event(ev, held.as_deref_mut(), &mut seen));
+        let r = conn.on_readable(&mut |ev| feed.on_event(ev, &mut admission, link, &mut seen));
         if let Some(t) = seen.last_text {
             shard.sup.handle_data(id, seen.market, t);
         }
         let now = Instant::now();
+        if self.legs > 1 && seen.fresh {
+            // What this lane delivered may fill what the shard's other lanes hold back; a lane
+            // holding too much lets go of it.
+            let g = self.shards[k].group;
+            for j in g * self.legs..(g + 1) * self.legs {
+                if j != k || self.shards[j].ahead.bytes.len() >= MAX_AHEAD_BYTES {
+                    self.release(j, now);
+                }
+            }
+        }
         if seen.opened {
             self.on_opened(i, now);
         }
@@ -572,8 +783,8 @@ impl<W: Write> Loop<'_, W> {
 
     fn on_opened(&mut self, i: usize, now: Instant) {
         let (k, id, addr) = (self.conns[i].0, self.conns[i].1.serial, self.conns[i].1.addr());
-        let scheme = if self.cfg.ws.tls { "wss" } else { "ws" };
-        let mut where_ = format!("{scheme}://{}", self.where_(addr));
+        let scheme = if self.shards[k].ws.tls { "wss" } else { "ws" };
+        let mut where_ = format!("{scheme}://{}", self.where_(k, addr));
         let shard = &self.shards[k];
         if shard.sup.role(id) == Some(Role::Active) {
             where_.push_str(&format!(
@@ -594,7 +805,7 @@ impl<W: Write> Loop<'_, W> {
     fn lost(&mut self, i: usize, err: ConnError, now: Instant) {
         let (k, conn) = self.conns.remove(i);
         let (id, opened) = (conn.serial, conn.opened);
-        let where_ = self.where_(conn.addr());
+        let where_ = self.where_(k, conn.addr());
         let graceful = matches!(err, ConnError::Closed { .. });
         if graceful {
             conn.shutdown(self.poll.registry());
@@ -613,6 +824,7 @@ impl<W: Write> Loop<'_, W> {
 
     /// Carries out what shard `k`'s supervisor asked for.
     fn apply(&mut self, k: usize, now: Instant) {
+        let mut kept = false;
         while let Some(a) = self.shards[k].sup.poll_action() {
             match a {
                 Action::Open(id) => self.start_open(k, id, now),
@@ -629,13 +841,22 @@ impl<W: Write> Loop<'_, W> {
                 }
                 Action::Switch { to } => self.switch(k, to, now),
                 Action::DropHeld => self.shards[k].held.reset(0),
+                // With redundancy the books are kept while another connection of the shard is
+                // up: it delivers what this one misses.
+                Action::ResetBooks if self.other_up(k) => kept = true,
                 Action::ResetBooks => {
                     for &i in &self.shards[k].symbols {
                         self.feed.p.reset_symbol(i);
                     }
                 }
                 Action::Tell(text) => {
-                    let text = if self.shards.len() > 1 { format!("shard {k}: {text}") } else { text };
+                    let text = if kept {
+                        let other = leg_letter(1 - self.shards[k].leg.min(1));
+                        text.replace(BOOKS_RESYNC, &format!(" (books kept: connection {other} of the shard is up)"))
+                    } else {
+                        text
+                    };
+                    let text = format!("{}{text}", self.label(k));
                     self.log(text);
                 }
             }
@@ -743,6 +964,12 @@ impl<W: Write> Loop<'_, W> {
                 self.shards[k].sup.handle_timeout(now);
             }
             self.apply(k, now);
+            // Frames held ahead past --redundancy-hold, or with no other lane up any more, go now.
+            if let Some(t) = self.shards[k].ahead.oldest() {
+                if now.saturating_duration_since(t) >= self.cfg.redundancy_hold || !self.other_up(k) {
+                    self.release(k, now);
+                }
+            }
         }
     }
 
@@ -794,8 +1021,8 @@ impl<W: Write> Loop<'_, W> {
         self.shards[k].held.total = total;
         self.feed.flush_output();
         if n > 0 {
-            let text = format!("#{to}: {n} held-back frames replayed");
-            self.log(if self.shards.len() > 1 { format!("shard {k}: {text}") } else { text });
+            let text = format!("{}#{to}: {n} held-back frames replayed", self.label(k));
+            self.log(text);
         }
         if shutdown {
             self.shards[k].sup.handle_server_shutdown(to, now);
@@ -847,7 +1074,7 @@ impl<W: Write> Loop<'_, W> {
         match r {
             Ok(conn) => self.conns.push((k, conn)),
             Err(e) => {
-                let w = self.where_(addr);
+                let w = self.where_(k, addr);
                 let what = match &e {
                     ConnError::Connect(e) => format!("connect {w} failed: {}", io_text(e)),
                     e => format!("connect {w} failed: {e}"),
@@ -886,7 +1113,31 @@ impl<W: Write> Loop<'_, W> {
             self.report.server_shutdowns_ignored += s.shutdowns_ignored;
             self.report.held_back += shard.held.total;
         }
-        self.report.shards = self.shards.len() as u64;
+        self.report.shards = self.groups as u64;
+        if self.legs > 1 {
+            self.report.links = self
+                .shards
+                .iter()
+                .map(|sh| {
+                    let q = |x: f64| if sh.link.lag_us.is_empty() { 0 } else { sh.link.lag_us.value_at_quantile(x) };
+                    LinkReport {
+                        shard: sh.group,
+                        leg: leg_letter(sh.leg),
+                        url: format!("{}://{}", if sh.ws.tls { "wss" } else { "ws" }, sh.ws.authority()),
+                        connections: sh.sup.counters().connections,
+                        frames: sh.link.frames,
+                        first: sh.link.first,
+                        duplicates: sh.link.duplicates,
+                        held: sh.link.held,
+                        lag_samples: sh.link.lag_us.len(),
+                        lag_us_p50: q(0.5),
+                        lag_us_p99: q(0.99),
+                    }
+                })
+                .collect();
+            self.report.redundancy = self.legs as u64;
+            self.report.held_ahead = self.shards.iter().map(|sh| sh.link.held).sum();
+        }
         self.report.depth_limit = u64::from(self.cfg.depth_limit);
         self.report.binary_frames = self.feed.binary;
         self.report.stdout_closed = !self.feed.stdout_ok;

@@ -37,10 +37,15 @@ impl Held {
     }
 
     pub(super) fn push(&mut self, frame: &[u8], t: Instant) {
+        self.keep(frame, t);
+        self.total += 1;
+    }
+
+    /// Holds a frame again (a release sweep keeping it): not counted a second time.
+    pub(super) fn keep(&mut self, frame: &[u8], t: Instant) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(frame);
         self.frames.push((start, frame.len(), t));
-        self.total += 1;
     }
 
     /// During an overlap: may this event from the new connection be processed now? Only if it is
@@ -54,17 +59,44 @@ impl Held {
         }
         let Some(first) = self.first.get_mut(ev.symbol) else { return Admit::Process };
         let first = &mut first[ev.kind];
-        self.fresh |= ev.position != Position::Duplicate;
-        if ev.kind == StreamKind::Depth && ev.position == Position::Next && first.is_none() {
+        let position = if ev.synced { ev.position } else { Position::Ahead };
+        self.fresh |= position != Position::Duplicate;
+        if ev.kind == StreamKind::Depth && position == Position::Next && first.is_none() {
             self.front[ev.symbol] = true;
         }
         if first.is_some() {
             return Admit::Hold;
         }
-        if ev.position == Position::Ahead {
+        if position == Position::Ahead {
             *first = Some(ev.ids.first);
             return Admit::Hold;
         }
         Admit::Process
+    }
+
+    /// With A/B redundancy: may this event from one of a shard's live connections be processed
+    /// now? An event ahead of its stream (something before it was not processed yet) is held
+    /// while `hold` (the other connection is up and may still deliver what is missing); once one
+    /// event of a stream is held, the rest of that stream is held too, to keep its order.
+    /// Duplicates and bookTickers are never held (the pipeline drops the duplicates).
+    pub(super) fn admit_ahead(&mut self, ev: &Sequenced, hold: bool) -> Admit {
+        if ev.kind == StreamKind::BookTicker || ev.position == Position::Duplicate {
+            return Admit::Process;
+        }
+        let Some(first) = self.first.get_mut(ev.symbol) else { return Admit::Process };
+        let first = &mut first[ev.kind];
+        if first.is_some() {
+            return Admit::Hold;
+        }
+        if hold && ev.position == Position::Ahead {
+            *first = Some(ev.ids.first);
+            return Admit::Hold;
+        }
+        Admit::Process
+    }
+
+    /// When the oldest held frame arrived.
+    pub(super) fn oldest(&self) -> Option<Instant> {
+        self.frames.first().map(|f| f.2)
     }
 }

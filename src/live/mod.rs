@@ -38,7 +38,7 @@ pub(crate) mod supervisor;
 pub use config::LiveConfig;
 pub use event_loop::run;
 pub use exchange::{resolve, AllSymbols};
-pub use report::{EndReason, LiveError, LiveReport, RecordSetupError};
+pub use report::{EndReason, LinkReport, LiveError, LiveReport, RecordSetupError};
 
 /// Why `--core` cannot be honoured: a configuration error (exit 2).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -155,14 +155,47 @@ pub struct LiveReport {
     pub recorded_lines: u64,
     /// `--record` write failures (recording stops at the first).
     pub record_errors: u64,
+    /// `--redundancy` (0 when not used: the key is then left out).
+    pub redundancy: u64,
+    /// With redundancy: frames held back because they ran ahead of their stream on one connection.
+    pub held_ahead: u64,
+    /// With redundancy: what each connection slot delivered (`links` in `--stats`).
+    pub links: Vec<LinkReport>,
     /// Why the run ended.
     pub end: EndReason,
+}
+
+/// With `--redundancy`: what one connection slot of a shard delivered over the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkReport {
+    /// The shard.
+    pub shard: usize,
+    /// Which of its connections: `A`, `B`, ...
+    pub leg: char,
+    /// The websocket base it connects to.
+    pub url: String,
+    /// Connections it opened (reconnects and switches included).
+    pub connections: u64,
+    /// Text frames it delivered.
+    pub frames: u64,
+    /// Events it delivered first (processed from it).
+    pub first: u64,
+    /// Copies of events another connection delivered first (dropped).
+    pub duplicates: u64,
+    /// Frames held back because they ran ahead of their stream.
+    pub held: u64,
+    /// Copies whose lag behind the first copy was measured (copies of a stream's latest event).
+    pub lag_samples: u64,
+    /// How far behind the first copy its copies arrived: median and 99th percentile, µs.
+    pub lag_us_p50: u64,
+    /// See `lag_us_p50`.
+    pub lag_us_p99: u64,
 }
 
 impl LiveReport {
     /// The extra `--stats` keys.
     pub fn extra(&self) -> Vec<(&'static str, u64)> {
-        vec![
+        let mut keys = vec![
             ("connections", self.connections),
             ("shards", self.shards),
             ("connect_attempts", self.connect_attempts),
@@ -185,6 +218,41 @@ impl LiveReport {
             ("stdout_closed", u64::from(self.stdout_closed)),
             ("recorded_lines", self.recorded_lines),
             ("record_errors", self.record_errors),
-        ]
+        ];
+        if self.redundancy > 0 {
+            keys.push(("redundancy", self.redundancy));
+            keys.push(("held_ahead", self.held_ahead));
+        }
+        keys
+    }
+
+    /// Extra `--stats` values that are not numbers: `links` (with redundancy), a JSON array.
+    pub fn extra_json(&self) -> Vec<(&'static str, String)> {
+        if self.links.is_empty() {
+            return Vec::new();
+        }
+        let mut o = String::from("[");
+        for (i, l) in self.links.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str(&format!(
+                "{{\"shard\":{},\"leg\":\"{}\",\"url\":\"{}\",\"connections\":{},\"frames\":{},\"first\":{},\
+                 \"duplicates\":{},\"held\":{},\"lag_samples\":{},\"lag_us_p50\":{},\"lag_us_p99\":{}}}",
+                l.shard,
+                l.leg,
+                l.url.replace('\\', "\\\\").replace('"', "\\\""),
+                l.connections,
+                l.frames,
+                l.first,
+                l.duplicates,
+                l.held,
+                l.lag_samples,
+                l.lag_us_p50,
+                l.lag_us_p99
+            ));
+        }
+        o.push(']');
+        vec![("links", o)]
     }
 }

@@ -479,7 +479,7 @@ impl Supervisor {
                         let d = delay(self);
                         self.open_at = Some(now + d);
                         if c.opened.is_some() {
-                            self.tell(format!("{what}; reconnecting in {} (books resync)", secs(d)));
+                            self.tell(format!("{what}; reconnecting in {}{BOOKS_RESYNC}", secs(d)));
                         } else {
                             self.tell(format!("{what}; retrying in {}", secs(d)));
                         }
@@ -496,6 +496,10 @@ impl Supervisor {
         }
     }
 }
+
+/// How a lost connection's log line ends when its books resync (the loop rewords it when another
+/// connection of the shard keeps them).
+pub(crate) const BOOKS_RESYNC: &str = " (books resync)";
 
 #[cfg(test)]
 mod tests {

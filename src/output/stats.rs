@@ -154,7 +154,8 @@ fn hist_json(out: &mut String, h: &Histogram<u64>) {
 }
 
 /// The `--stats` JSON: the contract's keys, then tickfeed's own additions. Written once at exit.
-pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)]) -> String {
+/// `raw` are further keys whose values are JSON already (arrays, objects).
+pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], raw: &[(&str, String)]) -> String {
     let mut o = String::with_capacity(1024);
     let sum = |f: fn(&SymbolSummary) -> u64| symbols.iter().map(f).sum::<u64>();
     let _ = write!(
@@ -193,6 +194,9 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)]) -
         sum(|x| x.evictions),
     );
     for (k, v) in extra {
+        let _ = write!(o, ",\"{k}\":{v}");
+    }
+    for (k, v) in raw {
         let _ = write!(o, ",\"{k}\":{v}");
     }
     o.push_str(",\"symbols\":{");
@@ -299,7 +303,7 @@ mod tests {
             synced_after_ms: Some(1234),
         };
         let sym_copy = sym.clone();
-        let j = stats_json(&s, &[sym], &[("extra_key", 4)]);
+        let j = stats_json(&s, &[sym], &[("extra_key", 4)], &[("raw_key", "[1,2]".into())]);
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         for k in [
             "events",
@@ -330,8 +334,9 @@ mod tests {
         assert_eq!(v["symbols"]["BTCUSDT"]["synced_after_ms"], 1234);
         assert_eq!(v["gaps"], 1);
         assert_eq!(v["extra_key"], 4);
+        assert_eq!(v["raw_key"][1], 2);
         let unsynced = SymbolSummary { symbol: "ETHUSDT".into(), synced_after_ms: None, ..sym_copy };
-        let v: serde_json::Value = serde_json::from_str(&stats_json(&s, &[unsynced], &[])).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&stats_json(&s, &[unsynced], &[], &[])).unwrap();
         assert!(v["symbols"]["ETHUSDT"].get("synced_after_ms").is_none(), "absent, not null, when unknown");
         let pd = percentile_distribution(&s.latency_us, 1000.0);
         assert!(pd.contains("Percentile") && pd.contains("#[Max"), "{pd}");

@@ -59,6 +59,8 @@ pub struct SymbolState {
     trade_ids: Sequence,
     /// Aggregate trade ids processed.
     agg_ids: Sequence,
+    /// bookTicker update ids processed (a repeat is a second connection's copy).
+    ticker_ids: Sequence,
     last_price: Units,
     /// Receive time (wall ns) of the snapshot that first synced the book.
     first_synced_ns: Option<i64>,
@@ -143,8 +145,11 @@ pub struct Sequenced {
     pub kind: StreamKind,
     /// The ids it carries.
     pub ids: Ids,
-    /// Where it stands against what its stream has processed (bookTickers: always `Next`).
+    /// Where it stands against what its stream has processed (bookTickers: `Duplicate` or
+    /// `Next`).
     pub position: Position,
+    /// A diff: its book is synced (false while it buffers for a snapshot). True for other streams.
+    pub synced: bool,
 }
 
 /// An admission callback's answer.
@@ -230,6 +235,7 @@ impl Pipeline {
             printed: true,
             trade_ids: Sequence::default(),
             agg_ids: Sequence::default(),
+            ticker_ids: Sequence::default(),
             last_price: 0,
             first_synced_ns: None,
         });
@@ -320,6 +326,7 @@ impl Pipeline {
         // same symbol must not be mistaken for duplicates.
         s.trade_ids.reset();
         s.agg_ids.reset();
+        s.ticker_ids.reset();
     }
 
     fn bad(&mut self, e: DecodeError, frame: &[u8]) -> FrameOutcome {
@@ -430,16 +437,20 @@ impl Pipeline {
             }
         };
         let (kind, ids) = (name.kind, ev.ids);
-        let seq = Sequenced { symbol: idx, kind, ids, position: ev.position };
+        let synced = kind != StreamKind::Depth || self.symbols[idx].book.is_synced();
+        let seq = Sequenced { symbol: idx, kind, ids, position: ev.position, synced };
         if admit(&seq) == Admit::Hold {
             self.levels = levels;
             return FrameOutcome::Held { symbol: idx, kind, ids };
         }
-        // A diff at or below a book that has taken a diff since its snapshot is a second copy; one
-        // right after the snapshot is the stream catching up with it (stale, for the book to drop).
+        // A diff at or below a book that has taken a diff since its snapshot, or at or below the
+        // last one an unsynced book buffered, is a second copy; one right after the snapshot is
+        // the stream catching up with it (stale, for the book to drop and count).
         let duplicate = ev.position == Position::Duplicate
-            && (kind != StreamKind::Depth
-                || self.symbols[idx].book.sync_point().is_some_and(|sp| sp.first_applied.is_some()));
+            && (kind != StreamKind::Depth || {
+                let book = &self.symbols[idx].book;
+                !book.is_synced() || book.sync_point().is_some_and(|sp| sp.first_applied.is_some())
+            });
         if duplicate {
             self.levels = levels;
             self.stats.duplicates += 1;
@@ -472,6 +483,7 @@ impl Pipeline {
                 self.stats.agg_trades += 1;
             }
             StreamKind::BookTicker => {
+                s.ticker_ids.advance(ids);
                 self.stats.book_tickers += 1;
                 let book = s.book.is_synced().then(|| (s.book.last_update_id(), s.book.top()));
                 if let Some(m) = s.audit.on_ticker(ids.last, ev.ticker.0, ev.ticker.1, book) {
@@ -521,7 +533,7 @@ impl Pipeline {
                 same(t.symbol)?;
                 Decoded {
                     ids: Ids::one(t.update_id),
-                    position: Position::Next,
+                    position: sequence::ticker_position(&s.ticker_ids, t.update_id),
                     event_time: None,
                     price: 0,
                     ticker: ((t.bid_price, t.bid_qty), (t.ask_price, t.ask_qty)),
@@ -800,8 +812,12 @@ mod tests {
         );
         // A held event changed nothing: the next one still continues the sequence.
         assert!(matches!(p.on_frame_with(0, tr(6).as_bytes(), &mut hold_ahead), FrameOutcome::Market { .. }));
-        // An unsynced book continues nothing: its diffs are ahead.
+        // An unsynced book is judged by what it buffered: the first diff starts it, a repeat is a
+        // duplicate, one past a missing diff is ahead.
         let d = depth(10, 12, r#"["100.00000000","1.00000000"]"#, "");
+        assert!(matches!(p.on_frame_with(0, d.as_bytes(), &mut hold_ahead), FrameOutcome::Market { .. }));
+        assert!(matches!(p.on_frame_with(0, d.as_bytes(), &mut hold_ahead), FrameOutcome::Duplicate { .. }));
+        let d = depth(14, 15, r#"["100.00000000","2.00000000"]"#, "");
         assert!(matches!(p.on_frame_with(0, d.as_bytes(), &mut hold_ahead), FrameOutcome::Held { .. }));
         assert_eq!(
             seen,
@@ -810,11 +826,13 @@ mod tests {
                 (StreamKind::Trade, Ids::one(5), Position::Duplicate),
                 (StreamKind::Trade, Ids::one(7), Position::Ahead),
                 (StreamKind::Trade, Ids::one(6), Position::Next),
-                (StreamKind::Depth, Ids { first: 10, last: 12 }, Position::Ahead),
+                (StreamKind::Depth, Ids { first: 10, last: 12 }, Position::Next),
+                (StreamKind::Depth, Ids { first: 10, last: 12 }, Position::Duplicate),
+                (StreamKind::Depth, Ids { first: 14, last: 15 }, Position::Ahead),
             ]
         );
-        assert_eq!((p.stats().trades, p.stats().duplicates, p.stats().events, p.stats().depth_updates), (2, 1, 2, 0));
-        assert_eq!(p.symbols()[0].book().buffered(), 0, "a held diff is not buffered");
+        assert_eq!((p.stats().trades, p.stats().duplicates, p.stats().events, p.stats().depth_updates), (2, 2, 3, 1));
+        assert_eq!(p.symbols()[0].book().buffered(), 1, "a held diff is not buffered, nor a repeat");
     }
 
     #[test]

@@ -17,8 +17,7 @@ pub enum Position {
     /// It continues what was processed: its first id is at most one past the last (for a book:
     /// `U <= id + 1 < u + 1`), or nothing was processed yet on an id-per-event stream.
     Next,
-    /// It starts beyond the next id: something in between has not been processed (yet). For a
-    /// book that is not synced every diff is `Ahead`: it continues nothing known.
+    /// It starts beyond the next id: something in between has not been processed (yet).
     Ahead,
 }
 
@@ -77,12 +76,24 @@ impl Sequence {
 }
 
 /// Where a diff with `ids` (`U`, `u`) stands against `book`: judged by the book's update id when
-/// it is synced; `Ahead` when it is not.
+/// it is synced, and by the last diff it buffered when it is not (so two connections feeding one
+/// buffer neither repeat a diff in it nor put a later one before an earlier one); `Next` for a
+/// book that has buffered nothing since it was last discarded (anything starts it).
 pub fn book_position(book: &OrderBook, ids: Ids) -> Position {
     if book.is_synced() {
         Sequence::at(book.last_update_id()).position(ids)
     } else {
-        Position::Ahead
+        book.buffered_last().map_or(Position::Next, |last| Sequence::at(last).position(ids))
+    }
+}
+
+/// Where a bookTicker with update id `id` stands against the last one processed: a repeat (a
+/// second connection's copy) or newer. Never `Ahead`: a bookTicker is sent when the top changes,
+/// not for every update id.
+pub(crate) fn ticker_position(last: &Sequence, id: u64) -> Position {
+    match last.last() {
+        Some(at) if id <= at => Position::Duplicate,
+        _ => Position::Next,
     }
 }
 
@@ -112,8 +123,22 @@ mod tests {
     }
 
     #[test]
-    fn an_unsynced_book_continues_nothing() {
-        let book = OrderBook::new(BookConfig::default(), None);
-        assert_eq!(book_position(&book, Ids { first: 1, last: 2 }), Position::Ahead);
+    fn an_unsynced_book_is_judged_by_what_it_buffered() {
+        let mut book = OrderBook::new(BookConfig::default(), None);
+        assert_eq!(book_position(&book, Ids { first: 10, last: 12 }), Position::Next, "nothing buffered");
+        assert_eq!(book.on_diff(10, 12, &[], &[]), crate::book::sync::DiffOutcome::Buffered);
+        assert_eq!(book_position(&book, Ids { first: 10, last: 12 }), Position::Duplicate);
+        assert_eq!(book_position(&book, Ids { first: 13, last: 15 }), Position::Next);
+        assert_eq!(book_position(&book, Ids { first: 14, last: 15 }), Position::Ahead);
+    }
+
+    #[test]
+    fn a_repeated_book_ticker_is_a_duplicate() {
+        let mut s = Sequence::default();
+        assert_eq!(ticker_position(&s, 5), Position::Next);
+        s.advance(Ids::one(5));
+        assert_eq!(ticker_position(&s, 5), Position::Duplicate);
+        assert_eq!(ticker_position(&s, 4), Position::Duplicate);
+        assert_eq!(ticker_position(&s, 9), Position::Next, "tickers skip ids: never ahead");
     }
 }
