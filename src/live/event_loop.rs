@@ -381,6 +381,14 @@ enum Admission<'h> {
     Redundant { ahead: &'h mut Held, hold: bool },
 }
 
+/// Into the capture (if any) when `frame` was a market event processed now.
+#[inline]
+fn record(rec: &mut Option<Recorder>, recv_ns: i64, frame: &[u8], o: &FrameOutcome) {
+    if let (Some(r), FrameOutcome::Market { symbol, kind, .. }) = (rec, o) {
+        r.record(recv_ns, *kind, *symbol, frame);
+    }
+}
+
 /// What one `on_readable` call reported, beyond frames.
 #[derive(Default)]
 struct Seen {
@@ -477,9 +485,7 @@ impl<W: Write> Feed<'_, W> {
     /// connection are not recorded twice, held frames when they are processed).
     #[inline]
     fn record(&mut self, recv_ns: i64, frame: &[u8], o: &FrameOutcome) {
-        if let (Some(r), FrameOutcome::Market { symbol, kind, .. }) = (&mut self.rec, o) {
-            r.record(recv_ns, *kind, *symbol, frame);
-        }
+        record(&mut self.rec, recv_ns, frame, o);
     }
 
     /// One frame through the pipeline and into the capture.
@@ -626,25 +632,21 @@ impl<W: Write> Loop<'_, W> {
         let limit = self.cfg.redundancy_hold;
         let n = self.feed.p.symbols().len();
         let shard = &mut self.shards[k];
-        let old = std::mem::take(&mut shard.ahead);
+        let mut old = std::mem::take(&mut shard.ahead);
         let mut keep = std::mem::take(&mut shard.spare);
-        keep.reset(n);
-        keep.total = old.total;
-        for &(start, len, t) in &old.frames {
-            let frame = &old.bytes[start..start + len];
-            let recv_ns = self.feed.clock.ns(t);
-            let hold = hold && now.saturating_duration_since(t) < limit;
-            let o = self.feed.p.on_frame_with(recv_ns, frame, &mut |ev| keep.admit_ahead(ev, hold));
-            if let FrameOutcome::Held { .. } = o {
-                keep.keep(frame, t);
-                continue;
-            }
-            shard.link.count(&o, recv_ns, &mut self.feed.winners);
-            self.feed.record(recv_ns, frame, &o);
-        }
-        let mut old = old;
-        old.bytes.clear();
-        old.frames.clear();
+        let Feed { p, clock, winners, rec, .. } = &mut self.feed;
+        let link = &mut shard.link;
+        old.release_into(
+            &mut keep,
+            n,
+            p,
+            |t| clock.ns(t),
+            |t| hold && now.saturating_duration_since(t) < limit,
+            |_, frame, ns, o| {
+                link.count(o, ns, winners);
+                record(rec, ns, frame, o);
+            },
+        );
         shard.spare = old;
         shard.ahead = keep;
         self.feed.flush_output();

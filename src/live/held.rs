@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::binance::{ByStream, StreamKind};
-use crate::pipeline::{Admit, Position, Sequenced};
+use crate::pipeline::{Admit, FrameOutcome, Pipeline, Position, Sequenced};
 
 /// Frames of the new connection held back during an overlap, in arrival order, with the first
 /// held id of each sequenced stream per symbol. Memory is kept across overlaps.
@@ -98,5 +98,128 @@ impl Held {
     /// When the oldest held frame arrived.
     pub(super) fn oldest(&self) -> Option<Instant> {
         self.frames.first().map(|f| f.2)
+    }
+
+    /// With redundancy: feeds the held frames through `p` again, in order, and moves those still
+    /// ahead of their stream into `keep` (emptied first; `symbols` sizes it). A frame is held
+    /// again only while `hold(arrived)`; once one frame of a stream is processed the ones after it
+    /// are judged afresh. `done` is told of every frame processed (with its receive time). Leaves
+    /// `self` empty, its capacity kept.
+    pub(super) fn release_into(
+        &mut self,
+        keep: &mut Held,
+        symbols: usize,
+        p: &mut Pipeline,
+        recv_ns: impl Fn(Instant) -> i64,
+        hold: impl Fn(Instant) -> bool,
+        mut done: impl FnMut(&mut Pipeline, &[u8], i64, &FrameOutcome),
+    ) {
+        keep.reset(symbols);
+        keep.total = self.total;
+        for &(start, len, t) in &self.frames {
+            let frame = &self.bytes[start..start + len];
+            let ns = recv_ns(t);
+            let hold = hold(t);
+            let o = p.on_frame_with(ns, frame, &mut |ev| keep.admit_ahead(ev, hold));
+            if let FrameOutcome::Held { .. } = o {
+                keep.keep(frame, t);
+            } else {
+                done(p, frame, ns, &o);
+            }
+        }
+        self.bytes.clear();
+        self.frames.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::OutputMode;
+    use crate::pipeline::PipelineConfig;
+
+    fn trade(id: u64) -> String {
+        format!(
+            r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","E":1,"s":"BTCUSDT","t":{id},"p":"1.00","q":"1","T":1,"m":true,"M":true}}}}"#
+        )
+    }
+
+    /// Connection B of a shard is behind A; A reconnects and comes back ahead of B. Its frames
+    /// wait until B has delivered what is missing, and nothing is counted a gap.
+    #[test]
+    fn frames_ahead_wait_for_the_other_connection_then_continue_it() {
+        let mut p = Pipeline::new(PipelineConfig { output: OutputMode::None, ..PipelineConfig::default() }, &["btcusdt"]);
+        let t0 = Instant::now();
+        let (mut a, mut spare) = (Held::default(), Held::default());
+        a.reset(1);
+        let feed = |p: &mut Pipeline, held: &mut Held, id: u64, hold: bool| {
+            let f = trade(id);
+            let o = p.on_frame_with(0, f.as_bytes(), &mut |ev| held.admit_ahead(ev, hold));
+            if let FrameOutcome::Held { .. } = o {
+                held.push(f.as_bytes(), t0);
+            }
+            o
+        };
+        let mut b = Held::default();
+        b.reset(1);
+        for id in 1..=2 {
+            assert!(matches!(feed(&mut p, &mut b, id, true), FrameOutcome::Market { .. }));
+        }
+        // A is back, ahead: 5 and 6 wait (6 because 5 of its stream waits).
+        assert!(matches!(feed(&mut p, &mut a, 5, true), FrameOutcome::Held { .. }));
+        assert!(matches!(feed(&mut p, &mut a, 6, true), FrameOutcome::Held { .. }));
+        assert_eq!(a.total, 2);
+        // A sweep before B has caught up keeps both.
+        let mut processed = Vec::new();
+        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| true, |_, _, _, o| processed.push(o.clone()));
+        std::mem::swap(&mut a, &mut spare);
+        assert_eq!((a.frames.len(), processed.len(), a.total), (2, 0, 2));
+        // B delivers 3 and 4 (and a copy of 5 would be a duplicate); now A's frames continue it.
+        for id in 3..=4 {
+            assert!(matches!(feed(&mut p, &mut b, id, true), FrameOutcome::Market { .. }));
+        }
+        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| true, |_, _, _, o| processed.push(o.clone()));
+        std::mem::swap(&mut a, &mut spare);
+        assert!(a.frames.is_empty());
+        assert_eq!(processed.len(), 2);
+        assert!(processed.iter().all(|o| matches!(o, FrameOutcome::Market { .. })), "{processed:?}");
+        assert_eq!((p.stats().trades, p.stats().trade_id_gaps), (6, 0));
+        // B's late copies are duplicates.
+        assert!(matches!(feed(&mut p, &mut b, 5, true), FrameOutcome::Duplicate { .. }));
+    }
+
+    /// When the other connection cannot fill the gap (it is down, or the wait is over), the held
+    /// frames are processed in order and the gap is counted.
+    #[test]
+    fn frames_held_too_long_are_processed_and_the_gap_counted() {
+        let mut p = Pipeline::new(PipelineConfig { output: OutputMode::None, ..PipelineConfig::default() }, &["btcusdt"]);
+        let t0 = Instant::now();
+        let (mut a, mut spare) = (Held::default(), Held::default());
+        a.reset(1);
+        assert!(matches!(p.on_frame(0, trade(1).as_bytes()), FrameOutcome::Market { .. }));
+        for id in [3, 4] {
+            let f = trade(id);
+            let o = p.on_frame_with(0, f.as_bytes(), &mut |ev| a.admit_ahead(ev, true));
+            assert!(matches!(o, FrameOutcome::Held { .. }));
+            a.push(f.as_bytes(), t0);
+        }
+        // Not holding any more: both go, in order; the one gap (2) is counted once.
+        let mut n = 0;
+        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| false, |_, _, _, _| n += 1);
+        assert_eq!((n, spare.frames.len()), (2, 0));
+        assert_eq!((p.stats().trades, p.stats().trade_id_gaps), (3, 1));
+    }
+
+    #[test]
+    fn duplicates_and_book_tickers_are_never_held() {
+        let mut h = Held::default();
+        h.reset(1);
+        let ev = |kind, position| Sequenced { symbol: 0, kind, ids: crate::pipeline::Ids::one(9), position, synced: true };
+        assert_eq!(h.admit_ahead(&ev(StreamKind::BookTicker, Position::Next), true), Admit::Process);
+        assert_eq!(h.admit_ahead(&ev(StreamKind::Trade, Position::Duplicate), true), Admit::Process);
+        assert_eq!(h.admit_ahead(&ev(StreamKind::Trade, Position::Ahead), false), Admit::Process, "not holding");
+        assert_eq!(h.admit_ahead(&ev(StreamKind::Depth, Position::Ahead), true), Admit::Hold);
+        assert_eq!(h.admit_ahead(&ev(StreamKind::Depth, Position::Next), false), Admit::Hold, "behind a held diff");
+        assert_eq!(h.admit_ahead(&ev(StreamKind::Trade, Position::Next), true), Admit::Process, "another stream");
     }
 }
