@@ -11,7 +11,9 @@
 //! (fragmentation, pings, connection age, periodic drops, REST delay, a paused market) are read on
 //! every loop, so changing them takes effect on live connections too. Faults aimed at the
 //! connections open at one moment (a lag, injected frames) go through each connection's own
-//! `ConnFaults`, found in the hub's registry of live connections. This module holds state only;
+//! `ConnFaults`, found in the hub's registry of live connections; so do faults aimed at one
+//! connection (its own one-shot generations, added to the global ones) or at chosen symbols (the
+//! symbols whose next diff it skips), which is what a handler with shards or A/B connections needs. This module holds state only;
 //! the connection, market and REST modules act on it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
