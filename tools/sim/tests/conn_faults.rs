@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use tickfeed_sim::{ConnInfo, FaultPlan, MarketSource, Pacing, Sim, SimConfig, SimHandle};
+use tickfeed_sim::{ConnInfo, FaultPlan, Inject, MarketSource, Pacing, Sim, SimConfig, SimHandle};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 use util::{next_text, parse_diff, wait_for, ws, RawWs, Stream};
@@ -61,7 +61,7 @@ fn trade(text: &str) -> Option<(u64, i64)> {
     (v["data"]["e"] == "trade").then(|| (v["data"]["t"].as_u64().unwrap(), v["data"]["E"].as_i64().unwrap()))
 }
 
-/// The next trade (id, E) on a raw connection, or `None` once it ended (any read error).
+/// The next trade (id, E) on a raw connection, or the read error that ended it.
 fn next_raw_trade(w: &mut RawWs) -> Result<(u64, i64), io::Error> {
     loop {
         let f = w.read_frame()?;
@@ -148,25 +148,30 @@ fn abort_one_connection_and_the_other_keeps_streaming() {
 }
 
 #[test]
-fn close_one_connection_with_1001() {
+fn close_one_connection_with_1001_and_inject_into_the_other() {
     let sim = two_symbol_sim();
     let (mut a, a_id) = open(&sim, "/stream?streams=btcusdt@trade");
-    let (mut b, _) = open(&sim, "/stream?streams=btcusdt@trade");
+    let (mut b, b_id) = open(&sim, "/stream?streams=btcusdt@trade");
+    // A frame for B alone, then the close for A alone.
+    assert!(sim.faults().inject_connection(b_id, Inject::Text("for b only".into())));
     assert!(sim.faults().close_connection(a_id));
     let code = loop {
         match a.read() {
             Ok(Message::Close(f)) => break f.map(|f| f.code),
+            Ok(Message::Text(t)) => assert_ne!(t.as_str(), "for b only", "B's injected frame reached A"),
             Ok(_) => continue,
             Err(e) => panic!("expected a close frame, got {e}"),
         }
     };
     assert_eq!(code, Some(CloseCode::Away));
     assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_close_1001 == 1));
-    // B is open and streaming.
+    // B is open and streaming, with its frame.
+    while next_text(&mut b, Duration::from_secs(5)) != "for b only" {}
     for _ in 0..20 {
         assert!(trade(&next_text(&mut b, Duration::from_secs(5))).is_some());
     }
     assert_eq!(sim.open_connections(), 1);
+    assert_eq!(sim.counters().frames_injected, 1);
 }
 
 #[test]
