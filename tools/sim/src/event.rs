@@ -40,6 +40,13 @@ impl StreamKind {
     }
 }
 
+/// The symbol part (as written) of a depth diff stream name such as `btcusdt@depth@100ms`;
+/// `None` for any other stream. What "the depth stream of a symbol" means to per-symbol faults.
+pub(crate) fn depth_symbol(name: &str) -> Option<&str> {
+    let (sym, _) = name.split_once('@')?;
+    (StreamKind::of_name(name) == StreamKind::Depth).then_some(sym)
+}
+
 /// A time field to write into a payload: at byte `at` of the template, the send time minus
 /// `lag_us` microseconds (in ms or µs depending on the connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +160,10 @@ mod tests {
         assert_eq!(StreamKind::of_name("btcusdt@depth"), StreamKind::Depth);
         assert_eq!(StreamKind::of_name("btcusdt@depth5"), StreamKind::Other);
         assert_eq!(StreamKind::of_name("ethusdt@aggTrade"), StreamKind::AggTrade);
+        assert_eq!(depth_symbol("btcusdt@depth@100ms"), Some("btcusdt"));
+        assert_eq!(depth_symbol("btcusdt@depth"), Some("btcusdt"));
+        assert_eq!(depth_symbol("btcusdt@depth5"), None);
+        assert_eq!(depth_symbol("btcusdt@trade"), None);
         let mut r = StreamRegistry::default();
         let a = r.intern("a@trade");
         assert_eq!(r.intern("a@trade"), a);

@@ -11,7 +11,9 @@
 //! (fragmentation, pings, connection age, periodic drops, REST delay, a paused market) are read on
 //! every loop, so changing them takes effect on live connections too. Faults aimed at the
 //! connections open at one moment (a lag, injected frames) go through each connection's own
-//! `ConnFaults`, found in the hub's registry of live connections. This module holds state only;
+//! `ConnFaults`, found in the hub's registry of live connections; so do faults aimed at one
+//! connection (its own one-shot generations, added to the global ones) or at chosen symbols (the
+//! symbols whose next diff it skips), which is what a handler with shards or A/B connections needs. This module holds state only;
 //! the connection, market and REST modules act on it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
@@ -146,13 +148,43 @@ pub enum Inject {
 }
 
 /// Fault state of one live websocket connection, reachable from the hub's registry so a switch
-/// can act on exactly the connections open at the call.
+/// can act on exactly the connections open at the call, or on one of them.
 #[derive(Debug, Default)]
 pub(crate) struct ConnFaults {
     /// Microseconds every message the connection writes on the market's behalf waits.
     pub lag_us: AtomicU64,
     /// Frames to write at the connection's next wake-up.
     pub inbox: Mutex<Vec<Inject>>,
+    /// One-shot faults aimed at this connection only, in the order of `FaultState::gens`. The
+    /// connection adds them to the global ones: one aimed here acts exactly as a global one would.
+    pub gens: [AtomicU64; ONE_SHOTS],
+    /// The `serverShutdown` close delay (ms) of the latest `ServerShutdown` aimed here.
+    pub shutdown_close_after_ms: AtomicU64,
+    /// Lowercase symbols whose next depth diff this connection is to skip (each once), taken at
+    /// its next wake-up.
+    pub drop_symbols: Mutex<Vec<String>>,
+    /// The stream names the connection is subscribed to now, in subscription order; written by
+    /// the connection whenever they change, read by `Faults::connections` and per-symbol drops.
+    pub streams: Mutex<Vec<String>>,
+}
+
+impl ConnFaults {
+    /// A connection's entry starting with `streams` and `lag_us` of lag.
+    pub fn new(streams: &[String], lag_us: u64) -> ConnFaults {
+        let c = ConnFaults { streams: Mutex::new(streams.to_vec()), ..ConnFaults::default() };
+        c.lag_us.store(lag_us, Relaxed);
+        c
+    }
+
+    /// Current generation of every one-shot fault aimed at this connection.
+    pub fn gens(&self) -> [u64; ONE_SHOTS] {
+        std::array::from_fn(|i| self.gens[i].load(SeqCst))
+    }
+
+    /// Bumps a one-shot fault for this connection only.
+    pub fn bump(&self, f: OneShot) {
+        self.gens[f as usize].fetch_add(1, SeqCst);
+    }
 }
 
 /// Pending REST rejections and delay.

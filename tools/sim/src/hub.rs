@@ -163,12 +163,17 @@ impl Hub {
         }
     }
 
-    /// Registers a live websocket connection; it starts with the lag set for new connections.
-    pub fn register_conn(&self, conn: u64) -> Arc<ConnFaults> {
-        let c = Arc::new(ConnFaults::default());
-        c.lag_us.store(self.faults.new_conn_lag_us.load(Ordering::Relaxed), Ordering::Relaxed);
+    /// Registers a live websocket connection subscribed to `streams`; it starts with the lag set
+    /// for new connections.
+    pub fn register_conn(&self, conn: u64, streams: &[String]) -> Arc<ConnFaults> {
+        let c = Arc::new(ConnFaults::new(streams, self.faults.new_conn_lag_us.load(Ordering::Relaxed)));
         lock(&self.conns).insert(conn, c.clone());
         c
+    }
+
+    /// The registry entry of live connection `conn`, if it is live.
+    pub fn conn(&self, conn: u64) -> Option<Arc<ConnFaults>> {
+        lock(&self.conns).get(&conn).cloned()
     }
 
     /// Forgets a connection registered by `register_conn`.

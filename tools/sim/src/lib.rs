@@ -56,7 +56,7 @@ pub use symbols::{SymbolSpec, SymbolStatus};
 
 use book::History;
 use event::StreamRegistry;
-use faults::{FaultState, OneShot};
+use faults::{ConnFaults, FaultState, OneShot};
 use hub::{Hub, SymbolBook};
 use limits::{BanRule, RestLimits};
 use market::{Source, SynthSource};
@@ -422,17 +422,173 @@ impl Drop for SimHandle {
     }
 }
 
+/// One live websocket connection, as [`Faults::connections`] lists it: what a test needs to aim a
+/// fault at one connection of a handler that holds several (shards, or A/B copies of the same
+/// streams).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnInfo {
+    /// The connection's id, what the per-connection faults ([`Faults::abort_connection`] & co.)
+    /// take. Ids grow with each accepted TCP connection, so a newer connection has a larger id.
+    pub id: u64,
+    /// The stream names it is subscribed to now (`btcusdt@depth@100ms`), in subscription order:
+    /// the URL's, then as SUBSCRIBE/UNSUBSCRIBE changed them.
+    pub streams: Vec<String>,
+    /// How late it writes what it sends on the market's behalf ([`Faults::lag_connection`]);
+    /// zero when not lagged.
+    pub lag: Duration,
+}
+
 /// Runtime fault switches for a running simulator. Cheap to clone. One-shot injections act on
-/// every websocket connection alive at the call, within `poll_interval`.
+/// every websocket connection alive at the call, within `poll_interval`; the `*_connection` and
+/// `drop_next_diff_of`/`_on` variants aim the same faults at one connection or at chosen symbols.
 #[derive(Clone)]
 pub struct Faults {
     hub: Arc<Hub>,
+}
+
+/// Lowercase, distinct symbol names, for the per-symbol drops (symbols match in any case).
+fn lower_symbols(symbols: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in symbols {
+        let s = s.to_ascii_lowercase();
+        if !s.is_empty() && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Arms, on connection `c`, a skip of the next diff of each of `symbols` (lowercase) whose depth
+/// stream it is subscribed to now; returns how many were armed.
+fn arm_symbol_drops(c: &ConnFaults, symbols: &[String]) -> usize {
+    let streams = hub::lock(&c.streams);
+    let carried: Vec<String> = symbols
+        .iter()
+        .filter(|sym| streams.iter().any(|n| event::depth_symbol(n).is_some_and(|s| s.eq_ignore_ascii_case(sym))))
+        .cloned()
+        .collect();
+    drop(streams);
+    let n = carried.len();
+    if n > 0 {
+        hub::lock(&c.drop_symbols).extend(carried);
+    }
+    n
 }
 
 impl Faults {
     fn fire(&self, f: OneShot) {
         self.hub.faults.bump(f);
         self.hub.wake_all();
+    }
+
+    /// Fires `f` on live connection `id` only; false if there is none. `before` runs first on
+    /// its entry (to store what the fault reads when it fires, such as a close delay).
+    fn fire_on(&self, id: u64, f: OneShot, before: impl FnOnce(&ConnFaults)) -> bool {
+        let Some(c) = self.hub.conn(id) else {
+            return false;
+        };
+        before(&c);
+        c.bump(f);
+        self.hub.wake_all();
+        true
+    }
+
+    /// Every live websocket connection, oldest first: its id (for the per-connection faults), the
+    /// streams it is subscribed to now and its lag. A connection is listed from just before its
+    /// 101 answer is written until its thread ends.
+    pub fn connections(&self) -> Vec<ConnInfo> {
+        let conns: Vec<(u64, Arc<ConnFaults>)> =
+            hub::lock(&self.hub.conns).iter().map(|(&id, c)| (id, c.clone())).collect();
+        let mut out: Vec<ConnInfo> = conns
+            .into_iter()
+            .map(|(id, c)| ConnInfo {
+                id,
+                streams: hub::lock(&c.streams).clone(),
+                lag: Duration::from_micros(c.lag_us.load(Ordering::Relaxed)),
+            })
+            .collect();
+        out.sort_by_key(|c| c.id);
+        out
+    }
+
+    /// Resets (TCP RST) live websocket connection `id` only, as [`Faults::abort_connections`]
+    /// does to all (`disconnects_abort`). False if no such connection is live.
+    pub fn abort_connection(&self, id: u64) -> bool {
+        self.fire_on(id, OneShot::Abort, |_| {})
+    }
+
+    /// Sends close 1001 (going away) to live websocket connection `id` only
+    /// (`disconnects_close_1001`). False if no such connection is live.
+    pub fn close_connection(&self, id: u64) -> bool {
+        self.fire_on(id, OneShot::Close1001, |_| {})
+    }
+
+    /// Sends the `serverShutdown` event to live websocket connection `id` only and closes it
+    /// (1001) `close_after` later, as [`Faults::server_shutdown_then_close`] does to all
+    /// (`server_shutdowns_sent`, `disconnects_server_shutdown`); `Duration::ZERO` closes at once.
+    /// The delay is this connection's own and leaves the global one alone. False if no such
+    /// connection is live.
+    pub fn server_shutdown_connection(&self, id: u64, close_after: Duration) -> bool {
+        let ms = u64::try_from(close_after.as_millis()).unwrap_or(u64::MAX);
+        // Stored before the bump (both SeqCst): the connection that sees the new generation reads
+        // this delay, not an older one.
+        self.fire_on(id, OneShot::ServerShutdown, |c| c.shutdown_close_after_ms.store(ms, Ordering::SeqCst))
+    }
+
+    /// Lags live websocket connection `id` only, as [`Faults::lag_open_connections`] lags all:
+    /// from now on it writes what it sends on the market's behalf `lag` late, in order, with `E`
+    /// stamped at the original time; `Duration::ZERO` removes the lag. False if no such
+    /// connection is live.
+    pub fn lag_connection(&self, id: u64, lag: Duration) -> bool {
+        let Some(c) = self.hub.conn(id) else {
+            return false;
+        };
+        c.lag_us.store(faults::us(Some(lag)), Ordering::Relaxed);
+        self.hub.wake_all();
+        true
+    }
+
+    /// Writes `frame` on live websocket connection `id` only (see [`Faults::inject`]). False if
+    /// no such connection is live.
+    pub fn inject_connection(&self, id: u64, frame: Inject) -> bool {
+        let Some(c) = self.hub.conn(id) else {
+            return false;
+        };
+        hub::lock(&c.inbox).push(frame);
+        self.hub.wake_all();
+        true
+    }
+
+    /// A gap on chosen symbols: every live connection subscribed to the depth stream of one of
+    /// `symbols` (any case; `@depth` or `@depth@100ms`) skips that symbol's next diff on that
+    /// stream, and no other symbol's, so the client sees `U > previous u + 1` for that symbol
+    /// only. Acted on at the connection's next wake-up, behind its lag like every one-shot fault;
+    /// each skipped diff counts in `gaps_injected`. Returns how many (connection, symbol) drops
+    /// were armed: 0 when no live connection carries any of them.
+    pub fn drop_next_diff_of(&self, symbols: &[&str]) -> usize {
+        let symbols = lower_symbols(symbols);
+        let conns: Vec<Arc<ConnFaults>> = hub::lock(&self.hub.conns).values().cloned().collect();
+        let n = conns.iter().map(|c| arm_symbol_drops(c, &symbols)).sum();
+        if n > 0 {
+            self.hub.wake_all();
+        }
+        n
+    }
+
+    /// [`Faults::drop_next_diff_of`] on live connection `id` only: with A/B connections carrying
+    /// the same streams, one copy has the gap and the other does not. Returns how many of
+    /// `symbols` were armed (those whose depth stream the connection carries; 0 if it is not
+    /// live).
+    pub fn drop_next_diff_on(&self, id: u64, symbols: &[&str]) -> usize {
+        let Some(c) = self.hub.conn(id) else {
+            return 0;
+        };
+        let n = arm_symbol_drops(&c, &lower_symbols(symbols));
+        if n > 0 {
+            self.hub.wake_all();
+        }
+        n
     }
 
     /// Each live connection skips its next depth diff: the client sees `U > prev u + 1`.

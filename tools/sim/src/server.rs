@@ -220,7 +220,7 @@ fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
     let key = head.header("sec-websocket-key").unwrap_or_default().to_string();
     // Registered before the 101 goes out: once a client sees its upgrade answered, faults aimed
     // at the connections open now (a lag, injected frames) reach it.
-    let own = server.hub.register_conn(id);
+    let own = server.hub.register_conn(id, &params.subs.names);
     if ws::write_upgrade(&mut io, &key).is_ok() {
         ws::serve(&server.hub, io, id, params, server.conn_cfg, own);
     }

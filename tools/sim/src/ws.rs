@@ -14,7 +14,7 @@
 //! `poll_interval`, so an idle connection costs a few wake-ups per second, never a spin. This
 //! module does not parse HTTP; the server hands it a stream whose request head was already read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ use tungstenite::protocol::{Role, WebSocket};
 use tungstenite::{Bytes, Message};
 
 use crate::control::{self, Subscriptions};
-use crate::event::{MarketEvent, StreamId, StreamKind};
+use crate::event::{depth_symbol, MarketEvent, StreamId, StreamKind};
 use crate::faults::{ConnFaults, Counters, Disconnect, Inject, OneShot, ONE_SHOTS};
 use crate::hub::{lock, now_us, Hub, TakeError};
 use crate::io::Io;
@@ -82,17 +82,20 @@ pub(crate) fn parse_target(path: &str, query: &[(String, String)]) -> Result<WsP
     Err("Unknown websocket path.")
 }
 
-/// One-shot faults a connection has yet to act on: how many times each fired, and the delay
-/// between a `serverShutdown` event and its close as set when they fired.
-#[derive(Debug, Clone, Copy)]
+/// One-shot faults a connection has yet to act on: how many times each fired (globally or aimed
+/// at this connection), the delay between a `serverShutdown` event and its close as set when they
+/// fired, and the symbols whose next depth diff to skip.
+#[derive(Debug, Clone)]
 struct Fired {
     counts: [u64; ONE_SHOTS],
     close_after: Duration,
+    /// Lowercase symbols, from `Faults::drop_next_diff_of` / `drop_next_diff_on`.
+    drop_symbols: Vec<String>,
 }
 
 impl Fired {
     fn any(&self) -> bool {
-        self.counts.iter().any(|&n| n > 0)
+        self.counts.iter().any(|&n| n > 0) || !self.drop_symbols.is_empty()
     }
 
     fn has(&self, f: OneShot) -> bool {
@@ -130,8 +133,14 @@ struct Conn<'a> {
     micros: bool,
     names: HashMap<StreamId, Arc<str>>,
     cursor: u64,
+    /// Generations of the global one-shot faults already acted on.
     seen: [u64; ONE_SHOTS],
+    /// Generations of the one-shot faults aimed at this connection already acted on.
+    seen_own: [u64; ONE_SHOTS],
+    /// Depth diffs to skip, whatever their stream (global and per-connection `drop_next_diff`).
     pending_drops: u64,
+    /// Depth streams whose next diff to skip, each once (per-symbol drops).
+    stream_drops: HashSet<StreamId>,
     diffs_seen: u64,
     sent: u64,
     /// Outstanding pings: payload and the deadline for its pong.
@@ -173,7 +182,10 @@ pub(crate) fn serve(
         names: HashMap::new(),
         cursor,
         seen: hub.faults.gens(),
+        // Its own entry is new: anything aimed at it since registration is still to act on.
+        seen_own: [0; ONE_SHOTS],
         pending_drops: 0,
+        stream_drops: HashSet::new(),
         diffs_seen: 0,
         sent: 0,
         pings: VecDeque::new(),
@@ -194,6 +206,8 @@ pub(crate) fn serve(
 }
 
 impl Conn<'_> {
+    /// Interns the subscribed names (ids for the per-event check) and publishes them to the
+    /// registry entry, where `Faults::connections` and per-symbol drops read them.
     fn resolve(&mut self) {
         let mut reg = lock(&self.hub.streams);
         self.names = self
@@ -205,6 +219,10 @@ impl Conn<'_> {
                 (id, Arc::from(n.as_str()))
             })
             .collect();
+        drop(reg);
+        // A drop armed on a stream no longer taken would otherwise wait for a resubscription.
+        self.stream_drops.retain(|id| self.names.contains_key(id));
+        lock(&self.own.streams).clone_from(&self.subs.names);
     }
 
     fn run(&mut self) -> Disconnect {
@@ -271,13 +289,27 @@ impl Conn<'_> {
         Duration::from_micros(self.own.lag_us.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// One-shot faults fired since the last look.
+    /// One-shot faults fired since the last look, global ones and those aimed at this
+    /// connection together: either kind is acted on the same way, in the same place in the lag
+    /// queue.
     fn observe_faults(&mut self) -> Fired {
         let gens = self.hub.faults.gens();
-        let counts = std::array::from_fn(|i| gens[i].saturating_sub(self.seen[i]));
+        let own = self.own.gens();
+        let global: [u64; ONE_SHOTS] = std::array::from_fn(|i| gens[i].saturating_sub(self.seen[i]));
+        let mine: [u64; ONE_SHOTS] = std::array::from_fn(|i| own[i].saturating_sub(self.seen_own[i]));
         self.seen = gens;
-        let ms = self.hub.faults.shutdown_close_after_ms.load(std::sync::atomic::Ordering::SeqCst);
-        Fired { counts, close_after: Duration::from_millis(ms) }
+        self.seen_own = own;
+        let counts = std::array::from_fn(|i| global[i] + mine[i]);
+        let ms = |a: &std::sync::atomic::AtomicU64| Duration::from_millis(a.load(std::sync::atomic::Ordering::SeqCst));
+        let shutdown = OneShot::ServerShutdown as usize;
+        // Both fired at once: one event, and the earlier of the two closes.
+        let close_after = match (global[shutdown] > 0, mine[shutdown] > 0) {
+            (true, true) => ms(&self.hub.faults.shutdown_close_after_ms).min(ms(&self.own.shutdown_close_after_ms)),
+            (false, true) => ms(&self.own.shutdown_close_after_ms),
+            _ => ms(&self.hub.faults.shutdown_close_after_ms),
+        };
+        let drop_symbols = std::mem::take(&mut *lock(&self.own.drop_symbols));
+        Fired { counts, close_after, drop_symbols }
     }
 
     fn act_on(&mut self, fired: Fired) -> Option<Disconnect> {
@@ -285,6 +317,10 @@ impl Conn<'_> {
             return None;
         }
         self.pending_drops += fired.counts[OneShot::DropDiff as usize];
+        for sym in &fired.drop_symbols {
+            let of_sym = |n: &Arc<str>| depth_symbol(n).is_some_and(|s| s.eq_ignore_ascii_case(sym));
+            self.stream_drops.extend(self.names.iter().filter(|(_, n)| of_sym(n)).map(|(&id, _)| id));
+        }
         if fired.has(OneShot::Malformed) && self.send_malformed().is_err() {
             return Some(Disconnect::IoError);
         }
@@ -422,6 +458,10 @@ impl Conn<'_> {
             };
             if ev.kind == StreamKind::Depth {
                 self.diffs_seen += 1;
+                if self.stream_drops.remove(&ev.stream) {
+                    Counters::bump(&self.hub.counters.gaps_injected);
+                    continue;
+                }
                 let periodic = drop_every > 0 && self.diffs_seen % drop_every == 0;
                 if self.pending_drops > 0 || periodic {
                     if !periodic {
