@@ -37,7 +37,7 @@ impl StreamKind {
     pub const ALL: [StreamKind; 4] =
         [StreamKind::Depth, StreamKind::Trade, StreamKind::AggTrade, StreamKind::BookTicker];
 
-    fn slot(self) -> usize {
+    pub(crate) fn slot(self) -> usize {
         match self {
             StreamKind::Depth => 0,
             StreamKind::Trade => 1,

@@ -2,6 +2,7 @@
 //! make-before-break switch) a standby, the REST worker's channel, and the timers. See the
 //! [module documentation](super) for what it decides and how a switch works.
 
+use super::first_seen::FirstSeen;
 use super::held::Held;
 use super::supervisor::{Action, ConnId, Loss, Role, Supervisor, SupervisorConfig, ATTEMPTS_PER_WINDOW};
 use super::report::LinkReport;
@@ -22,7 +23,7 @@ use crate::binance::rest::{
 };
 use crate::binance::schedule::Priority;
 use crate::binance::url::stream_path;
-use crate::binance::{ByStream, StreamKind};
+use crate::binance::StreamKind;
 use crate::capture::{Recorder, RecorderConfig};
 use crate::net::clock::WallClock;
 use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
@@ -224,7 +225,9 @@ pub fn run<W: Write>(
             batch_frames: 0,
             rec,
             binary: 0,
-            winners: if legs > 1 { vec![ByStream::default(); n] } else { Vec::new() },
+            // 8,192 recent events per shard: at 50 ms behind, copies are matched up to some
+            // 160,000 events a second per shard.
+            first_seen: FirstSeen::new(if legs > 1 { (8192 * plan.len()).min(1 << 20) } else { 0 }),
         },
         report,
         deadline,
@@ -297,25 +300,21 @@ impl Link {
         Link { frames: 0, first: 0, duplicates: 0, held: 0, lag_us }
     }
 
-    /// Counts what the pipeline made of one of this lane's frames; `winners` (with redundancy) is
-    /// where the first copy of each stream's latest event was taken and when.
+    /// Counts what the pipeline made of one of this lane's frames; `first_seen` (with redundancy)
+    /// remembers when the first copy of each recent event arrived.
     #[inline]
-    fn count(&mut self, o: &FrameOutcome, recv_ns: i64, winners: &mut [ByStream<(u64, i64)>]) {
+    fn count(&mut self, o: &FrameOutcome, recv_ns: i64, first_seen: &mut FirstSeen) {
         match *o {
             FrameOutcome::Market { symbol, kind, ids } => {
                 self.first += 1;
-                if let Some(w) = winners.get_mut(symbol) {
-                    w[kind] = (ids.last, recv_ns);
-                }
+                first_seen.insert(symbol, kind, ids.last, recv_ns);
             }
             FrameOutcome::Duplicate { symbol, kind, ids } => {
                 self.duplicates += 1;
-                // The lag is known when this is a copy of the stream's latest event (a copy of an
-                // older one arrived after the next event: its lag is not measured).
-                if let Some(&(id, at)) = winners.get(symbol).map(|w| &w[kind]) {
-                    if id == ids.last && at != 0 {
-                        self.lag_us.saturating_record(u64::try_from((recv_ns - at) / 1000).unwrap_or(0));
-                    }
+                // Known while the table still holds the first copy (a copy of an event long
+                // overwritten is not measured). A diff's copy is matched by its last id.
+                if let Some(at) = first_seen.get(symbol, kind, ids.last) {
+                    self.lag_us.saturating_record(u64::try_from((recv_ns - at) / 1000).unwrap_or(0));
                 }
             }
             _ => {}
@@ -364,9 +363,9 @@ struct Feed<'a, W: Write> {
     batch_frames: u32,
     rec: Option<Recorder>,
     binary: u64,
-    /// With redundancy, per symbol and stream: the last id taken first and its receive time (wall
-    /// ns), to measure how far behind it the other copies arrive. Empty without redundancy.
-    winners: Vec<ByStream<(u64, i64)>>,
+    /// With redundancy: when the first copy of each recent event arrived, to measure how far
+    /// behind it the other copies arrive. Empty without redundancy.
+    first_seen: FirstSeen,
 }
 
 /// Which frames of a connection may be processed at once.
@@ -441,7 +440,7 @@ impl<W: Write> Feed<'_, W> {
                         o
                     }
                 };
-                link.count(&o, recv_ns, &mut self.winners);
+                link.count(&o, recv_ns, &mut self.first_seen);
                 self.record(recv_ns, frame, &o);
                 match o {
                     FrameOutcome::Market { .. } => {
@@ -634,16 +633,19 @@ impl<W: Write> Loop<'_, W> {
         let shard = &mut self.shards[k];
         let mut old = std::mem::take(&mut shard.ahead);
         let mut keep = std::mem::take(&mut shard.spare);
-        let Feed { p, clock, winners, rec, .. } = &mut self.feed;
+        let Feed { p, clock, first_seen, rec, .. } = &mut self.feed;
         let link = &mut shard.link;
+        // A frame let go now is stamped now: it could not be used before (its latency counts the
+        // wait, and the capture stays in time order).
+        let now_ns = clock.ns(now);
         old.release_into(
             &mut keep,
             n,
             p,
-            |t| clock.ns(t),
+            |_| now_ns,
             |t| hold && now.saturating_duration_since(t) < limit,
             |_, frame, ns, o| {
-                link.count(o, ns, winners);
+                link.count(o, ns, first_seen);
                 record(rec, ns, frame, o);
             },
         );

@@ -31,6 +31,7 @@
 mod config;
 mod event_loop;
 mod exchange;
+mod first_seen;
 mod held;
 mod report;
 pub(crate) mod supervisor;
