@@ -29,7 +29,30 @@ pub fn assert_dump_matches(sim: &SimHandle, dir: &std::path::Path, symbol: &str)
     let v: serde_json::Value = serde_json::from_str(&dump).unwrap();
     let id = v["lastUpdateId"].as_u64().unwrap();
     let want = sim.reference_book(symbol, id).unwrap_or_else(|| panic!("{symbol}: no reference book at {id}"));
-    assert!(dump.trim_end() == want.to_dump_json(), "{symbol} at {id}: the dumped book differs from the reference");
+    let want = want.to_dump_json();
+    if dump.trim_end() != want {
+        // Left beside the dump for whoever reads the failure.
+        let ref_path = dir.join(format!("{symbol}.reference.json"));
+        let _ = std::fs::write(&ref_path, &want);
+        panic!("{symbol} at {id}: the dumped book {} differs from the reference {}", path.display(), ref_path.display());
+    }
+    id
+}
+
+/// Like [`assert_dump_matches`] for the best `depth` levels of each side only: a book synced from a
+/// snapshot of limited depth knows the levels within it, not the ones beyond.
+pub fn assert_dump_top_matches(sim: &SimHandle, dir: &std::path::Path, symbol: &str, depth: usize) -> u64 {
+    let path = dir.join(format!("{symbol}.json"));
+    let dump = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: serde_json::Value = serde_json::from_str(&dump).unwrap();
+    let id = v["lastUpdateId"].as_u64().unwrap();
+    let want = sim.reference_book(symbol, id).unwrap_or_else(|| panic!("{symbol}: no reference book at {id}"));
+    let w: serde_json::Value = serde_json::from_str(&want.to_dump_json()).unwrap();
+    for side in ["bids", "asks"] {
+        let top = |x: &serde_json::Value| x[side].as_array().unwrap().iter().take(depth).cloned().collect::<Vec<_>>();
+        let (got, exp) = (top(&v), top(&w));
+        assert!(got == exp, "{symbol} at {id}: the best {depth} {side} differ from the reference:\n{got:?}\n{exp:?}");
+    }
     id
 }
 
