@@ -39,10 +39,14 @@ fn two_connections_synced(sim: &SimHandle) -> Vec<ConnInfo> {
 }
 
 fn base(sim: &SimHandle, dir: &Path, secs: f64) -> RunArgs {
+    base_with(sim, dir, secs, 2)
+}
+
+fn base_with(sim: &SimHandle, dir: &Path, secs: f64, legs: usize) -> RunArgs {
     RunArgs::against(sim)
         .symbols(&SYMBOLS.join(","))
         .streams("depth,trade,bookTicker")
-        .flag("--redundancy", "2")
+        .flag("--redundancy", &legs.to_string())
         .duration(secs)
         .depth_limit(5000)
         .output("none")
@@ -148,4 +152,45 @@ fn when_both_connections_are_lost_the_books_resync() {
         util::assert_dump_matches(&sim, &dir, &x.to_uppercase());
     }
     assert_eq!(s["book_ticker_mismatches"], 0, "{s}");
+}
+
+/// Not a test of behaviour but the measurement behind the README's redundancy figures, run by
+/// hand: `cargo test --release --test live_redundancy -- --ignored --nocapture`. Three runs of
+/// 20 s side by side against one simulator: one healthy connection alone; `--redundancy 2` with
+/// connection B 50 ms behind; and the same with A reset at 10 s.
+#[test]
+#[ignore]
+fn measure_latency_alone_lagging_pair_and_reset() {
+    let _serial = serial();
+    let secs = 20.0;
+    for (name, legs, reset) in [("alone", 1, false), ("pair, B +50 ms", 2, false), ("pair, B +50 ms, A reset", 2, true)] {
+        let sim = util::sim(false, &SYMBOLS);
+        let dir = util::temp_dir("redundancy-measure");
+        let child = base_with(&sim, &dir, secs, legs).spawn();
+        util::wait_until("connections", WAIT, || sim.faults().connections().len() == legs);
+        let conns = sim.faults().connections();
+        if legs == 2 {
+            assert!(sim.faults().lag_connection(conns[1].id, Duration::from_millis(50)));
+        }
+        if reset {
+            std::thread::sleep(Duration::from_secs_f64(secs / 2.0));
+            assert!(sim.faults().abort_connection(conns[0].id));
+        }
+        let f = util::wait_tickfeed(child, LIMIT);
+        assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
+        let s = json(&dir.join("stats.json"));
+        let l = &s["latency_us"];
+        println!(
+            "{name}: events {} latency_us p50 {} p99 {} p999 {} | gaps {} resyncs {} reconnects {} held_ahead {}",
+            s["events"], l["p50"], l["p99"], l["p999"], s["gaps"], s["resyncs"], s["reconnects"], s["held_ahead"]
+        );
+        if let Some(links) = s["links"].as_array() {
+            for k in links {
+                println!(
+                    "    {}: frames {} first {} duplicates {} held {} lag_us p50 {} p99 {} (n={})",
+                    k["leg"].as_str().unwrap_or("?"), k["frames"], k["first"], k["duplicates"], k["held"], k["lag_us_p50"], k["lag_us_p99"], k["lag_samples"]
+                );
+            }
+        }
+    }
 }
