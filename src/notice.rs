@@ -116,6 +116,9 @@ pub enum ResyncCause {
     /// A far level had to be dropped (the ladder's overflow was full): the book is no longer known
     /// to be whole.
     Evicted,
+    /// The best bid or ask moved past the deepest level of the snapshot: the levels beyond it
+    /// were never sent, so the top is no longer known.
+    BeyondSnapshot,
 }
 
 impl ResyncCause {
@@ -124,6 +127,9 @@ impl ResyncCause {
             ResyncCause::Gap => "sequence gap",
             ResyncCause::OffTick => "price off the tick grid",
             ResyncCause::SnapshotTooOld => "snapshot too old for the buffered diffs",
+            ResyncCause::BeyondSnapshot => {
+                "the best price moved past the snapshot's deepest level (levels beyond it were never sent)"
+            }
             ResyncCause::Evicted => {
                 "a far level dropped (the ladder's overflow was full; the next one is twice as large)"
             }

@@ -10,8 +10,13 @@ use tickfeed::capture::{open_recording, split_line, RecordedLine, ReplayOptions,
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
 
+/// The verified figures follow the plain official procedure, which keeps a book synced after its
+/// best price leaves the snapshot's range (BTCUSDT falls below the 1000-level snapshot's deepest
+/// bid at U=50093366465): these pipelines trust levels beyond the snapshot, as it does.
 fn quiet_pipeline() -> Pipeline {
-    Pipeline::new(PipelineConfig { output: OutputMode::TobJson, auto_symbols: true, ..PipelineConfig::default() }, &[])
+    let mut cfg = PipelineConfig { output: OutputMode::TobJson, auto_symbols: true, ..PipelineConfig::default() };
+    cfg.book.trust_beyond_snapshot = true;
+    Pipeline::new(cfg, &[])
 }
 
 /// Feeds files line by line (single-symbol files: a snapshot goes to the file's symbol), checking
@@ -126,7 +131,7 @@ fn cli_replay_writes_stats_and_book_dump() {
     let _ = std::fs::remove_dir_all(&dir);
     let stats = dir.join("stats.json");
     let out = Command::new(env!("CARGO_BIN_EXE_tickfeed"))
-        .args(["replay", "--output", "tob", "--quiet", "--dump-book"])
+        .args(["replay", "--output", "tob", "--quiet", "--trust-beyond-snapshot", "--dump-book"])
         .arg(dir.join("books"))
         .arg("--stats")
         .arg(&stats)
@@ -186,4 +191,26 @@ fn cli_errors_are_one_line_and_nonzero() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("tickfeed: "), "{err}");
     }
+}
+
+/// By default a book whose best price leaves its snapshot's range stops calling itself synced
+/// (Binance: a book is authoritative only inside the snapshot's range) and asks for a snapshot;
+/// the recording has no second one, so BTCUSDT ends resyncing. Everything before that point is
+/// as verified: no gap, no crossed book, no bookTicker mismatch.
+#[test]
+fn a_best_price_past_the_snapshot_range_is_not_trusted_by_default() {
+    let (Some(a), Some(b)) = (util::recording("btcusdt_20240808.gz"), util::recording("btcusdt_20240809.gz")) else {
+        return;
+    };
+    let mut p =
+        Pipeline::new(PipelineConfig { output: OutputMode::None, auto_symbols: true, ..PipelineConfig::default() }, &[]);
+    replay_checked(&mut p, &[a, b]);
+    let book = p.symbols()[0].book();
+    assert!(!book.is_synced());
+    let c = book.counters();
+    assert_eq!((c.beyond_snapshot, c.gaps, c.snapshots), (1, 0, 1), "{c:?}");
+    // It left at the diff that took the best bid below the snapshot's deepest bid (61631.55).
+    assert_eq!(book.last_update_id(), 50093366464);
+    let audit = p.symbols()[0].audit().counters();
+    assert_eq!((audit.checks, audit.mismatches), (423, 0), "{audit:?}");
 }

@@ -15,7 +15,7 @@
 //! book at [`OrderBook::last_update_id`] for every level inside the snapshot's depth.
 
 use crate::binance::RawLevel;
-use crate::book::fixed::{infer_tick, OffTick, TickSize, Units};
+use crate::book::fixed::{infer_tick, OffTick, TickSize, Ticks, Units};
 use crate::book::ladder::{Ladder, LadderConfig, Side, MAX_OVERFLOW_CAP, MIN_WINDOW_TICKS};
 use crate::book::top::Top;
 
@@ -50,11 +50,15 @@ pub struct BookConfig {
     /// Diffs held while waiting for a snapshot; past this the buffer restarts from the newest
     /// diff (a snapshot judged against the old buffer would be refetched anyway).
     pub max_buffered_diffs: usize,
+    /// Keep a book synced when its best bid or ask moves past the deepest level of its snapshot,
+    /// as the plain official procedure does. Off by default: Binance says a book is authoritative
+    /// only inside the snapshot's range, so tickfeed resyncs instead (`beyond_snapshot`).
+    pub trust_beyond_snapshot: bool,
 }
 
 impl Default for BookConfig {
     fn default() -> Self {
-        BookConfig { ladder: None, max_buffered_diffs: 5000 }
+        BookConfig { ladder: None, max_buffered_diffs: 5000, trust_beyond_snapshot: false }
     }
 }
 
@@ -82,6 +86,10 @@ pub struct SyncCounters {
     pub evictions: u64,
     /// Prices that were not a multiple of the tick size (book discarded, tick refined).
     pub off_tick: u64,
+    /// Times the best bid or ask moved past the deepest level of the snapshot (the levels beyond
+    /// it were never sent, so the top could no longer be sure): the book was discarded and
+    /// resynced from a snapshot around the new price.
+    pub beyond_snapshot: u64,
 }
 
 /// What a diff did.
@@ -102,6 +110,9 @@ pub enum DiffOutcome {
     /// Applying it made the ladder drop a far level: the book is no longer known to be whole, so
     /// it was discarded; the next snapshot gets a ladder with twice the overflow.
     Evicted,
+    /// Applying it moved the best bid or ask past the deepest level of the snapshot: levels
+    /// beyond that were never sent, so the top is no longer known; the book was discarded.
+    BeyondSnapshot,
 }
 
 /// What a snapshot did.
@@ -187,6 +198,12 @@ pub struct OrderBook {
     snapshot_in_flight: bool,
     counters: SyncCounters,
     sync_point: Option<SyncPoint>,
+    /// The deepest bid and ask of the snapshot, in ticks (`None`: that side was empty, so the
+    /// snapshot held all of it). Every level at or better than these is known exactly; beyond
+    /// them only the levels a diff has touched are, so a best price past them cannot be trusted.
+    known: (Option<i64>, Option<i64>),
+    /// [`BookConfig::trust_beyond_snapshot`].
+    trust_beyond_snapshot: bool,
 }
 
 impl OrderBook {
@@ -211,6 +228,8 @@ impl OrderBook {
             snapshot_in_flight: false,
             counters: SyncCounters::default(),
             sync_point: None,
+            known: (None, None),
+            trust_beyond_snapshot: cfg.trust_beyond_snapshot,
         }
     }
 
@@ -340,6 +359,12 @@ impl OrderBook {
                 self.buffer(first_id, final_id, bids, asks);
                 DiffOutcome::Evicted
             }
+            Ok(()) if self.beyond_snapshot() => {
+                self.counters.beyond_snapshot += 1;
+                self.discard(true);
+                self.buffer(first_id, final_id, bids, asks);
+                DiffOutcome::BeyondSnapshot
+            }
             Ok(()) => {
                 if self.awaiting_first_diff {
                     if let Some(sp) = &mut self.sync_point {
@@ -384,6 +409,12 @@ impl OrderBook {
         if let Err(off) = self.apply(bids, asks) {
             self.off_tick(off);
             return SnapshotOutcome::Failed;
+        }
+        if let Some(tick) = self.tick {
+            let deepest = |ls: &[RawLevel], worse: fn(Ticks, Ticks) -> Ticks| {
+                ls.iter().filter_map(|l| tick.to_ticks(l.price).ok()).reduce(worse)
+            };
+            self.known = (deepest(bids, Ticks::min), deepest(asks, Ticks::max));
         }
         if self.counters.snapshots > 0 {
             self.counters.resyncs += 1;
@@ -445,6 +476,18 @@ impl OrderBook {
         if !self.snapshot_in_flight {
             self.wants_snapshot = true;
         }
+    }
+
+    /// The best bid is below the snapshot's deepest bid (or the bids are gone), or the best ask
+    /// above its deepest ask: between there and the known band may be levels never sent.
+    fn beyond_snapshot(&self) -> bool {
+        if self.trust_beyond_snapshot {
+            return false;
+        }
+        let (bid_floor, ask_ceiling) = self.known;
+        let bid_out = bid_floor.is_some_and(|f| self.ladder.best_bid().is_none_or(|b| b.tick < f));
+        let ask_out = ask_ceiling.is_some_and(|c| self.ladder.best_ask().is_none_or(|a| a.tick > c));
+        bid_out || ask_out
     }
 
     fn apply(&mut self, bids: &[RawLevel], asks: &[RawLevel]) -> Result<(), OffTick> {
@@ -519,6 +562,33 @@ mod tests {
 
     fn book() -> OrderBook {
         OrderBook::new(BookConfig::default(), TickSize::new(1_000_000))
+    }
+
+    #[test]
+    fn a_best_price_past_the_snapshots_deepest_level_resyncs() {
+        let mut b = book();
+        assert_eq!(b.on_diff(5, 5, &[], &[]), DiffOutcome::Buffered);
+        let synced = b.on_snapshot(4, &[l(10, 1), l(9, 1), l(8, 1)], &[l(11, 1), l(12, 1), l(13, 1)]);
+        assert!(matches!(synced, SnapshotOutcome::Synced { .. }), "{synced:?}");
+        // Within the snapshot's band the top is known, whatever happens beyond it.
+        assert_eq!(b.on_diff(6, 6, &[l(10, 0), l(5, 2)], &[l(11, 0), l(20, 1)]), DiffOutcome::Applied);
+        assert_eq!(b.on_diff(7, 7, &[l(9, 0)], &[l(12, 0)]), DiffOutcome::Applied);
+        // The last snapshot ask is gone: the best ask (20) is past the band, and levels between 13
+        // and 20 were never sent. The book cannot be sure any more.
+        assert_eq!(b.on_diff(8, 8, &[], &[l(13, 0)]), DiffOutcome::BeyondSnapshot);
+        assert!(!b.is_synced());
+        assert_eq!(b.counters().beyond_snapshot, 1);
+        // Bids emptied past the band count too.
+        let mut b = book();
+        assert_eq!(b.on_diff(5, 5, &[], &[]), DiffOutcome::Buffered);
+        assert!(matches!(b.on_snapshot(4, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        assert_eq!(b.on_diff(6, 6, &[l(10, 0)], &[]), DiffOutcome::BeyondSnapshot);
+        // A side the snapshot sent empty was whole: every level on it comes from diffs.
+        let mut b = book();
+        assert_eq!(b.on_diff(5, 5, &[], &[]), DiffOutcome::Buffered);
+        assert!(matches!(b.on_snapshot(4, &[l(10, 1)], &[]), SnapshotOutcome::Synced { .. }));
+        assert_eq!(b.on_diff(6, 6, &[], &[l(30, 1)]), DiffOutcome::Applied);
+        assert_eq!(b.on_diff(7, 7, &[l(11, 1)], &[l(30, 0)]), DiffOutcome::Applied);
     }
 
     #[test]

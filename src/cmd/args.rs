@@ -261,6 +261,9 @@ pub(crate) struct OutputArgs {
     #[allow(missing_docs)]
     #[arg(long, value_name = "N", allow_negative_numbers = true, help = window_ticks_help(), value_parser = window_ticks)]
     pub window_ticks: Option<usize>,
+    /// Keep a book synced when its best price moves past the deepest level of its snapshot (the plain official procedure; Binance: a book is authoritative only inside its snapshot's range). Default: resync then. For replaying a recording with one snapshot knowingly
+    #[arg(long)]
+    pub trust_beyond_snapshot: bool,
     /// Do not log sync events and bad messages to stderr
     #[arg(long, overrides_with = "quiet")]
     pub quiet: bool,
@@ -271,6 +274,7 @@ impl OutputArgs {
     pub(crate) fn pipeline_config(&self) -> PipelineConfig {
         let mut cfg = PipelineConfig { output: self.output, ..PipelineConfig::default() };
         cfg.book.ladder = self.window_ticks.map(|w| LadderConfig { window_ticks: w, ..LadderConfig::default() });
+        cfg.book.trust_beyond_snapshot = self.trust_beyond_snapshot;
         cfg
     }
 }

@@ -128,6 +128,8 @@ pub struct SymbolSummary {
     pub dropped_diffs: u64,
     /// Resyncs because a far level had to be dropped (a full overflow).
     pub evictions: u64,
+    /// Resyncs because the best price moved past the snapshot's deepest level.
+    pub beyond_snapshot: u64,
     /// bookTicker comparisons.
     pub book_ticker_checks: u64,
     /// bookTicker mismatches.
@@ -183,7 +185,7 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
     let _ = write!(
         o,
         ",\"negative_latency\":{},\"min_latency_us\":{},\"control_replies\":{},\"server_shutdowns\":{},\
-         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{}",
+         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{},\"beyond_snapshot\":{}",
         s.negative_latency,
         s.min_latency_us,
         s.control_replies,
@@ -192,6 +194,7 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
         s.duplicates,
         sum(|x| x.dropped_diffs),
         sum(|x| x.evictions),
+        sum(|x| x.beyond_snapshot),
     );
     for (k, v) in extra {
         let _ = write!(o, ",\"{k}\":{v}");
@@ -297,6 +300,7 @@ mod tests {
             resyncs: 1,
             dropped_diffs: 2,
             evictions: 0,
+            beyond_snapshot: 0,
             book_ticker_checks: 5,
             book_ticker_mismatches: 0,
             trades: 9,

@@ -560,6 +560,7 @@ impl Pipeline {
             DiffOutcome::OffTick => Some(ResyncCause::OffTick),
             DiffOutcome::SnapshotTooOld => Some(ResyncCause::SnapshotTooOld),
             DiffOutcome::Evicted => Some(ResyncCause::Evicted),
+            DiffOutcome::BeyondSnapshot => Some(ResyncCause::BeyondSnapshot),
         };
         let s = &mut self.symbols[idx];
         if let Some(cause) = cause {
@@ -665,6 +666,7 @@ impl Pipeline {
                     resyncs: c.resyncs,
                     dropped_diffs: c.dropped_diffs,
                     evictions: c.evictions,
+                    beyond_snapshot: c.beyond_snapshot,
                     book_ticker_checks: a.checks,
                     book_ticker_mismatches: a.mismatches,
                     trades: s.trades,
