@@ -148,6 +148,9 @@ struct Conn<'a> {
     ping_every_ms: u64,
     next_ping: Option<Instant>,
     opened: Instant,
+    /// When the connection was last caught up with the log, and its `write_wait` then: what a
+    /// slow-consumer drop is judged on.
+    caught_up: (Instant, Duration),
     /// Arrival times of recent inbound frames, for the messages-per-second limit.
     incoming: VecDeque<Instant>,
     rng: Rng,
@@ -192,6 +195,7 @@ pub(crate) fn serve(
         ping_every_ms: 0,
         next_ping: None,
         opened: Instant::now(),
+        caught_up: (Instant::now(), Duration::ZERO),
         incoming: VecDeque::new(),
         rng: Rng::new(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now_us() as u64),
         out: String::with_capacity(4096),
@@ -229,9 +233,19 @@ impl Conn<'_> {
         loop {
             let timeout = self.wait_budget();
             let batch = match self.hub.take(self.id, &mut self.cursor, 1024, timeout) {
-                Ok(b) => b,
+                Ok((b, left)) => {
+                    if left == 0 {
+                        self.caught_up = (Instant::now(), self.ws.get_ref().write_wait());
+                    }
+                    b
+                }
                 Err(TakeError::Lagged) => {
-                    return self.close_with(CloseCode::Policy, "Slow consumer", Disconnect::SlowConsumer)
+                    let (since, wait_then) = self.caught_up;
+                    let waited = self.ws.get_ref().write_wait().saturating_sub(wait_then);
+                    if client_not_to_blame(since.elapsed(), waited) {
+                        Counters::bump(&self.hub.counters.slow_consumer_sim_behind);
+                    }
+                    return self.close_with(CloseCode::Policy, "Slow consumer", Disconnect::SlowConsumer);
                 }
                 Err(TakeError::Stopped) => {
                     return self.close_with(CloseCode::Away, "Simulator shutting down", Disconnect::SimShutdown)
@@ -773,6 +787,14 @@ impl Conn<'_> {
     }
 }
 
+/// Whether a connection that fell behind the log since it was last caught up (`since` ago) fell
+/// behind through no fault of its client: it spent less than half that time waiting on writes to
+/// the client (`waited`), so the rest went to the simulator itself (its own work, or a thread that
+/// was not scheduled, or a market burst bigger than the log).
+fn client_not_to_blame(since: Duration, waited: Duration) -> bool {
+    waited * 2 < since
+}
+
 /// A write that times out means the client stopped reading: a slow consumer, as Binance would
 /// call it. Anything else is an I/O failure.
 fn write_failed(e: &tungstenite::Error) -> Disconnect {
@@ -798,6 +820,14 @@ mod tests {
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn a_slow_consumer_is_blamed_on_whoever_took_the_time() {
+        let s = Duration::from_secs(1);
+        assert!(!client_not_to_blame(s * 2, s * 2), "blocked writing all along: the client");
+        assert!(!client_not_to_blame(s * 2, s), "half the time writing: still the client");
+        assert!(client_not_to_blame(s * 2, s / 10), "hardly writing: the simulator");
     }
 
     #[test]
