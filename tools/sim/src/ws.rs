@@ -14,7 +14,7 @@
 //! `poll_interval`, so an idle connection costs a few wake-ups per second, never a spin. This
 //! module does not parse HTTP; the server hands it a stream whose request head was already read.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,8 +139,9 @@ struct Conn<'a> {
     seen_own: [u64; ONE_SHOTS],
     /// Depth diffs to skip, whatever their stream (global and per-connection `drop_next_diff`).
     pending_drops: u64,
-    /// Depth streams whose next diff to skip, each once (per-symbol drops).
-    stream_drops: HashSet<StreamId>,
+    /// Depth streams whose next diffs to skip, and how many (per-symbol drops: each one armed
+    /// skips one diff, as each global `drop_next_diff` does).
+    stream_drops: HashMap<StreamId, u64>,
     diffs_seen: u64,
     sent: u64,
     /// Outstanding pings: payload and the deadline for its pong.
@@ -188,7 +189,7 @@ pub(crate) fn serve(
         // Its own entry is new: anything aimed at it since registration is still to act on.
         seen_own: [0; ONE_SHOTS],
         pending_drops: 0,
-        stream_drops: HashSet::new(),
+        stream_drops: HashMap::new(),
         diffs_seen: 0,
         sent: 0,
         pings: VecDeque::new(),
@@ -225,7 +226,7 @@ impl Conn<'_> {
             .collect();
         drop(reg);
         // A drop armed on a stream no longer taken would otherwise wait for a resubscription.
-        self.stream_drops.retain(|id| self.names.contains_key(id));
+        self.stream_drops.retain(|id, _| self.names.contains_key(id));
         lock(&self.own.streams).clone_from(&self.subs.names);
     }
 
@@ -333,7 +334,9 @@ impl Conn<'_> {
         self.pending_drops += fired.counts[OneShot::DropDiff as usize];
         for sym in &fired.drop_symbols {
             let of_sym = |n: &Arc<str>| depth_symbol(n).is_some_and(|s| s.eq_ignore_ascii_case(sym));
-            self.stream_drops.extend(self.names.iter().filter(|(_, n)| of_sym(n)).map(|(&id, _)| id));
+            for (&id, _) in self.names.iter().filter(|(_, n)| of_sym(n)) {
+                *self.stream_drops.entry(id).or_default() += 1;
+            }
         }
         if fired.has(OneShot::Malformed) && self.send_malformed().is_err() {
             return Some(Disconnect::IoError);
@@ -472,7 +475,12 @@ impl Conn<'_> {
             };
             if ev.kind == StreamKind::Depth {
                 self.diffs_seen += 1;
-                if self.stream_drops.remove(&ev.stream) {
+                if let Some(n) = self.stream_drops.get_mut(&ev.stream) {
+                    // Entries are at least 1: the last drop removes its entry.
+                    *n -= 1;
+                    if *n == 0 {
+                        self.stream_drops.remove(&ev.stream);
+                    }
                     Counters::bump(&self.hub.counters.gaps_injected);
                     continue;
                 }
