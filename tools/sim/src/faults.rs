@@ -341,6 +341,8 @@ counters! {
     disconnects_max_age: "Websockets closed at the connection age limit.",
     disconnects_rate_limit: "Websockets closed (1008) for sending more messages per second than allowed (Binance: 5).",
     disconnects_slow_consumer: "Websockets dropped for not keeping up: behind the retained event log, or a write blocked past the write timeout.",
+    slow_consumer_sim_behind: "Of `disconnects_slow_consumer`, drops behind the log of a connection that spent less than half the time since it was last caught up waiting on writes to its client: the simulator fell behind, not the client. Stays 0 unless the simulator is starved or the market stalled past the log.",
+    ws_backlog_max: "A high-water mark, not a count: the most published events any websocket connection found waiting for it when it came to take them (of `log_capacity`; one past it is a slow-consumer drop).",
     disconnects_io_error: "Websockets dropped on an I/O or protocol error.",
     disconnects_sim_shutdown: "Websockets closed because the simulator shut down.",
 }

@@ -199,13 +199,15 @@ impl Hub {
 
     /// Takes up to `max` events at `cursor`, waiting up to `timeout` if there are none. An empty
     /// vector means the wait timed out (or something woke the reader: check faults and timers).
+    /// Also returns how many published events are still waiting for this reader after the take
+    /// (0: caught up), and keeps the high-water mark of how far behind any reader came to take.
     pub fn take(
         &self,
         conn: u64,
         cursor: &mut u64,
         max: usize,
         timeout: Duration,
-    ) -> Result<Vec<Arc<MarketEvent>>, TakeError> {
+    ) -> Result<(Vec<Arc<MarketEvent>>, u64), TakeError> {
         let mut log = lock(&self.log);
         if !self.stopping() && *cursor >= log.head() && !timeout.is_zero() {
             log = self.log_cv.wait_timeout(log, timeout).unwrap_or_else(|e| e.into_inner()).0;
@@ -217,14 +219,16 @@ impl Hub {
             return Err(TakeError::Lagged);
         }
         let start = (*cursor - log.base) as usize;
-        let n = (log.events.len() - start.min(log.events.len())).min(max);
+        let waiting = log.events.len() - start.min(log.events.len());
+        self.counters.ws_backlog_max.fetch_max(waiting as u64, Ordering::Relaxed);
+        let n = waiting.min(max);
         let out: Vec<_> = log.events.range(start..start + n).cloned().collect();
         *cursor += n as u64;
         log.readers.insert(conn, *cursor);
         if n > 0 {
             self.space_cv.notify_all();
         }
-        Ok(out)
+        Ok((out, (waiting - n) as u64))
     }
 
     /// The current reference book of `symbol` (any case), `limit` levels per side.

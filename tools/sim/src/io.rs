@@ -7,7 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::{ServerConnection, StreamOwned};
 
@@ -23,12 +23,20 @@ pub(crate) struct Io {
     /// Bytes already read from the transport but not yet consumed (after a request head).
     pending: Vec<u8>,
     pos: usize,
+    /// Time spent inside the transport's write and flush calls: mostly waiting for the client to
+    /// make room, which is how a slow-consumer drop is told apart from a slow simulator.
+    write_wait: Duration,
 }
 
 impl Io {
     /// Wraps a transport.
     pub fn new(transport: Transport) -> Io {
-        Io { transport, pending: Vec::new(), pos: 0 }
+        Io { transport, pending: Vec::new(), pos: 0, write_wait: Duration::ZERO }
+    }
+
+    /// Total time spent in writes and flushes so far.
+    pub fn write_wait(&self) -> Duration {
+        self.write_wait
     }
 
     /// The TCP socket underneath.
@@ -105,16 +113,22 @@ impl Read for Io {
 
 impl Write for Io {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.transport {
+        let t = Instant::now();
+        let r = match &mut self.transport {
             Transport::Plain(s) => s.write(buf),
             Transport::Tls(s) => s.write(buf),
-        }
+        };
+        self.write_wait += t.elapsed();
+        r
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.transport {
+        let t = Instant::now();
+        let r = match &mut self.transport {
             Transport::Plain(s) => s.flush(),
             Transport::Tls(s) => s.flush(),
-        }
+        };
+        self.write_wait += t.elapsed();
+        r
     }
 }

@@ -564,8 +564,9 @@ impl Faults {
     /// `symbols` (any case; `@depth` or `@depth@100ms`) skips that symbol's next diff on that
     /// stream, and no other symbol's, so the client sees `U > previous u + 1` for that symbol
     /// only. Acted on at the connection's next wake-up, behind its lag like every one-shot fault;
-    /// each skipped diff counts in `gaps_injected`. Returns how many (connection, symbol) drops
-    /// were armed: 0 when no live connection carries any of them.
+    /// each skipped diff counts in `gaps_injected`, and arming a symbol twice before the
+    /// connection acts skips two of its diffs. Returns how many (connection, symbol) drops were
+    /// armed: 0 when no live connection carries any of them.
     pub fn drop_next_diff_of(&self, symbols: &[&str]) -> usize {
         let symbols = lower_symbols(symbols);
         let conns: Vec<Arc<ConnFaults>> = hub::lock(&self.hub.conns).values().cloned().collect();

@@ -14,7 +14,7 @@
 //! `poll_interval`, so an idle connection costs a few wake-ups per second, never a spin. This
 //! module does not parse HTTP; the server hands it a stream whose request head was already read.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,8 +139,9 @@ struct Conn<'a> {
     seen_own: [u64; ONE_SHOTS],
     /// Depth diffs to skip, whatever their stream (global and per-connection `drop_next_diff`).
     pending_drops: u64,
-    /// Depth streams whose next diff to skip, each once (per-symbol drops).
-    stream_drops: HashSet<StreamId>,
+    /// Depth streams whose next diffs to skip, and how many (per-symbol drops: each one armed
+    /// skips one diff, as each global `drop_next_diff` does).
+    stream_drops: HashMap<StreamId, u64>,
     diffs_seen: u64,
     sent: u64,
     /// Outstanding pings: payload and the deadline for its pong.
@@ -148,6 +149,9 @@ struct Conn<'a> {
     ping_every_ms: u64,
     next_ping: Option<Instant>,
     opened: Instant,
+    /// When the connection was last caught up with the log, and its `write_wait` then: what a
+    /// slow-consumer drop is judged on.
+    caught_up: (Instant, Duration),
     /// Arrival times of recent inbound frames, for the messages-per-second limit.
     incoming: VecDeque<Instant>,
     rng: Rng,
@@ -185,13 +189,14 @@ pub(crate) fn serve(
         // Its own entry is new: anything aimed at it since registration is still to act on.
         seen_own: [0; ONE_SHOTS],
         pending_drops: 0,
-        stream_drops: HashSet::new(),
+        stream_drops: HashMap::new(),
         diffs_seen: 0,
         sent: 0,
         pings: VecDeque::new(),
         ping_every_ms: 0,
         next_ping: None,
         opened: Instant::now(),
+        caught_up: (Instant::now(), Duration::ZERO),
         incoming: VecDeque::new(),
         rng: Rng::new(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now_us() as u64),
         out: String::with_capacity(4096),
@@ -221,7 +226,7 @@ impl Conn<'_> {
             .collect();
         drop(reg);
         // A drop armed on a stream no longer taken would otherwise wait for a resubscription.
-        self.stream_drops.retain(|id| self.names.contains_key(id));
+        self.stream_drops.retain(|id, _| self.names.contains_key(id));
         lock(&self.own.streams).clone_from(&self.subs.names);
     }
 
@@ -229,9 +234,19 @@ impl Conn<'_> {
         loop {
             let timeout = self.wait_budget();
             let batch = match self.hub.take(self.id, &mut self.cursor, 1024, timeout) {
-                Ok(b) => b,
+                Ok((b, left)) => {
+                    if left == 0 {
+                        self.caught_up = (Instant::now(), self.ws.get_ref().write_wait());
+                    }
+                    b
+                }
                 Err(TakeError::Lagged) => {
-                    return self.close_with(CloseCode::Policy, "Slow consumer", Disconnect::SlowConsumer)
+                    let (since, wait_then) = self.caught_up;
+                    let waited = self.ws.get_ref().write_wait().saturating_sub(wait_then);
+                    if client_not_to_blame(since.elapsed(), waited) {
+                        Counters::bump(&self.hub.counters.slow_consumer_sim_behind);
+                    }
+                    return self.close_with(CloseCode::Policy, "Slow consumer", Disconnect::SlowConsumer);
                 }
                 Err(TakeError::Stopped) => {
                     return self.close_with(CloseCode::Away, "Simulator shutting down", Disconnect::SimShutdown)
@@ -319,7 +334,9 @@ impl Conn<'_> {
         self.pending_drops += fired.counts[OneShot::DropDiff as usize];
         for sym in &fired.drop_symbols {
             let of_sym = |n: &Arc<str>| depth_symbol(n).is_some_and(|s| s.eq_ignore_ascii_case(sym));
-            self.stream_drops.extend(self.names.iter().filter(|(_, n)| of_sym(n)).map(|(&id, _)| id));
+            for (&id, _) in self.names.iter().filter(|(_, n)| of_sym(n)) {
+                *self.stream_drops.entry(id).or_default() += 1;
+            }
         }
         if fired.has(OneShot::Malformed) && self.send_malformed().is_err() {
             return Some(Disconnect::IoError);
@@ -458,7 +475,12 @@ impl Conn<'_> {
             };
             if ev.kind == StreamKind::Depth {
                 self.diffs_seen += 1;
-                if self.stream_drops.remove(&ev.stream) {
+                if let Some(n) = self.stream_drops.get_mut(&ev.stream) {
+                    // Entries are at least 1: the last drop removes its entry.
+                    *n -= 1;
+                    if *n == 0 {
+                        self.stream_drops.remove(&ev.stream);
+                    }
                     Counters::bump(&self.hub.counters.gaps_injected);
                     continue;
                 }
@@ -773,6 +795,14 @@ impl Conn<'_> {
     }
 }
 
+/// Whether a connection that fell behind the log since it was last caught up (`since` ago) fell
+/// behind through no fault of its client: it spent less than half that time waiting on writes to
+/// the client (`waited`), so the rest went to the simulator itself (its own work, or a thread that
+/// was not scheduled, or a market burst bigger than the log).
+fn client_not_to_blame(since: Duration, waited: Duration) -> bool {
+    waited * 2 < since
+}
+
 /// A write that times out means the client stopped reading: a slow consumer, as Binance would
 /// call it. Anything else is an I/O failure.
 fn write_failed(e: &tungstenite::Error) -> Disconnect {
@@ -798,6 +828,14 @@ mod tests {
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn a_slow_consumer_is_blamed_on_whoever_took_the_time() {
+        let s = Duration::from_secs(1);
+        assert!(!client_not_to_blame(s * 2, s * 2), "blocked writing all along: the client");
+        assert!(!client_not_to_blame(s * 2, s), "half the time writing: still the client");
+        assert!(client_not_to_blame(s * 2, s / 10), "hardly writing: the simulator");
     }
 
     #[test]

@@ -141,8 +141,9 @@ fn abort_one_connection_and_the_other_keeps_streaming() {
         }
     }
     assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_abort == 1));
-    let ids: Vec<u64> = sim.faults().connections().iter().map(|c| c.id).collect();
-    assert_eq!(ids, vec![b_id]);
+    // Listed until its thread is gone, a moment after the counter.
+    let ids = || sim.faults().connections().iter().map(|c| c.id).collect::<Vec<u64>>();
+    assert!(wait_for(Duration::from_secs(2), || ids() == vec![b_id]), "{:?}", ids());
     let c = sim.counters();
     assert_eq!((c.disconnects_abort, c.disconnects_close_1001, c.disconnects_io_error), (1, 0, 0));
 }
@@ -170,7 +171,7 @@ fn close_one_connection_with_1001_and_inject_into_the_other() {
     for _ in 0..20 {
         assert!(trade(&next_text(&mut b, Duration::from_secs(5))).is_some());
     }
-    assert_eq!(sim.open_connections(), 1);
+    assert!(wait_for(Duration::from_secs(2), || sim.open_connections() == 1));
     assert_eq!(sim.counters().frames_injected, 1);
 }
 
@@ -217,7 +218,8 @@ fn server_shutdown_reaches_only_the_connection_aimed_at() {
     }
     assert!(wait_for(Duration::from_secs(2), || sim.counters().disconnects_server_shutdown == 1));
     assert_eq!(sim.counters().server_shutdowns_sent, 1);
-    assert_eq!(sim.faults().connections().iter().map(|c| c.id).collect::<Vec<_>>(), vec![b_id]);
+    let ids = || sim.faults().connections().iter().map(|c| c.id).collect::<Vec<u64>>();
+    assert!(wait_for(Duration::from_secs(2), || ids() == vec![b_id]), "{:?}", ids());
 }
 
 /// What a reader thread saw of one connection: (trade id, E ms, wall clock ms when read).
@@ -360,6 +362,14 @@ fn a_gap_on_one_symbol_and_none_on_the_other() {
     seq.read(&mut w, &[btc, eth], 40);
     assert_eq!((seq.gaps(btc).len(), seq.gaps(eth).len()), (2, 1), "{seq:?}");
     assert!(wait_for(Duration::from_secs(2), || sim.counters().gaps_injected == 4), "{:?}", sim.counters());
+    // Armed twice before the connection acts: two diffs skipped, as two global drops would.
+    let w_id = sim.faults().connections()[0].id;
+    assert_eq!(sim.faults().drop_next_diff_on(w_id, &["ethusdt"]), 1);
+    assert_eq!(sim.faults().drop_next_diff_on(w_id, &["ethusdt"]), 1);
+    seq.read(&mut w, &[btc, eth], 40);
+    assert_eq!(seq.gaps(btc).len(), 2, "{seq:?}");
+    assert!(seq.gaps(eth).len() >= 2, "{seq:?}");
+    assert!(wait_for(Duration::from_secs(2), || sim.counters().gaps_injected == 6), "{:?}", sim.counters());
     assert!(info(&sim, other_id).is_some());
 }
 

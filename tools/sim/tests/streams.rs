@@ -218,3 +218,37 @@ fn a_client_that_stops_reading_is_dropped_as_slow() {
     let _w = ws(&sim, "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@trade/btcusdt@aggTrade");
     assert!(util::wait_for(Duration::from_secs(10), || sim.counters().disconnects_slow_consumer == 1));
 }
+
+#[test]
+fn a_drop_behind_the_log_is_blamed_on_the_client_that_stopped_reading() {
+    // The write timeout is long, so the drop is the log's: the connection blocks on the full
+    // socket while 8192 events (160 ms) are retained, and finds itself behind them once the
+    // client reads again.
+    let sim = Sim::start(SimConfig {
+        pacing: Pacing::Rate(50_000),
+        log_capacity: 8192,
+        write_timeout: Duration::from_secs(30),
+        ..config(false, &["btcusdt"])
+    })
+    .unwrap();
+    let mut w = ws(&sim, "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/btcusdt@trade/btcusdt@aggTrade");
+    for _ in 0..500 {
+        next_text(&mut w, Duration::from_secs(10));
+    }
+    let c = sim.counters();
+    assert!(c.ws_backlog_max >= 1 && c.ws_backlog_max <= 8192, "{c:?}");
+    // Stop reading long enough to fill the socket buffers (megabytes) and block the connection
+    // well past the log, then read again: the server's close comes after what it had written.
+    std::thread::sleep(Duration::from_secs(3));
+    let reason = loop {
+        match w.read() {
+            Ok(tungstenite::Message::Close(f)) => break f.map(|f| (u16::from(f.code), f.reason.to_string())),
+            Ok(_) => continue,
+            Err(e) => panic!("expected a close frame, got {e}"),
+        }
+    };
+    assert_eq!(reason, Some((1008, "Slow consumer".to_string())));
+    assert!(util::wait_for(Duration::from_secs(2), || sim.counters().disconnects_slow_consumer == 1));
+    let c = sim.counters();
+    assert_eq!(c.slow_consumer_sim_behind, 0, "the client stopped reading, not the simulator: {c:?}");
+}
