@@ -119,6 +119,10 @@ pub enum ResyncCause {
     /// The best bid or ask moved past the deepest level of the snapshot: the levels beyond it
     /// were never sent, so the top is no longer known.
     BeyondSnapshot,
+    /// The snapshot never connected to the stream: every diff after it was already covered.
+    SnapshotUnconnected,
+    /// The bookTicker audit disagreed with the book.
+    AuditMismatch,
 }
 
 impl ResyncCause {
@@ -127,6 +131,10 @@ impl ResyncCause {
             ResyncCause::Gap => "sequence gap",
             ResyncCause::OffTick => "price off the tick grid",
             ResyncCause::SnapshotTooOld => "snapshot too old for the buffered diffs",
+            ResyncCause::SnapshotUnconnected => {
+                "the snapshot does not connect to the stream (200 diffs in a row all at or below its lastUpdateId)"
+            }
+            ResyncCause::AuditMismatch => "the bookTicker disagreed with the book",
             ResyncCause::BeyondSnapshot => {
                 "the best price moved past the snapshot's deepest level (levels beyond it were never sent)"
             }

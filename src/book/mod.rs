@@ -16,5 +16,8 @@ pub use audit::{Audit, AuditCounters, Mismatch, PENDING_CAP};
 pub use ladder::{
     Ladder, LadderConfig, LadderStats, Level, Side, MAX_OVERFLOW_CAP, MAX_WINDOW_TICKS, MIN_WINDOW_TICKS,
 };
-pub use sync::{auto_ladder, BookConfig, DiffOutcome, OrderBook, SnapshotOutcome, SyncCounters, SyncPoint, SyncState};
+pub use sync::{
+    auto_ladder, BookConfig, DiffOutcome, OrderBook, SnapshotOutcome, SyncCounters, SyncPoint, SyncState,
+    MAX_DROPPED_AFTER_SNAPSHOT,
+};
 pub use top::{Top, TopMetrics};

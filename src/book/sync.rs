@@ -90,7 +90,19 @@ pub struct SyncCounters {
     /// it were never sent, so the top could no longer be sure): the book was discarded and
     /// resynced from a snapshot around the new price.
     pub beyond_snapshot: u64,
+    /// Times a synced book was discarded because its bookTicker audit disagreed with it (see
+    /// [`OrderBook::distrust`]).
+    pub audit_resyncs: u64,
+    /// Snapshots that never connected to the stream: [`MAX_DROPPED_AFTER_SNAPSHOT`] diffs in a
+    /// row were all at or below its `lastUpdateId` (a snapshot far ahead of the stream: another
+    /// venue or environment), so the book was discarded rather than left frozen.
+    pub unconnected_snapshots: u64,
 }
+
+/// A synced book that has dropped this many diffs in a row as covered by its snapshot, without
+/// applying one, does not connect to the stream. A snapshot is normally at most a REST round trip
+/// ahead (a few diffs of a 100 ms stream); 200 is 20 s of one symbol's diffs.
+pub const MAX_DROPPED_AFTER_SNAPSHOT: u64 = 200;
 
 /// What a diff did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +125,9 @@ pub enum DiffOutcome {
     /// Applying it moved the best bid or ask past the deepest level of the snapshot: levels
     /// beyond that were never sent, so the top is no longer known; the book was discarded.
     BeyondSnapshot,
+    /// [`MAX_DROPPED_AFTER_SNAPSHOT`] diffs in a row after a snapshot were all covered by it: the
+    /// snapshot is far ahead of the stream; the book was discarded.
+    SnapshotUnconnected,
 }
 
 /// What a snapshot did.
@@ -204,6 +219,10 @@ pub struct OrderBook {
     known: (Option<i64>, Option<i64>),
     /// [`BookConfig::trust_beyond_snapshot`].
     trust_beyond_snapshot: bool,
+    /// Diffs that arrived after the snapshot was installed and were all covered by it.
+    covered_since_install: u64,
+    /// The snapshot's buffered diffs are being replayed.
+    replaying: bool,
 }
 
 impl OrderBook {
@@ -230,6 +249,8 @@ impl OrderBook {
             sync_point: None,
             known: (None, None),
             trust_beyond_snapshot: cfg.trust_beyond_snapshot,
+            covered_since_install: 0,
+            replaying: false,
         }
     }
 
@@ -332,6 +353,15 @@ impl OrderBook {
                 if let Some(sp) = &mut self.sync_point {
                     sp.dropped += 1;
                 }
+                // Only diffs that arrive after the snapshot count: the buffer it replays may
+                // legitimately hold many it covers (a snapshot that waited on a Retry-After).
+                self.covered_since_install += u64::from(!self.replaying);
+                if self.covered_since_install >= MAX_DROPPED_AFTER_SNAPSHOT {
+                    self.counters.unconnected_snapshots += 1;
+                    self.discard(true);
+                    self.buffer(first_id, final_id, bids, asks);
+                    return DiffOutcome::SnapshotUnconnected;
+                }
             } else {
                 self.counters.stale_diffs += 1;
             }
@@ -428,6 +458,8 @@ impl OrderBook {
         // snapshot covers and catches a gap inside the buffer.
         let diffs = std::mem::take(&mut self.diffs);
         let levels = std::mem::take(&mut self.levels);
+        self.covered_since_install = 0;
+        self.replaying = true;
         let (mut dropped, mut applied) = (0, 0);
         let mut failed = false;
         for (i, d) in diffs.iter().enumerate() {
@@ -449,6 +481,7 @@ impl OrderBook {
                 }
             }
         }
+        self.replaying = false;
         // Give the (now empty) storage back so its capacity is reused.
         if !failed {
             self.diffs = diffs;
@@ -544,6 +577,17 @@ impl OrderBook {
         }
     }
 
+    /// The book cannot be trusted any more (its bookTicker audit disagreed with it): a synced book
+    /// is discarded and asks for a snapshot (`audit_resyncs`). False if it was not synced.
+    pub fn distrust(&mut self) -> bool {
+        if self.state != SyncState::Synced {
+            return false;
+        }
+        self.counters.audit_resyncs += 1;
+        self.discard(true);
+        true
+    }
+
     /// Best bid and ask in 1e-8 units, for output and audit: `(price, qty)` per side.
     pub fn top(&self) -> Top {
         let tick = self.tick.map_or(1, TickSize::units);
@@ -562,6 +606,50 @@ mod tests {
 
     fn book() -> OrderBook {
         OrderBook::new(BookConfig::default(), TickSize::new(1_000_000))
+    }
+
+    #[test]
+    fn a_snapshot_far_ahead_of_the_stream_is_not_left_frozen() {
+        let mut b = book();
+        assert_eq!(b.on_diff(5, 6, &[], &[]), DiffOutcome::Buffered);
+        // Another venue's snapshot, far ahead: every diff of this stream is "covered" by it.
+        assert!(matches!(b.on_snapshot(1_000_000, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        for u in 7..7 + MAX_DROPPED_AFTER_SNAPSHOT - 1 {
+            assert_eq!(b.on_diff(u, u, &[], &[]), DiffOutcome::Stale, "diff {u}");
+            assert!(b.is_synced());
+        }
+        let u = 7 + MAX_DROPPED_AFTER_SNAPSHOT - 1;
+        assert_eq!(b.on_diff(u, u, &[], &[]), DiffOutcome::SnapshotUnconnected);
+        assert!(!b.is_synced());
+        assert_eq!(b.counters().unconnected_snapshots, 1);
+        // A buffer holding many diffs the snapshot covers (it waited on a Retry-After) is normal.
+        let mut b = book();
+        for u in 1..=3 * MAX_DROPPED_AFTER_SNAPSHOT {
+            assert_eq!(b.on_diff(u, u, &[], &[]), DiffOutcome::Buffered);
+        }
+        let last = 3 * MAX_DROPPED_AFTER_SNAPSHOT;
+        assert!(matches!(b.on_snapshot(last - 1, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        assert_eq!(b.last_update_id(), last);
+        // A snapshot a few diffs ahead is normal: the first diff past it connects.
+        let mut b = book();
+        assert_eq!(b.on_diff(5, 6, &[], &[]), DiffOutcome::Buffered);
+        assert!(matches!(b.on_snapshot(9, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        assert_eq!(b.on_diff(7, 8, &[], &[]), DiffOutcome::Stale);
+        assert_eq!(b.on_diff(9, 10, &[l(10, 2)], &[]), DiffOutcome::Applied);
+    }
+
+    #[test]
+    fn a_distrusted_book_resyncs_once() {
+        let mut b = book();
+        assert!(!b.distrust(), "not synced: nothing to discard");
+        assert_eq!(b.on_diff(5, 6, &[], &[]), DiffOutcome::Buffered);
+        assert!(b.poll_snapshot_request());
+        assert!(matches!(b.on_snapshot(5, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        assert!(b.distrust());
+        assert!(!b.is_synced());
+        assert!(b.poll_snapshot_request(), "asks for a new snapshot");
+        assert_eq!(b.counters().audit_resyncs, 1);
+        assert!(!b.distrust());
     }
 
     #[test]

@@ -130,6 +130,10 @@ pub struct SymbolSummary {
     pub evictions: u64,
     /// Resyncs because the best price moved past the snapshot's deepest level.
     pub beyond_snapshot: u64,
+    /// Resyncs because the bookTicker audit disagreed with the book.
+    pub audit_resyncs: u64,
+    /// Snapshots discarded because they never connected to the stream.
+    pub unconnected_snapshots: u64,
     /// bookTicker comparisons.
     pub book_ticker_checks: u64,
     /// bookTicker mismatches.
@@ -185,7 +189,7 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
     let _ = write!(
         o,
         ",\"negative_latency\":{},\"min_latency_us\":{},\"control_replies\":{},\"server_shutdowns\":{},\
-         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{},\"beyond_snapshot\":{}",
+         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{},\"beyond_snapshot\":{},\"audit_resyncs\":{},\"unconnected_snapshots\":{}",
         s.negative_latency,
         s.min_latency_us,
         s.control_replies,
@@ -195,6 +199,8 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
         sum(|x| x.dropped_diffs),
         sum(|x| x.evictions),
         sum(|x| x.beyond_snapshot),
+        sum(|x| x.audit_resyncs),
+        sum(|x| x.unconnected_snapshots),
     );
     for (k, v) in extra {
         let _ = write!(o, ",\"{k}\":{v}");
@@ -301,6 +307,8 @@ mod tests {
             dropped_diffs: 2,
             evictions: 0,
             beyond_snapshot: 0,
+            audit_resyncs: 0,
+            unconnected_snapshots: 0,
             book_ticker_checks: 5,
             book_ticker_mismatches: 0,
             trades: 9,

@@ -561,6 +561,7 @@ impl Pipeline {
             DiffOutcome::SnapshotTooOld => Some(ResyncCause::SnapshotTooOld),
             DiffOutcome::Evicted => Some(ResyncCause::Evicted),
             DiffOutcome::BeyondSnapshot => Some(ResyncCause::BeyondSnapshot),
+            DiffOutcome::SnapshotUnconnected => Some(ResyncCause::SnapshotUnconnected),
         };
         let s = &mut self.symbols[idx];
         if let Some(cause) = cause {
@@ -600,6 +601,8 @@ impl Pipeline {
         }
     }
 
+    /// A bookTicker disagreed with the book at the same update id: told, and the book, no longer
+    /// known to equal the exchange's, is discarded and resynced.
     fn report_mismatch(&mut self, idx: usize, m: Mismatch) {
         self.notices.push(Notice::Mismatch {
             symbol: self.symbols[idx].name,
@@ -607,6 +610,20 @@ impl Pipeline {
             ticker: Top { bid: Some(m.ticker.0), ask: Some(m.ticker.1) },
             book: m.book,
         });
+        let s = &mut self.symbols[idx];
+        let (was, book_id) = (s.book.state(), s.book.last_update_id());
+        if s.book.distrust() {
+            s.audit.clear();
+            self.snapshot_wanted = true;
+            self.notices.push(Notice::Resync {
+                symbol: s.name,
+                cause: ResyncCause::AuditMismatch,
+                first_id: m.update_id,
+                final_id: m.update_id,
+                was,
+                book_id,
+            });
+        }
     }
 
     /// Feeds a REST depth snapshot body for `symbol`, received at `recv_ns`.
@@ -667,6 +684,8 @@ impl Pipeline {
                     dropped_diffs: c.dropped_diffs,
                     evictions: c.evictions,
                     beyond_snapshot: c.beyond_snapshot,
+                    audit_resyncs: c.audit_resyncs,
+                    unconnected_snapshots: c.unconnected_snapshots,
                     book_ticker_checks: a.checks,
                     book_ticker_mismatches: a.mismatches,
                     trades: s.trades,
@@ -730,6 +749,24 @@ mod tests {
             dump,
             "{\"symbol\":\"BTCUSDT\",\"lastUpdateId\":13,\"bids\":[[\"100.00000000\",\"1.00000000\"],[\"99.01000000\",\"2.00000000\"]],\"asks\":[[\"100.50000000\",\"1.00000000\"],[\"101.00000000\",\"3.00000000\"]]}\n"
         );
+    }
+
+    #[test]
+    fn a_book_the_book_ticker_contradicts_is_no_longer_synced() {
+        let mut p = Pipeline::new(quiet(OutputMode::None), &["BTCUSDT"]);
+        p.on_frame(0, depth(10, 12, r#"["100.00000000","1.00000000"]"#, "").as_bytes());
+        assert_eq!(p.poll_snapshot_request(), Some(0));
+        let snap =
+            br#"{"lastUpdateId":11,"bids":[["99.01000000","2.00000000"]],"asks":[["101.00000000","3.00000000"]]}"#;
+        assert!(matches!(p.on_snapshot(0, 0, snap), Ok(SnapshotOutcome::Synced { .. })));
+        // The exchange says the best ask at u=12 is 100.90; the book says 101.00.
+        let tick = r#"{"stream":"btcusdt@bookTicker","data":{"u":12,"s":"BTCUSDT","b":"100.00000000","B":"1.00000000","a":"100.90000000","A":"1.00000000"}}"#;
+        p.on_frame(0, tick.as_bytes());
+        let s = &p.symbols()[0];
+        assert_eq!(s.audit().counters().mismatches, 1);
+        assert!(!s.book().is_synced(), "a book known to differ is not reported synced");
+        assert_eq!(s.book().counters().audit_resyncs, 1);
+        assert_eq!(p.poll_snapshot_request(), Some(0), "and it asks for a new snapshot");
     }
 
     #[test]
