@@ -811,6 +811,9 @@ impl<W: Write> Loop<'_, W> {
         let (id, opened) = (conn.serial, conn.opened);
         let where_ = self.where_(k, conn.addr());
         let graceful = matches!(err, ConnError::Closed { .. });
+        if matches!(err, ConnError::WriteBacklog { .. }) {
+            self.report.write_backlogs += 1;
+        }
         if graceful {
             conn.shutdown(self.poll.registry());
         } else {

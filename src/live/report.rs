@@ -127,6 +127,9 @@ pub struct LiveReport {
     pub held_back: u64,
     /// Connections dropped for silence (`--stale-secs`).
     pub stale_reconnects: u64,
+    /// Connections ended because the server stopped reading: more than 64 KiB of replies (pongs,
+    /// a close) waited unsent.
+    pub write_backlogs: u64,
     /// Connection attempts that failed before the upgrade.
     pub connect_failures: u64,
     /// Snapshot requests handed to the REST pool (a request for a symbol already in flight is not).
@@ -204,6 +207,7 @@ impl LiveReport {
             ("switches", self.switches),
             ("held_back", self.held_back),
             ("stale_reconnects", self.stale_reconnects),
+            ("write_backlogs", self.write_backlogs),
             ("connect_failures", self.connect_failures),
             ("snapshot_requests", self.snapshot_requests),
             ("snapshots", self.snapshots),
