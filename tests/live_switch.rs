@@ -189,3 +189,40 @@ fn sim_server_shutdown_then_close_reconnects_at_once() {
     assert!((gaps, resyncs) == (0, 0) || (gaps, resyncs) == (1, 1), "{s}");
     util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
+
+#[test]
+fn held_frames_at_their_bound_switch_at_once() {
+    let sim = util::sim(false, &["btcusdt"]);
+    let dir = util::temp_dir("switch-held-full");
+    let child = RunArgs::against(&sim)
+        .output("none")
+        .streams("depth")
+        .stats(dir.join("stats.json"))
+        .duration(5.0)
+        .flag("--max-conn-age", "1")
+        .flag("--switch-timeout", "30")
+        .spawn();
+    util::wait_until("first snapshot", WAIT, || depth_requests(&sim) >= 1);
+    // The old connection falls 3 s behind: everything the new one delivers is ahead of the book
+    // and held back.
+    assert_eq!(sim.faults().lag_open_connections(Duration::from_secs(3)), 1);
+    util::wait_until("a standby", WAIT, || sim.faults().connections().len() >= 2);
+    let standby = sim.faults().connections().last().unwrap().clone();
+    let stream = standby.streams.iter().find(|s| s.contains("@depth")).unwrap().clone();
+    // A flood of big diffs far ahead of the book on the new connection: 80 x 0.9 MB.
+    let pad = "x".repeat(900_000);
+    for i in 0..80u64 {
+        let id = 1_000_000_000_000 + i;
+        let frame = format!(
+            r#"{{"stream":"{stream}","data":{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":{id},"u":{id},"b":[],"a":[],"pad":"{pad}"}}}}"#
+        );
+        assert!(sim.faults().inject_connection(standby.id, tickfeed_sim::Inject::Text(frame)));
+    }
+    let f = util::wait_tickfeed(child, LIMIT);
+    eprintln!("{}", f.stderr);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = json(&dir.join("stats.json"));
+    assert_eq!(s["held_overflows"], 1, "{}", f.stderr);
+    assert!(f.stderr.contains("(held-back frames reached "), "{}", f.stderr);
+    assert!(s["switches"].as_u64().unwrap() >= 1);
+}

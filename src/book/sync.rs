@@ -50,6 +50,12 @@ pub struct BookConfig {
     /// Diffs held while waiting for a snapshot; past this the buffer restarts from the newest
     /// diff (a snapshot judged against the old buffer would be refetched anyway).
     pub max_buffered_diffs: usize,
+    /// Price levels held in the buffered diffs, bids and asks together; past this the buffer
+    /// restarts from the newest diff as well. The diff count alone does not bound memory: a
+    /// peer's diffs may carry tens of thousands of levels each. The default (262,144 levels,
+    /// 4 MiB) holds minutes of the busiest real symbol's diffs (a few hundred levels each), far
+    /// longer than a snapshot takes to arrive.
+    pub max_buffered_levels: usize,
     /// Keep a book synced when its best bid or ask moves past the deepest level of its snapshot,
     /// as the plain official procedure does. Off by default: Binance says a book is authoritative
     /// only inside the snapshot's range, so tickfeed resyncs instead (`beyond_snapshot`).
@@ -58,9 +64,20 @@ pub struct BookConfig {
 
 impl Default for BookConfig {
     fn default() -> Self {
-        BookConfig { ladder: None, max_buffered_diffs: 5000, trust_beyond_snapshot: false }
+        BookConfig {
+            ladder: None,
+            max_buffered_diffs: 5000,
+            max_buffered_levels: 1 << 18,
+            trust_beyond_snapshot: false,
+        }
     }
 }
+
+/// Levels the pre-snapshot buffer keeps room for after it overflows (64 KiB); a burst's memory
+/// beyond it is given back.
+const KEPT_LEVELS: usize = 4096;
+/// Diffs the pre-snapshot buffer keeps room for after it overflows.
+const KEPT_DIFFS: usize = 64;
 
 /// Counters of the procedure's events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,7 +96,8 @@ pub struct SyncCounters {
     pub stale_snapshots: u64,
     /// Snapshots that arrived while the book was synced and were not needed.
     pub unneeded_snapshots: u64,
-    /// Times the pre-snapshot buffer overflowed and restarted.
+    /// Times the pre-snapshot buffer overflowed (too many diffs or too many levels) and
+    /// restarted.
     pub buffer_overflows: u64,
     /// Times a diff made the ladder drop a far level (its overflow was full): the book could no
     /// longer be sure, so it was discarded and resynced with a larger overflow.
@@ -209,6 +227,8 @@ pub struct OrderBook {
     diffs: Vec<Buffered>,
     levels: Vec<RawLevel>,
     max_buffered: usize,
+    /// [`BookConfig::max_buffered_levels`].
+    max_levels: usize,
     wants_snapshot: bool,
     snapshot_in_flight: bool,
     counters: SyncCounters,
@@ -243,6 +263,7 @@ impl OrderBook {
             diffs: Vec::with_capacity(cfg.max_buffered_diffs.min(64)),
             levels: Vec::with_capacity(256),
             max_buffered: cfg.max_buffered_diffs.max(1),
+            max_levels: cfg.max_buffered_levels.max(1),
             wants_snapshot: false,
             snapshot_in_flight: false,
             counters: SyncCounters::default(),
@@ -495,10 +516,15 @@ impl OrderBook {
     }
 
     fn buffer(&mut self, first_id: u64, final_id: u64, bids: &[RawLevel], asks: &[RawLevel]) {
-        if self.diffs.len() >= self.max_buffered {
+        let levels = self.levels.len().saturating_add(bids.len()).saturating_add(asks.len());
+        if self.diffs.len() >= self.max_buffered || (levels > self.max_levels && !self.diffs.is_empty()) {
+            // Restart from this diff (a diff larger than the bound on its own is still kept: its
+            // size is bounded by the message limit). A burst's memory is given back.
             self.counters.buffer_overflows += 1;
             self.diffs.clear();
             self.levels.clear();
+            self.diffs.shrink_to(KEPT_DIFFS);
+            self.levels.shrink_to(KEPT_LEVELS);
         }
         let b0 = self.levels.len() as u32;
         self.levels.extend_from_slice(bids);
@@ -820,6 +846,31 @@ mod tests {
         }
         assert!(b.buffered() <= 3);
         assert_eq!(b.counters().buffer_overflows, 1);
+    }
+
+    /// Diffs of 20,000 levels each while the book waits for a snapshot: the buffered levels stay
+    /// under their bound (counted as overflows), and once the burst is over the next restart
+    /// gives the memory back.
+    #[test]
+    fn buffered_levels_are_bounded_and_released_after_a_burst() {
+        let cfg = BookConfig::default();
+        let mut b = OrderBook::new(cfg, TickSize::new(1_000_000));
+        let bids: Vec<RawLevel> = (1..=10_000).map(|p| l(p, 1)).collect();
+        let asks: Vec<RawLevel> = (10_001..=20_000).map(|p| l(p, 1)).collect();
+        for i in 0..100 {
+            assert_eq!(b.on_diff(i + 1, i + 1, &bids, &asks), DiffOutcome::Buffered);
+            assert!(b.levels.len() <= cfg.max_buffered_levels, "{} levels buffered", b.levels.len());
+            assert!(b.levels.capacity() <= 2 * cfg.max_buffered_levels, "capacity {}", b.levels.capacity());
+        }
+        let overflows = b.counters().buffer_overflows;
+        assert!(overflows >= 100 * 20_000 / cfg.max_buffered_levels as u64 - 1, "{overflows} overflows");
+        // The burst is over: small diffs until the buffer restarts, which releases the memory.
+        for i in 100..100 + cfg.max_buffered_diffs as u64 {
+            b.on_diff(i + 1, i + 1, &[l(1, 2)], &[]);
+        }
+        assert_eq!(b.counters().buffer_overflows, overflows + 1);
+        assert!(b.levels.capacity() <= KEPT_LEVELS, "capacity {} kept", b.levels.capacity());
+        assert!(b.diffs.capacity() <= 2 * KEPT_DIFFS, "diff capacity {} kept", b.diffs.capacity());
     }
 
     #[test]

@@ -774,6 +774,11 @@ impl<W: Write> Loop<'_, W> {
         if seen.shutdown {
             self.shards[k].sup.handle_server_shutdown(id, now);
         }
+        // A standby holding too much switches now (see `MAX_HELD_BYTES`).
+        if r.is_ok() && self.shards[k].held.is_full() {
+            let bytes = self.shards[k].held.held_bytes();
+            self.shards[k].sup.handle_held_full(id, bytes);
+        }
         let alive = match r {
             Ok(()) => true,
             Err(e) => {
@@ -811,6 +816,9 @@ impl<W: Write> Loop<'_, W> {
         let (id, opened) = (conn.serial, conn.opened);
         let where_ = self.where_(k, conn.addr());
         let graceful = matches!(err, ConnError::Closed { .. });
+        if matches!(err, ConnError::WriteBacklog { .. }) {
+            self.report.write_backlogs += 1;
+        }
         if graceful {
             conn.shutdown(self.poll.registry());
         } else {
@@ -1116,6 +1124,7 @@ impl<W: Write> Loop<'_, W> {
             self.report.connect_attempts_delayed += s.attempts_delayed;
             self.report.server_shutdowns_ignored += s.shutdowns_ignored;
             self.report.held_back += shard.held.total;
+            self.report.held_overflows += s.held_overflows;
         }
         self.report.shards = self.groups as u64;
         if self.legs > 1 {

@@ -9,12 +9,30 @@ use std::time::Instant;
 use crate::binance::{ByStream, StreamKind};
 use crate::pipeline::{Admit, FrameOutcome, Pipeline, Position, Sequenced};
 
+/// Most memory a standby's held frames take during a make-before-break switch (their bytes and
+/// their index). A normal overlap holds the few seconds the old connection lags (a few MB even on
+/// the whole market); a server that lets the old connection fall far behind, or floods the new one
+/// with frames ahead of the books, would otherwise grow the process until `--switch-timeout`
+/// (3.3 GB in 10 s was seen). Past the bound the switch happens at once, as at the timeout: the
+/// held frames are processed in order and a book they run ahead of resyncs by the gap rule, so
+/// no book is ever wrong, only resynced sooner.
+pub(super) const MAX_HELD_BYTES: usize = 64 << 20;
+
+/// Frame bytes [`Held::reset`] keeps for the next overlap after one that came near
+/// [`MAX_HELD_BYTES`]; the rest is given back.
+const KEPT_HELD_BYTES: usize = 8 << 20;
+/// Frames [`Held::reset`] keeps room for in the same case.
+const KEPT_HELD_FRAMES: usize = 16 << 10;
+
+/// One held frame's place in [`Held::bytes`] and its receive time.
+type Frame = (usize, usize, Instant);
+
 /// Frames of the new connection held back during an overlap, in arrival order, with the first
 /// held id of each sequenced stream per symbol. Memory is kept across overlaps.
 #[derive(Default)]
 pub(super) struct Held {
     pub(super) bytes: Vec<u8>,
-    pub(super) frames: Vec<(usize, usize, Instant)>,
+    pub(super) frames: Vec<Frame>,
     /// Per symbol and stream: the first held id (`U` of a diff, a trade's id); `None`: not held.
     pub(super) first: Vec<ByStream<Option<u64>>>,
     /// Per symbol: the new connection delivered a diff that advanced the book (it is not behind).
@@ -29,11 +47,26 @@ impl Held {
     pub(super) fn reset(&mut self, symbols: usize) {
         self.bytes.clear();
         self.frames.clear();
+        // Only after an overlap near the bound: a normal one's memory is reused, not reallocated.
+        if self.bytes.capacity() + self.frames.capacity() * std::mem::size_of::<Frame>() > MAX_HELD_BYTES / 2 {
+            self.bytes.shrink_to(KEPT_HELD_BYTES);
+            self.frames.shrink_to(KEPT_HELD_FRAMES);
+        }
         self.first.clear();
         self.first.resize(symbols, ByStream::default());
         self.front.clear();
         self.front.resize(symbols, false);
         self.fresh = false;
+    }
+
+    /// Memory the held frames take: their bytes and their index.
+    pub(super) fn held_bytes(&self) -> usize {
+        self.bytes.len() + self.frames.len() * std::mem::size_of::<Frame>()
+    }
+
+    /// The held frames reached [`MAX_HELD_BYTES`]: stop holding (switch now).
+    pub(super) fn is_full(&self) -> bool {
+        self.held_bytes() >= MAX_HELD_BYTES
     }
 
     pub(super) fn push(&mut self, frame: &[u8], t: Instant) {
@@ -208,6 +241,35 @@ mod tests {
         a.release_into(&mut spare, 1, &mut p, |_| 0, |_| false, |_, _, _, _| n += 1);
         assert_eq!((n, spare.frames.len()), (2, 0));
         assert_eq!((p.stats().trades, p.stats().trade_id_gaps), (3, 1));
+    }
+
+    /// A standby flooded with frames ahead of the books: the held memory is measured bytes and
+    /// index together, reaches the bound, and a reset gives most of it back.
+    #[test]
+    fn held_frames_are_full_at_the_bound_and_a_reset_gives_the_memory_back() {
+        let mut h = Held::default();
+        h.reset(1);
+        let frame = vec![b'x'; 64 << 10];
+        let t0 = Instant::now();
+        let mut n = 0;
+        while !h.is_full() {
+            h.push(&frame, t0);
+            n += 1;
+            assert!(n <= MAX_HELD_BYTES / frame.len(), "not full after {n} frames");
+        }
+        assert_eq!(n, MAX_HELD_BYTES / (frame.len() + std::mem::size_of::<Frame>()) + 1);
+        assert!(h.held_bytes() < MAX_HELD_BYTES + frame.len() + 64);
+        // Tiny frames count their index too.
+        let mut tiny = Held::default();
+        tiny.reset(1);
+        for _ in 0..1000 {
+            tiny.push(b"{}", t0);
+        }
+        assert_eq!(tiny.held_bytes(), 1000 * (2 + std::mem::size_of::<Frame>()));
+        let total = h.total;
+        h.reset(1);
+        assert!(h.bytes.capacity() <= KEPT_HELD_BYTES && h.frames.is_empty() && !h.is_full());
+        assert_eq!(h.total, total, "the run's count is kept");
     }
 
     #[test]

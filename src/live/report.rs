@@ -125,8 +125,13 @@ pub struct LiveReport {
     pub switches: u64,
     /// Frames from a new connection held back during an overlap (ahead of the book).
     pub held_back: u64,
+    /// Switches made at once because the frames held back reached their bound (64 MiB).
+    pub held_overflows: u64,
     /// Connections dropped for silence (`--stale-secs`).
     pub stale_reconnects: u64,
+    /// Connections ended because the server stopped reading: more than 64 KiB of replies (pongs,
+    /// a close) waited unsent.
+    pub write_backlogs: u64,
     /// Connection attempts that failed before the upgrade.
     pub connect_failures: u64,
     /// Snapshot requests handed to the REST pool (a request for a symbol already in flight is not).
@@ -203,7 +208,9 @@ impl LiveReport {
             ("server_shutdowns_ignored", self.server_shutdowns_ignored),
             ("switches", self.switches),
             ("held_back", self.held_back),
+            ("held_overflows", self.held_overflows),
             ("stale_reconnects", self.stale_reconnects),
+            ("write_backlogs", self.write_backlogs),
             ("connect_failures", self.connect_failures),
             ("snapshot_requests", self.snapshot_requests),
             ("snapshots", self.snapshots),

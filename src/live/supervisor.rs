@@ -111,6 +111,8 @@ pub(crate) struct SupervisorCounters {
     pub(crate) attempts_delayed: u64,
     /// `serverShutdown` notices ignored: a second one on a connection already being replaced.
     pub(crate) shutdowns_ignored: u64,
+    /// Switches made at once because the standby's held frames reached their bound.
+    pub(crate) held_overflows: u64,
 }
 
 /// Why a standby is wanted.
@@ -264,6 +266,15 @@ impl Supervisor {
     pub(crate) fn handle_caught_up(&mut self, caught_up: bool, now: Instant) {
         self.caught_up = caught_up;
         self.maybe_switch(now);
+    }
+
+    /// The frames held for standby `id` reached their bound (`bytes`): switch to it now, as at
+    /// `--switch-timeout`, rather than hold more. Nothing if `id` is not an open standby.
+    pub(crate) fn handle_held_full(&mut self, id: ConnId, bytes: usize) {
+        if self.standby().is_some_and(|s| s.id == id && s.opened.is_some()) {
+            self.counters.held_overflows += 1;
+            self.switch(&format!("held-back frames reached {} MiB", bytes >> 20));
+        }
     }
 
     /// `serverShutdown` arrived on `id`: that connection is about to be closed by the server.
@@ -700,6 +711,32 @@ mod tests {
         h.advance(10 * S);
         assert_eq!(h.switches, [2]);
         assert!(h.last_told().contains("(switch timeout)"), "{:?}", h.told);
+    }
+
+    #[test]
+    fn held_frames_at_their_bound_switch_at_once() {
+        let mut h = Harness::new(quiet_cfg());
+        h.open(1);
+        h.advance(3600 * S);
+        assert_eq!(h.opened, [1, 2]);
+        // Not open yet, or not the standby: nothing.
+        h.sup.handle_held_full(2, 64 << 20);
+        h.sup.handle_held_full(1, 64 << 20);
+        h.drain();
+        assert!(h.switches.is_empty());
+        h.open(2);
+        h.data(2);
+        h.advance(S);
+        assert!(h.switches.is_empty(), "not caught up, well before the timeout");
+        h.sup.handle_held_full(2, 64 << 20);
+        h.drain();
+        assert_eq!(h.switches, [2], "the switch happens at once");
+        assert_eq!(h.closed, [(1, true)]);
+        assert_eq!(h.sup.counters().held_overflows, 1);
+        assert!(h.last_told().contains("(held-back frames reached 64 MiB)"), "{:?}", h.told);
+        // Once switched there is no standby: a late report changes nothing.
+        h.sup.handle_held_full(2, 64 << 20);
+        assert_eq!(h.sup.counters().held_overflows, 1);
     }
 
     #[test]

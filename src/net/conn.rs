@@ -26,6 +26,17 @@ const READ_CHUNK: usize = 64 * 1024;
 /// connection); the connection stays marked readable and is serviced again next iteration.
 const MAX_READS_PER_CALL: usize = 16;
 
+/// Most bytes a connection queues for writing before the socket takes them. Once open, tickfeed
+/// writes only pongs (at most [`MAX_PONGS_PER_SEC`]) and one close, each a control frame of at
+/// most [`MAX_CONTROL_FRAME`] bytes, so a healthy peer never lets more than a few hundred bytes
+/// wait; 64 KiB is hundreds of seconds of replies. A peer that stops reading fills it, and the
+/// connection ends ([`ConnError::WriteBacklog`]) instead of the queue growing for as long as the
+/// peer keeps sending pings. (With TLS, rustls bounds its own queue at the same size.)
+pub(crate) const MAX_QUEUED_WRITE: usize = 64 * 1024;
+
+/// The largest control frame tickfeed writes: header, mask key and a 125-byte payload.
+const MAX_CONTROL_FRAME: usize = 2 + 4 + 125;
+
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -55,6 +66,12 @@ pub(crate) enum ConnError {
     Handshake(WsError),
     /// The server broke RFC 6455.
     Protocol(WsError),
+    /// The server does not read: replies to its pings and close would queue more than
+    /// [`MAX_QUEUED_WRITE`] bytes.
+    WriteBacklog {
+        /// Bytes waiting for the socket when the connection gave up.
+        queued: usize,
+    },
     /// The server sent a close frame (answered).
     Closed {
         /// Its status code.
@@ -73,6 +90,10 @@ impl fmt::Display for ConnError {
             ConnError::Eof { phase: Phase::Open } => f.write_str("server closed the connection"),
             ConnError::Eof { phase } => write!(f, "server closed the connection during {phase:?}"),
             ConnError::Handshake(e) | ConnError::Protocol(e) => write!(f, "{e}"),
+            ConnError::WriteBacklog { queued } => write!(
+                f,
+                "server is not reading what we send: {queued} bytes of replies unsent (limit {MAX_QUEUED_WRITE})"
+            ),
             ConnError::Closed { code, reason } => {
                 write!(f, "server sent close")?;
                 if let Some(c) = code {
@@ -301,7 +322,12 @@ impl Conn {
         match &mut self.tls {
             Some(tls) => {
                 if !self.wbuf.is_empty() {
-                    tls.write(&self.wbuf).map_err(ConnError::Io)?;
+                    // rustls queues at most 64 KiB of records (its default buffer limit) and
+                    // refuses more with `WriteZero`: the peer is not reading.
+                    tls.write(&self.wbuf).map_err(|e| match e.kind() {
+                        io::ErrorKind::WriteZero => ConnError::WriteBacklog { queued: self.wbuf.len() },
+                        _ => ConnError::Io(e),
+                    })?;
                     self.wbuf.clear();
                 }
                 tls.flush(&mut self.sock).map_err(ConnError::Io)?;
@@ -422,11 +448,21 @@ impl Conn {
                 return Ok(None);
             };
             // Pings and closes are answered before anything else is done with them, but never more
-            // pongs than Binance's law allows us to send (a ping flood gets some unanswered).
-            let replied = if matches!(event, Event::Ping(_)) && !self.pongs.allow(t) {
-                false
-            } else {
+            // pongs than Binance's law allows us to send (a ping flood gets some unanswered), and
+            // never onto a queue the peer has stopped taking.
+            let reply = match event {
+                Event::Ping(_) => self.pongs.allow(t),
+                Event::Close { .. } => true,
+                Event::Text(_) | Event::Binary(_) | Event::Pong(_) => false,
+            };
+            let replied = if reply && !self.enc.is_closed() {
+                let queued = self.wbuf.len() - self.wpos;
+                if queued + MAX_CONTROL_FRAME > MAX_QUEUED_WRITE {
+                    return Err(ConnError::WriteBacklog { queued });
+                }
                 self.enc.reply_to(&event, &mut self.wbuf).map_err(ConnError::Protocol)?
+            } else {
+                false
             };
             match event {
                 Event::Text(s) => sink(ConnEvent::Text(s.as_bytes(), t)),
@@ -483,5 +519,44 @@ mod tests {
         // Binance's own pings (every 20 s) are always answered.
         let mut w = SendWindow::default();
         assert!((0..10).all(|i| w.allow(t0 + Duration::from_secs(20 * i))));
+    }
+
+    /// A peer that pings within the law but never reads: the pongs pile up unsent (here nothing
+    /// is ever flushed, as when the socket never turns writable) until the bound ends the
+    /// connection; the queue never passes it.
+    #[test]
+    fn replies_a_peer_never_reads_end_the_connection_at_the_bound() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let spec = ConnSpec {
+            host: "127.0.0.1".into(),
+            port: addr.port(),
+            tls: None,
+            path: "/".into(),
+            limits: Limits::default(),
+        };
+        let t0 = Instant::now();
+        let mut c = Conn::connect(&spec, addr, 1, Token(0), poll.registry(), t0, 7).unwrap();
+        let mut pings = Vec::new();
+        for _ in 0..MAX_PONGS_PER_SEC {
+            pings.extend_from_slice(&[0x89, 125]);
+            pings.extend_from_slice(&[b'p'; 125]);
+        }
+        let mut ended = None;
+        for s in 0..2 * MAX_QUEUED_WRITE as u64 / 125 {
+            c.rbuf[..pings.len()].copy_from_slice(&pings);
+            (c.start, c.end) = (0, pings.len());
+            let r = c.decode_all(t0 + Duration::from_secs(s), &mut |_| {});
+            assert!(c.wbuf.len() - c.wpos <= MAX_QUEUED_WRITE, "{} bytes queued", c.wbuf.len());
+            if let Err(e) = r {
+                ended = Some(e);
+                break;
+            }
+        }
+        let e = ended.expect("the queue grew past its bound without ending the connection");
+        assert!(matches!(e, ConnError::WriteBacklog { .. }), "{e}");
+        assert!(e.to_string().contains("not reading"), "{e}");
+        assert!(c.wbuf.len() > MAX_QUEUED_WRITE - MAX_CONTROL_FRAME, "ended early: {}", c.wbuf.len());
     }
 }
