@@ -121,3 +121,20 @@ fn symbol_selection_mistakes_are_one_line() {
         assert!(f.stderr.contains(want), "{args:?}: {}", f.stderr);
     }
 }
+
+/// exchangeInfo answered 429 with a Retry-After of days: the wait listens to `--duration` (and
+/// signals), so the run ends on time, with exit 0 and its stats, instead of sleeping it out.
+#[test]
+fn an_exchange_info_retry_after_of_days_still_ends_at_the_duration() {
+    let names = vec!["btcusdt".to_owned()];
+    let sim = sim(&names);
+    sim.faults().reject_rest(tickfeed_sim::RestReject::TooManyRequests, 1, 999_999);
+    let dir = util::temp_dir("snapshots-retry-after");
+    let started = std::time::Instant::now();
+    let (s, stderr) = run(&dir, RunArgs::against(&sim).symbols("BTCUSDT").duration(2.0));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "ended after {took:?}: {stderr}");
+    assert_eq!(sim.counters().exchange_info_requests, 1, "not asked again inside the Retry-After");
+    assert_eq!(s["events"], 0, "{s}");
+    assert!(stderr.contains("429"), "{stderr}");
+}
