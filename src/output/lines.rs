@@ -172,7 +172,16 @@ impl Output {
             }
         }
         b.extend_from_slice(b"\",\"data\":");
+        let at = b.len();
         b.extend_from_slice(data);
+        // One event, one line: a server's JSON may carry raw line breaks as whitespace between
+        // tokens (never inside a string, where JSON forbids them), so they become spaces, which
+        // leaves the JSON the same.
+        for c in &mut b[at..] {
+            if *c == b'\n' || *c == b'\r' {
+                *c = b' ';
+            }
+        }
         b.extend_from_slice(b"}\n");
     }
 
@@ -301,6 +310,18 @@ mod tests {
         assert!(lines[0].contains("61837.63 x       3.78826000"), "{}", lines[0]);
         assert!(lines[0].contains("spread     0.01"), "{}", lines[0]);
         assert!(lines[0].contains("imb +0.4047"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn ndjson_keeps_one_event_per_line_when_the_json_has_raw_line_breaks() {
+        let mut o = Output::new(OutputMode::Ndjson, 1024);
+        o.event(0, None, "btcusdt@trade", b"{\n  \"e\": \"trade\",\r\n  \"t\": 5\n}");
+        o.event(0, None, "btcusdt@trade", b"{\"t\":6}");
+        let text = std::str::from_utf8(o.buffer()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!((v["data"]["e"].as_str(), v["data"]["t"].as_u64()), (Some("trade"), Some(5)));
     }
 
     #[test]
