@@ -470,6 +470,9 @@ fn snapshot_outcome(
         }
         SnapshotOutcome::NotNeeded => write!(f, "not needed, the book is already synced at {book_id}"),
         SnapshotOutcome::Failed => f.write_str("installed, but the buffered diffs did not continue it; asking again"),
+        SnapshotOutcome::Malformed => {
+            f.write_str("refused: a side out of order, a price twice, or a crossed book; asking again")
+        }
     }
 }
 

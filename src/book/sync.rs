@@ -115,6 +115,8 @@ pub struct SyncCounters {
     /// row were all at or below its `lastUpdateId` (a snapshot far ahead of the stream: another
     /// venue or environment), so the book was discarded rather than left frozen.
     pub unconnected_snapshots: u64,
+    /// Snapshots refused because they cannot be a real book (out of order, a price twice, crossed).
+    pub malformed_snapshots: u64,
 }
 
 /// A synced book that has dropped this many diffs in a row as covered by its snapshot, without
@@ -164,6 +166,9 @@ pub enum SnapshotOutcome {
     NotNeeded,
     /// Installed, but applying the buffer then found a gap or bad price: a new snapshot is wanted.
     Failed,
+    /// Not installed: the snapshot cannot be a real book (a side out of Binance's order or with a
+    /// price twice, or a best bid at or above the best ask). A new snapshot is wanted.
+    Malformed,
 }
 
 /// How the latest snapshot was joined to the stream.
@@ -450,6 +455,15 @@ impl OrderBook {
                 return SnapshotOutcome::TooOld;
             }
         }
+        // Binance sends bids best first (prices falling) and asks best first (prices rising), each
+        // price once, and never a crossed book: a snapshot that is not so is no book to trust.
+        let ordered = |ls: &[RawLevel], better: fn(i64, i64) -> bool| ls.windows(2).all(|w| better(w[0].price, w[1].price));
+        let crossed = matches!((bids.first(), asks.first()), (Some(b), Some(a)) if b.price >= a.price);
+        if !ordered(bids, |a, b| a > b) || !ordered(asks, |a, b| a < b) || crossed {
+            self.counters.malformed_snapshots += 1;
+            self.wants_snapshot = true;
+            return SnapshotOutcome::Malformed;
+        }
         if self.tick.is_none() {
             let buffered = self.levels.iter();
             let prices = bids.iter().chain(asks).chain(buffered).map(|l| l.price);
@@ -662,6 +676,25 @@ mod tests {
         assert!(matches!(b.on_snapshot(9, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
         assert_eq!(b.on_diff(7, 8, &[], &[]), DiffOutcome::Stale);
         assert_eq!(b.on_diff(9, 10, &[l(10, 2)], &[]), DiffOutcome::Applied);
+    }
+
+    #[test]
+    fn a_crossed_or_disordered_snapshot_is_refused() {
+        for (bids, asks) in [
+            (vec![l(10, 1)], vec![l(10, 1)]),           // crossed (equal)
+            (vec![l(12, 1)], vec![l(11, 1)]),           // crossed
+            (vec![l(10, 1), l(10, 2)], vec![l(11, 1)]), // a price twice
+            (vec![l(9, 1), l(10, 2)], vec![l(11, 1)]),  // bids out of order
+            (vec![l(10, 1)], vec![l(12, 1), l(11, 1)]), // asks out of order
+        ] {
+            let mut b = book();
+            assert_eq!(b.on_diff(5, 6, &[], &[]), DiffOutcome::Buffered);
+            assert!(b.poll_snapshot_request());
+            assert_eq!(b.on_snapshot(5, &bids, &asks), SnapshotOutcome::Malformed, "{bids:?} {asks:?}");
+            assert!(!b.is_synced());
+            assert!(b.poll_snapshot_request(), "asks again");
+            assert_eq!(b.counters().malformed_snapshots, 1);
+        }
     }
 
     #[test]
