@@ -214,3 +214,45 @@ fn a_best_price_past_the_snapshot_range_is_not_trusted_by_default() {
     let audit = p.symbols()[0].audit().counters();
     assert_eq!((audit.checks, audit.mismatches), (423, 0), "{audit:?}");
 }
+
+/// A recording cut short (a truncated gzip) ends the replay with a one-line error naming the file
+/// and a non-zero exit, but after the exit files: the stats of what was replayed are written.
+#[test]
+fn a_truncated_gzip_still_leaves_its_stats() {
+    let Some(eth) = util::recording("ethusdt_20240808.gz") else { return };
+    let dir = util::temp_dir("replay-truncated");
+    let cut = dir.join("cut.gz");
+    let bytes = std::fs::read(&eth).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let stats = dir.join("stats.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tickfeed"))
+        .args(["replay", "--output", "none", "--quiet", "--stats"])
+        .arg(&stats)
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cut.gz"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert!(v["events"].as_u64().unwrap() > 1000, "{v}");
+}
+
+/// A recording piped in (`cat f.gz | tickfeed replay /dev/stdin`) is read once: a pipe cannot be
+/// opened a second time to start over.
+#[test]
+fn a_recording_on_standard_input_replays() {
+    let Some(eth) = util::recording("ethusdt_20240808.gz") else { return };
+    let stats = util::temp_dir("replay-stdin").join("stats.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tickfeed"))
+        .args(["replay", "--output", "none", "--quiet", "--stats"])
+        .arg(&stats)
+        .arg("/dev/stdin")
+        .stdin(std::fs::File::open(&eth).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!((v["depth_updates"].as_u64(), v["trades"].as_u64()), (Some(3434), Some(6106)), "{v}");
+}

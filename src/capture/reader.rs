@@ -90,15 +90,16 @@ impl std::error::Error for ReadError {
 
 /// Opens a recording, transparently gunzipping it.
 pub fn open_recording(path: &Path) -> io::Result<Box<dyn BufRead>> {
+    // Opened once: a pipe (`/dev/stdin`) cannot be opened again to start over, so the two bytes
+    // read to tell gzip from plain text are put back in front of the rest.
     let mut f = File::open(path)?;
     let mut magic = [0u8; 2];
     let n = read_up_to(&mut f, &mut magic)?;
-    drop(f);
-    let f = File::open(path)?;
+    let src = io::Cursor::new(magic).take(n as u64).chain(f);
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::with_capacity(1 << 16, f)))))
+        Ok(Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::with_capacity(1 << 16, src)))))
     } else {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+        Ok(Box::new(BufReader::with_capacity(1 << 16, src)))
     }
 }
 

@@ -78,10 +78,12 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
         p.output().discard();
         stdout_ok
     };
-    let counters = {
+    // A damaged file (a truncated gzip, say) ends the replay with its one-line error and a
+    // non-zero exit, but after the exit files: what was replayed up to there is kept.
+    let (counters, result) = {
         let mut r = Replayer::new(&mut p);
-        r.run(&a.paths, opts, &mut flush).map_err(CmdError::Replay)?;
-        r.counters()
+        let result = r.run(&a.paths, opts, &mut flush).map_err(CmdError::Replay);
+        (r.counters(), result)
     };
     let _ = out.flush();
     drop(out);
@@ -98,5 +100,5 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
         eprint!("{}", summary::summary_text(&p));
         eprintln!("{}", counters.stamps_text());
     }
-    Ok(())
+    result
 }
