@@ -256,3 +256,28 @@ fn a_recording_on_standard_input_replays() {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
     assert_eq!((v["depth_updates"].as_u64(), v["trades"].as_u64()), (Some(3434), Some(6106)), "{v}");
 }
+
+/// SIGTERM during a paced replay ends it within moments, like the end of its input: exit 0, the
+/// summary on stderr, the stats written.
+#[test]
+fn sigterm_during_a_paced_replay_ends_it_with_its_summary() {
+    let Some(eth) = util::recording("ethusdt_20240808.gz") else { return };
+    let stats = util::temp_dir("replay-sigterm").join("stats.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_tickfeed"))
+        .args(["replay", "--pace", "recorded", "--output", "none", "--stats"])
+        .arg(&stats)
+        .arg(&eth)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::time::Instant::now();
+    util::signal(child.id(), 15);
+    let f = util::wait_tickfeed(child, std::time::Duration::from_secs(10));
+    assert!(sent.elapsed() < std::time::Duration::from_secs(3), "took {:?}", sent.elapsed());
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert!(f.stderr.contains("ETHUSDT synced"), "{}", f.stderr);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert!(v["events"].as_u64().unwrap() > 0, "{v}");
+}

@@ -70,6 +70,8 @@ pub struct ReplayOptions {
     pub measure: bool,
     /// Pacing.
     pub pace: Pace,
+    /// Set by a signal handler: stop at the next line, or within 50 ms of a pacing wait.
+    pub stop: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 /// Drives recordings through a pipeline; `flush` is called whenever output is worth writing.
@@ -249,10 +251,13 @@ impl<'p> Replayer<'p> {
         opts: ReplayOptions,
         flush: &mut dyn FnMut(&mut Pipeline) -> bool,
     ) -> bool {
+        if opts.stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+            return false;
+        }
         self.counters.lines += 1;
         if let Pace::Recorded { speed } = opts.pace {
             if let RecordedLine::Data { recv_ns, .. } = split_line(line) {
-                if !self.pace(file.ns(recv_ns), speed, flush) {
+                if !self.pace(file.ns(recv_ns), speed, opts.stop, flush) {
                     return false;
                 }
             }
@@ -269,20 +274,39 @@ impl<'p> Replayer<'p> {
     }
 
     /// Sleeps until `recv_ns` is due at the recorded pace; false when told to stop.
-    fn pace(&mut self, recv_ns: i64, speed: f64, flush: &mut dyn FnMut(&mut Pipeline) -> bool) -> bool {
+    fn pace(
+        &mut self,
+        recv_ns: i64,
+        speed: f64,
+        stop: Option<&std::sync::atomic::AtomicBool>,
+        flush: &mut dyn FnMut(&mut Pipeline) -> bool,
+    ) -> bool {
         let &mut (t0, ns0) = self.pacer.get_or_insert_with(|| (Instant::now(), recv_ns));
         let ahead_ns = recv_ns.saturating_sub(ns0) as f64 / speed;
         if ahead_ns <= 0.0 {
             return true;
         }
-        let due = t0 + Duration::from_nanos(ahead_ns.min(u64::MAX as f64) as u64);
+        // A line stamped centuries ahead waits "forever" (until a signal), never overflows.
+        let wait = Duration::from_nanos(ahead_ns.min(u64::MAX as f64) as u64);
+        let due = t0.checked_add(wait);
         let now = Instant::now();
-        if due > now {
+        if due.is_none_or(|d| d > now) {
             // What was processed so far is shown at its time, not when the buffer fills.
             if (self.p.output().pending() > 0 || !self.p.notices().is_empty()) && !flush(self.p) {
                 return false;
             }
-            std::thread::sleep(due - now);
+            // In slices, so a signal is heard within 50 ms.
+            loop {
+                if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+                    return false;
+                }
+                let now = Instant::now();
+                let left = due.map_or(Duration::from_millis(50), |d| d.saturating_duration_since(now));
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(50)));
+            }
         }
         true
     }

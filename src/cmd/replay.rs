@@ -62,7 +62,9 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
     cfg.auto_symbols = a.symbol.is_empty();
     let syms: Vec<&str> = a.symbol.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(cfg, &syms);
-    let opts = ReplayOptions { max_events: a.output.max_events, measure: !a.no_measure, pace };
+    // SIGINT/SIGTERM end the replay like the end of its input: summary and exit files written.
+    let stop = crate::net::signal::install()?;
+    let opts = ReplayOptions { max_events: a.output.max_events, measure: !a.no_measure, pace, stop: Some(stop) };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut stdout_ok = true;
