@@ -16,4 +16,4 @@ mod replay;
 pub use line::{request_symbol, split_line, RecordedLine, StampUnit};
 pub use reader::{load_recording, open_recording, plan, ReadError, Segment, Stream};
 pub use recorder::{ConfigError, RecordError, Recorder, RecorderConfig, RecorderCounters};
-pub use replay::{Pace, ReplayCounters, ReplayOptions, Replayer};
+pub use replay::{Pace, ReplayCounters, ReplayOptions, Replayer, MAX_LINE};

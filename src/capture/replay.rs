@@ -32,6 +32,46 @@ pub struct ReplayCounters {
     pub runs: u64,
     /// Files whose receive times were read as ns, µs and ms ([`StampUnit`]), in that order.
     pub stamp_units: [u64; 3],
+    /// Lines longer than [`MAX_LINE`], skipped whole (memory stays bounded whatever a file holds).
+    pub long_lines: u64,
+}
+
+/// The longest recording line replayed: far above any real line (a 5,000-level snapshot is some
+/// 200 kB, a websocket message at most `--max-message`, 1 MiB by default); a longer one is
+/// skipped, counted in `long_lines`.
+pub const MAX_LINE: usize = 64 << 20;
+
+/// Reads one line (with its newline) into `line`, at most `max` bytes of it: a longer line is
+/// read to its end and dropped, and the answer is `(bytes read, true)`. Returns 0 bytes at the
+/// end of the input.
+fn read_line_bounded(r: &mut dyn BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<(usize, bool)> {
+    let (mut total, mut long) = (0, false);
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((total, long));
+        }
+        let (take, done) = match buf.iter().position(|&c| c == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if !long && line.len() + take > max {
+            long = true;
+            line.clear();
+        }
+        if !long {
+            line.extend_from_slice(&buf[..take]);
+        }
+        r.consume(take);
+        total += take;
+        if done {
+            return Ok((total, long));
+        }
+    }
 }
 
 impl ReplayCounters {
@@ -136,9 +176,14 @@ impl<'p> Replayer<'p> {
             let mut line = Vec::with_capacity(1 << 16);
             loop {
                 line.clear();
-                let n = r.read_until(b'\n', &mut line).map_err(ReadError::at(path))?;
+                let (n, long) = read_line_bounded(&mut *r, &mut line, MAX_LINE).map_err(ReadError::at(path))?;
                 if n == 0 {
                     break;
+                }
+                if long {
+                    self.counters.lines += 1;
+                    self.counters.long_lines += 1;
+                    continue;
                 }
                 let complete = line.last() == Some(&b'\n');
                 if complete {
@@ -194,10 +239,15 @@ impl<'p> Replayer<'p> {
             let Some(r) = src.reader.as_mut() else { return Ok(false) };
             let path = &src.files[src.next - 1];
             src.line.clear();
-            let n = r.read_until(b'\n', &mut src.line).map_err(ReadError::at(path))?;
+            let (n, long) = read_line_bounded(&mut **r, &mut src.line, MAX_LINE).map_err(ReadError::at(path))?;
             if n == 0 {
                 src.reader = None;
                 self.end_of_file(&mut src.state);
+                continue;
+            }
+            if long {
+                self.counters.lines += 1;
+                self.counters.long_lines += 1;
                 continue;
             }
             src.complete = src.line.last() == Some(&b'\n');
@@ -479,6 +529,23 @@ mod tests {
     const D1: &str = r#"{"stream":"ethusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"ETHUSDT","U":10,"u":12,"b":[["2683.80000000","1.00000000"]],"a":[]}}"#;
     const SNAP: &str =
         r#"{"lastUpdateId":11,"bids":[["2683.79000000","1.00000000"]],"asks":[["2683.81000000","1.00000000"]]}"#;
+
+    #[test]
+    fn a_line_past_the_bound_is_skipped_whole_in_bounded_memory() {
+        let data = format!("ab\n{}\ncd", "x".repeat(100));
+        let mut r = std::io::BufReader::with_capacity(3, data.as_bytes());
+        let mut line = Vec::new();
+        assert_eq!(read_line_bounded(&mut r, &mut line, 10).unwrap(), (3, false));
+        assert_eq!(line, b"ab\n");
+        line.clear();
+        assert_eq!(read_line_bounded(&mut r, &mut line, 10).unwrap(), (101, true));
+        assert!(line.len() <= 10, "never held more than the bound: {}", line.len());
+        line.clear();
+        assert_eq!(read_line_bounded(&mut r, &mut line, 10).unwrap(), (2, false));
+        assert_eq!(line, b"cd");
+        line.clear();
+        assert_eq!(read_line_bounded(&mut r, &mut line, 10).unwrap(), (0, false));
+    }
 
     #[test]
     fn snapshot_before_any_stream_line_waits_for_the_symbol_and_torn_line_is_skipped() {

@@ -96,6 +96,7 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
         ("snapshots", counters.snapshots),
         ("unattributed_snapshots", counters.unattributed_snapshots),
         ("runs", counters.runs),
+        ("long_lines", counters.long_lines),
     ];
     exit_files::write(&a.output, &p, &extra, &[])?;
     if !a.output.quiet {
