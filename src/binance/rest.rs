@@ -29,6 +29,17 @@ const MAX_BODY: u64 = 32 << 20;
 /// and picked from the answer (same weight, 20): request lines of tens of KB are refused by
 /// proxies and servers long before Binance's symbol count is reached.
 const MAX_SYMBOLS_QUERY: usize = 4096;
+/// The longest `Retry-After` honoured: three days, Binance's longest IP ban. A larger value (up to
+/// `u64::MAX` seconds, which no `Instant` can be moved by) is taken as this.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// `now + d`, saturating: `d` is capped at [`MAX_RETRY_AFTER`] (no peer-given wait is longer),
+/// and an instant the platform cannot represent falls back to the cap, then to `now`. Every
+/// deadline computed from a peer's value goes through this rather than `Instant + Duration`,
+/// which panics on overflow.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(MAX_RETRY_AFTER)).or_else(|| now.checked_add(MAX_RETRY_AFTER)).unwrap_or(now)
+}
 
 /// Weight of `GET /api/v3/depth` by `limit` (in force since 2023-10-19): 5/25/50/250.
 pub(crate) fn depth_weight(limit: u32) -> u32 {
@@ -218,7 +229,7 @@ impl RestGate {
             _ => {}
         }
         if status == 429 || status == 418 {
-            let until = now + retry_after.unwrap_or(Duration::from_secs(60));
+            let until = later(now, retry_after.unwrap_or(Duration::from_secs(60)));
             self.blocked_until = Some(self.blocked_until.map_or(until, |u| u.max(until)));
         }
         if let Some(u) = used_weight {
@@ -228,9 +239,9 @@ impl RestGate {
 }
 
 /// Parses `Retry-After` as Binance sends it: whole seconds. (The HTTP-date form is not used by
-/// Binance and is treated as absent.)
+/// Binance and is treated as absent.) Capped at [`MAX_RETRY_AFTER`].
 pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    v.trim().parse::<u64>().ok().map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// `text` without an " (os error N)" part, for one-line messages.
@@ -613,6 +624,22 @@ mod tests {
         assert_eq!(g.wait(t0, 5), None);
         assert_eq!(parse_retry_after(" 12 "), Some(s(12)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_waits_the_cap_and_does_not_panic() {
+        let t0 = Instant::now();
+        assert_eq!(parse_retry_after("18446744073709551615"), Some(MAX_RETRY_AFTER));
+        // Even uncapped (a Duration from elsewhere), the gate saturates instead of overflowing.
+        for ra in [Duration::from_secs(u64::MAX), Duration::MAX] {
+            let mut g = RestGate::new(6000);
+            g.on_response(t0, 429, Some(ra), None);
+            let (d, why) = g.wait(t0, 5).expect("blocked");
+            assert_eq!(why, WaitReason::RetryAfter);
+            assert!(d <= MAX_RETRY_AFTER, "{d:?}");
+            assert_eq!(d, MAX_RETRY_AFTER);
+        }
+        assert_eq!(later(t0, Duration::MAX), t0 + MAX_RETRY_AFTER);
     }
 
     #[test]
