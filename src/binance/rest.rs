@@ -309,6 +309,10 @@ impl RestClient {
         use ureq::unversioned::transport::{Connector, TcpConnector};
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // No redirect is followed: a 3xx could send an HTTPS request (and the book synced from
+            // its answer) to plain HTTP or another host. It comes back as the status it is, a
+            // non-200 answer like any other.
+            .max_redirects(0)
             .timeout_global(Some(timeout))
             .user_agent(concat!("tickfeed/", env!("CARGO_PKG_VERSION")))
             .build();
@@ -640,6 +644,56 @@ mod tests {
             assert_eq!(d, MAX_RETRY_AFTER);
         }
         assert_eq!(later(t0, Duration::MAX), t0 + MAX_RETRY_AFTER);
+    }
+
+    /// Serves `n` connections on `listener`, each answered with a 302 to `location`.
+    fn redirect_server(listener: std::net::TcpListener, location: String, n: usize) -> std::thread::JoinHandle<()> {
+        use std::io::{BufRead, BufReader, Write};
+        std::thread::spawn(move || {
+            for _ in 0..n {
+                let Ok((sock, _)) = listener.accept() else { return };
+                let mut r = BufReader::new(sock);
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|k| k > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = r.get_mut().write_all(answer.as_bytes());
+            }
+        })
+    }
+
+    #[test]
+    fn a_302_is_not_followed_and_is_reported_as_its_status() {
+        use std::net::TcpListener;
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        other.set_nonblocking(true).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let location = format!("http://127.0.0.1:{}/api/v3/depth?symbol=BTCUSDT&limit=100", other.local_addr().unwrap().port());
+        let t = redirect_server(server, location, 2);
+        let base = BaseUrl { tls: false, host: "127.0.0.1".into(), port };
+        let tls = TlsSetup::new(None).unwrap();
+        let client = RestClient::new(&base, &tls, Duration::from_secs(2));
+        // A depth request: the 302 itself comes back, for the pool to count and retry.
+        let r = client.depth("BTCUSDT", 100).expect("an answer");
+        assert_eq!(r.status, 302);
+        let e = RestError::status(client.url(&depth_path("BTCUSDT", 100)), &r).to_string();
+        assert!(e.contains("HTTP 302"), "{e}");
+        // exchangeInfo: a non-200 status, like any other 3xx/4xx.
+        let mut gate = RestGate::new(6000);
+        match exchange_info(&client, &mut gate, None) {
+            Err(InfoError::Unavailable(e)) => assert!(e.to_string().contains("HTTP 302"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        t.join().unwrap();
+        // Nothing ever connected to the redirect's target.
+        match other.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            r => panic!("the redirect was followed: {r:?}"),
+        }
     }
 
     #[test]
