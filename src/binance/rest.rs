@@ -282,7 +282,7 @@ impl RestResponse {
         struct ApiError {
             code: i64,
         }
-        sonic_rs::from_slice::<ApiError>(&self.body).ok().map(|e| e.code)
+        crate::binance::json::from_slice::<ApiError>(&self.body).ok().map(|e| e.code)
     }
 }
 
