@@ -25,6 +25,9 @@ pub enum DecodeError {
     UnknownStream,
     /// The frame is none of: combined-stream event, raw event, control reply, REST depth body.
     UnknownShape,
+    /// Arrays and objects nested deeper than [`MAX_DEPTH`]: refused before sonic-rs, whose
+    /// value skipping recurses once per level, could overflow the stack on it.
+    TooDeep,
 }
 
 impl fmt::Display for DecodeError {
@@ -36,11 +39,57 @@ impl fmt::Display for DecodeError {
             DecodeError::WrongEvent => f.write_str("event type does not match its stream"),
             DecodeError::UnknownStream => f.write_str("unknown stream"),
             DecodeError::UnknownShape => f.write_str("unrecognised message"),
+            DecodeError::TooDeep => write!(f, "nested deeper than {MAX_DEPTH} levels"),
         }
     }
 }
 
 impl std::error::Error for DecodeError {}
+
+/// The deepest nesting of arrays and objects accepted in any message or body. Binance's nest at
+/// most 4 deep (a depth level inside its array inside the event, a filter inside a symbol inside
+/// exchangeInfo); sonic-rs skips a value (`IgnoredAny`, a raw `LazyValue`) by recursing once per
+/// level, so an unbounded nesting is a stack overflow, not an error.
+pub const MAX_DEPTH: usize = 32;
+
+/// Refuses `data` when its arrays and objects nest deeper than [`MAX_DEPTH`]. Every decoder calls
+/// it before giving the input to sonic-rs.
+///
+/// One pass over the bytes: `[`/`{` and `]`/`}` counted outside strings, a string skipped to its
+/// closing quote (a backslash taking the byte after it along). It does not validate: unbalanced
+/// or unterminated input passes here and is refused by the parser, which then recurses
+/// [`MAX_DEPTH`] deep at most.
+pub(crate) fn check_depth(data: &[u8]) -> Result<(), DecodeError> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&c) = data.get(i) {
+        match c {
+            b'"' => {
+                i += 1;
+                loop {
+                    let Some(k) = data.get(i..).and_then(|r| r.iter().position(|&c| c == b'"' || c == b'\\')) else {
+                        return Ok(());
+                    };
+                    i += k;
+                    if data[i] == b'"' {
+                        break;
+                    }
+                    i += 2;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(DecodeError::TooDeep);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
 
 /// A field-by-field error carrier: serde's error type cannot hold our typed errors, so visitors
 /// record the precise cause here and the caller reads it back after the parse fails.
@@ -60,6 +109,13 @@ pub(crate) fn finish<T>(r: Result<T, ()>, slot: ErrSlot) -> Result<T, DecodeErro
     r.map_err(|()| slot.0.unwrap_or(DecodeError::Json))
 }
 
+/// Deserializes `T` from `data` with sonic-rs after the nesting check: the general form of every
+/// decoder that does not use a seed (raw events, control replies, exchangeInfo, error bodies).
+pub(crate) fn from_slice<'de, T: serde::Deserialize<'de>>(data: &'de [u8]) -> Result<T, DecodeError> {
+    check_depth(data)?;
+    sonic_rs::from_slice(data).map_err(|_| DecodeError::Json)
+}
+
 /// The input as `&str`, validated once. sonic-rs hands out a skipped value (the borrowed level
 /// arrays, a `LazyValue`) as `&str` without checking its UTF-8 (a debug assertion only; undefined
 /// behaviour in release), and `Deserializer::end` does not run its final UTF-8 check: so every
@@ -68,6 +124,7 @@ pub(crate) fn utf8(data: &[u8]) -> Result<&str, ()> {
     std::str::from_utf8(data).map_err(|_| ())
 }
 
+/// Runs `seed` over `data`. The caller has checked the nesting ([`check_depth`]) first.
 pub(crate) fn run_seed<'de, S: DeserializeSeed<'de>>(data: &'de [u8], seed: S) -> Result<S::Value, ()> {
     let mut de = sonic_rs::Deserializer::from_str(utf8(data)?);
     let v = seed.deserialize(&mut de).map_err(|_| ())?;

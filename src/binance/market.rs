@@ -6,7 +6,7 @@
 //! [`LevelBuf`], so decoding allocates nothing once that buffer has grown. It does not split the
 //! envelope ([`super::stream`]) and does not apply anything to a book.
 
-use super::json::{finish, map_seed, missing, run_seed, wrong_event, Dec, DecodeError, ErrSlot};
+use super::json::{check_depth, finish, from_slice, map_seed, missing, run_seed, wrong_event, Dec, DecodeError, ErrSlot};
 use super::levels::{LevelBuf, Levels};
 use crate::book::fixed::Units;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -155,6 +155,7 @@ impl<'de> Visitor<'de> for DepthVisitor<'_, '_> {
 pub fn decode_depth<'a>(data: &'a [u8], bufs: &mut LevelBuf) -> Result<DepthHeader<'a>, DecodeError> {
     bufs.bids.clear();
     bufs.asks.clear();
+    check_depth(data)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(data, DepthVisitor { bufs, err: &mut slot });
     finish(r, slot)
@@ -235,6 +236,7 @@ impl<'de> Visitor<'de> for TradeVisitor<'_> {
 
 /// Decodes a `trade` payload.
 pub fn decode_trade(data: &[u8]) -> Result<Trade<'_>, DecodeError> {
+    check_depth(data)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(data, TradeVisitor { agg: false, err: &mut slot });
     let t = finish(r, slot)?;
@@ -251,6 +253,7 @@ pub fn decode_trade(data: &[u8]) -> Result<Trade<'_>, DecodeError> {
 
 /// Decodes an `aggTrade` payload.
 pub fn decode_agg_trade(data: &[u8]) -> Result<AggTrade<'_>, DecodeError> {
+    check_depth(data)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(data, TradeVisitor { agg: true, err: &mut slot });
     let t = finish(r, slot)?;
@@ -305,6 +308,7 @@ impl<'de> Visitor<'de> for TickerVisitor<'_> {
 
 /// Decodes a `bookTicker` payload.
 pub fn decode_book_ticker(data: &[u8]) -> Result<BookTicker<'_>, DecodeError> {
+    check_depth(data)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(data, TickerVisitor(&mut slot));
     finish(r, slot)
@@ -319,7 +323,7 @@ pub fn decode_raw_event(data: &[u8]) -> Result<RawEvent, DecodeError> {
         #[serde(rename = "E")]
         time: Option<i64>,
     }
-    let ev: Ev = sonic_rs::from_slice(data).map_err(|_| DecodeError::Json)?;
+    let ev: Ev = from_slice(data)?;
     Ok(match ev.e {
         "serverShutdown" => RawEvent::ServerShutdown { event_time: ev.time.ok_or(DecodeError::MissingField("E"))? },
         _ => RawEvent::Other,
@@ -341,7 +345,7 @@ pub struct ControlReply {
 /// Binance documents, `{"code":2,"msg":".."}`, and in the nested shape servers have been seen to
 /// send, `{"error":{"code":2,"msg":".."},"id":1}`.
 pub fn decode_control(data: &[u8]) -> Result<ControlReply, DecodeError> {
-    let v: sonic_rs::Value = sonic_rs::from_slice(data).map_err(|_| DecodeError::Json)?;
+    let v: sonic_rs::Value = from_slice(data)?;
     use sonic_rs::JsonValueTrait;
     let id = v.get("id").map(|x| sonic_rs::to_string(x).unwrap_or_default());
     let err = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);

@@ -21,7 +21,7 @@ pub(crate) mod url;
 #[cfg(test)]
 mod tests;
 
-pub use json::DecodeError;
+pub use json::{DecodeError, MAX_DEPTH};
 pub use levels::{LevelBuf, RawLevel};
 pub use market::{
     decode_agg_trade, decode_book_ticker, decode_control, decode_depth, decode_raw_event, decode_trade, AggTrade,

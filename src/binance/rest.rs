@@ -29,6 +29,17 @@ const MAX_BODY: u64 = 32 << 20;
 /// and picked from the answer (same weight, 20): request lines of tens of KB are refused by
 /// proxies and servers long before Binance's symbol count is reached.
 const MAX_SYMBOLS_QUERY: usize = 4096;
+/// The longest `Retry-After` honoured: three days, Binance's longest IP ban. A larger value (up to
+/// `u64::MAX` seconds, which no `Instant` can be moved by) is taken as this.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// `now + d`, saturating: `d` is capped at [`MAX_RETRY_AFTER`] (no peer-given wait is longer),
+/// and an instant the platform cannot represent falls back to the cap, then to `now`. Every
+/// deadline computed from a peer's value goes through this rather than `Instant + Duration`,
+/// which panics on overflow.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(MAX_RETRY_AFTER)).or_else(|| now.checked_add(MAX_RETRY_AFTER)).unwrap_or(now)
+}
 
 /// Weight of `GET /api/v3/depth` by `limit` (in force since 2023-10-19): 5/25/50/250.
 pub(crate) fn depth_weight(limit: u32) -> u32 {
@@ -218,7 +229,7 @@ impl RestGate {
             _ => {}
         }
         if status == 429 || status == 418 {
-            let until = now + retry_after.unwrap_or(Duration::from_secs(60));
+            let until = later(now, retry_after.unwrap_or(Duration::from_secs(60)));
             self.blocked_until = Some(self.blocked_until.map_or(until, |u| u.max(until)));
         }
         if let Some(u) = used_weight {
@@ -228,9 +239,9 @@ impl RestGate {
 }
 
 /// Parses `Retry-After` as Binance sends it: whole seconds. (The HTTP-date form is not used by
-/// Binance and is treated as absent.)
+/// Binance and is treated as absent.) Capped at [`MAX_RETRY_AFTER`].
 pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    v.trim().parse::<u64>().ok().map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// `text` without an " (os error N)" part, for one-line messages.
@@ -271,7 +282,7 @@ impl RestResponse {
         struct ApiError {
             code: i64,
         }
-        sonic_rs::from_slice::<ApiError>(&self.body).ok().map(|e| e.code)
+        crate::binance::json::from_slice::<ApiError>(&self.body).ok().map(|e| e.code)
     }
 }
 
@@ -298,6 +309,10 @@ impl RestClient {
         use ureq::unversioned::transport::{Connector, TcpConnector};
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // No redirect is followed: a 3xx could send an HTTPS request (and the book synced from
+            // its answer) to plain HTTP or another host. It comes back as the status it is, a
+            // non-200 answer like any other.
+            .max_redirects(0)
             .timeout_global(Some(timeout))
             .user_agent(concat!("tickfeed/", env!("CARGO_PKG_VERSION")))
             .build();
@@ -613,6 +628,72 @@ mod tests {
         assert_eq!(g.wait(t0, 5), None);
         assert_eq!(parse_retry_after(" 12 "), Some(s(12)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_waits_the_cap_and_does_not_panic() {
+        let t0 = Instant::now();
+        assert_eq!(parse_retry_after("18446744073709551615"), Some(MAX_RETRY_AFTER));
+        // Even uncapped (a Duration from elsewhere), the gate saturates instead of overflowing.
+        for ra in [Duration::from_secs(u64::MAX), Duration::MAX] {
+            let mut g = RestGate::new(6000);
+            g.on_response(t0, 429, Some(ra), None);
+            let (d, why) = g.wait(t0, 5).expect("blocked");
+            assert_eq!(why, WaitReason::RetryAfter);
+            assert!(d <= MAX_RETRY_AFTER, "{d:?}");
+            assert_eq!(d, MAX_RETRY_AFTER);
+        }
+        assert_eq!(later(t0, Duration::MAX), t0 + MAX_RETRY_AFTER);
+    }
+
+    /// Serves `n` connections on `listener`, each answered with a 302 to `location`.
+    fn redirect_server(listener: std::net::TcpListener, location: String, n: usize) -> std::thread::JoinHandle<()> {
+        use std::io::{BufRead, BufReader, Write};
+        std::thread::spawn(move || {
+            for _ in 0..n {
+                let Ok((sock, _)) = listener.accept() else { return };
+                let mut r = BufReader::new(sock);
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|k| k > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = r.get_mut().write_all(answer.as_bytes());
+            }
+        })
+    }
+
+    #[test]
+    fn a_302_is_not_followed_and_is_reported_as_its_status() {
+        use std::net::TcpListener;
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        other.set_nonblocking(true).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let location = format!("http://127.0.0.1:{}/api/v3/depth?symbol=BTCUSDT&limit=100", other.local_addr().unwrap().port());
+        let t = redirect_server(server, location, 2);
+        let base = BaseUrl { tls: false, host: "127.0.0.1".into(), port };
+        let tls = TlsSetup::new(None).unwrap();
+        let client = RestClient::new(&base, &tls, Duration::from_secs(2));
+        // A depth request: the 302 itself comes back, for the pool to count and retry.
+        let r = client.depth("BTCUSDT", 100).expect("an answer");
+        assert_eq!(r.status, 302);
+        let e = RestError::status(client.url(&depth_path("BTCUSDT", 100)), &r).to_string();
+        assert!(e.contains("HTTP 302"), "{e}");
+        // exchangeInfo: a non-200 status, like any other 3xx/4xx.
+        let mut gate = RestGate::new(6000);
+        match exchange_info(&client, &mut gate, None) {
+            Err(InfoError::Unavailable(e)) => assert!(e.to_string().contains("HTTP 302"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        t.join().unwrap();
+        // Nothing ever connected to the redirect's target.
+        match other.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            r => panic!("the redirect was followed: {r:?}"),
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Only decoding: fetching, weights and retries are [`super::rest`].
 
-use super::json::{finish, map_seed, missing, run_seed, DecodeError, ErrSlot};
+use super::json::{check_depth, finish, from_slice, map_seed, missing, run_seed, DecodeError, ErrSlot};
 use super::levels::{LevelBuf, Levels};
 use crate::book::fixed::{self, TickSize, Units};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -55,6 +55,7 @@ impl<'de> Visitor<'de> for SnapshotVisitor<'_, '_> {
 pub fn decode_snapshot(body: &[u8], bufs: &mut LevelBuf) -> Result<u64, DecodeError> {
     bufs.bids.clear();
     bufs.asks.clear();
+    check_depth(body)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(body, SnapshotVisitor { bufs, err: &mut slot });
     finish(r, slot)
@@ -193,7 +194,7 @@ fn filters_of(filters: Option<&[FilterBody<'_>]>) -> Result<SymbolFilters, Decod
 /// others) and the REQUEST_WEIGHT limit. Off the hot path; a body of every symbol is several MB,
 /// bounded by the REST client's body cap before it gets here.
 pub fn decode_exchange_info_all(body: &[u8]) -> Result<ExchangeInfo, DecodeError> {
-    let b: InfoBody<'_> = sonic_rs::from_slice(body).map_err(|_| DecodeError::Json)?;
+    let b: InfoBody<'_> = from_slice(body)?;
     let symbols = b.symbols.ok_or(DecodeError::MissingField("symbols"))?;
     // Weight per minute of each REQUEST_WEIGHT entry; a limit over N minutes allows limit/N a minute
     // on average, which is what a one-minute window can plan with.

@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::rest::{depth_weight, RestGate, RestTotals, WaitReason, DEFAULT_WEIGHT_PER_MINUTE};
+use super::rest::{depth_weight, later, RestGate, RestTotals, WaitReason, DEFAULT_WEIGHT_PER_MINUTE};
 use crate::net::backoff::Backoff;
 
 /// Share of the weight limit the scheduler leaves unused. Our window counts a request when it is
@@ -318,7 +318,7 @@ impl Scheduler {
             Some(429 | 418) => None,
             None | Some(403) | Some(500..) => {
                 let d = self.backoff.next_delay();
-                let until = now + d;
+                let until = later(now, d);
                 self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
                 Some(d)
             }
@@ -326,7 +326,7 @@ impl Scheduler {
                 s.failures = s.failures.saturating_add(1);
                 let shift = (s.failures - 1).min(16);
                 let d = self.cfg.retry_min.saturating_mul(1 << shift).min(self.cfg.retry_max);
-                s.not_before = Some(now + d);
+                s.not_before = Some(later(now, d));
                 Some(d)
             }
         }
@@ -546,6 +546,26 @@ mod tests {
         assert_eq!(s.poll_send(t0 + S(69)), None);
         assert_eq!(s.poll_timeout(), Some(t0 + S(70)));
         assert_eq!(s.poll_send(t0 + S(70)), Some(3));
+    }
+
+    #[test]
+    fn a_retry_after_of_u64_max_seconds_waits_the_cap_without_panicking() {
+        use crate::binance::rest::{parse_retry_after, MAX_RETRY_AFTER};
+        let t0 = Instant::now();
+        let mut s = sched(5400, 5, 4, 2);
+        s.handle_request(0, Priority::Initial, t0);
+        assert_eq!(drain(&mut s, t0), vec![0]);
+        let ra = parse_retry_after("18446744073709551615");
+        assert_eq!(s.handle_response(0, Some(429), ra, None, t0), None);
+        // Uncapped, straight into the scheduler: it saturates too.
+        s.handle_response(0, Some(418), Some(Duration::MAX), None, t0);
+        s.handle_request(1, Priority::Initial, t0);
+        assert_eq!(drain(&mut s, t0 + S(1)), Vec::<usize>::new());
+        let w = s.poll_wait().expect("a wait is reported");
+        assert_eq!(w.reason, WaitReason::RetryAfter);
+        assert!(w.wait <= MAX_RETRY_AFTER, "{:?}", w.wait);
+        assert_eq!(s.poll_timeout(), Some(t0 + MAX_RETRY_AFTER));
+        assert_eq!(s.poll_send(t0 + MAX_RETRY_AFTER), Some(1));
     }
 
     #[test]

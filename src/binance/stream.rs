@@ -3,7 +3,7 @@
 //!
 //! It does not decode payloads (that is [`super::market`]) and knows no book or symbol list.
 
-use super::json::{utf8, DecodeError};
+use super::json::{check_depth, utf8, DecodeError};
 use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
 
@@ -143,6 +143,7 @@ pub fn split_envelope(frame: &[u8]) -> Result<Envelope<'_>, DecodeError> {
 
 /// The general path: look at the top-level keys with a real parser.
 fn classify_slow(f: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    check_depth(f)?;
     struct Keys<'a> {
         stream: Option<&'a str>,
         data: Option<&'a [u8]>,

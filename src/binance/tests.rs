@@ -281,3 +281,77 @@ fn exchange_info_rate_limits_and_bad_bodies() {
         (Err(DecodeError::MissingField("filters")), "")
     );
 }
+
+/// `n` arrays nested in each other: `[[[...]]]`.
+pub(crate) fn nested(n: usize) -> String {
+    format!("{}{}", "[".repeat(n), "]".repeat(n))
+}
+
+/// Runs `f` on a thread with the default 2 MiB test stack, where an unbounded recursion over
+/// 80,000 levels overflows (a SIGABRT of the whole test binary, not a failed assertion).
+pub(crate) fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new().stack_size(2 << 20).spawn(f).unwrap().join().unwrap();
+}
+
+#[test]
+fn nesting_past_the_bound_is_an_error_at_every_decoder() {
+    on_small_stack(|| {
+        let deep = nested(80_000);
+        let d = deep.as_str();
+        let mut bufs = LevelBuf::default();
+        let too_deep = Err::<(), _>(DecodeError::TooDeep);
+        // The envelope's general path (keys in another order, or an unknown one).
+        for f in [format!(r#"{{"data":{d},"stream":"btcusdt@trade"}}"#), format!(r#"{{"x":{d},"e":"y"}}"#)] {
+            assert_eq!(split_envelope(f.as_bytes()).map(drop), too_deep);
+        }
+        // Under a known key (the levels) and under an unknown one (skipped).
+        let depth = [
+            format!(r#"{{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":{d},"a":[]}}"#),
+            format!(r#"{{"e":"depthUpdate","x":{d}}}"#),
+            deep.clone(),
+        ];
+        for f in &depth {
+            assert_eq!(decode_depth(f.as_bytes(), &mut bufs).map(drop), too_deep);
+        }
+        let unknown = format!(r#"{{"e":"trade","x":{d}}}"#);
+        assert_eq!(decode_trade(unknown.as_bytes()).map(drop), too_deep);
+        assert_eq!(decode_agg_trade(unknown.as_bytes()).map(drop), too_deep);
+        assert_eq!(decode_book_ticker(unknown.as_bytes()).map(drop), too_deep);
+        assert_eq!(decode_raw_event(unknown.as_bytes()).map(drop), too_deep);
+        let control = format!(r#"{{"result":{d},"id":1}}"#);
+        assert_eq!(decode_control(control.as_bytes()).map(drop), too_deep);
+        for body in [format!(r#"{{"lastUpdateId":1,"bids":{d},"asks":[]}}"#), format!(r#"{{"x":{d}}}"#), deep.clone()]
+        {
+            assert_eq!(decode_snapshot(body.as_bytes(), &mut bufs).map(drop), too_deep);
+        }
+        for body in [format!(r#"{{"symbols":[],"x":{d}}}"#), format!(r#"{{"symbols":[{{"symbol":"A","x":{d}}}]}}"#)] {
+            assert_eq!(decode_exchange_info_all(body.as_bytes()).map(drop), too_deep);
+            assert_eq!(decode_exchange_info(body.as_bytes(), "A").map(drop), too_deep);
+        }
+        assert_eq!(decode_exchange_info_all(d.as_bytes()).map(drop), too_deep);
+        // An error body's code (read from every non-200 REST answer).
+        let r = rest::RestResponse { status: 400, body: format!(r#"{{"code":1,"x":{d}}}"#).into_bytes(), retry_after: None, used_weight: None };
+        assert_eq!(r.api_code(), None);
+    });
+}
+
+#[test]
+fn nesting_up_to_the_bound_is_decoded_and_strings_do_not_count() {
+    use super::json::check_depth;
+    assert_eq!(check_depth(nested(MAX_DEPTH).as_bytes()), Ok(()));
+    assert_eq!(check_depth(nested(MAX_DEPTH + 1).as_bytes()), Err(DecodeError::TooDeep));
+    // Siblings do not add up: depth, not count.
+    let wide = format!("[{}]", vec![nested(MAX_DEPTH - 1); 100].join(","));
+    assert_eq!(check_depth(wide.as_bytes()), Ok(()));
+    // Brackets inside strings, escaped quotes included, are text.
+    let s = format!(r#"{{"a":"{}\"{}","b":[]}}"#, "[".repeat(100), "{".repeat(100));
+    assert_eq!(check_depth(s.as_bytes()), Ok(()));
+    let s = format!(r#"["\\",{}]"#, nested(MAX_DEPTH));
+    assert_eq!(check_depth(s.as_bytes()), Err(DecodeError::TooDeep));
+    // Unterminated input passes the check (the parser refuses it).
+    assert_eq!(check_depth(br#"["abc\"#), Ok(()));
+    // A value nested a little deeper than Binance's is still skipped as before.
+    let f = format!(r#"{{"e":"trade","x":{},"E":1,"s":"X","t":1,"p":"1","q":"1","T":1,"m":true}}"#, nested(8));
+    assert!(decode_trade(f.as_bytes()).is_ok());
+    assert_eq!(DecodeError::TooDeep.to_string(), "nested deeper than 32 levels");
+}

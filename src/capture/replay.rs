@@ -568,6 +568,27 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_line_nested_too_deep_is_a_bad_message_and_the_replay_goes_on() {
+        let deep = format!("{}{}", "[".repeat(80_000), "]".repeat(80_000));
+        let line = format!(r#"{{"stream":"ethusdt@depth@100ms","data":{{"e":"depthUpdate","x":{deep}}}}}"#);
+        let text = format!("1 {line}\n2 {{\"x\":{deep}}}\n3 {SNAP}\n4 {D1}\n");
+        let path = write_tmp("deep.txt", &text, false);
+        // The default 2 MiB test stack, where 80,000 levels of recursion overflow.
+        let t = std::thread::Builder::new().stack_size(2 << 20).spawn(move || {
+            let mut p = Pipeline::new(
+                PipelineConfig { output: OutputMode::None, auto_symbols: true, ..Default::default() },
+                &[],
+            );
+            let mut r = Replayer::new(&mut p);
+            r.run(&[path], ReplayOptions::default(), &mut |_| true).unwrap();
+            assert_eq!(r.counters().lines, 4);
+            assert_eq!(p.stats().bad_messages, 2);
+            assert!(p.symbols()[0].book().is_synced());
+        });
+        t.unwrap().join().unwrap();
+    }
+
+    #[test]
     fn request_line_names_the_snapshot_symbol() {
         let b1 = D1.replace("ethusdt", "btcusdt").replace("ETHUSDT", "BTCUSDT").replace("2683.80", "61000.00");
         let text = format!("1 {b1}\n2 {D1}\n3 GET /api/v3/depth?symbol=ETHUSDT&limit=1000\n4 {SNAP}\n");

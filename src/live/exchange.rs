@@ -84,7 +84,7 @@ pub struct AllSymbols {
 /// duration is spent. Returns false when stopped first.
 pub fn resolve(cfg: &mut LiveConfig, log: &mut NoticeLog, stop: &AtomicBool) -> Result<bool, LiveError> {
     let started = Instant::now();
-    let deadline = cfg.duration.map(|d| started + d);
+    let deadline = cfg.duration.and_then(|d| started.checked_add(d));
     let client = RestClient::new(&cfg.rest, &cfg.tls, cfg.rest_timeout);
     let mut gate = RestGate::new(cfg.weight_per_minute);
     let list = cfg.all_symbols.is_none().then_some(cfg.symbols.as_slice());
@@ -208,7 +208,8 @@ fn which_unknown(client: &RestClient, gate: &mut RestGate, list: Vec<String>, er
 
 /// Sleeps up to `d`, waking early for a stop request or the deadline. Returns false if stopped.
 fn sleep_checked(d: Duration, stop: &AtomicBool, deadline: Option<Instant>) -> bool {
-    let end = Instant::now() + d;
+    // `d` may come from a peer's Retry-After: saturate rather than panic on overflow.
+    let end = rest::later(Instant::now(), d);
     loop {
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|t| Instant::now() >= t) {
             return false;

@@ -770,6 +770,31 @@ mod tests {
     }
 
     #[test]
+    fn frames_and_snapshots_nested_too_deep_are_bad_messages_not_a_crash() {
+        // The default 2 MiB test stack, where 80,000 levels of recursion overflow.
+        let t = std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
+            let deep = format!("{}{}", "[".repeat(80_000), "]".repeat(80_000));
+            let mut p = Pipeline::new(quiet(OutputMode::None), &["btcusdt"]);
+            let frames = [
+                format!(r#"{{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","b":{deep},"a":[]}}}}"#),
+                format!(r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","x":{deep}}}}}"#),
+                format!(r#"{{"data":{deep},"stream":"btcusdt@trade"}}"#),
+                format!(r#"{{"e":"serverShutdown","x":{deep}}}"#),
+                format!(r#"{{"result":{deep},"id":1}}"#),
+                deep.clone(),
+            ];
+            for f in &frames {
+                assert!(matches!(p.on_frame(0, f.as_bytes()), FrameOutcome::Bad(_)), "{}", &f[..40]);
+            }
+            assert_eq!(p.stats().bad_messages, frames.len() as u64);
+            let body = format!(r#"{{"lastUpdateId":1,"bids":{deep},"asks":[]}}"#);
+            assert_eq!(p.on_snapshot(0, 0, body.as_bytes()), Err(DecodeError::TooDeep));
+            assert_eq!(p.stats().bad_messages, frames.len() as u64 + 1);
+        });
+        t.unwrap().join().unwrap();
+    }
+
+    #[test]
     fn bad_frames_are_counted_not_fatal() {
         let mut p = Pipeline::new(quiet(OutputMode::None), &["btcusdt"]);
         let bad: &[&[u8]] = &[
