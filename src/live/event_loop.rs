@@ -55,7 +55,9 @@ const WS_RATE_LIMITED_RETRY: Duration = Duration::from_secs(30);
 fn rate_limit_floor(err: &ConnError) -> Duration {
     match err {
         ConnError::Handshake(WsError::HandshakeRefused(r)) if r.status == 429 || r.status == 418 => {
-            r.retry_after.map_or(WS_RATE_LIMITED_RETRY, Duration::from_secs)
+            // Capped like REST's (3 days, Binance's longest ban): a peer's huge value can neither
+            // overflow a deadline nor park the connection for ever.
+            r.retry_after.map_or(WS_RATE_LIMITED_RETRY, |s| Duration::from_secs(s).min(crate::binance::rest::MAX_RETRY_AFTER))
         }
         _ => Duration::ZERO,
     }
@@ -1203,5 +1205,6 @@ mod tests {
         assert_eq!(rate_limit_floor(&refused(418, Some(120))), Duration::from_secs(120));
         assert_eq!(rate_limit_floor(&refused(429, None)), WS_RATE_LIMITED_RETRY);
         assert_eq!(rate_limit_floor(&refused(404, Some(5))), Duration::ZERO);
+        assert_eq!(rate_limit_floor(&refused(429, Some(u64::MAX))), crate::binance::rest::MAX_RETRY_AFTER);
     }
 }

@@ -292,7 +292,7 @@ impl Supervisor {
             self.conns.iter().find(|c| c.id == id).and_then(|c| c.opened).is_none_or(|o| now - o < HEALTHY_AFTER);
         // A server that announces shutdown right after every connect gets backoff, not a storm.
         let d = if young { self.backoff.next_delay() } else { Duration::ZERO };
-        self.open_at = Some(now + d);
+        self.open_at = Some(crate::binance::rest::later(now, d));
         if d.is_zero() {
             self.tell(format!("serverShutdown on connection #{id}: opening a new one before closing it"));
         } else {
@@ -488,7 +488,7 @@ impl Supervisor {
                     None => {
                         self.actions.push_back(Action::ResetBooks);
                         let d = delay(self);
-                        self.open_at = Some(now + d);
+                        self.open_at = Some(crate::binance::rest::later(now, d));
                         if c.opened.is_some() {
                             self.tell(format!("{what}; reconnecting in {}{BOOKS_RESYNC}", secs(d)));
                         } else {
@@ -501,7 +501,7 @@ impl Supervisor {
                 self.actions.push_back(Action::DropHeld);
                 self.caught_up = false;
                 let d = delay(self);
-                self.open_at = Some(now + d);
+                self.open_at = Some(crate::binance::rest::later(now, d));
                 self.tell(format!("{what}; new connection retried in {}", secs(d)));
             }
         }
