@@ -98,8 +98,13 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
         ("runs", counters.runs),
         ("long_lines", counters.long_lines),
     ];
-    exit_files::write(&a.output, &p, &extra, &[])?;
-    if !a.output.quiet {
+    // A failure before any line (no such recording in a folder) is a one-line error and nothing
+    // else; one part-way (a damaged file) keeps what was replayed in the exit files, and its
+    // error is still the one line on stderr (no summary).
+    if result.is_ok() || counters.lines > 0 {
+        exit_files::write(&a.output, &p, &extra, &[])?;
+    }
+    if result.is_ok() && !a.output.quiet {
         eprint!("{}", summary::summary_text(&p));
         eprintln!("{}", counters.stamps_text());
     }
