@@ -90,6 +90,8 @@ pub(crate) struct WorkerConfig {
 enum Inbox {
     /// The loop asks for a snapshot.
     Request(usize, Priority),
+    /// The loop's book could use the snapshot it got (true), or not (too old, malformed).
+    Used(usize, bool),
     /// A worker has an answer.
     Done { symbol: usize, recv_ns: i64, answer: Result<RestResponse, RestError> },
     /// The loop is gone (see `Drop`).
@@ -147,6 +149,12 @@ impl SnapshotWorker {
     /// Asks for a snapshot of symbol `symbol` (returns at once).
     pub(crate) fn request(&self, symbol: usize, priority: Priority) {
         let _ = self.tx.send(Inbox::Request(symbol, priority));
+    }
+
+    /// Tells whether the book could use the last snapshot of `symbol`: the scheduler backs off a
+    /// symbol whose snapshots keep being unusable (see `Scheduler::handle_unusable`).
+    pub(crate) fn used(&self, symbol: usize, usable: bool) {
+        let _ = self.tx.send(Inbox::Used(symbol, usable));
     }
 
     /// What the pool has to say, if anything is waiting (no syscall).
@@ -210,6 +218,10 @@ impl Dispatcher {
             };
             match msg {
                 Inbox::Request(symbol, priority) => self.sched.handle_request(symbol, priority, Instant::now()),
+                Inbox::Used(symbol, true) => self.sched.handle_usable(symbol),
+                Inbox::Used(symbol, false) => {
+                    let _ = self.sched.handle_unusable(symbol, Instant::now());
+                }
                 Inbox::Done { symbol, recv_ns, answer } => {
                     let body = self.answer(symbol, answer);
                     // Counted before the loop can see the answer (its stats are read after it).

@@ -152,9 +152,13 @@ struct SymState {
     failures: u32,
     /// Not sent before this (its own failure delay).
     not_before: Option<Instant>,
+    /// Answers in a row the book could not use (too old for its buffer, malformed): each waits
+    /// twice as long before the next request, so a snapshot that is always too old is not
+    /// refetched as fast as the budget allows.
+    unusable: u32,
 }
 
-const IDLE: SymState = SymState { slot: Slot::Idle, failures: 0, not_before: None };
+const IDLE: SymState = SymState { slot: Slot::Idle, failures: 0, not_before: None, unusable: 0 };
 
 /// The snapshot scheduler (see the module documentation for its rules).
 #[derive(Debug)]
@@ -329,6 +333,29 @@ impl Scheduler {
                 s.not_before = Some(later(now, d));
                 Some(d)
             }
+        }
+    }
+
+    /// The book of `symbol` could not use the snapshot it was given (a 200 answer, but too old or
+    /// malformed): its next request waits `retry_min`, doubling with each such answer in a row up
+    /// to `retry_max`. Returns the wait.
+    pub(crate) fn handle_unusable(&mut self, symbol: usize, now: Instant) -> Duration {
+        if symbol >= self.syms.len() {
+            self.syms.resize(symbol + 1, IDLE);
+        }
+        let s = &mut self.syms[symbol];
+        s.unusable = s.unusable.saturating_add(1);
+        let shift = (s.unusable - 1).min(16);
+        let d = self.cfg.retry_min.saturating_mul(1 << shift).min(self.cfg.retry_max);
+        let until = super::rest::later(now, d);
+        s.not_before = Some(s.not_before.map_or(until, |t| t.max(until)));
+        d
+    }
+
+    /// The book of `symbol` synced from its snapshot: the unusable streak ends.
+    pub(crate) fn handle_usable(&mut self, symbol: usize) {
+        if let Some(s) = self.syms.get_mut(symbol) {
+            s.unusable = 0;
         }
     }
 
@@ -628,6 +655,35 @@ mod tests {
         s.handle_response(0, Some(200), None, None, t0 + S(31));
         s.handle_request(0, Priority::Initial, t0 + S(31));
         assert_eq!(s.poll_send(t0 + S(31)), Some(0));
+    }
+
+    #[test]
+    fn a_snapshot_that_keeps_being_unusable_is_asked_for_less_and_less_often() {
+        let t0 = Instant::now();
+        let mut s = sched(5400, 5, 4, 3);
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            s.handle_request(0, Priority::Resync, now);
+            let at = s.poll_timeout().unwrap_or(now).max(now);
+            assert_eq!(s.poll_send(at), Some(0));
+            // A 200 answer, but too old for the book's buffer.
+            assert_eq!(s.handle_response(0, Some(200), None, None, at), None);
+            waits.push(s.handle_unusable(0, at));
+            now = at;
+        }
+        assert_eq!(waits[..4], [MS(500), S(1), S(2), S(4)]);
+        assert_eq!(*waits.last().unwrap(), S(30), "capped at retry_max");
+        // Requested again at once, it waits out the delay; another symbol does not.
+        s.handle_request(0, Priority::Resync, now);
+        s.handle_request(1, Priority::Resync, now);
+        assert_eq!(drain(&mut s, now), vec![1]);
+        assert_eq!(s.poll_timeout(), Some(now + S(30)));
+        // A snapshot the book could use ends the streak.
+        assert_eq!(s.poll_send(now + S(30)), Some(0));
+        s.handle_response(0, Some(200), None, None, now + S(30));
+        s.handle_usable(0);
+        assert_eq!(s.handle_unusable(0, now + S(30)), MS(500));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::binance::rest::{
 use crate::binance::schedule::Priority;
 use crate::binance::url::stream_path;
 use crate::binance::StreamKind;
+use crate::book::SnapshotOutcome;
 use crate::capture::{Recorder, RecorderConfig};
 use crate::net::clock::WallClock;
 use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
@@ -900,8 +901,13 @@ impl<W: Write> Loop<'_, W> {
                         let line = format!("GET {}", depth_path(&self.cfg.symbols[r.symbol], self.cfg.depth_limit));
                         rec.record_snapshot(r.recv_ns, r.symbol, &line, &body);
                     }
-                    // An unusable body is told by the pipeline, which asks again.
-                    let _ = self.feed.p.on_snapshot(r.symbol, r.recv_ns, &body);
+                    // An unusable body is told by the pipeline, which asks again; the scheduler
+                    // backs off a symbol whose snapshots keep being unusable.
+                    let usable = match self.feed.p.on_snapshot(r.symbol, r.recv_ns, &body) {
+                        Ok(SnapshotOutcome::TooOld | SnapshotOutcome::Malformed | SnapshotOutcome::Failed) | Err(_) => false,
+                        Ok(SnapshotOutcome::Synced { .. } | SnapshotOutcome::NotNeeded) => true,
+                    };
+                    self.worker.used(r.symbol, usable);
                 }
                 Err(SnapshotError { error, retry_in }) => {
                     self.report.snapshot_failures += 1;
