@@ -42,7 +42,11 @@ pub fn split_line(line: &[u8]) -> RecordedLine<'_> {
     if ts.is_empty() || ts.len() > 19 || !ts.iter().all(u8::is_ascii_digit) {
         return RecordedLine::Malformed;
     }
-    let recv_ns = ts.iter().fold(0i64, |a, &c| a * 10 + (c - b'0') as i64);
+    // 19 digits can pass i64::MAX (9,223,372,036,854,775,807): such a time is malformed, not an
+    // overflow (cargo-fuzz found the panic with `9723161253937085768`).
+    let Some(recv_ns) = ts.iter().try_fold(0i64, |a, &c| a.checked_mul(10)?.checked_add(i64::from(c - b'0'))) else {
+        return RecordedLine::Malformed;
+    };
     if rest.first() == Some(&b'{') {
         RecordedLine::Data { recv_ns, json: rest }
     } else if rest.starts_with(b"GET ") {
@@ -127,6 +131,14 @@ impl StampUnit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_past_i64_is_a_malformed_line_not_an_overflow() {
+        // Found by the line_and_decimal fuzz target (a panic in debug builds, a wrap in release).
+        assert_eq!(split_line(b"9723161253937085768 {\"@}"), RecordedLine::Malformed);
+        assert_eq!(split_line(b"9223372036854775808 {}"), RecordedLine::Malformed);
+        assert_eq!(split_line(b"9223372036854775807 {}"), RecordedLine::Data { recv_ns: i64::MAX, json: b"{}" });
+    }
 
     #[test]
     fn stamp_units_from_their_magnitude() {
