@@ -117,6 +117,9 @@ pub struct SyncCounters {
     pub unconnected_snapshots: u64,
     /// Snapshots refused because they cannot be a real book (out of order, a price twice, crossed).
     pub malformed_snapshots: u64,
+    /// Times the pre-snapshot buffer was dropped because two snapshots in a row were too old for
+    /// its first diff: that diff was not of this stream, and nothing would ever continue it.
+    pub buffer_restarts: u64,
 }
 
 /// A synced book that has dropped this many diffs in a row as covered by its snapshot, without
@@ -248,6 +251,8 @@ pub struct OrderBook {
     covered_since_install: u64,
     /// The snapshot's buffered diffs are being replayed.
     replaying: bool,
+    /// The first buffered diff (`U`) the last snapshot was too old for.
+    too_old_for: Option<u64>,
 }
 
 impl OrderBook {
@@ -277,6 +282,7 @@ impl OrderBook {
             trust_beyond_snapshot: cfg.trust_beyond_snapshot,
             covered_since_install: 0,
             replaying: false,
+            too_old_for: None,
         }
     }
 
@@ -452,9 +458,23 @@ impl OrderBook {
             if last_update_id.saturating_add(1) < first.first_id {
                 self.counters.stale_snapshots += 1;
                 self.wants_snapshot = true;
+                // A snapshot fetched after the buffer began is newer than its first diff, so two
+                // in a row too old for the same first diff mean that diff is not of this stream
+                // (a frame far ahead of the book, say): nothing would ever continue it. The buffer
+                // starts again from the next diff.
+                let first_id = first.first_id;
+                if self.too_old_for == Some(first_id) {
+                    self.counters.buffer_restarts += 1;
+                    self.diffs.clear();
+                    self.levels.clear();
+                    self.too_old_for = None;
+                } else {
+                    self.too_old_for = Some(first_id);
+                }
                 return SnapshotOutcome::TooOld;
             }
         }
+        self.too_old_for = None;
         // Binance sends bids best first (prices falling) and asks best first (prices rising), each
         // price once, and never a crossed book: a snapshot that is not so is no book to trust.
         let ordered = |ls: &[RawLevel], better: fn(i64, i64) -> bool| ls.windows(2).all(|w| better(w[0].price, w[1].price));
@@ -676,6 +696,23 @@ mod tests {
         assert!(matches!(b.on_snapshot(9, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
         assert_eq!(b.on_diff(7, 8, &[], &[]), DiffOutcome::Stale);
         assert_eq!(b.on_diff(9, 10, &[l(10, 2)], &[]), DiffOutcome::Applied);
+    }
+
+    #[test]
+    fn a_buffer_started_by_a_frame_far_ahead_is_dropped_not_kept_for_ever() {
+        let mut b = book();
+        // A bogus diff far ahead of the stream starts the buffer; the real ones are behind it.
+        assert_eq!(b.on_diff(999_999, 999_999, &[], &[]), DiffOutcome::Buffered);
+        assert_eq!(b.on_diff(5, 6, &[], &[]), DiffOutcome::Buffered);
+        assert!(b.poll_snapshot_request());
+        assert_eq!(b.on_snapshot(6, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::TooOld);
+        assert!(b.poll_snapshot_request());
+        assert_eq!(b.on_snapshot(7, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::TooOld);
+        assert_eq!((b.counters().buffer_restarts, b.buffered()), (1, 0), "two in a row: the buffer starts again");
+        assert_eq!(b.on_diff(8, 9, &[l(10, 2)], &[]), DiffOutcome::Buffered);
+        assert!(b.poll_snapshot_request());
+        assert!(matches!(b.on_snapshot(8, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        assert_eq!(b.last_update_id(), 9);
     }
 
     #[test]
