@@ -253,6 +253,9 @@ pub struct OrderBook {
     replaying: bool,
     /// The first buffered diff (`U`) the last snapshot was too old for.
     too_old_for: Option<u64>,
+    /// The highest update id this stream's book ever applied (until `reset`): a snapshot older
+    /// than that is behind the stream, whatever the buffer holds.
+    highest_applied: u64,
 }
 
 impl OrderBook {
@@ -283,6 +286,7 @@ impl OrderBook {
             covered_since_install: 0,
             replaying: false,
             too_old_for: None,
+            highest_applied: 0,
         }
     }
 
@@ -369,6 +373,8 @@ impl OrderBook {
         self.discard(false);
         self.diffs.clear();
         self.levels.clear();
+        self.highest_applied = 0;
+        self.too_old_for = None;
         self.wants_snapshot = false;
         self.snapshot_in_flight = false;
     }
@@ -434,6 +440,7 @@ impl OrderBook {
                     }
                 }
                 self.last_update_id = final_id;
+                self.highest_applied = self.highest_applied.max(final_id);
                 self.awaiting_first_diff = false;
                 DiffOutcome::Applied
             }
@@ -475,6 +482,13 @@ impl OrderBook {
             }
         }
         self.too_old_for = None;
+        // Behind what this book already applied (an empty buffer, after a restart, cannot say
+        // so): a book synced from it would be one the stream has passed.
+        if last_update_id < self.highest_applied {
+            self.counters.stale_snapshots += 1;
+            self.wants_snapshot = true;
+            return SnapshotOutcome::TooOld;
+        }
         // Binance sends bids best first (prices falling) and asks best first (prices rising), each
         // price once, and never a crossed book: a snapshot that is not so is no book to trust.
         let ordered = |ls: &[RawLevel], better: fn(i64, i64) -> bool| ls.windows(2).all(|w| better(w[0].price, w[1].price));
