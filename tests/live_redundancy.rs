@@ -163,7 +163,8 @@ fn when_both_connections_are_lost_the_books_resync() {
 fn measure_latency_alone_lagging_pair_and_reset() {
     let _serial = serial();
     let secs = 20.0;
-    for (name, legs, reset) in [("alone", 1, false), ("pair, B +50 ms", 2, false), ("pair, B +50 ms, A reset", 2, true)] {
+    for (name, legs, reset) in [("alone", 1, false), ("pair, B +50 ms", 2, false), ("pair, B +50 ms, A reset", 2, true)]
+    {
         let sim = util::sim(false, &SYMBOLS);
         let dir = util::temp_dir("redundancy-measure");
         let child = base_with(&sim, &dir, secs, legs).spawn();
@@ -188,7 +189,14 @@ fn measure_latency_alone_lagging_pair_and_reset() {
             for k in links {
                 println!(
                     "    {}: frames {} first {} duplicates {} held {} lag_us p50 {} p99 {} (n={})",
-                    k["leg"].as_str().unwrap_or("?"), k["frames"], k["first"], k["duplicates"], k["held"], k["lag_us_p50"], k["lag_us_p99"], k["lag_samples"]
+                    k["leg"].as_str().unwrap_or("?"),
+                    k["frames"],
+                    k["first"],
+                    k["duplicates"],
+                    k["held"],
+                    k["lag_us_p50"],
+                    k["lag_us_p99"],
+                    k["lag_samples"]
                 );
             }
         }

@@ -202,8 +202,10 @@ fn a_best_price_past_the_snapshot_range_is_not_trusted_by_default() {
     let (Some(a), Some(b)) = (util::recording("btcusdt_20240808.gz"), util::recording("btcusdt_20240809.gz")) else {
         return;
     };
-    let mut p =
-        Pipeline::new(PipelineConfig { output: OutputMode::None, auto_symbols: true, ..PipelineConfig::default() }, &[]);
+    let mut p = Pipeline::new(
+        PipelineConfig { output: OutputMode::None, auto_symbols: true, ..PipelineConfig::default() },
+        &[],
+    );
     replay_checked(&mut p, &[a, b]);
     let book = p.symbols()[0].book();
     assert!(!book.is_synced());

@@ -6,7 +6,9 @@
 //! [`LevelBuf`], so decoding allocates nothing once that buffer has grown. It does not split the
 //! envelope ([`super::stream`]) and does not apply anything to a book.
 
-use super::json::{check_depth, finish, from_slice, map_seed, missing, run_seed, wrong_event, Dec, DecodeError, ErrSlot};
+use super::json::{
+    check_depth, finish, from_slice, map_seed, missing, run_seed, wrong_event, Dec, DecodeError, ErrSlot,
+};
 use super::levels::{LevelBuf, Levels};
 use crate::book::fixed::Units;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};

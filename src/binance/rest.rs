@@ -672,7 +672,8 @@ mod tests {
         let other = TcpListener::bind("127.0.0.1:0").unwrap();
         other.set_nonblocking(true).unwrap();
         let port = server.local_addr().unwrap().port();
-        let location = format!("http://127.0.0.1:{}/api/v3/depth?symbol=BTCUSDT&limit=100", other.local_addr().unwrap().port());
+        let location =
+            format!("http://127.0.0.1:{}/api/v3/depth?symbol=BTCUSDT&limit=100", other.local_addr().unwrap().port());
         let t = redirect_server(server, location, 2);
         let base = BaseUrl { tls: false, host: "127.0.0.1".into(), port };
         let tls = TlsSetup::new(None).unwrap();

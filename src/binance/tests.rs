@@ -320,8 +320,7 @@ fn nesting_past_the_bound_is_an_error_at_every_decoder() {
         assert_eq!(decode_raw_event(unknown.as_bytes()).map(drop), too_deep);
         let control = format!(r#"{{"result":{d},"id":1}}"#);
         assert_eq!(decode_control(control.as_bytes()).map(drop), too_deep);
-        for body in [format!(r#"{{"lastUpdateId":1,"bids":{d},"asks":[]}}"#), format!(r#"{{"x":{d}}}"#), deep.clone()]
-        {
+        for body in [format!(r#"{{"lastUpdateId":1,"bids":{d},"asks":[]}}"#), format!(r#"{{"x":{d}}}"#), deep.clone()] {
             assert_eq!(decode_snapshot(body.as_bytes(), &mut bufs).map(drop), too_deep);
         }
         for body in [format!(r#"{{"symbols":[],"x":{d}}}"#), format!(r#"{{"symbols":[{{"symbol":"A","x":{d}}}]}}"#)] {
@@ -330,7 +329,12 @@ fn nesting_past_the_bound_is_an_error_at_every_decoder() {
         }
         assert_eq!(decode_exchange_info_all(d.as_bytes()).map(drop), too_deep);
         // An error body's code (read from every non-200 REST answer).
-        let r = rest::RestResponse { status: 400, body: format!(r#"{{"code":1,"x":{d}}}"#).into_bytes(), retry_after: None, used_weight: None };
+        let r = rest::RestResponse {
+            status: 400,
+            body: format!(r#"{{"code":1,"x":{d}}}"#).into_bytes(),
+            retry_after: None,
+            used_weight: None,
+        };
         assert_eq!(r.api_code(), None);
     });
 }

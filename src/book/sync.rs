@@ -491,7 +491,8 @@ impl OrderBook {
         }
         // Binance sends bids best first (prices falling) and asks best first (prices rising), each
         // price once, and never a crossed book: a snapshot that is not so is no book to trust.
-        let ordered = |ls: &[RawLevel], better: fn(i64, i64) -> bool| ls.windows(2).all(|w| better(w[0].price, w[1].price));
+        let ordered =
+            |ls: &[RawLevel], better: fn(i64, i64) -> bool| ls.windows(2).all(|w| better(w[0].price, w[1].price));
         let crossed = matches!((bids.first(), asks.first()), (Some(b), Some(a)) if b.price >= a.price);
         if !ordered(bids, |a, b| a > b) || !ordered(asks, |a, b| a < b) || crossed {
             self.counters.malformed_snapshots += 1;

@@ -60,7 +60,15 @@ impl RunArgs {
         // clap fills in the default when --ws-url is not given, so the list is never empty.
         let mut urls = self.ws_url.iter().cloned();
         let first = urls.next().map_or_else(|| url::parse_ws_base("wss://stream.binance.com:9443"), Ok)?;
-        let mut cfg = live_config(&self.feed, &self.streams, first, self.rest_url.clone(), tls, !self.no_busy_poll, &self.output)?;
+        let mut cfg = live_config(
+            &self.feed,
+            &self.streams,
+            first,
+            self.rest_url.clone(),
+            tls,
+            !self.no_busy_poll,
+            &self.output,
+        )?;
         cfg.ws_more = urls.collect();
         Ok(cfg)
     }

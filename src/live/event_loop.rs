@@ -4,9 +4,9 @@
 
 use super::first_seen::FirstSeen;
 use super::held::Held;
-use super::supervisor::{Action, ConnId, Loss, Role, Supervisor, SupervisorConfig, ATTEMPTS_PER_WINDOW};
 use super::report::LinkReport;
 use super::supervisor::BOOKS_RESYNC;
+use super::supervisor::{Action, ConnId, Loss, Role, Supervisor, SupervisorConfig, ATTEMPTS_PER_WINDOW};
 use super::{pin, EndReason, LiveConfig, LiveError, LiveReport, RecordSetupError};
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -58,7 +58,8 @@ fn rate_limit_floor(err: &ConnError) -> Duration {
         ConnError::Handshake(WsError::HandshakeRefused(r)) if r.status == 429 || r.status == 418 => {
             // Capped like REST's (3 days, Binance's longest ban): a peer's huge value can neither
             // overflow a deadline nor park the connection for ever.
-            r.retry_after.map_or(WS_RATE_LIMITED_RETRY, |s| Duration::from_secs(s).min(crate::binance::rest::MAX_RETRY_AFTER))
+            r.retry_after
+                .map_or(WS_RATE_LIMITED_RETRY, |s| Duration::from_secs(s).min(crate::binance::rest::MAX_RETRY_AFTER))
         }
         _ => Duration::ZERO,
     }
@@ -904,7 +905,9 @@ impl<W: Write> Loop<'_, W> {
                     // An unusable body is told by the pipeline, which asks again; the scheduler
                     // backs off a symbol whose snapshots keep being unusable.
                     let usable = match self.feed.p.on_snapshot(r.symbol, r.recv_ns, &body) {
-                        Ok(SnapshotOutcome::TooOld | SnapshotOutcome::Malformed | SnapshotOutcome::Failed) | Err(_) => false,
+                        Ok(SnapshotOutcome::TooOld | SnapshotOutcome::Malformed | SnapshotOutcome::Failed) | Err(_) => {
+                            false
+                        }
                         Ok(SnapshotOutcome::Synced { .. } | SnapshotOutcome::NotNeeded) => true,
                     };
                     self.worker.used(r.symbol, usable);

@@ -181,7 +181,8 @@ mod tests {
     /// wait until B has delivered what is missing, and nothing is counted a gap.
     #[test]
     fn frames_ahead_wait_for_the_other_connection_then_continue_it() {
-        let mut p = Pipeline::new(PipelineConfig { output: OutputMode::None, ..PipelineConfig::default() }, &["btcusdt"]);
+        let mut p =
+            Pipeline::new(PipelineConfig { output: OutputMode::None, ..PipelineConfig::default() }, &["btcusdt"]);
         let t0 = Instant::now();
         let (mut a, mut spare) = (Held::default(), Held::default());
         a.reset(1);
@@ -225,7 +226,8 @@ mod tests {
     /// frames are processed in order and the gap is counted.
     #[test]
     fn frames_held_too_long_are_processed_and_the_gap_counted() {
-        let mut p = Pipeline::new(PipelineConfig { output: OutputMode::None, ..PipelineConfig::default() }, &["btcusdt"]);
+        let mut p =
+            Pipeline::new(PipelineConfig { output: OutputMode::None, ..PipelineConfig::default() }, &["btcusdt"]);
         let t0 = Instant::now();
         let (mut a, mut spare) = (Held::default(), Held::default());
         a.reset(1);
@@ -276,7 +278,8 @@ mod tests {
     fn duplicates_and_book_tickers_are_never_held() {
         let mut h = Held::default();
         h.reset(1);
-        let ev = |kind, position| Sequenced { symbol: 0, kind, ids: crate::pipeline::Ids::one(9), position, synced: true };
+        let ev =
+            |kind, position| Sequenced { symbol: 0, kind, ids: crate::pipeline::Ids::one(9), position, synced: true };
         assert_eq!(h.admit_ahead(&ev(StreamKind::BookTicker, Position::Next), true), Admit::Process);
         assert_eq!(h.admit_ahead(&ev(StreamKind::Trade, Position::Duplicate), true), Admit::Process);
         assert_eq!(h.admit_ahead(&ev(StreamKind::Trade, Position::Ahead), false), Admit::Process, "not holding");

@@ -34,7 +34,11 @@ pub fn assert_dump_matches(sim: &SimHandle, dir: &std::path::Path, symbol: &str)
         // Left beside the dump for whoever reads the failure.
         let ref_path = dir.join(format!("{symbol}.reference.json"));
         let _ = std::fs::write(&ref_path, &want);
-        panic!("{symbol} at {id}: the dumped book {} differs from the reference {}", path.display(), ref_path.display());
+        panic!(
+            "{symbol} at {id}: the dumped book {} differs from the reference {}",
+            path.display(),
+            ref_path.display()
+        );
     }
     id
 }
