@@ -17,12 +17,6 @@ const LIMIT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(10);
 const SYMBOLS: [&str; 3] = ["btcusdt", "ethusdt", "solusdt"];
 
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
@@ -63,7 +57,7 @@ fn assert_no_gap_no_resync(s: &serde_json::Value) {
 
 #[test]
 fn one_connection_lagging_and_the_other_reset_costs_no_gap_and_no_resync() {
-    let _serial = serial();
+    let _serial = util::serial();
     let sim = util::sim(false, &SYMBOLS);
     let dir = util::temp_dir("redundancy-reset");
     let child = base(&sim, &dir, 5.0).spawn();
@@ -98,7 +92,7 @@ fn one_connection_lagging_and_the_other_reset_costs_no_gap_and_no_resync() {
 
 #[test]
 fn a_gap_on_one_copy_is_filled_from_the_other_and_two_hosts_are_used() {
-    let _serial = serial();
+    let _serial = util::serial();
     let sim = util::sim(false, &SYMBOLS);
     let dir = util::temp_dir("redundancy-gap");
     // A second --ws-url (after the simulator's own, which `against` gives) names the same
@@ -130,7 +124,7 @@ fn a_gap_on_one_copy_is_filled_from_the_other_and_two_hosts_are_used() {
 
 #[test]
 fn when_both_connections_are_lost_the_books_resync() {
-    let _serial = serial();
+    let _serial = util::serial();
     let sim = util::sim(false, &SYMBOLS);
     let dir = util::temp_dir("redundancy-both");
     let child = base(&sim, &dir, 4.5).spawn();
@@ -161,7 +155,7 @@ fn when_both_connections_are_lost_the_books_resync() {
 #[test]
 #[ignore]
 fn measure_latency_alone_lagging_pair_and_reset() {
-    let _serial = serial();
+    let _serial = util::serial();
     let secs = 20.0;
     for (name, legs, reset) in [("alone", 1, false), ("pair, B +50 ms", 2, false), ("pair, B +50 ms, A reset", 2, true)]
     {

@@ -15,14 +15,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 const SYMBOLS: [&str; 6] = ["btcusdt", "ethusdt", "bnbusdt", "solusdt", "xrpusdt", "adausdt"];
 
-/// Each test runs a simulator and a handler over several connections: one at a time, so that on
-/// two cores they do not starve each other (and the kernel's loopback work).
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
@@ -30,7 +22,7 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn six_symbols_over_three_connections_sync_and_a_gap_resyncs_only_its_symbol() {
-    let _serial = serial();
+    let _serial = util::serial();
     let sim = util::sim(false, &SYMBOLS);
     let dir = util::temp_dir("shards");
     let stats = dir.join("stats.json");
@@ -72,7 +64,7 @@ fn six_symbols_over_three_connections_sync_and_a_gap_resyncs_only_its_symbol() {
 
 #[test]
 fn a_shard_that_reaches_its_age_switches_without_touching_the_others() {
-    let _serial = serial();
+    let _serial = util::serial();
     let sim = util::sim(false, &SYMBOLS[..4]);
     let dir = util::temp_dir("shards-age");
     let stats = dir.join("stats.json");
@@ -106,7 +98,7 @@ fn a_shard_that_reaches_its_age_switches_without_touching_the_others() {
 
 #[test]
 fn many_symbols_print_a_summary_a_second_unless_print_names_them() {
-    let _serial = serial();
+    let _serial = util::serial();
     let names: Vec<String> = (0..25).map(|i| format!("s{i:02}usdt")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let sim = util::sim(false, &refs);

@@ -54,11 +54,17 @@ struct Model {
     asks: BTreeMap<i64, i64>,
     id: u64,
     /// Every published state, by update id.
-    history: BTreeMap<u64, (BTreeMap<i64, i64>, BTreeMap<i64, i64>)>,
+    history: BTreeMap<u64, (Levels, Levels)>,
 }
 
 /// A diff as sent: `U`, `u`, bid and ask levels (price in ticks, qty; 0 removes).
 type Diff = (u64, u64, Vec<(i64, i64)>, Vec<(i64, i64)>);
+
+/// One side of a book: price in ticks to quantity.
+type Levels = BTreeMap<i64, i64>;
+
+/// A snapshot as fetched: `lastUpdateId`, bids, asks.
+type Snap = (u64, Vec<RawLevel>, Vec<RawLevel>);
 
 impl Model {
     fn new() -> Model {
@@ -102,7 +108,7 @@ fn raw(levels: &[(i64, i64)]) -> Vec<RawLevel> {
 }
 
 /// A full snapshot of the model, in Binance's order (bids best first, asks best first).
-fn snapshot(m: &Model) -> (u64, Vec<RawLevel>, Vec<RawLevel>) {
+fn snapshot(m: &Model) -> Snap {
     let bids: Vec<(i64, i64)> = m.bids.iter().rev().map(|(&p, &q)| (p, q)).collect();
     let asks: Vec<(i64, i64)> = m.asks.iter().map(|(&p, &q)| (p, q)).collect();
     (m.id, raw(&bids), raw(&asks))
@@ -142,7 +148,7 @@ proptest! {
         let (mut last, mut dropping, mut swapping) = (0u64, false, false);
         let mut prev: Option<Diff> = None;
         let mut held: Option<Diff> = None;
-        let mut pending: Vec<(u8, (u64, Vec<RawLevel>, Vec<RawLevel>))> = Vec::new();
+        let mut pending: Vec<(u8, Snap)> = Vec::new();
         for s in steps {
             match s {
                 Step::Move { n, seed } => {

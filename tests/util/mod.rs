@@ -310,3 +310,11 @@ pub fn signal(pid: u32, sig: i32) {
     let r = unsafe { kill(pid as i32, sig) };
     assert_eq!(r, 0, "kill({pid}, {sig})");
 }
+
+/// Tests that run a simulator and a handler over several connections take turns, so that on two
+/// cores they do not starve each other (and the kernel's loopback work). Hold the guard for the
+/// whole test; a test that panicked does not poison it for the others.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
