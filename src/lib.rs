@@ -39,3 +39,6 @@ pub mod notice;
 pub mod output;
 pub mod pipeline;
 pub mod ws;
+
+#[cfg(test)]
+mod bounds_doc;

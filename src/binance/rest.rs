@@ -24,7 +24,7 @@ pub(crate) const EXCHANGE_INFO_WEIGHT: u32 = 20;
 /// Largest body accepted: a 5000-level snapshot is about 400 KB, exchangeInfo for every symbol
 /// (about 1,500 on Binance spot) several MB. A larger answer is a transport failure, not memory
 /// spent on it.
-const MAX_BODY: u64 = 32 << 20;
+pub(crate) const MAX_BODY: u64 = 32 << 20;
 /// A symbol list whose `symbols=[...]` query would be longer than this is asked as every symbol
 /// and picked from the answer (same weight, 20): request lines of tens of KB are refused by
 /// proxies and servers long before Binance's symbol count is reached.

@@ -42,7 +42,7 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(1);
 const LAG_MAX_US: u64 = 60_000_000;
 /// With redundancy: most bytes one lane holds back waiting for another (then they are processed,
 /// gaps and all): a connection far ahead of a stalled one cannot grow the process.
-const MAX_AHEAD_BYTES: usize = 64 << 20;
+pub(crate) const MAX_AHEAD_BYTES: usize = 64 << 20;
 /// How often the receive clock is recalibrated against the wall clock.
 const RECALIBRATE: Duration = Duration::from_secs(60);
 

@@ -16,7 +16,7 @@ use crate::pipeline::{Admit, FrameOutcome, Pipeline, Position, Sequenced};
 /// (3.3 GB in 10 s was seen). Past the bound the switch happens at once, as at the timeout: the
 /// held frames are processed in order and a book they run ahead of resyncs by the gap rule, so
 /// no book is ever wrong, only resynced sooner.
-pub(super) const MAX_HELD_BYTES: usize = 64 << 20;
+pub(crate) const MAX_HELD_BYTES: usize = 64 << 20;
 
 /// Frame bytes [`Held::reset`] keeps for the next overlap after one that came near
 /// [`MAX_HELD_BYTES`]; the rest is given back.

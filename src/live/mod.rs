@@ -29,10 +29,10 @@
 //! `switch_timeout`, the loop switches anyway and the sync engine resyncs any book left with a gap.
 
 mod config;
-mod event_loop;
+pub(crate) mod event_loop;
 mod exchange;
 mod first_seen;
-mod held;
+pub(crate) mod held;
 mod report;
 pub(crate) mod supervisor;
 

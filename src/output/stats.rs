@@ -138,6 +138,9 @@ pub struct SymbolSummary {
     pub book_ticker_checks: u64,
     /// bookTicker mismatches.
     pub book_ticker_mismatches: u64,
+    /// bookTickers dropped unchecked because more than [`crate::book::PENDING_CAP`] waited for
+    /// the book to reach their `u`.
+    pub book_ticker_overflows: u64,
     /// Trades seen for the symbol.
     pub trades: u64,
     /// Milliseconds from the run's start to the book's first sync (`None`: never synced, or a
@@ -189,7 +192,7 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
     let _ = write!(
         o,
         ",\"negative_latency\":{},\"min_latency_us\":{},\"control_replies\":{},\"server_shutdowns\":{},\
-         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{},\"beyond_snapshot\":{},\"audit_resyncs\":{},\"unconnected_snapshots\":{}",
+         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{},\"beyond_snapshot\":{},\"audit_resyncs\":{},\"unconnected_snapshots\":{},\"book_ticker_overflows\":{}",
         s.negative_latency,
         s.min_latency_us,
         s.control_replies,
@@ -201,6 +204,7 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
         sum(|x| x.beyond_snapshot),
         sum(|x| x.audit_resyncs),
         sum(|x| x.unconnected_snapshots),
+        sum(|x| x.book_ticker_overflows),
     );
     for (k, v) in extra {
         let _ = write!(o, ",\"{k}\":{v}");
@@ -311,6 +315,7 @@ mod tests {
             unconnected_snapshots: 0,
             book_ticker_checks: 5,
             book_ticker_mismatches: 0,
+            book_ticker_overflows: 0,
             trades: 9,
             synced_after_ms: Some(1234),
         };

@@ -688,6 +688,7 @@ impl Pipeline {
                     unconnected_snapshots: c.unconnected_snapshots,
                     book_ticker_checks: a.checks,
                     book_ticker_mismatches: a.mismatches,
+                    book_ticker_overflows: a.overflowed,
                     trades: s.trades,
                     synced_after_ms: self
                         .origin_ns

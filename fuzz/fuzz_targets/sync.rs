@@ -1,0 +1,16 @@
+//! The sync engine fed random diff sequences (drops, repeats, swaps, snapshots at random moments)
+//! against a model of the exchange: it never applies out of order, and whenever it says synced its
+//! book equals the model's at the same update id. The model and its checks are
+//! `tests/sync_model`, shared with the proptest test `tests/sync_prop.rs`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/sync_model/mod.rs"]
+mod sync_model;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(e) = sync_model::run(&sync_model::steps_from_bytes(data)) {
+        panic!("{e}");
+    }
+});
