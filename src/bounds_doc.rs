@@ -16,7 +16,8 @@ const STATS_SOURCES: [&str; 4] = [
 /// The table row whose first cell starts with `what`.
 fn row(what: &str) -> &'static str {
     let table = DOC.split("## Bounds").nth(1).expect("docs/reliability.md has a \"## Bounds\" section");
-    let mut rows = table.lines().take_while(|l| l.starts_with('|') || l.trim().is_empty()).filter(|l| l.starts_with('|'));
+    let mut rows =
+        table.lines().take_while(|l| l.starts_with('|') || l.trim().is_empty()).filter(|l| l.starts_with('|'));
     rows.find(|l| l[1..].trim_start().starts_with(what)).unwrap_or_else(|| panic!("no bounds row for {what:?}"))
 }
 
@@ -85,11 +86,7 @@ fn the_table_of_bounds_matches_the_code() {
     check("handshake response header", &[bytes(crate::ws::MAX_RESPONSE_HEADER as u64)], &["connect_failures"]);
     check("bytes queued to write", &[bytes(crate::net::conn::MAX_QUEUED_WRITE as u64)], &["write_backlogs"]);
     check("pongs sent", &[format!("{} a second", crate::net::conn::MAX_PONGS_PER_SEC)], &["pings", "pongs"]);
-    check(
-        "frames a new connection holds",
-        &[bytes(crate::live::held::MAX_HELD_BYTES as u64)],
-        &["held_overflows"],
-    );
+    check("frames a new connection holds", &[bytes(crate::live::held::MAX_HELD_BYTES as u64)], &["held_overflows"]);
     check(
         "frames one redundant connection holds",
         &[bytes(crate::live::event_loop::MAX_AHEAD_BYTES as u64), secs(LiveConfig::DEFAULT_REDUNDANCY_HOLD)],
@@ -97,7 +94,10 @@ fn the_table_of_bounds_matches_the_code() {
     );
     check(
         "diffs buffered before a snapshot",
-        &[format!("{} diffs", count(book.max_buffered_diffs as u64)), format!("{} levels", count(book.max_buffered_levels as u64))],
+        &[
+            format!("{} diffs", count(book.max_buffered_diffs as u64)),
+            format!("{} levels", count(book.max_buffered_levels as u64)),
+        ],
         &["buffer_overflows"],
     );
     check("REST answer body", &[bytes(crate::binance::rest::MAX_BODY)], &["snapshot_failures"]);

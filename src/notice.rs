@@ -504,7 +504,7 @@ fn snapshot_failed(
 #[derive(Debug)]
 pub struct Notices {
     q: VecDeque<Notice>,
-    cap: usize,
+    pub(crate) cap: usize,
     dropped: u64,
 }
 

@@ -11,7 +11,7 @@
 
 use proptest::prelude::*;
 use tickfeed::ws::{Decoder, Event, Handshake, HandshakeStatus, Limits};
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::Frame;
 
 const LIMITS: Limits = Limits { max_frame: 1 << 16, max_message: 1 << 16 };
@@ -66,7 +66,11 @@ fn decode_in_reads(bytes: &[u8], reads: &[usize]) -> (Vec<Got>, Option<String>) 
 #[derive(Debug, Clone)]
 enum Msg {
     /// A text message in `parts` fragments, with a ping between the first two when `ping`.
-    Text { text: String, parts: usize, ping: bool },
+    Text {
+        text: String,
+        parts: usize,
+        ping: bool,
+    },
     Binary(Vec<u8>),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
@@ -93,8 +97,10 @@ fn server_bytes(msgs: &[Msg]) -> (Vec<u8>, Vec<Got>) {
             Msg::Text { text, parts, ping } => {
                 // Cut on char boundaries into `parts` pieces (some may be empty).
                 let bytes = text.as_bytes();
-                let mut cuts: Vec<usize> =
-                    (1..*parts).map(|i| i * bytes.len() / parts).map(|c| (0..=c).rev().find(|&c| text.is_char_boundary(c)).unwrap()).collect();
+                let mut cuts: Vec<usize> = (1..*parts)
+                    .map(|i| i * bytes.len() / parts)
+                    .map(|c| (0..=c).rev().find(|&c| text.is_char_boundary(c)).unwrap())
+                    .collect();
                 cuts.insert(0, 0);
                 cuts.push(bytes.len());
                 for (i, w) in cuts.windows(2).enumerate() {
@@ -102,7 +108,7 @@ fn server_bytes(msgs: &[Msg]) -> (Vec<u8>, Vec<Got>) {
                     let fin = i + 2 == cuts.len();
                     write(Frame::message(bytes[w[0]..w[1]].to_vec(), op, fin), &mut out);
                     if i == 0 && !fin && *ping {
-                        write(Frame::message(b"mid".to_vec(), OpCode::Control(Control::Ping), true), &mut out);
+                        write(Frame::ping(b"mid".to_vec()), &mut out);
                         want.push(Got::Ping(b"mid".to_vec()));
                     }
                 }
@@ -113,11 +119,11 @@ fn server_bytes(msgs: &[Msg]) -> (Vec<u8>, Vec<Got>) {
                 want.push(Got::Binary(b.clone()));
             }
             Msg::Ping(p) => {
-                write(Frame::message(p.clone(), OpCode::Control(Control::Ping), true), &mut out);
+                write(Frame::ping(p.clone()), &mut out);
                 want.push(Got::Ping(p.clone()));
             }
             Msg::Pong(p) => {
-                write(Frame::message(p.clone(), OpCode::Control(Control::Pong), true), &mut out);
+                write(Frame::pong(p.clone()), &mut out);
                 want.push(Got::Pong(p.clone()));
             }
         }

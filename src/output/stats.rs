@@ -134,6 +134,16 @@ pub struct SymbolSummary {
     pub audit_resyncs: u64,
     /// Snapshots discarded because they never connected to the stream.
     pub unconnected_snapshots: u64,
+    /// Snapshots refused as too old for the buffered diffs (refetched).
+    pub stale_snapshots: u64,
+    /// Snapshots refused because they cannot be a real book (unordered, a price twice, crossed).
+    pub malformed_snapshots: u64,
+    /// Times the pre-snapshot buffer passed its bound and restarted.
+    pub buffer_overflows: u64,
+    /// Times the pre-snapshot buffer was dropped because its first diff kept being too old.
+    pub buffer_restarts: u64,
+    /// Books discarded because a price was off their tick size.
+    pub off_tick: u64,
     /// bookTicker comparisons.
     pub book_ticker_checks: u64,
     /// bookTicker mismatches.
@@ -192,7 +202,8 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
     let _ = write!(
         o,
         ",\"negative_latency\":{},\"min_latency_us\":{},\"control_replies\":{},\"server_shutdowns\":{},\
-         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{},\"beyond_snapshot\":{},\"audit_resyncs\":{},\"unconnected_snapshots\":{},\"book_ticker_overflows\":{}",
+         \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{},\"beyond_snapshot\":{},\"audit_resyncs\":{},\"unconnected_snapshots\":{},\"book_ticker_overflows\":{},\
+         \"stale_snapshots\":{},\"malformed_snapshots\":{},\"buffer_overflows\":{},\"buffer_restarts\":{},\"off_tick\":{}",
         s.negative_latency,
         s.min_latency_us,
         s.control_replies,
@@ -205,6 +216,11 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
         sum(|x| x.audit_resyncs),
         sum(|x| x.unconnected_snapshots),
         sum(|x| x.book_ticker_overflows),
+        sum(|x| x.stale_snapshots),
+        sum(|x| x.malformed_snapshots),
+        sum(|x| x.buffer_overflows),
+        sum(|x| x.buffer_restarts),
+        sum(|x| x.off_tick),
     );
     for (k, v) in extra {
         let _ = write!(o, ",\"{k}\":{v}");
@@ -316,6 +332,11 @@ mod tests {
             book_ticker_checks: 5,
             book_ticker_mismatches: 0,
             book_ticker_overflows: 0,
+            stale_snapshots: 0,
+            malformed_snapshots: 0,
+            buffer_overflows: 0,
+            buffer_restarts: 0,
+            off_tick: 0,
             trades: 9,
             synced_after_ms: Some(1234),
         };

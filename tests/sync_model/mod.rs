@@ -121,7 +121,9 @@ fn check(b: &OrderBook, m: &Model, last: &mut u64) -> Result<(), String> {
     };
     let (got_bids, got_asks) = (book_side(b, Side::Bid), book_side(b, Side::Ask));
     if &got_bids != bids || &got_asks != asks {
-        return Err(format!("synced at {id} but the book differs: bids {got_bids:?} vs {bids:?}, asks {got_asks:?} vs {asks:?}"));
+        return Err(format!(
+            "synced at {id} but the book differs: bids {got_bids:?} vs {bids:?}, asks {got_asks:?} vs {asks:?}"
+        ));
     }
     Ok(())
 }

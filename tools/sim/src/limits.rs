@@ -74,6 +74,9 @@ struct IpRest {
     used: u32,
     /// A request before this (ms) breaks the Retry-After of a 429: it gets banned.
     notice_until_ms: i64,
+    /// When that 429 reached the client (ms): a request arriving before this, or within
+    /// [`NOTICE_GRACE_MS`] after it, was already on its way and breaks nothing.
+    notice_from_ms: i64,
     /// Banned until this (ms).
     banned_until_ms: i64,
     /// Bans so far, for the doubling.
@@ -100,7 +103,9 @@ pub(crate) struct RestLimits {
 /// A request this close to the end of a 429's Retry-After (ms) counts as having waited. A client
 /// may count the wait from when it sent the request that got the 429, a round trip before the
 /// simulator stamped the answer, and on a loaded 2-core box that round trip can take
-/// milliseconds; a client that does not wait at all is still caught.
+/// milliseconds; a client that does not wait at all is still caught. The same allowance after the
+/// 429 was delivered covers requests the client sent, on its other connections, before it read
+/// the 429: failing to back off needs the 429 in hand, and Binance bans for failing to back off.
 pub(crate) const NOTICE_GRACE_MS: i64 = 100;
 
 /// Whole seconds from `now_ms` to `until_ms`, rounded up, at least 1.
@@ -132,7 +137,8 @@ impl RestLimits {
             let until_ms = s.banned_until_ms;
             return Some(Banned { retry_after_secs: secs_until(until_ms, now_ms), until_ms, new_ban: false });
         }
-        if now_ms.saturating_add(NOTICE_GRACE_MS) < s.notice_until_ms {
+        let in_flight = now_ms < s.notice_from_ms.saturating_add(NOTICE_GRACE_MS);
+        if !in_flight && now_ms.saturating_add(NOTICE_GRACE_MS) < s.notice_until_ms {
             let len = rule.length(s.bans);
             s.bans = s.bans.saturating_add(1);
             s.notice_until_ms = 0;
@@ -144,10 +150,14 @@ impl RestLimits {
         None
     }
 
-    /// Records that `ip` was answered 429 with a Retry-After ending at `until_ms`.
-    pub fn notice(&mut self, ip: IpAddr, until_ms: i64) {
+    /// Records that `ip` was answered 429, the answer reaching it at `from_ms` (a slow answer is
+    /// written late) with a Retry-After ending at `until_ms`.
+    pub fn notice(&mut self, ip: IpAddr, from_ms: i64, until_ms: i64) {
         let s = self.by_ip.entry(ip).or_default();
-        s.notice_until_ms = s.notice_until_ms.max(until_ms);
+        if until_ms > s.notice_until_ms {
+            s.notice_until_ms = until_ms;
+            s.notice_from_ms = from_ms;
+        }
     }
 }
 
@@ -202,20 +212,32 @@ mod tests {
         assert_eq!(rule.length(99), Duration::from_secs(5));
         let mut r = RestLimits::default();
         assert_eq!(r.check_ban(A, 0, Some(rule)), None);
-        r.notice(A, 1_000);
+        r.notice(A, 0, 1_000);
         assert_eq!(r.check_ban(A, 1_000, Some(rule)), None, "waiting the Retry-After is fine");
-        r.notice(A, 1_100);
+        r.notice(A, 0, 1_100);
         assert_eq!(r.check_ban(A, 1_000, Some(rule)), None, "within the grace");
-        r.notice(A, 2_000);
+        r.notice(A, 0, 2_000);
         assert_eq!(r.check_ban(A, 1_500, None), None, "no rule, no ban");
         let b = r.check_ban(A, 1_500, Some(rule)).unwrap();
         assert_eq!((b.retry_after_secs, b.until_ms, b.new_ban), (2, 3_500, true));
         let b = r.check_ban(A, 2_600, Some(rule)).unwrap();
         assert_eq!((b.retry_after_secs, b.new_ban), (1, false), "during the ban: what is left");
         assert_eq!(r.check_ban(A, 3_500, Some(rule)), None, "over");
-        r.notice(A, 5_000);
+        r.notice(A, 3_500, 5_000);
         let b = r.check_ban(A, 4_000, Some(rule)).unwrap();
         assert_eq!((b.retry_after_secs, b.new_ban), (4, true), "a repeat offender's ban doubles");
         assert_eq!(r.check_ban(B, 4_000, Some(rule)), None);
+    }
+
+    #[test]
+    fn requests_already_on_their_way_when_the_429_arrived_are_not_banned() {
+        let rule = BanRule { first: Duration::from_secs(2), max: Duration::from_secs(5) };
+        let mut r = RestLimits::default();
+        // A slow 429 decided at 0, written at 500, asking to wait until 1 500.
+        r.notice(A, 500, 1_500);
+        assert_eq!(r.check_ban(A, 200, Some(rule)), None, "sent before the 429 was even written");
+        assert_eq!(r.check_ban(A, 500 + NOTICE_GRACE_MS - 1, Some(rule)), None, "in flight as it was read");
+        let b = r.check_ban(A, 500 + NOTICE_GRACE_MS, Some(rule)).unwrap();
+        assert!(b.new_ban, "sent with the 429 in hand");
     }
 }

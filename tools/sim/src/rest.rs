@@ -131,9 +131,11 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead, peer: IpA
         resp.status = 429;
         resp.headers.push(("Retry-After", f.retry_after_secs.to_string()));
         resp.body = too_much_weight(rest.weight_limit.unwrap_or(6000));
-        let until = now_ms + i64::from(f.retry_after_secs) * 1000;
+        // The Retry-After runs from when the client gets the answer (a slow answer is late).
+        let delivered = now_ms + resp.delay.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let until = delivered.saturating_add(i64::from(f.retry_after_secs) * 1000);
         drop(f);
-        lock(&rest.limits).notice(peer, until);
+        lock(&rest.limits).notice(peer, delivered, until);
         return resp;
     }
     if f.reject_418 > 0 {
@@ -156,7 +158,8 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead, peer: IpA
             resp.status = 429;
             resp.headers.push(("Retry-After", secs_until(minute_end, now_ms).to_string()));
             resp.body = too_much_weight(limit);
-            lock(&rest.limits).notice(peer, minute_end);
+            let delivered = now_ms + resp.delay.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            lock(&rest.limits).notice(peer, delivered, minute_end.max(delivered));
             return resp;
         }
     }

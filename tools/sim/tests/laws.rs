@@ -210,6 +210,26 @@ fn pongs_count_like_any_message_even_to_the_simulators_own_pings() {
 
 // ---- REST: 429, then 418 for not backing off ----
 
+/// Past the simulator's allowance for requests already in flight when a 429 arrives (100 ms).
+const IN_HAND: Duration = Duration::from_millis(150);
+
+#[test]
+fn a_request_already_in_flight_when_the_429_came_is_not_a_failure_to_back_off() {
+    let sim = Sim::start(SimConfig {
+        tls: false,
+        levels_per_side: 100,
+        rest_ban_first: Some(Duration::from_secs(2)),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    sim.faults().reject_rest(RestReject::TooManyRequests, 1, 1);
+    let depth = "/api/v3/depth?symbol=BTCUSDT&limit=100";
+    assert_eq!(get(&sim, depth).status, 429);
+    // Sent before the client could have read the 429 (a second connection's request).
+    assert_eq!(get(&sim, depth).status, 200);
+    assert_eq!(sim.counters().rest_bans, 0);
+}
+
 fn weight(r: &util::HttpResponse) -> u32 {
     r.header("x-mbx-used-weight-1m").expect("X-MBX-USED-WEIGHT-1M on every answer").parse().unwrap()
 }
@@ -250,7 +270,8 @@ fn over_the_weight_limit_is_429_until_the_minute_ends_and_ignoring_it_is_418() {
     );
     assert_eq!(r.json()["code"], -1003);
     assert!(r.json()["msg"].as_str().unwrap().contains("current limit is 60 request weight per 1 MINUTE"));
-    // Asking again inside the Retry-After: banned.
+    // Asking again inside the Retry-After, with the 429 in hand: banned.
+    std::thread::sleep(IN_HAND);
     let r = get(&sim, "/api/v3/ping");
     assert_eq!((r.status, retry_after(&r)), (418, 2));
     assert!(r.json()["msg"].as_str().unwrap().contains("IP banned until"), "{}", r.body);
@@ -281,6 +302,9 @@ fn a_request_inside_a_429s_retry_after_is_banned_and_bans_double() {
     // A 429 ignored: 418 for the first ban's length, on every endpoint, until it ends.
     f.reject_rest(RestReject::TooManyRequests, 1, 1);
     assert_eq!(get(&sim, depth).status, 429);
+    // A request sent the moment the 429 arrived was on its way already; one sent with the 429 in
+    // hand (past the in-flight allowance) breaks the wait.
+    std::thread::sleep(IN_HAND);
     let r = get(&sim, depth);
     assert_eq!((r.status, retry_after(&r)), (418, 2));
     let r = get(&sim, "/api/v3/exchangeInfo?symbol=BTCUSDT");
@@ -292,6 +316,7 @@ fn a_request_inside_a_429s_retry_after_is_banned_and_bans_double() {
     // A repeat offender's ban doubles (4 s), capped here at 3 s.
     f.reject_rest(RestReject::TooManyRequests, 1, 1);
     assert_eq!(get(&sim, depth).status, 429);
+    std::thread::sleep(IN_HAND);
     let r = get(&sim, depth);
     assert_eq!((r.status, retry_after(&r)), (418, 3));
     let c = sim.counters();
