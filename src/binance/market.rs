@@ -157,6 +157,16 @@ impl<'de> Visitor<'de> for DepthVisitor<'_, '_> {
 pub fn decode_depth<'a>(data: &'a [u8], bufs: &mut LevelBuf) -> Result<DepthHeader<'a>, DecodeError> {
     bufs.bids.clear();
     bufs.asks.clear();
+    if let Some(h) = super::fast::depth(data, &mut bufs.bids, &mut bufs.asks) {
+        return Ok(h);
+    }
+    decode_depth_general(data, bufs)
+}
+
+/// [`decode_depth`] without its fast path: sonic-rs behind the nesting check.
+pub(crate) fn decode_depth_general<'a>(data: &'a [u8], bufs: &mut LevelBuf) -> Result<DepthHeader<'a>, DecodeError> {
+    bufs.bids.clear();
+    bufs.asks.clear();
     check_depth(data)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(data, DepthVisitor { bufs, err: &mut slot });
@@ -238,6 +248,14 @@ impl<'de> Visitor<'de> for TradeVisitor<'_> {
 
 /// Decodes a `trade` payload.
 pub fn decode_trade(data: &[u8]) -> Result<Trade<'_>, DecodeError> {
+    match super::fast::trade(data) {
+        Some(t) => Ok(t),
+        None => decode_trade_general(data),
+    }
+}
+
+/// [`decode_trade`] without its fast path.
+pub(crate) fn decode_trade_general(data: &[u8]) -> Result<Trade<'_>, DecodeError> {
     check_depth(data)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(data, TradeVisitor { agg: false, err: &mut slot });
@@ -255,6 +273,14 @@ pub fn decode_trade(data: &[u8]) -> Result<Trade<'_>, DecodeError> {
 
 /// Decodes an `aggTrade` payload.
 pub fn decode_agg_trade(data: &[u8]) -> Result<AggTrade<'_>, DecodeError> {
+    match super::fast::agg_trade(data) {
+        Some(t) => Ok(t),
+        None => decode_agg_trade_general(data),
+    }
+}
+
+/// [`decode_agg_trade`] without its fast path.
+pub(crate) fn decode_agg_trade_general(data: &[u8]) -> Result<AggTrade<'_>, DecodeError> {
     check_depth(data)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(data, TradeVisitor { agg: true, err: &mut slot });
@@ -310,6 +336,14 @@ impl<'de> Visitor<'de> for TickerVisitor<'_> {
 
 /// Decodes a `bookTicker` payload.
 pub fn decode_book_ticker(data: &[u8]) -> Result<BookTicker<'_>, DecodeError> {
+    match super::fast::book_ticker(data) {
+        Some(t) => Ok(t),
+        None => decode_book_ticker_general(data),
+    }
+}
+
+/// [`decode_book_ticker`] without its fast path.
+pub(crate) fn decode_book_ticker_general(data: &[u8]) -> Result<BookTicker<'_>, DecodeError> {
     check_depth(data)?;
     let mut slot = ErrSlot::default();
     let r = run_seed(data, TickerVisitor(&mut slot));

@@ -8,6 +8,7 @@
 //! clock) in, typed values out, errors as values. This layer knows nothing of books, output or
 //! connections.
 
+mod fast;
 mod json;
 mod levels;
 mod market;

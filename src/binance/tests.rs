@@ -359,3 +359,139 @@ fn nesting_up_to_the_bound_is_decoded_and_strings_do_not_count() {
     assert!(decode_trade(f.as_bytes()).is_ok());
     assert_eq!(DecodeError::TooDeep.to_string(), "nested deeper than 32 levels");
 }
+
+// ---- The fast path agrees with the general decoder ----
+
+/// What a decoder made of one payload, comparable across the two paths.
+#[derive(Debug, PartialEq)]
+enum Decoded {
+    Depth(Result<(i64, String, u64, u64, Vec<RawLevel>, Vec<RawLevel>), DecodeError>),
+    Other(Result<String, DecodeError>),
+}
+
+/// The payload decoded as `kind` by the fast path (`None` when it declined) and by the general one.
+fn both_paths(kind: &str, data: &[u8]) -> (Option<Decoded>, Decoded) {
+    use super::{fast, market};
+    let mut bufs = LevelBuf::default();
+    let depth =
+        |r: Result<DepthHeader<'_>, DecodeError>, bufs: &LevelBuf| {
+            Decoded::Depth(r.map(|h| {
+                (h.event_time, h.symbol.to_owned(), h.first_id, h.final_id, bufs.bids.clone(), bufs.asks.clone())
+            }))
+        };
+    let other = |r: Result<String, DecodeError>| Decoded::Other(r);
+    match kind {
+        "depth" => {
+            let fast = fast::depth(data, &mut bufs.bids, &mut bufs.asks).map(|h| depth(Ok(h), &bufs));
+            let general = market::decode_depth_general(data, &mut bufs);
+            (fast, depth(general, &bufs))
+        }
+        "trade" => (
+            fast::trade(data).map(|t| other(Ok(format!("{t:?}")))),
+            other(market::decode_trade_general(data).map(|t| format!("{t:?}"))),
+        ),
+        "aggTrade" => (
+            fast::agg_trade(data).map(|t| other(Ok(format!("{t:?}")))),
+            other(market::decode_agg_trade_general(data).map(|t| format!("{t:?}"))),
+        ),
+        _ => (
+            fast::book_ticker(data).map(|t| other(Ok(format!("{t:?}")))),
+            other(market::decode_book_ticker_general(data).map(|t| format!("{t:?}"))),
+        ),
+    }
+}
+
+const FAST_SAMPLES: [(&str, &str); 4] = [
+    (
+        "depth",
+        r#"{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[["61838.04000000","0.32332000"],["61844.30000000","0.40163000"]]}"#,
+    ),
+    (
+        "trade",
+        r#"{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}"#,
+    ),
+    (
+        "aggTrade",
+        r#"{"e":"aggTrade","E":1723161255343,"s":"BTCUSDT","a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1723161255342,"m":false,"M":true}"#,
+    ),
+    (
+        "bookTicker",
+        r#"{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}"#,
+    ),
+];
+
+#[test]
+fn the_fast_path_takes_binance_layout_and_agrees_with_the_general_decoder() {
+    for (kind, data) in FAST_SAMPLES {
+        let (fast, general) = both_paths(kind, data.as_bytes());
+        assert_eq!(fast.as_ref(), Some(&general), "{kind}");
+        assert!(!matches!(general, Decoded::Depth(Err(_)) | Decoded::Other(Err(_))), "{kind}: {general:?}");
+    }
+    // Shapes it leaves to the general decoder (which still reads them).
+    let declined = [
+        ("bookTicker", r#"{"s":"BTCUSDT","u":1,"b":"1.0","B":"1.0","a":"2.0","A":"1.0"}"#), // key order
+        ("bookTicker", r#"{"u":1, "s":"BTCUSDT","b":"1.0","B":"1.0","a":"2.0","A":"1.0"}"#), // space
+        ("bookTicker", r#"{"u":1,"s":"BTC\u0055SDT","b":"1.0","B":"1.0","a":"2.0","A":"1.0"}"#), // escape
+        ("bookTicker", r#"{"u":01,"s":"BTCUSDT","b":"1.0","B":"1.0","a":"2.0","A":"1.0"}"#), // leading zero
+        ("bookTicker", r#"{"u":18446744073709551616,"s":"X","b":"1.0","B":"1.0","a":"2.0","A":"1.0"}"#), // past u64
+        ("bookTicker", r#"{"u":1,"s":"X","b":"1.0","B":"1.0","a":"2.0","A":"1.0","x":1}"#), // extra key
+        ("trade", r#"{"e":"trade","E":-1,"s":"X","t":1,"p":"1.0","q":"1.0","T":1,"m":true,"M":true}"#),
+        ("depth", r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1.0","2.0","3"]],"a":[]}"#),
+    ];
+    for (kind, data) in declined {
+        let (fast, general) = both_paths(kind, data.as_bytes());
+        assert_eq!(fast, None, "{data}");
+        let _ = general;
+    }
+}
+
+/// Every payload of the real recordings takes the fast path and decodes as the general decoder
+/// decodes it.
+#[test]
+fn the_fast_path_agrees_with_the_general_decoder_on_every_real_frame() {
+    let dir = std::env::var_os("TICKFEED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/binance"));
+    let files = ["btcusdt_20240808.gz", "btcusdt_20240809.gz", "ethusdt_20240808.gz"];
+    if !dir.join(files[0]).exists() {
+        eprintln!("skipped: the real recordings are not in {} (set TICKFEED_DATA)", dir.display());
+        return;
+    }
+    let mut checked = 0;
+    for f in files {
+        for (_, json) in crate::capture::load_recording(&dir.join(f)).unwrap() {
+            let Ok(Envelope::Stream { stream, data }) = split_envelope(&json) else { continue };
+            let kind = stream.rsplit('@').find(|k| ["trade", "aggTrade", "bookTicker"].contains(k)).unwrap_or("depth");
+            let (fast, general) = both_paths(kind, data);
+            assert_eq!(fast.as_ref(), Some(&general), "{f}: {}", String::from_utf8_lossy(data));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 133_190, "every stream frame of the three recordings");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+    /// One byte changed, removed or put in anywhere: the fast path declines or agrees.
+    #[test]
+    fn a_damaged_frame_takes_the_fast_path_only_if_both_agree(
+        which in 0usize..4,
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        byte in proptest::prelude::any::<u8>(),
+        op in 0u8..3,
+    ) {
+        let (kind, data) = FAST_SAMPLES[which];
+        let mut b = data.as_bytes().to_vec();
+        let i = at.index(b.len());
+        match op {
+            0 => b[i] = byte,
+            1 => { b.remove(i); }
+            _ => b.insert(i, byte),
+        }
+        let (fast, general) = both_paths(kind, &b);
+        if let Some(fast) = fast {
+            proptest::prop_assert_eq!(fast, general, "{}", String::from_utf8_lossy(&b));
+        }
+    }
+}

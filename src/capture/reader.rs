@@ -88,6 +88,9 @@ impl std::error::Error for ReadError {
     }
 }
 
+/// The line reader's buffer: large enough that almost every line is handed over in place.
+const READ_BUF: usize = 256 << 10;
+
 /// Opens a recording, transparently gunzipping it.
 pub fn open_recording(path: &Path) -> io::Result<Box<dyn BufRead>> {
     // Opened once: a pipe (`/dev/stdin`) cannot be opened again to start over, so the two bytes
@@ -97,9 +100,9 @@ pub fn open_recording(path: &Path) -> io::Result<Box<dyn BufRead>> {
     let n = read_up_to(&mut f, &mut magic)?;
     let src = io::Cursor::new(magic).take(n as u64).chain(f);
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::with_capacity(1 << 16, src)))))
+        Ok(Box::new(BufReader::with_capacity(READ_BUF, MultiGzDecoder::new(BufReader::with_capacity(1 << 16, src)))))
     } else {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, src)))
+        Ok(Box::new(BufReader::with_capacity(READ_BUF, src)))
     }
 }
 

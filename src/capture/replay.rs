@@ -55,7 +55,7 @@ fn read_line_bounded(r: &mut dyn BufRead, line: &mut Vec<u8>, max: usize) -> std
         if buf.is_empty() {
             return Ok((total, long));
         }
-        let (take, done) = match buf.iter().position(|&c| c == b'\n') {
+        let (take, done) = match memchr::memchr(b'\n', buf) {
             Some(i) => (i + 1, true),
             None => (buf.len(), false),
         };
@@ -72,6 +72,24 @@ fn read_line_bounded(r: &mut dyn BufRead, line: &mut Vec<u8>, max: usize) -> std
             return Ok((total, long));
         }
     }
+}
+
+/// The next whole line in `r`'s buffer, without its newline, handed to `f` in place (no copy);
+/// `None` when the buffer holds no newline (or is empty), and then nothing is consumed. Most
+/// lines of a recording are a few hundred bytes and the buffer 256 KiB, so nearly every line
+/// takes this path and [`read_line_bounded`] only joins the one that straddles a refill.
+fn with_buffered_line<T>(r: &mut dyn BufRead, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<Option<T>> {
+    let buf = loop {
+        match r.fill_buf() {
+            Ok(b) => break b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let Some(i) = memchr::memchr(b'\n', buf) else { return Ok(None) };
+    let out = f(&buf[..i]);
+    r.consume(i + 1);
+    Ok(Some(out))
 }
 
 impl ReplayCounters {
@@ -175,6 +193,18 @@ impl<'p> Replayer<'p> {
             let mut file = FileState::default();
             let mut line = Vec::with_capacity(1 << 16);
             loop {
+                // The common case: the whole line is in the reader's buffer.
+                let go_on = with_buffered_line(&mut *r, |l| -> Result<bool, ReadError> {
+                    self.check_stamp(&mut file, l, true, path)?;
+                    Ok(self.step(l, true, &mut file, opts, flush))
+                })
+                .map_err(ReadError::at(path))?;
+                match go_on {
+                    Some(Ok(true)) => continue,
+                    Some(Ok(false)) => return Ok(false),
+                    Some(Err(e)) => return Err(e),
+                    None => {}
+                }
                 line.clear();
                 let (n, long) = read_line_bounded(&mut *r, &mut line, MAX_LINE).map_err(ReadError::at(path))?;
                 if n == 0 {

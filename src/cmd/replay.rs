@@ -26,8 +26,12 @@ pub(crate) struct ReplayArgs {
     /// Replay only these symbols (others are counted as bad messages) [default: every symbol seen]
     #[arg(long, value_name = "SYM", value_delimiter = ',', value_parser = args::symbol)]
     pub symbol: Vec<String>,
-    /// Do not time each frame (process_ns stays empty)
-    #[arg(long, overrides_with = "no_measure")]
+    /// Time each frame into process_ns (two clock reads per line; off by default, so a replay reads
+    /// no clock)
+    #[arg(long, overrides_with_all = ["measure", "no_measure"])]
+    pub measure: bool,
+    /// Do not time each frame (the default; kept for scripts that pass it)
+    #[arg(long, overrides_with_all = ["measure", "no_measure"])]
     pub no_measure: bool,
     /// fast (as fast as possible) | recorded (wait for each line's recorded time) [default: fast]
     #[arg(long, value_name = "MODE", value_parser = args::pace)]
@@ -64,7 +68,8 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
     let mut p = Pipeline::new(cfg, &syms);
     // SIGINT/SIGTERM end the replay like the end of its input: summary and exit files written.
     let stop = crate::net::signal::install()?;
-    let opts = ReplayOptions { max_events: a.output.max_events, measure: !a.no_measure, pace, stop: Some(stop) };
+    let opts =
+        ReplayOptions { max_events: a.output.max_events, measure: a.measure && !a.no_measure, pace, stop: Some(stop) };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut stdout_ok = true;

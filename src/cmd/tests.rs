@@ -50,6 +50,15 @@ fn parses_flags_and_reports_mistakes() {
         replay_args(&["f", "--quiet", "--no-measure", "--quiet", "--no-measure"]).unwrap().output.quiet,
         "switches repeat"
     );
+    // A replay reads no clock unless asked; the last of --measure / --no-measure wins.
+    assert!(!replay_args(&["f"]).unwrap().measure);
+    let m = |v: &[&str]| {
+        let a = replay_args(v).unwrap();
+        a.measure && !a.no_measure
+    };
+    assert!(m(&["f", "--measure"]));
+    assert!(!m(&["f", "--measure", "--no-measure"]));
+    assert!(m(&["f", "--no-measure", "--measure"]));
     assert_eq!(replay_args(&["--max-events", "x", "f"]).unwrap_err(), "--max-events: 'x' is not a valid number");
     let e = replay_args(&["--output", "fancy", "f"]).unwrap_err();
     assert!(e.contains("unknown output mode 'fancy'") && e.starts_with("--output: "), "{e}");
