@@ -62,11 +62,38 @@ fn tls_with_ca_file_matches_the_reference_book_and_without_it_is_refused() {
     std::fs::write(&ca, sim.ca_pem().unwrap()).unwrap();
     let (ws, rest) = (sim.ws_base(), sim.rest_base());
     assert!(ws.starts_with("wss://") && rest.starts_with("https://"));
-    let f =
-        RunArgs::against(&sim).depth_limit(5000).duration(1.5).output("none").ca_file(&ca).dump_book(&dir).run(LIMIT);
+    let stats = dir.join("stats.json");
+    let f = RunArgs::against(&sim)
+        .depth_limit(5000)
+        .duration(1.5)
+        .output("tob")
+        .ca_file(&ca)
+        .dump_book(&dir)
+        .stats(&stats)
+        .run(LIMIT);
     assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
     util::assert_dump_matches(&sim, &dir, "BTCUSDT");
     assert!(f.stderr.contains("connected #1 wss://"), "{}", f.stderr);
+    // The stage breakdown, on by default: every stage timed, TLS included.
+    let s = json(&stats);
+    for stage in ["read", "tls", "websocket", "json", "book", "output"] {
+        let h = &s["stages_ns"][stage];
+        assert!(h["count"].as_u64().unwrap_or(0) > 0 && h["p50"].as_u64().unwrap() > 0, "{stage}: {s}");
+    }
+    // Every socket read is timed once; every market message once.
+    assert_eq!(s["stages_ns"]["read"]["count"], s["stages_ns"]["tls"]["count"], "{s}");
+    assert_eq!(s["stages_ns"]["json"]["count"], s["events"], "{s}");
+    // And off when asked.
+    let f = RunArgs::against(&sim)
+        .duration(1.0)
+        .output("none")
+        .ca_file(&ca)
+        .stats(&stats)
+        .arg("--no-stage-times")
+        .run(LIMIT);
+    assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
+    let s = json(&stats);
+    assert!(s.get("stages_ns").is_none() && s["events"].as_u64().unwrap() > 0, "{s}");
 
     // Without the CA the certificate is unknown: a one-line TLS error, retried, never fatal.
     let f = RunArgs::against(&sim).duration(1.0).run(LIMIT);

@@ -48,6 +48,8 @@ pub struct LiveConfig {
     pub core: Option<usize>,
     /// Spin on `poll(0)` instead of blocking.
     pub busy_poll: bool,
+    /// Time the hot path's stages (`stages_ns`) with the calibrated TSC.
+    pub stage_times: bool,
     /// Stop after this many market events.
     pub max_events: Option<u64>,
     /// Stop after this long.
@@ -132,6 +134,7 @@ impl LiveConfig {
             tls,
             core: None,
             busy_poll: true,
+            stage_times: true,
             max_events: None,
             duration: None,
             stale: Self::DEFAULT_STALE,

@@ -27,8 +27,10 @@ use crate::binance::StreamKind;
 use crate::book::SnapshotOutcome;
 use crate::capture::{Recorder, RecorderConfig};
 use crate::net::clock::WallClock;
-use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase};
+use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase, StageNs};
+use crate::net::tsc::StageClock;
 use crate::notice::{Notice, NoticeLog, Sym};
+use crate::output::Stage;
 use crate::pipeline::{FrameOutcome, Pipeline, Sequence};
 use crate::ws::WsError;
 
@@ -158,6 +160,9 @@ pub fn run<W: Write>(
     if let Some(core) = cfg.core {
         pin(core).map_err(LiveError::Core)?;
     }
+    // Calibrated once, before the loop starts (5 ms): the stages' ticks become ns by it.
+    let stage_clock = cfg.stage_times.then(|| StageClock::calibrate(Duration::from_millis(5)));
+    p.set_stage_clock(stage_clock);
     let n = p.symbols().len();
     let plan = shard_plan(n, cfg.streams.len(), cfg.streams_per_conn);
     let legs = cfg.redundancy.max(1);
@@ -175,6 +180,7 @@ pub fn run<W: Write>(
                 tls: ws.tls.then(|| cfg.tls.clone()),
                 path: stream_path(&names, &cfg.streams),
                 limits: cfg.limits,
+                stage_clock,
             };
             let sup_cfg = SupervisorConfig {
                 connect_timeout: cfg.connect_timeout,
@@ -470,7 +476,15 @@ impl<W: Write> Feed<'_, W> {
                 }
             }
             ConnEvent::Opened => seen.opened = true,
-            ConnEvent::BatchEnd(t) => {
+            ConnEvent::BatchEnd(t, stages) => {
+                if stages != StageNs::default() {
+                    let s = &mut self.p.stats_mut().stages;
+                    s.record(Stage::Read, stages.read);
+                    if stages.tls > 0 {
+                        s.record(Stage::Tls, stages.tls);
+                    }
+                    s.record(Stage::Ws, stages.ws);
+                }
                 self.flush_output();
                 if let Some(r) = &mut self.rec {
                     // Writes a capture buffer only when one is due (two compares otherwise).

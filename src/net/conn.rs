@@ -17,6 +17,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use crate::net::tls::{SessionError, TlsError, TlsSession, TlsSetup};
+use crate::net::tsc::StageClock;
 use crate::ws::{Decoder, Encoder, Endpoint, Event, Handshake, HandshakeStatus, Limits, WsError};
 
 /// Free space the read buffer keeps after its largest frame: one socket read's worth.
@@ -141,7 +142,20 @@ pub(crate) enum ConnEvent<'a> {
         answered: bool,
     },
     /// The frames of one socket read have all been delivered: a good moment to flush output.
-    BatchEnd(Instant),
+    /// With the time that read spent in each stage before the pipeline.
+    BatchEnd(Instant, StageNs),
+}
+
+/// Nanoseconds one socket read spent in the stages before the pipeline: the read syscall, TLS,
+/// and websocket decoding of its frames. All 0 when the connection has no stage clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StageNs {
+    /// The read syscall.
+    pub read: u64,
+    /// TLS record processing and decryption (0 on plain TCP).
+    pub tls: u64,
+    /// Websocket frame decoding.
+    pub ws: u64,
 }
 
 /// Binance allows 5 incoming messages per second per connection, pings, pongs and control
@@ -198,6 +212,10 @@ pub(crate) struct Conn {
     pub opened: Option<Instant>,
     /// The last socket read that returned bytes.
     pub last_rx: Instant,
+    /// Times the read, TLS and websocket stages when set.
+    stage_clock: Option<StageClock>,
+    /// Stage clock ticks of the current read: read, TLS, websocket.
+    stage_ticks: [u64; 3],
 }
 
 /// Everything needed to open connections to one websocket endpoint.
@@ -213,6 +231,8 @@ pub(crate) struct ConnSpec {
     pub path: String,
     /// Frame and message size limits.
     pub limits: Limits,
+    /// Times the read, TLS and websocket stages of each read (see [`StageNs`]).
+    pub stage_clock: Option<StageClock>,
 }
 
 impl Conn {
@@ -261,6 +281,8 @@ impl Conn {
             readable: false,
             opened: None,
             last_rx: now,
+            stage_clock: spec.stage_clock,
+            stage_ticks: [0; 3],
         })
     }
 
@@ -351,9 +373,32 @@ impl Conn {
 
     fn read_some(&mut self) -> Result<usize, SessionError> {
         let dst = &mut self.rbuf[self.end..];
+        let clock = self.stage_clock;
         match &mut self.tls {
-            Some(tls) => tls.read(&mut self.sock, dst),
-            None => self.sock.read(dst).map_err(SessionError::Io),
+            Some(tls) => {
+                let mut t = [0; 2];
+                let r = tls.read(&mut self.sock, dst, clock, &mut t);
+                self.stage_ticks[0] += t[0];
+                self.stage_ticks[1] += t[1];
+                r
+            }
+            None => {
+                let t0 = clock.map(|c| c.now());
+                let r = self.sock.read(dst).map_err(SessionError::Io);
+                if let (Some(c), Some(t0)) = (clock, t0) {
+                    self.stage_ticks[0] += c.now().saturating_sub(t0);
+                }
+                r
+            }
+        }
+    }
+
+    /// The stage times gathered since the last call, in ns.
+    fn take_stage_ns(&mut self) -> StageNs {
+        let t = std::mem::take(&mut self.stage_ticks);
+        match self.stage_clock {
+            Some(c) => StageNs { read: c.ns(t[0]), tls: c.ns(t[1]), ws: c.ns(t[2]) },
+            None => StageNs::default(),
         }
     }
 
@@ -418,7 +463,8 @@ impl Conn {
                 }
             }
             let closed = self.decode_all(t, sink)?;
-            sink(ConnEvent::BatchEnd(t));
+            let stages = self.take_stage_ns();
+            sink(ConnEvent::BatchEnd(t, stages));
             self.flush()?;
             if let Some((code, reason)) = closed {
                 return Err(ConnError::Closed { code, reason });
@@ -441,7 +487,11 @@ impl Conn {
         sink: &mut F,
     ) -> Result<Option<(Option<u16>, String)>, ConnError> {
         loop {
+            let t0 = self.stage_clock.map(|c| c.now());
             let d = self.dec.decode(&self.rbuf[self.start..self.end]).map_err(ConnError::Protocol)?;
+            if let (Some(c), Some(t0)) = (self.stage_clock, t0) {
+                self.stage_ticks[2] += c.now().saturating_sub(t0);
+            }
             let consumed = d.consumed;
             let Some(event) = d.event else {
                 self.start += consumed;
@@ -535,6 +585,7 @@ mod tests {
             tls: None,
             path: "/".into(),
             limits: Limits::default(),
+            stage_clock: Some(StageClock::monotonic()),
         };
         let t0 = Instant::now();
         let mut c = Conn::connect(&spec, addr, 1, Token(0), poll.registry(), t0, 7).unwrap();

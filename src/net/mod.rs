@@ -13,5 +13,6 @@ pub(crate) mod clock;
 pub(crate) mod conn;
 pub(crate) mod signal;
 pub(crate) mod tls;
+pub mod tsc;
 
 pub use tls::{TlsConfigError, TlsError, TlsSetup};

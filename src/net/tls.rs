@@ -9,6 +9,7 @@
 //! connection's owner to log and reconnect on. Not supported, by design:
 //! client certificates, session resumption tuning, ALPN.
 
+use crate::net::tsc::StageClock;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -201,16 +202,38 @@ impl TlsSession {
     /// (`read_tls`) and `process_new_packets`. `Ok(0)` is the end of the stream (close_notify or
     /// the peer's FIN); `WouldBlock` means wait for readable. Handshake and alert records may
     /// leave bytes to send: call [`Self::flush`] after each call.
-    pub(crate) fn read<S: Read + Write>(&mut self, sock: &mut S, dst: &mut [u8]) -> Result<usize, SessionError> {
+    ///
+    /// Adds to `ticks` the stage clock's ticks spent in the socket read (`ticks[0]`) and in TLS
+    /// record processing and decryption (`ticks[1]`) when `clock` is set.
+    pub(crate) fn read<S: Read + Write>(
+        &mut self,
+        sock: &mut S,
+        dst: &mut [u8],
+        clock: Option<StageClock>,
+        ticks: &mut [u64; 2],
+    ) -> Result<usize, SessionError> {
+        let mut mark = clock.map(|c| c.now());
         loop {
-            match self.conn.reader().read(dst) {
+            let r = self.conn.reader().read(dst);
+            if let (Some(c), Some(m)) = (clock, mark.as_mut()) {
+                let now = c.now();
+                ticks[1] += now.saturating_sub(*m);
+                *m = now;
+            }
+            match r {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The peer closed TCP without close_notify: an end of stream for us.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(SessionError::Io(e)),
             }
-            match self.conn.read_tls(sock) {
+            let r = self.conn.read_tls(sock);
+            if let (Some(c), Some(m)) = (clock, mark.as_mut()) {
+                let now = c.now();
+                ticks[0] += now.saturating_sub(*m);
+                *m = now;
+            }
+            match r {
                 Ok(0) => return Ok(0),
                 Ok(_) => {}
                 Err(e) => return Err(SessionError::Io(e)),

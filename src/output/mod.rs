@@ -10,4 +10,7 @@ pub(crate) mod stats;
 
 pub(crate) use lines::BookLine;
 pub use lines::{Output, OutputMode, UnknownOutputMode};
-pub use stats::{percentile_distribution, stats_json, Stats, SymbolSummary, LATENCY_MAX_US, PROCESS_MAX_NS};
+pub use stats::{
+    percentile_distribution, stats_json, Stage, Stages, Stats, SymbolSummary, LATENCY_MAX_US, PROCESS_MAX_NS,
+    STAGE_MAX_NS,
+};

@@ -11,6 +11,70 @@ pub const LATENCY_MAX_US: u64 = 3_600_000_000;
 /// Highest in-process time recorded exactly, in nanoseconds (ten seconds).
 pub const PROCESS_MAX_NS: u64 = 10_000_000_000;
 
+/// Highest stage time recorded exactly, in nanoseconds (one second).
+pub const STAGE_MAX_NS: u64 = 1_000_000_000;
+
+/// One stage of the hot path, timed on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The socket read syscall (per read).
+    Read,
+    /// TLS record processing and decryption (per read; 0 on plain `ws://`).
+    Tls,
+    /// Websocket frame decoding (per message).
+    Ws,
+    /// Envelope split and JSON decode into a typed event (per message).
+    Json,
+    /// Sequencing, the sync engine, the ladder and the bookTicker audit (per message).
+    Book,
+    /// Formatting output lines into the buffer (per message that writes one).
+    Output,
+}
+
+impl Stage {
+    /// Every stage, in path order.
+    pub const ALL: [Stage; 6] = [Stage::Read, Stage::Tls, Stage::Ws, Stage::Json, Stage::Book, Stage::Output];
+
+    /// The `--stats` key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Tls => "tls",
+            Stage::Ws => "websocket",
+            Stage::Json => "json",
+            Stage::Book => "book",
+            Stage::Output => "output",
+        }
+    }
+}
+
+/// Where the in-process time goes: one histogram per [`Stage`], in nanoseconds. Empty unless a
+/// stage clock is on (live runs: on; replay: with `--measure`).
+#[derive(Debug, Clone)]
+pub struct Stages([Histogram<u64>; 6]);
+
+impl Stages {
+    fn new() -> Stages {
+        Stages(std::array::from_fn(|_| histogram(STAGE_MAX_NS)))
+    }
+
+    /// Records `ns` for `stage`.
+    #[inline]
+    pub fn record(&mut self, stage: Stage, ns: u64) {
+        self.0[stage as usize].saturating_record(ns.max(1));
+    }
+
+    /// The histogram of `stage`.
+    pub fn get(&self, stage: Stage) -> &Histogram<u64> {
+        &self.0[stage as usize]
+    }
+
+    /// Whether nothing was timed.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Histogram::is_empty)
+    }
+}
+
 /// Everything counted over a run. Field names match the `--stats` keys where the contract has one.
 #[derive(Debug, Clone)]
 pub struct Stats {
@@ -49,6 +113,8 @@ pub struct Stats {
     pub latency_us: Histogram<u64>,
     /// In-process time from bytes read to book updated and output written, nanoseconds.
     pub process_ns: Histogram<u64>,
+    /// The same time, stage by stage.
+    pub stages: Stages,
 }
 
 impl Default for Stats {
@@ -84,6 +150,7 @@ impl Stats {
             duplicates: 0,
             latency_us: histogram(LATENCY_MAX_US),
             process_ns: histogram(PROCESS_MAX_NS),
+            stages: Stages::new(),
         }
     }
 
@@ -199,6 +266,17 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
     hist_json(&mut o, &s.latency_us);
     o.push_str(",\"process_ns\":");
     hist_json(&mut o, &s.process_ns);
+    if !s.stages.is_empty() {
+        o.push_str(",\"stages_ns\":{");
+        for (i, st) in Stage::ALL.into_iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(o, "\"{}\":", st.key());
+            hist_json(&mut o, s.stages.get(st));
+        }
+        o.push('}');
+    }
     let _ = write!(
         o,
         ",\"negative_latency\":{},\"min_latency_us\":{},\"control_replies\":{},\"server_shutdowns\":{},\

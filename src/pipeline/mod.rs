@@ -16,7 +16,9 @@ mod sequence;
 
 pub use sequence::{book_position, Ids, Position, Sequence};
 
+use crate::net::tsc::StageClock;
 use crate::notice::{Excerpt, Notice, Notices, ResyncCause, Sym};
+use crate::output::stats::Stage;
 use crate::output::stats::{Stats, SymbolSummary};
 use crate::output::{BookLine, Output, OutputMode};
 
@@ -188,6 +190,11 @@ pub struct Pipeline {
     snapshot_wanted: bool,
     /// The run's start (wall ns), for `synced_after_ms`.
     origin_ns: Option<i64>,
+    /// Times the JSON, book and output stages of each message when set (see
+    /// [`Pipeline::set_stage_clock`]).
+    stage_clock: Option<StageClock>,
+    /// Ticks spent writing output during the current message.
+    out_ticks: u64,
 }
 
 /// Exchange event time to microseconds: with `timeUnit=MICROSECOND` E is ~1.7e15, else ~1.7e12.
@@ -212,6 +219,8 @@ impl Pipeline {
             notices: Notices::default(),
             snapshot_wanted: false,
             origin_ns: None,
+            stage_clock: None,
+            out_ticks: 0,
         };
         for s in symbols {
             p.add_symbol(s, None);
@@ -349,6 +358,26 @@ impl Pipeline {
         }
     }
 
+    /// Times each market message's JSON, book and output stages into
+    /// [`Stats::stages`](crate::output::Stats) with `clock` (the clock is the driver's: a pipeline
+    /// given none reads no clock).
+    pub fn set_stage_clock(&mut self, clock: Option<StageClock>) {
+        self.stage_clock = clock;
+    }
+
+    /// Runs `f`, adding its ticks to the current message's output time when stages are timed.
+    #[inline]
+    fn timed_output(&mut self, f: impl FnOnce(&mut Output)) {
+        match self.stage_clock {
+            Some(c) if self.out.mode() != OutputMode::None => {
+                let t = c.now();
+                f(&mut self.out);
+                self.out_ticks += c.now().saturating_sub(t);
+            }
+            _ => f(&mut self.out),
+        }
+    }
+
     /// Processes one frame received at `recv_ns` (local wall clock, ns since the epoch).
     pub fn on_frame(&mut self, recv_ns: i64, frame: &[u8]) -> FrameOutcome {
         self.on_frame_with(recv_ns, frame, &mut |_| Admit::Process)
@@ -363,12 +392,13 @@ impl Pipeline {
         frame: &[u8],
         admit: &mut impl FnMut(&Sequenced) -> Admit,
     ) -> FrameOutcome {
+        let t0 = self.stage_clock.map(|c| c.now());
         let env = match split_envelope(frame) {
             Ok(e) => e,
             Err(e) => return self.bad(e, frame),
         };
         match env {
-            Envelope::Stream { stream, data } => self.on_stream(recv_ns, stream, data, frame, admit),
+            Envelope::Stream { stream, data } => self.on_stream(recv_ns, stream, data, frame, admit, t0),
             Envelope::Event(data) => match binance::decode_raw_event(data) {
                 Ok(RawEvent::ServerShutdown { .. }) => self.on_shutdown(),
                 Ok(RawEvent::Other) => self.bad(DecodeError::UnknownStream, frame),
@@ -412,6 +442,7 @@ impl Pipeline {
         data: &[u8],
         frame: &[u8],
         admit: &mut impl FnMut(&Sequenced) -> Admit,
+        t0: Option<u64>,
     ) -> FrameOutcome {
         let Some(name) = parse_stream_name(stream) else {
             if stream == "!serverShutdown" {
@@ -457,8 +488,19 @@ impl Pipeline {
             return FrameOutcome::Duplicate { symbol: idx, kind, ids };
         }
         self.stats.events += 1;
+        // JSON ends here (the admission and duplicate checks are the sequencing's, counted in
+        // the book stage).
+        let t1 = match (self.stage_clock, t0) {
+            (Some(c), Some(t0)) => {
+                let t1 = c.now();
+                self.stats.stages.record(Stage::Json, c.between(t0, t1));
+                self.out_ticks = 0;
+                Some(t1)
+            }
+            _ => None,
+        };
         let lat = ev.event_time.map(|e| self.latency(recv_ns, e));
-        self.out.event(recv_ns, lat, stream, data);
+        self.timed_output(|o| o.event(recv_ns, lat, stream, data));
         let s = &mut self.symbols[idx];
         match kind {
             StreamKind::Depth => {
@@ -492,6 +534,13 @@ impl Pipeline {
             }
         }
         self.levels = levels;
+        if let (Some(c), Some(t1)) = (self.stage_clock, t1) {
+            let ticks = c.now().saturating_sub(t1);
+            self.stats.stages.record(Stage::Book, c.ns(ticks.saturating_sub(self.out_ticks)));
+            if self.out_ticks > 0 {
+                self.stats.stages.record(Stage::Output, c.ns(self.out_ticks));
+            }
+        }
         FrameOutcome::Market { symbol: idx, kind, ids }
     }
 
@@ -597,7 +646,15 @@ impl Pipeline {
         }
         if let Some(m) = top::compute(top) {
             let price_decimals = s.book.tick().map_or(8, |t| t.decimals());
-            self.out.book(&BookLine { symbol: &s.symbol, price_decimals, update_id: id, recv_ns, m: &m });
+            let line = BookLine { symbol: &s.symbol, price_decimals, update_id: id, recv_ns, m: &m };
+            match self.stage_clock {
+                Some(c) if self.out.mode() != OutputMode::None => {
+                    let t = c.now();
+                    self.out.book(&line);
+                    self.out_ticks += c.now().saturating_sub(t);
+                }
+                _ => self.out.book(&line),
+            }
         }
     }
 
