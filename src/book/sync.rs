@@ -254,8 +254,13 @@ pub struct OrderBook {
     /// The first buffered diff (`U`) the last snapshot was too old for.
     too_old_for: Option<u64>,
     /// The highest update id this stream's book ever applied (until `reset`): a snapshot older
-    /// than that is behind the stream, whatever the buffer holds.
+    /// than that is behind the stream, whatever the buffer holds. Buffered diffs do not count: one
+    /// far ahead may not be of this stream.
     highest_applied: u64,
+    /// The id of the last snapshot installed (until `reset`, or until it turns out not to connect
+    /// to the stream): a snapshot older than it is behind too. Without it a book synced from a
+    /// snapshot alone, whose buffer then restarts, could take an older snapshot and go back.
+    installed_id: u64,
 }
 
 impl OrderBook {
@@ -287,6 +292,7 @@ impl OrderBook {
             replaying: false,
             too_old_for: None,
             highest_applied: 0,
+            installed_id: 0,
         }
     }
 
@@ -374,6 +380,7 @@ impl OrderBook {
         self.diffs.clear();
         self.levels.clear();
         self.highest_applied = 0;
+        self.installed_id = 0;
         self.too_old_for = None;
         self.wants_snapshot = false;
         self.snapshot_in_flight = false;
@@ -396,6 +403,8 @@ impl OrderBook {
                 self.covered_since_install += u64::from(!self.replaying);
                 if self.covered_since_install >= MAX_DROPPED_AFTER_SNAPSHOT {
                     self.counters.unconnected_snapshots += 1;
+                    // Not of this stream: its id says nothing about where the stream is.
+                    self.installed_id = 0;
                     self.discard(true);
                     self.buffer(first_id, final_id, bids, asks);
                     return DiffOutcome::SnapshotUnconnected;
@@ -484,7 +493,7 @@ impl OrderBook {
         self.too_old_for = None;
         // Behind what this book already applied (an empty buffer, after a restart, cannot say
         // so): a book synced from it would be one the stream has passed.
-        if last_update_id < self.highest_applied {
+        if last_update_id < self.highest_applied.max(self.installed_id) {
             self.counters.stale_snapshots += 1;
             self.wants_snapshot = true;
             return SnapshotOutcome::TooOld;
@@ -521,6 +530,7 @@ impl OrderBook {
         }
         self.counters.snapshots += 1;
         self.last_update_id = last_update_id;
+        self.installed_id = last_update_id;
         self.state = SyncState::Synced;
         self.awaiting_first_diff = true;
         self.sync_point = Some(SyncPoint { snapshot_id: last_update_id, dropped: 0, first_applied: None });
@@ -728,6 +738,25 @@ mod tests {
         assert!(b.poll_snapshot_request());
         assert!(matches!(b.on_snapshot(8, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
         assert_eq!(b.last_update_id(), 9);
+    }
+
+    #[test]
+    fn a_snapshot_older_than_one_installed_is_too_old_even_after_the_buffer_restarts() {
+        // Found by the cargo-fuzz sync target: synced from a snapshot alone (no diff applied),
+        // then a gap; the new buffer is judged against older snapshots twice and restarts, and
+        // the third old snapshot would have synced the book back in time.
+        let mut b = book();
+        assert_eq!(b.on_diff(103, 104, &[], &[]), DiffOutcome::Buffered);
+        assert!(matches!(b.on_snapshot(104, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        assert_ne!(b.on_diff(106, 106, &[], &[]), DiffOutcome::Applied);
+        assert!(!b.is_synced());
+        for _ in 0..3 {
+            assert!(b.poll_snapshot_request() || b.buffered() == 0);
+            assert_eq!(b.on_snapshot(100, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::TooOld);
+            assert!(!b.is_synced());
+        }
+        assert!(matches!(b.on_snapshot(106, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        assert_eq!(b.last_update_id(), 106);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! and takes the body when the caller has it ([`Pipeline::on_snapshot`]). Neither clock nor
 //! socket is touched here, so live, replay, tests and benches all run exactly this code.
 
+use std::collections::HashMap;
+
 use crate::binance::{self, parse_stream_name, split_envelope, DecodeError, Envelope, LevelBuf, RawEvent, StreamKind};
 use crate::book::audit::{Audit, Mismatch};
 use crate::book::fixed::{TickSize, Units};
@@ -180,6 +182,8 @@ const NO_TICKER: ((Units, Units), (Units, Units)) = ((0, 0), (0, 0));
 /// The shared frame-processing path.
 pub struct Pipeline {
     symbols: Vec<SymbolState>,
+    /// Each symbol's index by its lowercase name (a stream name's symbol), for many symbols.
+    by_name: HashMap<String, usize>,
     levels: LevelBuf,
     out: Output,
     stats: Stats,
@@ -212,6 +216,7 @@ impl Pipeline {
     pub fn new(cfg: PipelineConfig, symbols: &[&str]) -> Pipeline {
         let mut p = Pipeline {
             symbols: Vec::new(),
+            by_name: HashMap::new(),
             levels: LevelBuf::with_capacity(2048),
             out: Output::new(cfg.output, cfg.out_capacity),
             stats: Stats::new(),
@@ -234,6 +239,7 @@ impl Pipeline {
         if let Some(i) = self.find(symbol) {
             return i;
         }
+        self.by_name.insert(symbol.to_ascii_lowercase(), self.symbols.len());
         self.symbols.push(SymbolState {
             symbol: symbol.to_ascii_uppercase(),
             name: Sym::new(&symbol.to_ascii_uppercase()),
@@ -265,7 +271,10 @@ impl Pipeline {
 
     /// Index of a symbol, any case.
     pub fn find(&self, symbol: &str) -> Option<usize> {
-        self.symbols.iter().position(|s| s.lower.eq_ignore_ascii_case(symbol))
+        match self.by_name.get(symbol) {
+            Some(&i) => Some(i),
+            None => self.symbols.iter().position(|s| s.lower.eq_ignore_ascii_case(symbol)),
+        }
     }
 
     /// The symbols, in the order added.
@@ -349,7 +358,13 @@ impl Pipeline {
     }
 
     fn symbol_for(&mut self, name: &str) -> Option<usize> {
-        match self.symbols.iter().position(|s| s.lower == name) {
+        // A few symbols: compare names; the whole market (~1,000): one hash lookup.
+        let found = if self.symbols.len() <= 8 {
+            self.symbols.iter().position(|s| s.lower == name)
+        } else {
+            self.by_name.get(name).copied()
+        };
+        match found {
             Some(i) => Some(i),
             None if self.cfg.auto_symbols && name.bytes().all(|c| c.is_ascii_alphanumeric()) => {
                 Some(self.add_symbol(name, None))
