@@ -3,7 +3,9 @@
 //! messages, ping floods, malformed, binary and unknown-stream frames, frames far ahead of the
 //! book, a lagging network path, a paused market, REST 429s, and slow REST answers.
 //!
-//! At the end, after a quiet spell, the run must show:
+//! At checkpoints (SIGUSR1: tickfeed writes its synced books while it runs) every book written
+//! equals the simulator's reference at its update id. At the end, after a quiet spell, the run
+//! must show:
 //! - exit 0, no bookTicker mismatch;
 //! - every book synced, and every dumped book equal to the simulator's reference;
 //! - every fault recovered;
@@ -40,6 +42,27 @@ fn usage(pid: u32) -> Option<(u64, usize)> {
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+/// One checkpoint: the dumps of the last one removed, SIGUSR1 sent, and every book written (the
+/// synced ones: files appear by rename, whole) compared with the reference at its update id.
+/// Returns how many were compared.
+fn checkpoint(sim: &tickfeed_sim::SimHandle, dir: &Path, pid: u32) -> u32 {
+    for x in SYMBOLS {
+        let _ = std::fs::remove_file(dir.join(format!("{}.json", x.to_uppercase())));
+    }
+    let ok = std::process::Command::new("kill").args(["-USR1", &pid.to_string()]).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -USR1 {pid}");
+    std::thread::sleep(Duration::from_millis(700));
+    let mut n = 0;
+    for x in SYMBOLS {
+        let sym = x.to_uppercase();
+        if dir.join(format!("{sym}.json")).exists() {
+            util::assert_dump_matches(sim, dir, &sym);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// A small deterministic generator (the seed is printed, so a failing sequence can be replayed).
@@ -96,7 +119,17 @@ fn soak(secs: u64) {
     let mut samples: Vec<(f64, u64, usize)> = Vec::new();
     let fault_until = Duration::from_secs(secs - quiet);
     let mut next_sample = Instant::now();
+    // Checkpoints: SIGUSR1 makes tickfeed write its synced books now; each must equal the
+    // simulator's reference at its own update id, faults or not.
+    let checkpoint_every = Duration::from_secs((secs / 6).clamp(8, 60));
+    let mut next_checkpoint = Instant::now() + checkpoint_every;
+    let (mut checkpoints, mut checked) = (0u32, 0u32);
     while started.elapsed() < fault_until {
+        if Instant::now() >= next_checkpoint {
+            next_checkpoint = Instant::now() + checkpoint_every;
+            checkpoints += 1;
+            checked += checkpoint(&sim, &dir, pid);
+        }
         // One fault every 0.8..2.8 s; standing ones are undone before the next.
         std::thread::sleep(Duration::from_millis(800 + rng.below(2000)));
         faults.set_fragment(None);
@@ -186,6 +219,8 @@ fn soak(secs: u64) {
     }
     let f = util::wait_tickfeed(child, Duration::from_secs(60));
     assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
+    eprintln!("soak: {checkpoints} checkpoints, {checked} synced books equal to the reference");
+    assert!(checkpoints >= 2 && checked >= checkpoints, "too few books checked at checkpoints\nstderr:\n{}", f.stderr);
     let s = json(&stats);
     let c = sim.counters();
     let mut kinds: Vec<(&str, usize)> = Vec::new();

@@ -245,7 +245,8 @@ pub(crate) struct OutputArgs {
     /// tob | tob-json | ndjson | none
     #[arg(long, value_name = "MODE", default_value = "tob", value_parser = OutputMode::from_str)]
     pub output: OutputMode,
-    /// At exit write DIR/{SYMBOL}.json with every level held (DIR is created, and checked, at start)
+    /// At exit write DIR/{SYMBOL}.json with every level held (DIR is created, and checked, at start);
+    /// SIGUSR1 writes them during a live run too
     #[arg(long, value_name = "DIR")]
     pub dump_book: Option<PathBuf>,
     /// At exit write the run summary as JSON (checked writable at start)
@@ -407,6 +408,7 @@ impl FeedArgs {
         cfg.redundancy_hold = self.redundancy_hold.0;
         cfg.print = (!self.print.is_empty()).then(|| self.print.iter().map(|s| s.to_ascii_uppercase()).collect());
         cfg.record = self.record.clone();
+        cfg.dump_dir = out.dump_book.clone();
         cfg.record_compress = self.record_compress == RecordCompress::Gzip;
         Ok(())
     }

@@ -117,18 +117,13 @@ pub(super) fn write(
     raw: &[(&str, String)],
 ) -> Result<(), ExitFileError> {
     if let Some(dir) = &a.dump_book {
-        let err = |path: &Path, source| ExitFileError::Write { flag: "--dump-book", path: path.to_owned(), source };
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-        for (i, s) in p.symbols().iter().enumerate() {
-            match p.dump_book_json(i) {
-                Some(json) => {
-                    let path = dir.join(format!("{}.json", s.symbol()));
-                    std::fs::write(&path, json).map_err(|e| err(&path, e))?;
-                }
-                None => {
-                    eprintln!("tickfeed: {} is not synced ({}): no book dumped", s.symbol(), s.book().state().as_str())
-                }
-            }
+        let done = crate::live::dumps::write_dumps(dir, p).map_err(|(path, source)| ExitFileError::Write {
+            flag: "--dump-book",
+            path,
+            source,
+        })?;
+        for (symbol, state) in done.skipped {
+            eprintln!("tickfeed: {symbol} is not synced ({state}): no book dumped");
         }
     }
     if let Some(path) = &a.stats {

@@ -74,6 +74,8 @@ pub struct LiveConfig {
     pub backoff_max: Duration,
     /// `--record DIR`: capture what is received.
     pub record: Option<std::path::PathBuf>,
+    /// `--dump-book`: SIGUSR1 writes the synced books there while the run goes on.
+    pub dump_dir: Option<std::path::PathBuf>,
     /// `--record-compress`: gzip each capture file when it closes (default) or keep it plain.
     pub record_compress: bool,
     /// Streams per websocket connection (at most Binance's 1,024): the symbols are split over as
@@ -147,6 +149,7 @@ impl LiveConfig {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             record: None,
+            dump_dir: None,
             record_compress: true,
             streams_per_conn: Self::DEFAULT_STREAMS_PER_CONN,
             print: None,

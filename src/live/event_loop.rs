@@ -596,6 +596,33 @@ impl<W: Write> Loop<'_, W> {
         self.summary = Some((due.max(now - SUMMARY_EVERY) + SUMMARY_EVERY, events));
     }
 
+    /// SIGUSR1: the synced books to `--dump-book` now (the run goes on), told in one line.
+    fn dump_now(&mut self) {
+        let Some(dir) = &self.cfg.dump_dir else {
+            self.log("SIGUSR1 ignored: no --dump-book folder to write to".to_owned());
+            return;
+        };
+        let msg = match super::dumps::write_dumps(dir, &self.feed.p) {
+            Ok(d) => format!(
+                "SIGUSR1: {} book{} dumped to {}{}",
+                d.written.len(),
+                if d.written.len() == 1 { "" } else { "s" },
+                dir.display(),
+                if d.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} not synced: {})",
+                        d.skipped.len(),
+                        d.skipped.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                }
+            ),
+            Err((path, e)) => format!("SIGUSR1: cannot write {}: {e}", path.display()),
+        };
+        self.log(msg);
+    }
+
     /// A connection event, worded for a person, through the one notice log.
     fn log(&mut self, msg: String) {
         self.feed.log.emit(&Notice::Link(msg), Instant::now());
@@ -720,6 +747,9 @@ impl<W: Write> Loop<'_, W> {
                 }
             }
             self.snapshots();
+            if crate::net::signal::dump_requested().swap(false, Ordering::Relaxed) {
+                self.dump_now();
+            }
             let now = Instant::now();
             if now.duration_since(calibrated) >= RECALIBRATE {
                 self.feed.clock = WallClock::new();

@@ -29,6 +29,7 @@
 //! `switch_timeout`, the loop switches anyway and the sync engine resyncs any book left with a gap.
 
 mod config;
+pub(crate) mod dumps;
 pub(crate) mod event_loop;
 mod exchange;
 mod first_seen;
