@@ -7,6 +7,7 @@
 //! writing the file is the caller's.
 
 use crate::hist::{value_at, Row};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 /// The plotted percentile range, as 1/(1-p): 50% to 99.99%.
@@ -27,16 +28,18 @@ pub struct Series {
 pub struct Options {
     /// The caption above the plot.
     pub title: String,
-    /// The unit of the values, for the y-axis label (tickfeed: `us` for `--hist FILE`, `ns` for
+    /// The unit of the values, for the y-axis label (tickfeed: `ms` for `--hist FILE`, `us` for
     /// `FILE.process`).
     pub unit: String,
     /// Width and height in pixels.
     pub size: (u32, u32),
+    /// A log latency axis (decades), for tails far above the median.
+    pub log_y: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { title: "tickfeed latency by percentile".into(), unit: "us".into(), size: (960, 600) }
+        Options { title: "tickfeed latency by percentile".into(), unit: "ms".into(), size: (960, 600), log_y: false }
     }
 }
 
@@ -92,6 +95,17 @@ fn percent_label(x: &f64) -> String {
     format!("{s}%")
 }
 
+/// A y-axis number without float noise (`0.30000000000000004` is written `0.3`).
+fn axis_number(v: &f64) -> String {
+    let s = format!("{v:.3}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 /// Draws `series` and returns the SVG document.
 pub fn svg(series: &[Series], opts: &Options) -> Result<String, DrawError> {
     if series.is_empty() {
@@ -102,51 +116,76 @@ pub fn svg(series: &[Series], opts: &Options) -> Result<String, DrawError> {
         return Err(DrawError(format!("{}: its rows never reach the 50th percentile", series[i].label)));
     }
     let y_max = lines.iter().flatten().map(|p| p.1).fold(0.0f64, f64::max);
-    let y_top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
-
     let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, opts.size).into_drawing_area();
-        let e = |e: DrawingAreaErrorKind<_>| DrawError(format!("drawing failed: {e}"));
-        root.fill(&WHITE).map_err(e)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&opts.title, ("sans-serif", 22))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d(
-                (X_FROM..X_TO).log_scale().with_key_points(vec![2.0, 10.0, 100.0, 1_000.0, 10_000.0]),
-                0.0..y_top,
-            )
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("percentile")
-            .y_desc(format!("latency ({})", opts.unit))
-            .x_label_formatter(&percent_label)
-            .y_label_formatter(&|v| format!("{v}"))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(e)?;
-        for (k, (s, pts)) in series.iter().zip(&lines).enumerate() {
-            let colour = COLOURS[k % COLOURS.len()];
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
-                .map_err(e)?
-                .label(s.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2)));
+    if opts.log_y {
+        // A log axis has no 0: it starts at the decade below the smallest positive value, and
+        // zeros (a value under the histogram's resolution) are drawn on that floor.
+        let y_min = lines.iter().flatten().map(|p| p.1).filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min);
+        if !y_min.is_finite() {
+            return Err(DrawError("--log-y: every value is 0".into()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(e)?;
-        root.present().map_err(e)?;
+        let floor = 10f64.powf(y_min.log10().floor());
+        let lines: Vec<Vec<(f64, f64)>> =
+            lines.iter().map(|l| l.iter().map(|&(x, y)| (x, y.max(floor))).collect()).collect();
+        let top = 10f64.powf((y_max * 1.01).log10().ceil()).max(floor * 10.0);
+        render(&mut out, series, &lines, opts, (floor..top).log_scale())?;
+    } else {
+        let top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
+        render(&mut out, series, &lines, opts, 0.0..top)?;
     }
     Ok(out)
+}
+
+/// The plot itself, over a linear or a log latency axis `y`.
+fn render<Y>(
+    out: &mut String,
+    series: &[Series],
+    lines: &[Vec<(f64, f64)>],
+    opts: &Options,
+    y: Y,
+) -> Result<(), DrawError>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let root = SVGBackend::with_string(out, opts.size).into_drawing_area();
+    let e = |e: DrawingAreaErrorKind<_>| DrawError(format!("drawing failed: {e}"));
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&opts.title, ("sans-serif", 22))
+        .margin(16)
+        .margin_right(36)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d((X_FROM..X_TO).log_scale().with_key_points(vec![2.0, 10.0, 100.0, 1_000.0, 10_000.0]), y)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc(format!("latency ({})", opts.unit))
+        .x_label_formatter(&percent_label)
+        .y_label_formatter(&axis_number)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(e)?;
+    for (k, (s, pts)) in series.iter().zip(lines).enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+            .map_err(e)?
+            .label(s.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -172,6 +211,14 @@ mod tests {
         assert_eq!(pts.first(), Some(&(2.0, 20.0)));
         assert!(pts.last().unwrap().0 < 11.0);
         assert!(points(&parse("1 0.3 3\n").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn axis_numbers_are_short() {
+        assert_eq!(axis_number(&(0.1 + 0.2)), "0.3");
+        assert_eq!(axis_number(&2500.0), "2500");
+        assert_eq!(axis_number(&0.0), "0");
+        assert_eq!(axis_number(&0.025), "0.025");
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! ```text
 //!        Value     Percentile TotalCount 1/(1-Percentile)
 //!
-//!       63.000 0.500000000000        442           2.00
-//!      247.000 1.000000000000        883
-//! #[Mean    =       71.402, StdDeviation   =       30.113]
-//! #[Max     =      247.000, Total count    =          883]
+//!        0.063 0.500000000000        442           2.00
+//!        0.247 1.000000000000        883
+//! #[Mean    =        0.071, StdDeviation   =        0.030]
+//! #[Max     =        0.247, Total count    =          883]
 //! ```
 //!
 //! It is strict about the data rows (three or four numeric columns, percentiles in 0..=1 that never
@@ -20,8 +20,8 @@ use std::fmt;
 /// One data row: `value` is at or above `percentile` of the recorded samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Row {
-    /// The value, in the file's unit (tickfeed writes microseconds for `--hist FILE` and
-    /// nanoseconds for `FILE.process`).
+    /// The value, in the file's unit (tickfeed writes milliseconds for `--hist FILE` and
+    /// microseconds for `FILE.process`).
     pub value: f64,
     /// The fraction of samples at or below `value`, 0..=1.
     pub percentile: f64,

@@ -1,4 +1,4 @@
-//! `tickfeed-plot [-o OUT.svg] [--title T] [--unit U] FILE|LABEL=FILE...`: one line per
+//! `tickfeed-plot [-o OUT.svg] [--title T] [--unit U] [--log-y] FILE|LABEL=FILE...`: one line per
 //! percentile file in one SVG. A bad file or flag is one line on stderr and a non-zero exit
 //! (1 for a file that cannot be read or parsed, 2 for a usage mistake).
 
@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use tickfeed_plot::draw::{self, Options, Series};
 use tickfeed_plot::hist;
 
-const USAGE: &str = "usage: tickfeed-plot [-o OUT.svg] [--title TEXT] [--unit UNIT] FILE|LABEL=FILE...
+const USAGE: &str = "usage: tickfeed-plot [-o OUT.svg] [--title TEXT] [--unit UNIT] [--log-y] FILE|LABEL=FILE...
 Draws the HdrHistogram percentile plot (latency against percentile, 50% to 99.99%) of
 percentile-distribution files such as `tickfeed run --hist FILE` writes, one line each.
   -o, --output OUT.svg   where to write the SVG [default: latency.svg]
   --title TEXT           the caption [default: tickfeed latency by percentile]
-  --unit UNIT            the values' unit on the y axis: us for --hist FILE, ns for FILE.process [default: us]
+  --unit UNIT            the values' unit on the y axis: ms for --hist FILE, us for FILE.process [default: ms]
+  --log-y                a log latency axis, for tails far above the median [default: linear]
   --size WxH             pixels [default: 960x600]
   LABEL=FILE             names the line LABEL; a bare FILE is named by its file name";
 
@@ -57,6 +58,7 @@ fn parse_args(args: &[String]) -> Result<Option<Cli>, Failure> {
             "-o" | "--output" => cli.out = PathBuf::from(value(a)?),
             "--title" => cli.opts.title = value(a)?,
             "--unit" => cli.opts.unit = value(a)?,
+            "--log-y" => cli.opts.log_y = true,
             "--size" => {
                 let v = value(a)?;
                 cli.opts.size =

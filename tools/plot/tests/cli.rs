@@ -65,7 +65,7 @@ fn draws_one_labelled_line_per_file() {
     // Legend: the bare file's name, and the given label; the title escaped.
     let texts = texts(&svg);
     for want in
-        ["busy.hist", "no busy-poll", "test &lt;plot&gt;", "50%", "90%", "99%", "99.9%", "99.99%", "latency (us)"]
+        ["busy.hist", "no busy-poll", "test &lt;plot&gt;", "50%", "90%", "99%", "99.9%", "99.99%", "latency (ms)"]
     {
         assert!(texts.contains(&want), "no <text> {want:?} in {texts:?}");
     }
@@ -83,6 +83,26 @@ fn draws_one_labelled_line_per_file() {
     };
     assert_eq!(with_points(5), 2, "{svg}");
     assert!(with_points(2) >= 2, "{svg}");
+}
+
+#[test]
+fn log_y_draws_decades_and_refuses_all_zeros() {
+    let d = temp_dir("log");
+    let f = d.join("a.hist");
+    std::fs::write(&f, HIST).unwrap();
+    let out = d.join("log.svg");
+    let o = plot(&["--log-y", "-o", out.to_str().unwrap(), f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    // 41..247: from the decade below (10) to the one above (1000).
+    let texts = texts(&svg);
+    for want in ["10", "100", "1000"] {
+        assert!(texts.contains(&want), "no <text> {want:?} in {texts:?}");
+    }
+    std::fs::write(&f, "0 0.5 2\n0 1.0 4\n").unwrap();
+    let o = plot(&["--log-y", "-o", out.to_str().unwrap(), f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(one_line_error(&o).contains("every value is 0"));
 }
 
 #[test]
