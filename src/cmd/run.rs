@@ -105,6 +105,12 @@ pub(super) fn run(a: &RunArgs) -> Result<(), CmdError> {
 /// `--symbol ALL` it says which books there are), then the pipeline, then the loop.
 pub(crate) fn run_live(cfg: &LiveConfig, out: &OutputArgs) -> Result<(), CmdError> {
     exit_files::check_writable(out)?;
+    // The loop pins itself to cfg.core (checked to exist); say first if that core is a poor home.
+    if let Some(core) = cfg.core {
+        for w in crate::net::cpu::check(core, cfg.busy_poll) {
+            eprintln!("tickfeed: warning: {w}");
+        }
+    }
     let stop = crate::net::signal::install()?;
     let origin_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
     let mut log = NoticeLog::stderr(out.quiet);

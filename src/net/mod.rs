@@ -7,10 +7,12 @@
 //! - `backoff`: reconnect delays (exponential, jittered, capped).
 //! - `clock`: wall-clock receive times from one monotonic read.
 //! - `signal`: SIGINT/SIGTERM as a polled flag.
+//! - `cpu`: the warnings for a `--core` that is not isolated or has a busy hyperthread sibling.
 
 pub(crate) mod backoff;
 pub(crate) mod clock;
 pub(crate) mod conn;
+pub(crate) mod cpu;
 pub(crate) mod signal;
 pub(crate) mod tls;
 pub mod tsc;
