@@ -74,13 +74,20 @@ impl std::fmt::Display for CoreError {
 
 impl std::error::Error for CoreError {}
 
-/// Checks that core `id` exists (a one-line error otherwise).
+/// Checks that core `id` exists (a one-line error otherwise): online, or in this process's
+/// affinity mask. The mask alone is not enough: under `isolcpus` every process starts on the
+/// housekeeping cores only, yet pinning the loop to an isolated core is the point.
 pub fn check_core(id: usize) -> Result<(), CoreError> {
-    let ids = core_affinity::get_core_ids().unwrap_or_default();
-    if ids.iter().any(|c| c.id == id) {
+    let mut ids: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().iter().map(|c| c.id).collect();
+    if let Ok(online) = std::fs::read_to_string("/sys/devices/system/cpu/online") {
+        ids.extend(crate::net::cpu::parse_cpu_list(online.trim()).unwrap_or_default());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.contains(&id) {
         Ok(())
     } else {
-        Err(CoreError::NoSuchCore { id, available: ids.iter().map(|c| c.id).collect() })
+        Err(CoreError::NoSuchCore { id, available: ids })
     }
 }
 
