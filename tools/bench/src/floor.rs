@@ -72,10 +72,9 @@ pub fn run(cfg: &ClientConfig, stop: &Stop, connected: impl FnOnce(TcpStream)) -
                     match opcode {
                         OP_TEXT => {
                             report.events += 1;
-                            match crate::client::event_time(&buf.data()[payload..len]) {
-                                Some(e) => rec.record(recv, e),
-                                // bookTicker has no event time; a market message all the same.
-                                None => {}
+                            // bookTicker has no event time; a market message all the same.
+                            if let Some(e) = crate::client::event_time(&buf.data()[payload..len]) {
+                                rec.record(recv, e);
                             }
                         }
                         OP_CLOSE => break 'outer "closed".to_string(),
@@ -232,7 +231,7 @@ mod tests {
         assert_eq!(next_frame(&[0x81, 3, b'a', b'b']), Frame::Partial);
         assert_eq!(next_frame(&[0x81, 2, b'a', b'b', 0x81]), Frame::Whole { opcode: 1, payload: 2, len: 4 });
         let mut long = vec![0x81, 126, 0x01, 0x00];
-        long.extend(std::iter::repeat(b'x').take(256));
+        long.extend(std::iter::repeat_n(b'x', 256));
         assert_eq!(next_frame(&long), Frame::Whole { opcode: 1, payload: 4, len: 260 });
         assert_eq!(next_frame(&long[..100]), Frame::Partial);
         assert_eq!(next_frame(&[0x81, 0x82, 0, 0, 0, 0]), Frame::Bad("masked server frame"));

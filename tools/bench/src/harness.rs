@@ -202,13 +202,34 @@ pub fn run_plan(plan: &Plan, mut done: impl FnMut(&RunResult)) -> Result<Vec<Run
         for &rate in &plan.rates {
             for &client in &plan.clients {
                 eprintln!("e2e: {} {mode} {rate} ...", client.name());
-                let r = run_one(plan, client, mode, rate, max_events)?;
+                let r = match rate {
+                    Rate::Fixed(_) => run_one(plan, client, mode, rate, max_events)?,
+                    Rate::Max => median_of(MAX_REPEATS, || run_one(plan, client, mode, rate, max_events))?,
+                };
                 done(&r);
                 out.push(r);
             }
         }
     }
     Ok(out)
+}
+
+/// Runs at max rate per client: the whole recording takes well under a second there, so one run
+/// is at the mercy of one scheduler hiccup; the median of three is reported.
+const MAX_REPEATS: usize = 3;
+
+/// The run with the median events/s of `n` runs, its notes saying what the others gave.
+fn median_of(n: usize, mut run: impl FnMut() -> Result<RunResult, String>) -> Result<RunResult, String> {
+    let mut runs = Vec::with_capacity(n);
+    for _ in 0..n {
+        runs.push(run()?);
+    }
+    runs.sort_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s));
+    let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.events_per_s)).collect();
+    let mut mid = runs.swap_remove(n / 2);
+    mid.notes.insert(0, format!("median of {n} runs ({} /s)", all.join(", ")));
+    mid.ok &= runs.iter().all(|r| r.ok);
+    Ok(mid)
 }
 
 /// At max rate a client ends after this many fewer messages than the recording gives, so a
