@@ -185,6 +185,10 @@ pub struct RunResult {
     pub ok: bool,
     /// Anything the reader of the table should know about this run.
     pub notes: Vec<String>,
+    /// Fixed rates: milliseconds from asking the client to stop to its exit (writing its report
+    /// and tearing down). A max-rate run ends at the client's exit, so it carries about this
+    /// much on top of the last message.
+    pub exit_ms: Option<f64>,
     /// The most messages the simulator's connection found waiting for it at once: near 0, the
     /// simulator kept up with its own pacing; in the thousands, the simulator (or the client's
     /// reading) fell behind and latency includes that queue.
@@ -474,6 +478,7 @@ fn run_one(
     let t0 = Instant::now();
     sim.faults().set_market_paused(false);
 
+    let mut exit_ms = None;
     let (window, exited_ok) = match rate {
         Rate::Fixed(_) => {
             let limit = Duration::from_secs_f64(plan.secs);
@@ -496,8 +501,10 @@ fn run_one(
                     break;
                 }
             }
+            let asked = Instant::now();
             ask_to_stop(client, &mut child);
-            let (_, ok) = wait_exit(&mut child, Duration::from_secs(20));
+            let (exited, ok) = wait_exit(&mut child, Duration::from_secs(20));
+            exit_ms = Some((exited - asked).as_secs_f64() * 1e3);
             (end - t0, ok)
         }
         Rate::Max => {
@@ -527,6 +534,7 @@ fn run_one(
         negative_latency: 0,
         ok: exited_ok == Some(true),
         notes,
+        exit_ms,
         sim_backlog_max: counters.ws_backlog_max,
         tickfeed: None,
     };

@@ -175,6 +175,7 @@ mod tests {
             negative_latency: 0,
             ok: true,
             notes: vec![],
+            exit_ms: None,
             sim_backlog_max: 0,
             tickfeed: None,
         }
