@@ -123,9 +123,17 @@ pub struct SyncCounters {
 }
 
 /// A synced book that has dropped this many diffs in a row as covered by its snapshot, without
-/// applying one, does not connect to the stream. A snapshot is normally at most a REST round trip
-/// ahead (a few diffs of a 100 ms stream); 200 is 20 s of one symbol's diffs.
+/// applying one, does not connect to the stream, unless the stream is visibly catching up with it
+/// (see [`MAX_CATCH_UP_DIFFS`]). A snapshot is normally at most a REST round trip ahead (a few
+/// diffs of a 100 ms stream); 200 is 20 s of one symbol's diffs.
 pub const MAX_DROPPED_AFTER_SNAPSHOT: u64 = 200;
+
+/// A stream still catching up with its snapshot (a reader behind the exchange: its socket
+/// buffers hold many diffs the snapshot already covers) may take at most this many covered diffs
+/// to reach it, if its pace so far says it will: past [`MAX_DROPPED_AFTER_SNAPSHOT`] the book
+/// waits on while the remaining distance, at the pace of the covered diffs so far, is within
+/// this many diffs. A snapshot of another stream is far further ahead and is refused at 200.
+pub const MAX_CATCH_UP_DIFFS: u64 = 20_000;
 
 /// What a diff did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +257,9 @@ pub struct OrderBook {
     trust_beyond_snapshot: bool,
     /// Diffs that arrived after the snapshot was installed and were all covered by it.
     covered_since_install: u64,
+    /// `u` of the first of those diffs: with the last one's, the pace at which the stream is
+    /// closing in on the snapshot.
+    first_covered: u64,
     /// The snapshot's buffered diffs are being replayed.
     replaying: bool,
     /// The first buffered diff (`U`) the last snapshot was too old for.
@@ -289,6 +300,7 @@ impl OrderBook {
             known: (None, None),
             trust_beyond_snapshot: cfg.trust_beyond_snapshot,
             covered_since_install: 0,
+            first_covered: 0,
             replaying: false,
             too_old_for: None,
             highest_applied: 0,
@@ -400,8 +412,13 @@ impl OrderBook {
                 }
                 // Only diffs that arrive after the snapshot count: the buffer it replays may
                 // legitimately hold many it covers (a snapshot that waited on a Retry-After).
-                self.covered_since_install += u64::from(!self.replaying);
-                if self.covered_since_install >= MAX_DROPPED_AFTER_SNAPSHOT {
+                if !self.replaying {
+                    if self.covered_since_install == 0 {
+                        self.first_covered = final_id;
+                    }
+                    self.covered_since_install += 1;
+                }
+                if self.covered_since_install >= MAX_DROPPED_AFTER_SNAPSHOT && !self.catching_up(final_id) {
                     self.counters.unconnected_snapshots += 1;
                     // Not of this stream: its id says nothing about where the stream is.
                     self.installed_id = 0;
@@ -539,6 +556,7 @@ impl OrderBook {
         let diffs = std::mem::take(&mut self.diffs);
         let levels = std::mem::take(&mut self.levels);
         self.covered_since_install = 0;
+        self.first_covered = 0;
         self.replaying = true;
         let (mut dropped, mut applied) = (0, 0);
         let mut failed = false;
@@ -598,6 +616,18 @@ impl OrderBook {
 
     /// The best bid is below the snapshot's deepest bid (or the bids are gone), or the best ask
     /// above its deepest ask: between there and the known band may be levels never sent.
+    /// Past [`MAX_DROPPED_AFTER_SNAPSHOT`] covered diffs: whether the stream, at the pace its
+    /// covered diffs closed in on the snapshot, reaches it within [`MAX_CATCH_UP_DIFFS`] in all.
+    fn catching_up(&self, u: u64) -> bool {
+        let n = self.covered_since_install;
+        if n >= MAX_CATCH_UP_DIFFS || n < 2 {
+            return false;
+        }
+        let per_diff = u.saturating_sub(self.first_covered) / (n - 1);
+        let left = self.last_update_id.saturating_sub(u);
+        per_diff > 0 && left / per_diff <= MAX_CATCH_UP_DIFFS - n
+    }
+
     fn beyond_snapshot(&self) -> bool {
         if self.trust_beyond_snapshot {
             return false;
@@ -721,6 +751,40 @@ mod tests {
         assert!(matches!(b.on_snapshot(9, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
         assert_eq!(b.on_diff(7, 8, &[], &[]), DiffOutcome::Stale);
         assert_eq!(b.on_diff(9, 10, &[l(10, 2)], &[]), DiffOutcome::Applied);
+    }
+
+    #[test]
+    fn a_stream_catching_up_with_its_snapshot_is_waited_for_within_bounds() {
+        // A reader behind the exchange: its snapshot is 700 diffs ahead of the diffs in hand,
+        // which close in on it 10 ids a diff.
+        let mut b = book();
+        assert_eq!(b.on_diff(991, 1000, &[], &[]), DiffOutcome::Buffered);
+        assert!(matches!(b.on_snapshot(10_000, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        let mut u = 1000;
+        while u + 10 <= 10_000 {
+            assert_eq!(b.on_diff(u + 1, u + 10, &[], &[]), DiffOutcome::Stale, "diff ending {}", u + 10);
+            u += 10;
+        }
+        assert_eq!(b.on_diff(u + 1, u + 10, &[l(10, 2)], &[]), DiffOutcome::Applied);
+        assert_eq!((b.counters().unconnected_snapshots, b.last_update_id()), (0, 10_010));
+        // The same pace, but the snapshot 30,000 diffs ahead: more than the catch-up bound.
+        let mut b = book();
+        assert_eq!(b.on_diff(991, 1000, &[], &[]), DiffOutcome::Buffered);
+        assert!(matches!(b.on_snapshot(301_000, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        let mut u = 1000;
+        for _ in 0..MAX_DROPPED_AFTER_SNAPSHOT - 1 {
+            assert_eq!(b.on_diff(u + 1, u + 10, &[], &[]), DiffOutcome::Stale);
+            u += 10;
+        }
+        assert_eq!(b.on_diff(u + 1, u + 10, &[], &[]), DiffOutcome::SnapshotUnconnected);
+        // A stream that stalls (no progress) is not waited for either.
+        let mut b = book();
+        assert_eq!(b.on_diff(991, 1000, &[], &[]), DiffOutcome::Buffered);
+        assert!(matches!(b.on_snapshot(5_000, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { .. }));
+        for _ in 0..MAX_DROPPED_AFTER_SNAPSHOT - 1 {
+            assert_eq!(b.on_diff(1001, 1001, &[], &[]), DiffOutcome::Stale);
+        }
+        assert_eq!(b.on_diff(1001, 1001, &[], &[]), DiffOutcome::SnapshotUnconnected);
     }
 
     #[test]
