@@ -133,7 +133,7 @@ pub const MAX_DROPPED_AFTER_SNAPSHOT: u64 = 200;
 /// to reach it, if its pace so far says it will: past [`MAX_DROPPED_AFTER_SNAPSHOT`] the book
 /// waits on while the remaining distance, at the pace of the covered diffs so far, is within
 /// this many diffs. A snapshot of another stream is far further ahead and is refused at 200.
-pub const MAX_CATCH_UP_DIFFS: u64 = 20_000;
+pub(crate) const MAX_CATCH_UP_DIFFS: u64 = 20_000;
 
 /// What a diff did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
