@@ -102,17 +102,26 @@ fn many_symbols_print_a_summary_a_second_unless_print_names_them() {
     let _serial = util::serial();
     let names: Vec<String> = (0..25).map(|i| format!("s{i:02}usdt")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    // One simulator per run, the first dropped before the second starts. Two runs in one minute
+    // against one simulator share its REST weight count, and the second found the budget spent
+    // by the first's resyncs on a loaded machine ("snapshot waits 60.0s (request weight
+    // budget)"). And a simulator left alive keeps generating its 25 markets at 10x with nobody
+    // reading: with two alive the machine fell behind and the second served nothing in 4.5 s.
     let sim = util::sim(false, &refs);
     // Long enough for every book to sync on a loaded machine (the suite runs tests side by side).
-    let base = RunArgs::against(&sim).symbols(&names.join(",")).streams("depth").duration(4.5).output("tob");
+    let args = |sim: &tickfeed_sim::SimHandle| {
+        RunArgs::against(sim).symbols(&names.join(",")).streams("depth").duration(4.5).output("tob")
+    };
     // 25 symbols, no --print: only the summary, about one line a second.
-    let f = base.clone().run(LIMIT);
+    let f = args(&sim).run(LIMIT);
     assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
     let lines: Vec<&str> = f.stdout.lines().collect();
     assert!((2..=5).contains(&lines.len()), "{}", f.stdout);
     assert!(lines.iter().all(|l| l.starts_with("25 symbols: ") && l.contains(" synced | ")), "{}", f.stdout);
     // --print names the symbols whose book lines are wanted: only theirs, no summary.
-    let f = base.flag("--print", "S03USDT,s07usdt").run(LIMIT);
+    drop(sim);
+    let sim = util::sim(false, &refs);
+    let f = args(&sim).flag("--print", "S03USDT,s07usdt").run(LIMIT);
     assert_eq!(f.code, Some(0), "stderr:\n{}", f.stderr);
     assert!(f.stdout.lines().all(|l| l.starts_with("S03USDT ") || l.starts_with("S07USDT ")), "{}", f.stdout);
     assert!(f.stdout.contains("S03USDT ") && f.stdout.contains("S07USDT "), "{}\nstderr:\n{}", f.stdout, f.stderr);
