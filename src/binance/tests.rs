@@ -362,10 +362,13 @@ fn nesting_up_to_the_bound_is_decoded_and_strings_do_not_count() {
 
 // ---- The fast path agrees with the general decoder ----
 
+/// A depth header and its levels, owned: event time, symbol, `U`, `u`, bids, asks.
+type DepthParts = (i64, String, u64, u64, Vec<RawLevel>, Vec<RawLevel>);
+
 /// What a decoder made of one payload, comparable across the two paths.
 #[derive(Debug, PartialEq)]
 enum Decoded {
-    Depth(Result<(i64, String, u64, u64, Vec<RawLevel>, Vec<RawLevel>), DecodeError>),
+    Depth(Result<DepthParts, DecodeError>),
     Other(Result<String, DecodeError>),
 }
 

@@ -620,7 +620,7 @@ impl OrderBook {
     /// covered diffs closed in on the snapshot, reaches it within [`MAX_CATCH_UP_DIFFS`] in all.
     fn catching_up(&self, u: u64) -> bool {
         let n = self.covered_since_install;
-        if n >= MAX_CATCH_UP_DIFFS || n < 2 {
+        if !(2..MAX_CATCH_UP_DIFFS).contains(&n) {
             return false;
         }
         let per_diff = u.saturating_sub(self.first_covered) / (n - 1);

@@ -602,7 +602,7 @@ impl<W: Write> Loop<'_, W> {
             self.log("SIGUSR1 ignored: no --dump-book folder to write to".to_owned());
             return;
         };
-        let msg = match super::dumps::write_dumps(dir, &self.feed.p) {
+        let msg = match super::dumps::write_dumps(dir, self.feed.p) {
             Ok(d) => format!(
                 "SIGUSR1: {} book{} dumped to {}{}",
                 d.written.len(),
