@@ -212,7 +212,7 @@ const CIPHERTEXT_BUF: usize = 64 * 1024 + MAX_RECORD;
 /// Who processes records: rustls until its handshake completes, then tickfeed's record layer.
 enum Stage {
     Handshake(Box<ClientConnection>),
-    Records(RecordLayer),
+    Records(Box<RecordLayer>),
     /// After a failed switch: every call is an error.
     Failed,
 }
@@ -436,7 +436,7 @@ impl TlsSession {
         };
         let secrets = conn.dangerous_extract_secrets().map_err(|e| SessionError::Tls(TlsError::Rustls(e)))?;
         let layer = RecordLayer::new(version, secrets).map_err(|e| SessionError::Tls(TlsError::Record(e)))?;
-        self.stage = Stage::Records(layer);
+        self.stage = Stage::Records(Box::new(layer));
         Ok(true)
     }
 
@@ -489,14 +489,15 @@ impl TlsSession {
     pub(crate) fn close(&mut self) {
         match &mut self.stage {
             Stage::Handshake(conn) => conn.send_close_notify(),
-            Stage::Records(rl) if !self.closed => {
-                if self.out.len() - self.out_pos + rl.sealed_len(2) <= MAX_QUEUED_WRITE {
-                    if self.out.len() + rl.sealed_len(2) > self.out.capacity() {
-                        self.out.drain(..self.out_pos);
-                        self.out_pos = 0;
-                    }
-                    let _ = rl.seal_close_notify(&mut self.out);
+            // With the queue full (a peer not reading) there is no room for it: skipped.
+            Stage::Records(rl)
+                if !self.closed && self.out.len() - self.out_pos + rl.sealed_len(2) <= MAX_QUEUED_WRITE =>
+            {
+                if self.out.len() + rl.sealed_len(2) > self.out.capacity() {
+                    self.out.drain(..self.out_pos);
+                    self.out_pos = 0;
                 }
+                let _ = rl.seal_close_notify(&mut self.out);
             }
             _ => {}
         }
