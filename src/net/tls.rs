@@ -2,12 +2,15 @@
 //! `--ca-file` roots), the websocket's TLS session over a non-blocking mio socket, and the TLS
 //! layer handed to ureq for REST, so the websocket and REST trust exactly the same roots.
 //!
-//! The session follows rustls 0.23's `tlsclient-mio` example: `read_tls` -> `process_new_packets`
-//! -> `reader()`, and `wants_write` -> `write_tls` ([`TlsSession::flush`], which the connection
-//! calls after every read and write; a `WouldBlock` there waits for mio's WRITABLE). Nothing here decides when to connect, retry or give up: a failure is
-//! a [`TlsError`] (rustls's own error kept as it is) or the socket's `io::Error`, for the
+//! The session lets rustls do the handshake, fed whole records from the session's own buffer;
+//! after it, tickfeed's record layer (`src/net/record.rs`, docs/tls.md) decrypts in place and
+//! encrypts with the traffic secrets rustls hands over. [`TlsSession::flush`] is called by the
+//! connection after every read and write; a `WouldBlock` there waits for mio's WRITABLE. Nothing
+//! here decides when to connect, retry or give up: a failure is
+//! a [`TlsError`] (rustls's own error kept as it is, or the record layer's) or the socket's `io::Error`, for the
 //! connection's owner to log and reconnect on. Not supported, by design:
-//! client certificates, session resumption tuning, ALPN.
+//! client certificates, session resumption on the websocket (tickets are skipped), ALPN, TLS 1.3
+//! KeyUpdate (an error: the connection reconnects).
 
 use crate::net::conn::MAX_QUEUED_WRITE;
 use crate::net::record::{Opened, RecordError, RecordLayer, HEADER_LEN, MAX_RECORD};
