@@ -32,7 +32,8 @@ const MAX_READS_PER_CALL: usize = 16;
 /// most [`MAX_CONTROL_FRAME`] bytes, so a healthy peer never lets more than a few hundred bytes
 /// wait; 64 KiB is hundreds of seconds of replies. A peer that stops reading fills it, and the
 /// connection ends ([`ConnError::WriteBacklog`]) instead of the queue growing for as long as the
-/// peer keeps sending pings. (With TLS, rustls bounds its own queue at the same size.)
+/// peer keeps sending pings. (With TLS the session's record queue has the same bound: rustls'
+/// during the handshake, the record layer's preallocated buffer after it.)
 pub(crate) const MAX_QUEUED_WRITE: usize = 64 * 1024;
 
 /// The largest control frame tickfeed writes: header, mask key and a 125-byte payload.
@@ -203,7 +204,7 @@ pub(crate) struct Conn {
     rbuf: Box<[u8]>,
     start: usize,
     end: usize,
-    /// Plaintext waiting for the socket (plain TCP) or for rustls.
+    /// Plaintext waiting for the socket (plain TCP) or for the TLS session.
     wbuf: Vec<u8>,
     wpos: usize,
     /// Readiness seen but not yet read to `WouldBlock`.
@@ -344,8 +345,9 @@ impl Conn {
         match &mut self.tls {
             Some(tls) => {
                 if !self.wbuf.is_empty() {
-                    // rustls queues at most 64 KiB of records (its default buffer limit) and
-                    // refuses more with `WriteZero`: the peer is not reading.
+                    // The session queues at most 64 KiB of records (rustls' default limit during
+                    // the handshake, MAX_QUEUED_WRITE after it) and refuses more with
+                    // `WriteZero`: the peer is not reading.
                     tls.write(&self.wbuf).map_err(|e| match e.kind() {
                         io::ErrorKind::WriteZero => ConnError::WriteBacklog { queued: self.wbuf.len() },
                         _ => ConnError::Io(e),
