@@ -2,7 +2,8 @@
 //! combined-stream envelope (`stream`), the JSON decoders split by what they decode (market events
 //! in `market`, REST bodies in `rest_body`, depth levels in `levels`), the REST client with its
 //! request-weight gate and exchangeInfo (`rest`), the snapshot scheduler (`schedule`) and the
-//! worker pool that runs it (`rest_pool`), and the websocket and REST URLs (`url`).
+//! worker pool that runs it (`rest_pool`), the websocket and REST URLs (`url`), and the decoder of
+//! the binary SBE market-data streams (`sbe`), which gives the same level, depth and trade types.
 //!
 //! Everything but `rest` and `rest_pool` is sans-IO: bytes (or requests, answers and a caller's
 //! clock) in, typed values out, errors as values. This layer knows nothing of books, output or
@@ -15,6 +16,7 @@ mod market;
 pub(crate) mod rest;
 mod rest_body;
 mod rest_pool;
+pub mod sbe;
 pub(crate) mod schedule;
 mod stream;
 pub(crate) mod url;
