@@ -671,3 +671,560 @@ impl<'a> Iterator for Entries<'a> {
         self.all.block(self.bl, Part::GroupEntries).ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every message here is written byte by byte from `stream_1_0.xml`, little-endian, with the
+    //! schema's field names in the comments. There is deliberately no encoder: the push helpers
+    //! only append one primitive each.
+
+    use super::*;
+
+    fn u8_(b: &mut Vec<u8>, v: u8) {
+        b.push(v);
+    }
+    fn i8_(b: &mut Vec<u8>, v: i8) {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u16_(b: &mut Vec<u8>, v: u16) {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32_(b: &mut Vec<u8>, v: u32) {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64_(b: &mut Vec<u8>, v: i64) {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    fn str_(b: &mut Vec<u8>, s: &str) {
+        b.push(s.len() as u8);
+        b.extend_from_slice(s.as_bytes());
+    }
+
+    /// 1e-8 units of a decimal written as integer and fraction parts, for readable expectations.
+    fn units(s: &str) -> Units {
+        crate::book::fixed::parse_units_str(s).unwrap()
+    }
+
+    /// The JSON test frame's diff (`src/binance/tests.rs` DEPTH) as SBE, with a µs event time.
+    /// `version`, `extra_root` bytes appended to the root block and `extra_entry` bytes to each
+    /// level entry model a newer schema version.
+    fn depth_diff_msg(version: u16, extra_root: u16, extra_entry: u16) -> Vec<u8> {
+        let mut b = Vec::new();
+        // messageHeader
+        u16_(&mut b, 26 + extra_root); // blockLength
+        u16_(&mut b, 10003); // templateId: DepthDiffStreamEvent
+        u16_(&mut b, 1); // schemaId
+        u16_(&mut b, version); // version
+                               // root block
+        i64_(&mut b, 1_723_161_255_308_123); // eventTime (µs)
+        i64_(&mut b, 50_093_239_203); // firstBookUpdateId
+        i64_(&mut b, 50_093_239_207); // lastBookUpdateId
+        i8_(&mut b, -2); // priceExponent
+        i8_(&mut b, -8); // qtyExponent
+        b.extend(std::iter::repeat_n(0xEE, usize::from(extra_root))); // a newer version's root fields
+                                                                      // bids: groupSize16Encoding
+        u16_(&mut b, 16 + extra_entry); // blockLength
+        u16_(&mut b, 1); // numInGroup
+        i64_(&mut b, 5_565_387); // bids[0].price: 55653.87
+        i64_(&mut b, 0); // bids[0].qty: 0 (remove)
+        b.extend(std::iter::repeat_n(0xEE, usize::from(extra_entry)));
+        // asks: groupSize16Encoding
+        u16_(&mut b, 16 + extra_entry); // blockLength
+        u16_(&mut b, 2); // numInGroup
+        i64_(&mut b, 6_183_804); // asks[0].price: 61838.04
+        i64_(&mut b, 32_332_000); // asks[0].qty: 0.32332
+        b.extend(std::iter::repeat_n(0xEE, usize::from(extra_entry)));
+        i64_(&mut b, 6_184_430); // asks[1].price: 61844.30
+        i64_(&mut b, 40_163_000); // asks[1].qty: 0.40163
+        b.extend(std::iter::repeat_n(0xEE, usize::from(extra_entry)));
+        str_(&mut b, "BTCUSDT"); // symbol: varString8
+        b
+    }
+
+    fn depth_snapshot_msg() -> Vec<u8> {
+        let mut b = Vec::new();
+        // messageHeader
+        u16_(&mut b, 18); // blockLength
+        u16_(&mut b, 10002); // templateId: DepthSnapshotStreamEvent
+        u16_(&mut b, 1); // schemaId
+        u16_(&mut b, 0); // version
+                         // root block
+        i64_(&mut b, 1_750_000_000_000_001); // eventTime (µs)
+        i64_(&mut b, 77_000_000_001); // bookUpdateId
+        i8_(&mut b, 0); // priceExponent: whole numbers
+        i8_(&mut b, -3); // qtyExponent
+                         // bids: groupSize16Encoding
+        u16_(&mut b, 16); // blockLength
+        u16_(&mut b, 2); // numInGroup
+        i64_(&mut b, 2_683); // bids[0].price: 2683
+        i64_(&mut b, 1_500); // bids[0].qty: 1.5
+        i64_(&mut b, 2_682); // bids[1].price: 2682
+        i64_(&mut b, 1); // bids[1].qty: 0.001
+                         // asks: groupSize16Encoding
+        u16_(&mut b, 16); // blockLength
+        u16_(&mut b, 1); // numInGroup
+        i64_(&mut b, 2_684); // asks[0].price: 2684
+        i64_(&mut b, 250_000); // asks[0].qty: 250
+        str_(&mut b, "ETHUSDT"); // symbol
+        b
+    }
+
+    fn trades_msg(entry_block: u16) -> Vec<u8> {
+        let extra = usize::from(entry_block - 25);
+        let mut b = Vec::new();
+        // messageHeader
+        u16_(&mut b, 18); // blockLength
+        u16_(&mut b, 10000); // templateId: TradesStreamEvent
+        u16_(&mut b, 1); // schemaId
+        u16_(&mut b, 0); // version
+                         // root block
+        i64_(&mut b, 1_723_161_255_400_000); // eventTime (µs)
+        i64_(&mut b, 1_723_161_255_399_876); // transactTime (µs)
+        i8_(&mut b, 2); // priceExponent: hundreds (a positive exponent)
+        i8_(&mut b, -8); // qtyExponent
+                         // trades: groupSizeEncoding
+        u16_(&mut b, entry_block); // blockLength
+        u32_(&mut b, 2); // numInGroup (uint32 here)
+        i64_(&mut b, 3_700_000_001); // trades[0].id
+        i64_(&mut b, 618); // trades[0].price: 61800
+        i64_(&mut b, 34_900); // trades[0].qty: 0.000349
+        u8_(&mut b, 1); // trades[0].isBuyerMaker: True (isBestMatch is constant: no bytes)
+        b.extend(std::iter::repeat_n(0xEE, extra));
+        i64_(&mut b, 3_700_000_002); // trades[1].id
+        i64_(&mut b, 619); // trades[1].price: 61900
+        i64_(&mut b, 100_000_000); // trades[1].qty: 1
+        u8_(&mut b, 0); // trades[1].isBuyerMaker: False
+        b.extend(std::iter::repeat_n(0xEE, extra));
+        str_(&mut b, "BTCUSDT"); // symbol
+        b
+    }
+
+    fn best_bid_ask_msg(price_exp: i8, qty_exp: i8, bid_qty: i64) -> Vec<u8> {
+        let mut b = Vec::new();
+        // messageHeader
+        u16_(&mut b, 50); // blockLength
+        u16_(&mut b, 10001); // templateId: BestBidAskStreamEvent
+        u16_(&mut b, 1); // schemaId
+        u16_(&mut b, 0); // version
+                         // root block
+        i64_(&mut b, 1_723_161_255_500_000); // eventTime (µs)
+        i64_(&mut b, 50_093_239_300); // bookUpdateId
+        i8_(&mut b, price_exp); // priceExponent
+        i8_(&mut b, qty_exp); // qtyExponent
+        i64_(&mut b, 6_183_763); // bidPrice
+        i64_(&mut b, bid_qty); // bidQty
+        i64_(&mut b, 6_183_764); // askPrice
+        i64_(&mut b, 7); // askQty
+        str_(&mut b, "BTCUSDT"); // symbol
+        b
+    }
+
+    fn all_valid() -> Vec<Vec<u8>> {
+        vec![depth_diff_msg(0, 0, 0), depth_snapshot_msg(), trades_msg(25), best_bid_ask_msg(-2, -8, 12_000)]
+    }
+
+    #[test]
+    fn depth_diff_gives_what_the_json_decoder_gives() {
+        let frame = depth_diff_msg(0, 0, 0);
+        let mut bufs = LevelBuf::default();
+        let h = decode_depth_diff(&frame, &mut bufs).unwrap();
+        assert_eq!(
+            h,
+            DepthHeader {
+                event_time: 1_723_161_255_308_123,
+                symbol: "BTCUSDT",
+                first_id: 50_093_239_203,
+                final_id: 50_093_239_207
+            }
+        );
+        let json = br#"{"e":"depthUpdate","E":1723161255308,"s":"BTCUSDT","U":50093239203,"u":50093239207,"b":[["55653.87000000","0.00000000"]],"a":[["61838.04000000","0.32332000"],["61844.30000000","0.40163000"]]}"#;
+        let mut jbufs = LevelBuf::default();
+        let jh = super::super::decode_depth(json, &mut jbufs).unwrap();
+        assert_eq!((jh.symbol, jh.first_id, jh.final_id), (h.symbol, h.first_id, h.final_id));
+        assert_eq!(bufs.bids, jbufs.bids);
+        assert_eq!(bufs.asks, jbufs.asks);
+        assert_eq!(bufs.asks[1], RawLevel { price: units("61844.30"), qty: units("0.40163") });
+
+        let mut all = SbeBufs::default();
+        assert_eq!(decode(&frame, &mut all), Ok(SbeEvent::DepthDiff(h)));
+        assert_eq!(all.levels.asks, bufs.asks);
+    }
+
+    #[test]
+    fn depth_snapshot() {
+        let mut bufs = LevelBuf::default();
+        let frame = depth_snapshot_msg();
+        let s = decode_depth_snapshot(&frame, &mut bufs).unwrap();
+        assert_eq!(
+            s,
+            DepthSnapshot { event_time: 1_750_000_000_000_001, book_update_id: 77_000_000_001, symbol: "ETHUSDT" }
+        );
+        assert_eq!(
+            bufs.bids,
+            [
+                RawLevel { price: units("2683"), qty: units("1.5") },
+                RawLevel { price: units("2682"), qty: units("0.001") }
+            ]
+        );
+        assert_eq!(bufs.asks, [RawLevel { price: units("2684"), qty: units("250") }]);
+    }
+
+    #[test]
+    fn trades_several_per_event() {
+        let mut out = Vec::new();
+        let frame = trades_msg(25);
+        let h = decode_trades(&frame, &mut out).unwrap();
+        assert_eq!(
+            h,
+            TradesHeader { event_time: 1_723_161_255_400_000, transact_time: 1_723_161_255_399_876, symbol: "BTCUSDT" }
+        );
+        assert_eq!(
+            out,
+            [
+                TradeEntry {
+                    trade_id: 3_700_000_001,
+                    price: units("61800"),
+                    qty: units("0.000349"),
+                    buyer_is_maker: true
+                },
+                TradeEntry { trade_id: 3_700_000_002, price: units("61900"), qty: units("1"), buyer_is_maker: false },
+            ]
+        );
+        let t = h.trade(&out[0]);
+        assert_eq!(
+            (t.symbol, t.trade_id, t.trade_time, t.event_time),
+            ("BTCUSDT", 3_700_000_001, h.transact_time, h.event_time)
+        );
+        assert_eq!((t.price, t.qty, t.buyer_is_maker), (out[0].price, out[0].qty, true));
+    }
+
+    #[test]
+    fn best_bid_ask() {
+        let frame = best_bid_ask_msg(-2, -8, 12_000);
+        let b = decode_best_bid_ask(&frame).unwrap();
+        assert_eq!(b.event_time, 1_723_161_255_500_000);
+        assert_eq!(
+            b.ticker,
+            BookTicker {
+                update_id: 50_093_239_300,
+                symbol: "BTCUSDT",
+                bid_price: units("61837.63"),
+                bid_qty: units("0.00012"),
+                ask_price: units("61837.64"),
+                ask_qty: 7,
+            }
+        );
+    }
+
+    #[test]
+    fn newer_version_with_longer_root_and_trailing_data_is_read() {
+        // Version 1, 6 unknown bytes at the end of the root block, and 3 bytes after the symbol
+        // (a variable-length field the newer version might add).
+        let mut frame = depth_diff_msg(1, 6, 0);
+        frame.extend_from_slice(&[1, 0, 0]);
+        let mut bufs = LevelBuf::default();
+        let h = decode_depth_diff(&frame, &mut bufs).unwrap();
+        let mut want = LevelBuf::default();
+        assert_eq!(Ok(h), decode_depth_diff(&depth_diff_msg(0, 0, 0), &mut want));
+        assert_eq!((bufs.bids, bufs.asks), (want.bids, want.asks));
+        // The same trailing bytes in the schema's own version are refused.
+        let mut v0 = depth_diff_msg(0, 0, 0);
+        v0.extend_from_slice(&[1, 0, 0]);
+        assert_eq!(decode_depth_diff(&v0, &mut LevelBuf::default()), Err(SbeError::TrailingBytes(3)));
+    }
+
+    #[test]
+    fn group_entries_with_a_longer_block_length_are_stepped_over() {
+        let mut a = LevelBuf::default();
+        let mut b = LevelBuf::default();
+        assert_eq!(
+            decode_depth_diff(&depth_diff_msg(1, 0, 5), &mut a),
+            decode_depth_diff(&depth_diff_msg(0, 0, 0), &mut b)
+        );
+        assert_eq!((&a.bids, &a.asks), (&b.bids, &b.asks));
+        let (mut t1, mut t2) = (Vec::new(), Vec::new());
+        assert_eq!(decode_trades(&trades_msg(40), &mut t1), decode_trades(&trades_msg(25), &mut t2));
+        assert_eq!(t1, t2);
+        assert_eq!(t1.len(), 2);
+    }
+
+    #[test]
+    fn short_block_lengths_are_refused() {
+        let mut f = depth_diff_msg(0, 0, 0);
+        f[0..2].copy_from_slice(&25u16.to_le_bytes()); // blockLength one short of the schema's 26
+        assert_eq!(
+            decode_depth_diff(&f, &mut LevelBuf::default()),
+            Err(SbeError::ShortBlock { template: 10003, block_length: 25, min: 26 })
+        );
+        let mut f = depth_diff_msg(0, 0, 0);
+        f[8 + 26..8 + 28].copy_from_slice(&15u16.to_le_bytes()); // bids blockLength
+        assert_eq!(
+            decode_depth_diff(&f, &mut LevelBuf::default()),
+            Err(SbeError::ShortEntry { group: "bids", block_length: 15, min: 16 })
+        );
+        let mut f = trades_msg(25);
+        f[8 + 18..8 + 20].copy_from_slice(&24u16.to_le_bytes()); // trades blockLength
+        assert_eq!(
+            decode_trades(&f, &mut Vec::new()),
+            Err(SbeError::ShortEntry { group: "trades", block_length: 24, min: 25 })
+        );
+    }
+
+    #[test]
+    fn wrong_schema_and_templates_are_refused() {
+        for frame in all_valid() {
+            let mut f = frame.clone();
+            f[4..6].copy_from_slice(&2u16.to_le_bytes()); // schemaId 2
+            assert_eq!(decode(&f, &mut SbeBufs::default()), Err(SbeError::SchemaId(2)));
+            assert_eq!(decode_header(&f), Err(SbeError::SchemaId(2)));
+        }
+        let mut f = depth_diff_msg(0, 0, 0);
+        f[2..4].copy_from_slice(&10004u16.to_le_bytes());
+        assert_eq!(decode(&f, &mut SbeBufs::default()), Err(SbeError::UnknownTemplate(10004)));
+        assert_eq!(
+            decode_trades(&depth_diff_msg(0, 0, 0), &mut Vec::new()),
+            Err(SbeError::WrongTemplate { expected: 10000, got: 10003 })
+        );
+        assert_eq!(
+            decode_header(&depth_diff_msg(3, 0, 0)),
+            Ok(MessageHeader { block_length: 26, template_id: 10003, schema_id: 1, version: 3 })
+        );
+    }
+
+    #[test]
+    fn every_prefix_is_an_error() {
+        let mut bufs = SbeBufs::default();
+        for frame in all_valid().into_iter().chain([depth_diff_msg(1, 4, 3), trades_msg(30)]) {
+            assert!(decode(&frame, &mut bufs).is_ok());
+            for n in 0..frame.len() {
+                let p = &frame[..n];
+                assert!(decode(p, &mut bufs).is_err(), "prefix {n} of {frame:?}");
+                assert!(decode_depth_diff(p, &mut bufs.levels).is_err());
+                assert!(decode_depth_snapshot(p, &mut bufs.levels).is_err());
+                assert!(decode_trades(p, &mut bufs.trades).is_err());
+                assert!(decode_best_bid_ask(p).is_err());
+            }
+        }
+        let f = depth_diff_msg(0, 0, 0);
+        let e = |n: usize| decode(&f[..n], &mut SbeBufs::default()).unwrap_err();
+        assert_eq!(e(7), SbeError::Truncated { part: Part::Header, at: 0, need: 8, len: 7 });
+        assert_eq!(e(33), SbeError::Truncated { part: Part::RootBlock, at: 8, need: 26, len: 33 });
+        assert_eq!(e(35), SbeError::Truncated { part: Part::GroupHeader, at: 34, need: 2, len: 35 });
+        assert_eq!(e(38), SbeError::Truncated { part: Part::GroupEntries, at: 38, need: 16, len: 38 });
+        assert_eq!(
+            e(f.len() - 8),
+            SbeError::Truncated { part: Part::SymbolLength, at: f.len() - 8, need: 1, len: f.len() - 8 }
+        );
+        assert_eq!(
+            e(f.len() - 1),
+            SbeError::Truncated { part: Part::Symbol, at: f.len() - 7, need: 7, len: f.len() - 1 }
+        );
+    }
+
+    #[test]
+    fn group_counts_past_the_buffer_are_errors_before_any_entry() {
+        let mut f = depth_diff_msg(0, 0, 0);
+        f[8 + 28..8 + 30].copy_from_slice(&u16::MAX.to_le_bytes()); // bids numInGroup 65535
+        let mut bufs = LevelBuf::default();
+        assert_eq!(
+            decode_depth_diff(&f, &mut bufs),
+            Err(SbeError::Truncated { part: Part::GroupEntries, at: 38, need: 65535 * 16, len: f.len() })
+        );
+        assert!(bufs.bids.is_empty() && bufs.bids.capacity() < 1000);
+        let mut f = trades_msg(25);
+        let count = 8 + 18 + 2; // trades numInGroup, a uint32
+        f[count..count + 4].copy_from_slice(&2_147_483_647u32.to_le_bytes());
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_trades(&f, &mut out),
+            Err(SbeError::Truncated { part: Part::GroupEntries, at: 32, need: 2_147_483_647 * 25, len: f.len() })
+        );
+        assert_eq!(out.capacity(), 0);
+        f[count..count + 4].copy_from_slice(&2_147_483_648u32.to_le_bytes());
+        assert_eq!(decode_trades(&f, &mut out), Err(SbeError::GroupCount { group: "trades", count: 2_147_483_648 }));
+        // A group that undercounts leaves an entry where the symbol is expected: the symbol is
+        // then read from level bytes and the frame does not end where it should.
+        let mut f = depth_diff_msg(0, 0, 0);
+        f[8 + 26 + 4 + 16 + 2..8 + 26 + 4 + 16 + 4].copy_from_slice(&1u16.to_le_bytes()); // asks: 1 of 2
+        assert!(decode_depth_diff(&f, &mut LevelBuf::default()).is_err());
+    }
+
+    #[test]
+    fn exponents_positive_negative_zero() {
+        let u = |e: i8, m: i64| Exp::new(e).units("f", m);
+        assert_eq!(u(0, 5), Ok(5 * 100_000_000));
+        assert_eq!(u(2, 3), Ok(300 * 100_000_000));
+        assert_eq!(u(-2, 6_183_763), Ok(units("61837.63")));
+        assert_eq!(u(-8, 1), Ok(1));
+        assert_eq!(u(-10, 1_200), Ok(12)); // 1200e-10 = 12e-8: exact, so accepted
+        assert_eq!(u(10, 1), Ok(1_000_000_000_000_000_000)); // 10^18 units, the largest power that fits
+        assert_eq!(u(-26, 1_000_000_000_000_000_000), Ok(1)); // 10^18 x 10^-26 = 1e-8
+        assert_eq!(u(127, 0), Ok(0));
+        assert_eq!(u(-128, 0), Ok(0));
+        assert_eq!(u(3, 92_233_720), Ok(9_223_372_000_000_000_000));
+        let err = |e: i8, m: i64, problem| Err(SbeError::Number { field: "f", mantissa: m, exponent: e, problem });
+        assert_eq!(u(-9, 1), err(-9, 1, NumProblem::Inexact));
+        assert_eq!(u(-10, 1_201), err(-10, 1_201, NumProblem::Inexact));
+        assert_eq!(u(-128, 1), err(-128, 1, NumProblem::Inexact));
+        assert_eq!(u(-27, i64::MAX), err(-27, i64::MAX, NumProblem::Inexact));
+        assert_eq!(u(0, i64::MAX), err(0, i64::MAX, NumProblem::Overflow));
+        assert_eq!(u(11, 1), err(11, 1, NumProblem::Overflow));
+        assert_eq!(u(127, 1), err(127, 1, NumProblem::Overflow));
+        assert_eq!(u(3, 92_233_721), err(3, 92_233_721, NumProblem::Overflow));
+        assert_eq!(u(-8, -1), err(-8, -1, NumProblem::Negative));
+        assert_eq!(u(0, i64::MIN), err(0, i64::MIN, NumProblem::Negative));
+    }
+
+    #[test]
+    fn bad_values_in_messages_are_errors() {
+        // A bid quantity of 1e-9: not representable in 1e-8 units.
+        assert_eq!(
+            decode_best_bid_ask(&best_bid_ask_msg(-2, -9, 1)),
+            Err(SbeError::Number { field: "bidQty", mantissa: 1, exponent: -9, problem: NumProblem::Inexact })
+        );
+        // mantissa64 is signed; a negative quantity is refused like the JSON decoders refuse "-1".
+        assert_eq!(
+            decode_best_bid_ask(&best_bid_ask_msg(-2, -8, -5)),
+            Err(SbeError::Number { field: "bidQty", mantissa: -5, exponent: -8, problem: NumProblem::Negative })
+        );
+        // A positive exponent that overflows on the prices.
+        assert!(matches!(
+            decode_best_bid_ask(&best_bid_ask_msg(9, -8, 1)),
+            Err(SbeError::Number { field: "bidPrice", problem: NumProblem::Overflow, .. })
+        ));
+        let mut f = depth_diff_msg(0, 0, 0);
+        f[16..24].copy_from_slice(&(-1i64).to_le_bytes()); // firstBookUpdateId
+        assert_eq!(
+            decode_depth_diff(&f, &mut LevelBuf::default()),
+            Err(SbeError::NegativeId { field: "firstBookUpdateId", value: -1 })
+        );
+        let mut f = trades_msg(25);
+        f[8 + 18 + 6 + 24] = 2; // trades[0].isBuyerMaker
+        assert_eq!(decode_trades(&f, &mut Vec::new()), Err(SbeError::BadBool(2)));
+        let mut f = depth_snapshot_msg();
+        let n = f.len();
+        f[n - 1] = 0xFF; // last symbol byte
+        assert_eq!(decode_depth_snapshot(&f, &mut LevelBuf::default()), Err(SbeError::SymbolUtf8));
+    }
+
+    #[test]
+    fn buffers_are_reused_and_cleared() {
+        let mut bufs = SbeBufs::default();
+        decode(&depth_diff_msg(0, 0, 0), &mut bufs).unwrap();
+        assert_eq!((bufs.levels.bids.len(), bufs.levels.asks.len()), (1, 2));
+        decode(&depth_snapshot_msg(), &mut bufs).unwrap();
+        assert_eq!((bufs.levels.bids.len(), bufs.levels.asks.len()), (2, 1));
+        decode(&trades_msg(25), &mut bufs).unwrap();
+        decode(&trades_msg(25), &mut bufs).unwrap();
+        assert_eq!(bufs.trades.len(), 2);
+    }
+
+    #[test]
+    fn errors_display_on_one_line() {
+        let all = [
+            SbeError::Truncated { part: Part::Symbol, at: 3, need: 7, len: 9 },
+            SbeError::SchemaId(2),
+            SbeError::Version(0),
+            SbeError::UnknownTemplate(9),
+            SbeError::WrongTemplate { expected: 10000, got: 10003 },
+            SbeError::ShortBlock { template: 10003, block_length: 1, min: 26 },
+            SbeError::ShortEntry { group: "bids", block_length: 1, min: 16 },
+            SbeError::GroupCount { group: "trades", count: u32::MAX },
+            SbeError::Number { field: "bidQty", mantissa: 1, exponent: -9, problem: NumProblem::Inexact },
+            SbeError::NegativeId { field: "trades.id", value: -1 },
+            SbeError::BadBool(2),
+            SbeError::SymbolUtf8,
+            SbeError::TrailingBytes(3),
+        ];
+        for e in all {
+            let s = e.to_string();
+            assert!(!s.is_empty() && !s.contains('\n'), "{s:?}");
+        }
+        assert_eq!(
+            SbeError::Number { field: "bidQty", mantissa: 1, exponent: -9, problem: NumProblem::Inexact }.to_string(),
+            "SBE bidQty = 1e-9 has digits below 1e-8"
+        );
+    }
+
+    /// The exact value in units computed in i128, the reference for [`Exp::units`].
+    fn reference(e: i8, m: i64) -> Option<i64> {
+        if m < 0 {
+            return None;
+        }
+        let k = i32::from(e) + 8;
+        let m = i128::from(m);
+        let v = if k >= 0 {
+            if m == 0 {
+                0
+            } else if k > 38 {
+                return None;
+            } else {
+                m.checked_mul(10i128.pow(k as u32))?
+            }
+        } else if -k > 38 {
+            if m == 0 {
+                0
+            } else {
+                return None;
+            }
+        } else {
+            let p = 10i128.pow((-k) as u32);
+            if m % p != 0 {
+                return None;
+            }
+            m / p
+        };
+        i64::try_from(v).ok()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_never_panic(b in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let mut bufs = SbeBufs::default();
+            let _ = decode(&b, &mut bufs);
+            let _ = decode_depth_diff(&b, &mut bufs.levels);
+            let _ = decode_depth_snapshot(&b, &mut bufs.levels);
+            let _ = decode_trades(&b, &mut bufs.trades);
+            let _ = decode_best_bid_ask(&b);
+            let _ = decode_header(&b);
+        }
+
+        /// Random bodies behind a header that passes the schema checks, so the bytes reach the
+        /// root block, the groups and the symbol.
+        #[test]
+        fn any_body_never_panics(
+            template in 10000u16..10004,
+            block_length in 0u16..64,
+            version in 0u16..3,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+        ) {
+            let mut b = Vec::new();
+            u16_(&mut b, block_length);
+            u16_(&mut b, template);
+            u16_(&mut b, 1);
+            u16_(&mut b, version);
+            b.extend_from_slice(&body);
+            let mut bufs = SbeBufs::default();
+            let _ = decode(&b, &mut bufs);
+        }
+
+        /// One valid message with one byte changed anywhere: never a panic.
+        #[test]
+        fn mutated_messages_never_panic(which in 0usize..4, at in 0usize..200, byte in proptest::num::u8::ANY) {
+            let mut f = all_valid().swap_remove(which);
+            let i = at % f.len();
+            f[i] = byte;
+            let _ = decode(&f, &mut SbeBufs::default());
+        }
+
+        #[test]
+        fn units_are_exact(e in proptest::num::i8::ANY, m in proptest::num::i64::ANY) {
+            proptest::prop_assert_eq!(Exp::new(e).units("f", m).ok(), reference(e, m));
+        }
+
+        #[test]
+        fn units_are_exact_near_the_scale(e in -30i8..20, m in 0i64..10_000_000_000) {
+            proptest::prop_assert_eq!(Exp::new(e).units("f", m).ok(), reference(e, m));
+        }
+    }
+}
