@@ -1363,8 +1363,14 @@ mod tests {
         id: u64,
         /// `u` of the last diff sent (`pu` of the next).
         last_u: u64,
-        history: std::collections::BTreeMap<u64, (Vec<(i64, i64)>, Vec<(i64, i64)>)>,
+        history: std::collections::BTreeMap<u64, (ModelSide, ModelSide)>,
     }
+
+    /// One side of a model state: `(price in ticks, qty)`, prices ascending.
+    type ModelSide = Vec<(i64, i64)>;
+
+    /// A snapshot as fetched: `lastUpdateId`, bids, asks.
+    type FSnap = (u64, Vec<RawLevel>, Vec<RawLevel>);
 
     /// A futures diff as sent: `U`, `u`, `pu`, bids, asks.
     type FDiff = (u64, u64, u64, Vec<RawLevel>, Vec<RawLevel>);
@@ -1388,7 +1394,7 @@ mod tests {
         }
 
         /// A snapshot at id `at` (one the model has been at), in Binance's order.
-        fn snapshot_at(&self, at: u64) -> (u64, Vec<RawLevel>, Vec<RawLevel>) {
+        fn snapshot_at(&self, at: u64) -> FSnap {
             let (b, a) = &self.history[&at];
             (at, b.iter().rev().map(|&(p, q)| l(p, q)).collect(), a.iter().map(|&(p, q)| l(p, q)).collect())
         }
@@ -1458,7 +1464,7 @@ mod tests {
         let mut b = fbook();
         let (mut last, mut dropping, mut swapping) = (0u64, false, false);
         let (mut prev, mut held): (Option<FDiff>, Option<FDiff>) = (None, None);
-        let mut pending: Vec<(u8, (u64, Vec<RawLevel>, Vec<RawLevel>))> = vec![];
+        let mut pending: Vec<(u8, FSnap)> = vec![];
         let deliver = |b: &mut OrderBook, d: &FDiff| {
             let _ = b.on_futures_diff(d.0, d.1, d.2, &d.3, &d.4);
         };
