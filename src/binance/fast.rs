@@ -11,7 +11,7 @@
 //! an id past `u64`) is `None` too: the general decoder then reports the error.
 
 use super::levels::{quoted_units, RawLevel};
-use super::market::{AggTrade, BookTicker, DepthHeader, Trade};
+use super::market::{AggTrade, BookTicker, DepthHeader, FuturesDepthHeader, Trade};
 use crate::book::fixed::Units;
 
 /// A cursor over one message.
@@ -154,6 +154,35 @@ pub(crate) fn depth<'a>(b: &'a [u8], bids: &mut Vec<RawLevel>, asks: &mut Vec<Ra
     s.levels(asks)?;
     s.end()?;
     Some(DepthHeader { event_time, symbol, first_id, final_id })
+}
+
+/// The USDⓈ-M futures diff in the key order of Binance's example:
+/// `{"e":"depthUpdate","E":..,"T":..,"s":"..","U":..,"u":..,"pu":..,"b":[..],"a":[..]}`. On `None`
+/// the level buffers may hold part of the message: the caller clears them.
+pub(crate) fn futures_depth<'a>(
+    b: &'a [u8],
+    bids: &mut Vec<RawLevel>,
+    asks: &mut Vec<RawLevel>,
+) -> Option<FuturesDepthHeader<'a>> {
+    let mut s = Scan::new(b);
+    s.lit(b"{\"e\":\"depthUpdate\",\"E\":")?;
+    let event_time = s.time()?;
+    s.lit(b",\"T\":")?;
+    let transaction_time = s.time()?;
+    s.lit(b",\"s\":\"")?;
+    let symbol = s.plain_str()?;
+    s.lit(b",\"U\":")?;
+    let first_id = s.uint()?;
+    s.lit(b",\"u\":")?;
+    let final_id = s.uint()?;
+    s.lit(b",\"pu\":")?;
+    let prev_final_id = s.uint()?;
+    s.lit(b",\"b\":")?;
+    s.levels(bids)?;
+    s.lit(b",\"a\":")?;
+    s.levels(asks)?;
+    s.end()?;
+    Some(FuturesDepthHeader { event_time, transaction_time, symbol, first_id, final_id, prev_final_id })
 }
 
 /// `{"e":"trade","E":..,"s":"..","t":..,"p":"..","q":"..","T":..,"m":..,"M":..}` (the `M` key

@@ -1,5 +1,6 @@
-//! Market events on the websocket: diff depth, trade, aggTrade, bookTicker, the raw
-//! `serverShutdown` event and control replies, decoded into typed values that borrow the input.
+//! Market events on the websocket: diff depth (spot, and USDⓈ-M futures with its `T` and `pu`),
+//! trade, aggTrade, bookTicker, the raw `serverShutdown` event and control replies, decoded into
+//! typed values that borrow the input.
 //!
 //! Each decoder is a serde visitor over `sonic_rs::Deserializer`: strings are borrowed, prices and
 //! quantities become integer units inside the visitor, and depth levels go into a caller-owned
@@ -25,6 +26,25 @@ pub struct DepthHeader<'a> {
     pub first_id: u64,
     /// Final update id in the event, `u`.
     pub final_id: u64,
+}
+
+/// A USDⓈ-M futures diff depth event's header; its levels are in the [`LevelBuf`] passed to
+/// [`decode_futures_depth`]. Futures ids are not contiguous: `pu` is what joins one diff to the
+/// one before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FuturesDepthHeader<'a> {
+    /// Event time `E` (milliseconds).
+    pub event_time: i64,
+    /// Transaction time `T` (milliseconds).
+    pub transaction_time: i64,
+    /// Symbol `s`, uppercase.
+    pub symbol: &'a str,
+    /// First update id in the event, `U`.
+    pub first_id: u64,
+    /// Final update id in the event, `u`.
+    pub final_id: u64,
+    /// Final update id of the previous event on the stream, `pu` (its `u`).
+    pub prev_final_id: u64,
 }
 
 /// A `trade` event.
@@ -98,20 +118,34 @@ pub enum RawEvent {
     Other,
 }
 
+/// Shared visitor for spot and futures depth, which differ only in `T` and `pu` (read and
+/// required for futures; on spot, like any other unknown key, skipped).
 struct DepthVisitor<'b, 's> {
+    futures: bool,
     bufs: &'b mut LevelBuf,
     err: &'s mut ErrSlot,
 }
 
-map_seed!(DepthVisitor<'_, '_>, DepthHeader<'de>);
+/// Both depth headers, before being split into the public types (`T` and `pu` are 0 on spot).
+struct AnyDepth<'a> {
+    event_time: i64,
+    transaction_time: i64,
+    symbol: &'a str,
+    first_id: u64,
+    final_id: u64,
+    prev_final_id: u64,
+}
+
+map_seed!(DepthVisitor<'_, '_>, AnyDepth<'de>);
 
 impl<'de> Visitor<'de> for DepthVisitor<'_, '_> {
-    type Value = DepthHeader<'de>;
+    type Value = AnyDepth<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a depthUpdate object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let (mut e_ok, mut time, mut sym, mut first, mut last) = (None, None, None, None, None);
+        let (mut ttime, mut prev) = (None, None);
         let (mut saw_b, mut saw_a) = (false, false);
         while let Some(key) = m.next_key::<&str>()? {
             match key {
@@ -120,6 +154,8 @@ impl<'de> Visitor<'de> for DepthVisitor<'_, '_> {
                 "s" => sym = Some(m.next_value::<&str>()?),
                 "U" => first = Some(m.next_value::<u64>()?),
                 "u" => last = Some(m.next_value::<u64>()?),
+                "T" if self.futures => ttime = Some(m.next_value::<i64>()?),
+                "pu" if self.futures => prev = Some(m.next_value::<u64>()?),
                 "b" => {
                     saw_b = true;
                     m.next_value_seed(Levels { out: &mut self.bufs.bids, err: &mut *self.err })?
@@ -144,11 +180,18 @@ impl<'de> Visitor<'de> for DepthVisitor<'_, '_> {
         if !saw_a {
             return Err(missing(self.err, "a"));
         }
-        Ok(DepthHeader {
+        let (transaction_time, prev_final_id) = if self.futures {
+            (ttime.ok_or_else(|| missing(self.err, "T"))?, prev.ok_or_else(|| missing(self.err, "pu"))?)
+        } else {
+            (0, 0)
+        };
+        Ok(AnyDepth {
             event_time: time.ok_or_else(|| missing(self.err, "E"))?,
+            transaction_time,
             symbol: sym.ok_or_else(|| missing(self.err, "s"))?,
             first_id: first.ok_or_else(|| missing(self.err, "U"))?,
             final_id: last.ok_or_else(|| missing(self.err, "u"))?,
+            prev_final_id,
         })
     }
 }
@@ -169,8 +212,43 @@ pub(crate) fn decode_depth_general<'a>(data: &'a [u8], bufs: &mut LevelBuf) -> R
     bufs.asks.clear();
     check_depth(data)?;
     let mut slot = ErrSlot::default();
-    let r = run_seed(data, DepthVisitor { bufs, err: &mut slot });
-    finish(r, slot)
+    let r = run_seed(data, DepthVisitor { futures: false, bufs, err: &mut slot });
+    let d = finish(r, slot)?;
+    Ok(DepthHeader { event_time: d.event_time, symbol: d.symbol, first_id: d.first_id, final_id: d.final_id })
+}
+
+/// Decodes a USDⓈ-M futures `depthUpdate` payload (`e`, `E`, `T`, `s`, `U`, `u`, `pu`, `b`, `a`;
+/// other keys, such as the `ps` or `st` some futures events carry, are skipped); its levels replace
+/// the contents of `bufs`. Prices and quantities come at the symbol's precision (`"64336.00"`),
+/// read into 1e-8 units like spot's.
+pub fn decode_futures_depth<'a>(data: &'a [u8], bufs: &mut LevelBuf) -> Result<FuturesDepthHeader<'a>, DecodeError> {
+    bufs.bids.clear();
+    bufs.asks.clear();
+    if let Some(h) = super::fast::futures_depth(data, &mut bufs.bids, &mut bufs.asks) {
+        return Ok(h);
+    }
+    decode_futures_depth_general(data, bufs)
+}
+
+/// [`decode_futures_depth`] without its fast path: sonic-rs behind the nesting check.
+pub(crate) fn decode_futures_depth_general<'a>(
+    data: &'a [u8],
+    bufs: &mut LevelBuf,
+) -> Result<FuturesDepthHeader<'a>, DecodeError> {
+    bufs.bids.clear();
+    bufs.asks.clear();
+    check_depth(data)?;
+    let mut slot = ErrSlot::default();
+    let r = run_seed(data, DepthVisitor { futures: true, bufs, err: &mut slot });
+    let d = finish(r, slot)?;
+    Ok(FuturesDepthHeader {
+        event_time: d.event_time,
+        transaction_time: d.transaction_time,
+        symbol: d.symbol,
+        first_id: d.first_id,
+        final_id: d.final_id,
+        prev_final_id: d.prev_final_id,
+    })
 }
 
 /// Shared visitor for trade and aggTrade, which differ only in a few keys.

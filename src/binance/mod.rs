@@ -27,8 +27,8 @@ mod tests;
 pub use json::{DecodeError, MAX_DEPTH};
 pub use levels::{LevelBuf, RawLevel};
 pub use market::{
-    decode_agg_trade, decode_book_ticker, decode_control, decode_depth, decode_raw_event, decode_trade, AggTrade,
-    BookTicker, ControlReply, DepthHeader, RawEvent, Trade,
+    decode_agg_trade, decode_book_ticker, decode_control, decode_depth, decode_futures_depth, decode_raw_event,
+    decode_trade, AggTrade, BookTicker, ControlReply, DepthHeader, FuturesDepthHeader, RawEvent, Trade,
 };
 pub use rest::{InfoError, RestError, WaitReason};
 pub use rest_body::{

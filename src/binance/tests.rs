@@ -498,3 +498,160 @@ proptest::proptest! {
         }
     }
 }
+
+// ---- USDⓈ-M futures depth ----
+
+/// Binance's USDⓈ-M "Diff. Book Depth Streams" response example, compacted (keys in its order).
+const FUTURES_DOC: &str = r#"{"e":"depthUpdate","E":123456789,"T":123456788,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}"#;
+
+/// The same layout at futures precision (prices to 0.1, quantities to 0.001), ids past `u32`;
+/// illustrative values, not a capture.
+const FUTURES_BTC: &str = r#"{"e":"depthUpdate","E":1739202515014,"T":1739202515012,"s":"BTCUSDT","U":6859031517,"u":6859034785,"pu":6859031509,"b":[["64336.00","73.334"],["64335.90","0.000"]],"a":[["64336.10","1.200"]]}"#;
+
+/// A futures depth header and its levels, owned: `E`, `T`, symbol, `U`, `u`, `pu`, bids, asks.
+type FuturesParts = (i64, i64, String, u64, u64, u64, Vec<RawLevel>, Vec<RawLevel>);
+
+/// A futures payload decoded by the fast path (`None` when it declined) and by the general one.
+fn both_futures_paths(data: &[u8]) -> (Option<Result<FuturesParts, DecodeError>>, Result<FuturesParts, DecodeError>) {
+    use super::{fast, market};
+    let own = |h: FuturesDepthHeader<'_>, bufs: &LevelBuf| {
+        let b = (bufs.bids.clone(), bufs.asks.clone());
+        (h.event_time, h.transaction_time, h.symbol.to_owned(), h.first_id, h.final_id, h.prev_final_id, b.0, b.1)
+    };
+    let mut bufs = LevelBuf::default();
+    let fast = fast::futures_depth(data, &mut bufs.bids, &mut bufs.asks).map(|h| Ok(own(h, &bufs)));
+    let general = market::decode_futures_depth_general(data, &mut bufs).map(|h| own(h, &bufs));
+    (fast, general)
+}
+
+#[test]
+fn decodes_futures_depth_from_the_doc_example() {
+    let mut b = LevelBuf::default();
+    let h = decode_futures_depth(FUTURES_DOC.as_bytes(), &mut b).unwrap();
+    assert_eq!(
+        h,
+        FuturesDepthHeader {
+            event_time: 123456789,
+            transaction_time: 123456788,
+            symbol: "BTCUSDT",
+            first_id: 157,
+            final_id: 160,
+            prev_final_id: 149,
+        }
+    );
+    assert_eq!(b.bids, vec![RawLevel { price: 240_000, qty: 1_000_000_000 }]);
+    assert_eq!(b.asks, vec![RawLevel { price: 260_000, qty: 10_000_000_000 }]);
+    let h = decode_futures_depth(FUTURES_BTC.as_bytes(), &mut b).unwrap();
+    assert_eq!((h.first_id, h.final_id, h.prev_final_id), (6859031517, 6859034785, 6859031509));
+    assert_eq!(
+        b.bids,
+        vec![RawLevel { price: 6_433_600_000_000, qty: 7_333_400_000 }, RawLevel { price: 6_433_590_000_000, qty: 0 }]
+    );
+    assert_eq!(b.asks, vec![RawLevel { price: 6_433_610_000_000, qty: 120_000_000 }]);
+    // The spot decoder reads a futures payload too (it skips T and pu); the futures decoder does
+    // not take a spot one, which has no pu to join it to the stream.
+    let spot = decode_depth(FUTURES_DOC.as_bytes(), &mut b).unwrap();
+    assert_eq!((spot.first_id, spot.final_id), (157, 160));
+    assert_eq!(decode_futures_depth(data_of(DEPTH), &mut b).map(drop), Err(DecodeError::MissingField("T")));
+}
+
+#[test]
+fn futures_depth_errors_are_values() {
+    let mut b = LevelBuf::default();
+    let cases: &[(&str, DecodeError)] = &[
+        (r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"b":[],"a":[]}"#, DecodeError::MissingField("pu")),
+        (r#"{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"pu":0,"b":[],"a":[]}"#, DecodeError::MissingField("T")),
+        (r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"pu":0,"b":[],"a":[]}"#, DecodeError::MissingField("u")),
+        (r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":0,"a":[]}"#, DecodeError::MissingField("b")),
+        (r#"{"e":"trade","E":1,"T":1,"s":"X","U":1,"u":2,"pu":0,"b":[],"a":[]}"#, DecodeError::WrongEvent),
+        (r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":-1,"b":[],"a":[]}"#, DecodeError::Json),
+        (r#"{"e":"depthUpdate","E":1,"T":"1","s":"X","U":1,"u":2,"pu":0,"b":[],"a":[]}"#, DecodeError::Json),
+        (r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":0,"b":[],"a":[]}x"#, DecodeError::Json),
+        (
+            r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":0,"b":[["1.2.3","1"]],"a":[]}"#,
+            DecodeError::Number(NumError::TwoDots),
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(decode_futures_depth(input.as_bytes(), &mut b).map(drop), Err(want.clone()), "{input}");
+    }
+    // Past the nesting bound: an error, not a stack overflow.
+    on_small_stack(|| {
+        let deep = nested(80_000);
+        let mut bufs = LevelBuf::default();
+        for f in [
+            format!(r#"{{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":1,"pu":0,"b":{deep},"a":[]}}"#),
+            format!(r#"{{"e":"depthUpdate","ps":{deep}}}"#),
+        ] {
+            assert_eq!(decode_futures_depth(f.as_bytes(), &mut bufs).map(drop), Err(DecodeError::TooDeep));
+        }
+    });
+}
+
+#[test]
+fn the_futures_fast_path_takes_binance_layout_and_agrees_with_the_general_decoder() {
+    for data in [FUTURES_DOC, FUTURES_BTC] {
+        let (fast, general) = both_futures_paths(data.as_bytes());
+        assert_eq!(fast.as_ref(), Some(&general), "{data}");
+        assert!(general.is_ok(), "{data}: {general:?}");
+    }
+    // Shapes it leaves to the general decoder, which reads them the same.
+    let declined = [
+        r#"{"e":"depthUpdate","E":1,"s":"X","T":1,"U":1,"u":2,"pu":0,"b":[],"a":[]}"#, // key order
+        r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","ps":"X","U":1,"u":2,"pu":0,"b":[],"a":[]}"#, // ps
+        r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":0,"b":[],"a":[],"st":1}"#, // extra key
+        r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":00,"b":[],"a":[]}"#, // leading zero
+        r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2, "pu":0,"b":[],"a":[]}"#, // space
+        r#"{"e":"depthUpdate","E":1,"T":-1,"s":"X","U":1,"u":2,"pu":0,"b":[],"a":[]}"#, // negative T
+        r#"{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":18446744073709551616,"b":[],"a":[]}"#, // > u64
+    ];
+    for data in declined {
+        let (fast, general) = both_futures_paths(data.as_bytes());
+        assert_eq!(fast, None, "{data}");
+        let read = general.is_ok();
+        let bad = data.contains(":00,") || data.contains("18446744073709551616");
+        assert_eq!(read, !bad, "{data}: {general:?}");
+    }
+    // The spot layout has no T or pu: declined, and refused by the general decoder.
+    let (fast, general) = both_futures_paths(data_of(DEPTH));
+    assert_eq!((fast, general), (None, Err(DecodeError::MissingField("T"))));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+    /// One byte of a futures diff changed, removed or put in anywhere: the fast path declines or
+    /// agrees with the general decoder.
+    #[test]
+    fn a_damaged_futures_frame_takes_the_fast_path_only_if_both_agree(
+        which in 0usize..2,
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        byte in proptest::prelude::any::<u8>(),
+        op in 0u8..3,
+    ) {
+        let mut b = [FUTURES_DOC, FUTURES_BTC][which].as_bytes().to_vec();
+        let i = at.index(b.len());
+        match op {
+            0 => b[i] = byte,
+            1 => { b.remove(i); }
+            _ => b.insert(i, byte),
+        }
+        let (fast, general) = both_futures_paths(&b);
+        if let Some(fast) = fast {
+            proptest::prop_assert_eq!(fast, general, "{}", String::from_utf8_lossy(&b));
+        }
+    }
+
+    /// Any ids and times in Binance's layout take the fast path and agree.
+    #[test]
+    fn any_futures_ids_take_the_fast_path_and_agree(
+        e in 0i64..i64::MAX, t in 0i64..i64::MAX, first in proptest::prelude::any::<u64>(),
+        last in proptest::prelude::any::<u64>(), pu in proptest::prelude::any::<u64>(),
+    ) {
+        let data = format!(r#"{{"e":"depthUpdate","E":{e},"T":{t},"s":"ETHUSDT","U":{first},"u":{last},"pu":{pu},"b":[["2500.10","1.5"]],"a":[]}}"#);
+        let (fast, general) = both_futures_paths(data.as_bytes());
+        proptest::prop_assert_eq!(fast.as_ref(), Some(&general));
+        let g = general.unwrap();
+        proptest::prop_assert_eq!((g.0, g.1, g.3, g.4, g.5), (e, t, first, last, pu));
+    }
+}

@@ -17,7 +17,7 @@ pub use ladder::{
     Ladder, LadderConfig, LadderStats, Level, Side, MAX_OVERFLOW_CAP, MAX_WINDOW_TICKS, MIN_WINDOW_TICKS,
 };
 pub use sync::{
-    auto_ladder, BookConfig, DiffOutcome, OrderBook, SnapshotOutcome, SyncCounters, SyncPoint, SyncState,
+    auto_ladder, BookConfig, DiffOutcome, OrderBook, Procedure, SnapshotOutcome, SyncCounters, SyncPoint, SyncState,
     MAX_DROPPED_AFTER_SNAPSHOT,
 };
 pub use top::{Top, TopMetrics};

@@ -11,6 +11,15 @@
 //! can continue from, fetch again; drop buffered events with `u <= lastUpdateId`; apply the rest.
 //! Per event: ignore `u <= id`; `U > id+1` is a gap.
 //!
+//! A book can follow the USDⓈ-M futures procedure instead ([`Procedure::UsdM`] in
+//! [`BookConfig::procedure`]), whose update ids are not contiguous: drop buffered events with
+//! `u < lastUpdateId`; the first event applied must hold `U <= lastUpdateId <= u` (not
+//! `lastUpdateId+1`); after it every event's `pu` must equal the previous event's `u`, and one
+//! that does not is a gap, handled as the spot gap is. Futures diffs come in through
+//! [`OrderBook::on_futures_diff`], which carries `pu`. tickfeed's own rules (snapshots that never
+//! connect, buffer bounds, too-old snapshots, the highest id applied or installed) hold for both;
+//! where one needed adapting the code says so.
+//!
 //! Invariant: while [`OrderBook::state`] is [`SyncState::Synced`], the ladder equals the exchange's
 //! book at [`OrderBook::last_update_id`] for every level inside the snapshot's depth.
 
@@ -41,7 +50,22 @@ impl SyncState {
     }
 }
 
-/// Sizing of a book.
+/// Which of Binance's procedures a book follows to join its snapshot to the diff stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Procedure {
+    /// Spot (`api.binance.com`): update ids are contiguous. Buffered diffs with
+    /// `u <= lastUpdateId` are dropped, the first applied has `U <= lastUpdateId+1 <= u`, and a
+    /// diff with `U > id+1` is a gap.
+    #[default]
+    Spot,
+    /// USDⓈ-M futures (`fapi.binance.com`): update ids are not contiguous, so each diff names the
+    /// previous one's `u` as `pu`. Buffered diffs with `u < lastUpdateId` are dropped, the first
+    /// applied has `U <= lastUpdateId <= u`, and after it a diff whose `pu` is not the previous
+    /// diff's `u` is a gap. Never apply the spot `U == u+1` rule to it.
+    UsdM,
+}
+
+/// Sizing of a book, and the procedure it follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BookConfig {
     /// The price ladder's sizing: fixed (`Some`, e.g. `--window-ticks`), or `None` to size each
@@ -60,6 +84,8 @@ pub struct BookConfig {
     /// as the plain official procedure does. Off by default: Binance says a book is authoritative
     /// only inside the snapshot's range, so tickfeed resyncs instead (`beyond_snapshot`).
     pub trust_beyond_snapshot: bool,
+    /// The sync procedure: spot (the default) or USDⓈ-M futures.
+    pub procedure: Procedure,
 }
 
 impl Default for BookConfig {
@@ -69,6 +95,7 @@ impl Default for BookConfig {
             max_buffered_diffs: 5000,
             max_buffered_levels: 1 << 18,
             trust_beyond_snapshot: false,
+            procedure: Procedure::Spot,
         }
     }
 }
@@ -86,9 +113,11 @@ pub struct SyncCounters {
     pub snapshots: u64,
     /// Snapshots installed after the first one, for any reason (gap, reconnect, refetch).
     pub resyncs: u64,
-    /// Sequence gaps detected while synced (`U > id + 1`).
+    /// Sequence gaps detected while synced (spot: `U > id + 1`; futures: `pu` is not the previous
+    /// diff's `u`).
     pub gaps: u64,
-    /// Buffered diffs dropped at alignment because the snapshot already covered them.
+    /// Buffered diffs dropped at alignment because the snapshot already covered them (spot:
+    /// `u <= lastUpdateId`; futures: `u < lastUpdateId`).
     pub dropped_diffs: u64,
     /// Diffs ignored while synced because `u <= id` (duplicates or late).
     pub stale_diffs: u64,
@@ -142,9 +171,11 @@ pub enum DiffOutcome {
     Buffered,
     /// Applied: the book changed and is now at the diff's `u`.
     Applied,
-    /// Ignored: `u <= id`, already in the book.
+    /// Ignored: `u <= id`, already in the book (futures, before the first diff applied:
+    /// `u < lastUpdateId`).
     Stale,
-    /// A gap (`U > id + 1`): the book was discarded and a snapshot is wanted.
+    /// A gap (spot: `U > id + 1`; futures: `pu` is not the previous diff's `u`): the book was
+    /// discarded and a snapshot is wanted.
     Gap,
     /// A price off the tick grid: the book was discarded and a snapshot is wanted.
     OffTick,
@@ -197,6 +228,8 @@ pub struct SyncPoint {
 struct Buffered {
     first_id: u64,
     final_id: u64,
+    /// `pu` of a futures diff (`None` for spot).
+    prev_final: Option<u64>,
     bids: (u32, u32),
     asks: (u32, u32),
 }
@@ -235,10 +268,12 @@ pub struct OrderBook {
     /// An eviction asked for a larger overflow at the next snapshot.
     grow: bool,
     tick: Option<TickSize>,
+    /// [`BookConfig::procedure`].
+    procedure: Procedure,
     state: SyncState,
     last_update_id: u64,
-    /// Synced from a snapshot but no diff applied yet: a `U > id+1` then means the snapshot was
-    /// too old, not that the stream skipped.
+    /// Synced from a snapshot but no diff applied yet: a `U > id+1` (futures: `U > id`) then
+    /// means the snapshot was too old, not that the stream skipped.
     awaiting_first_diff: bool,
     diffs: Vec<Buffered>,
     levels: Vec<RawLevel>,
@@ -285,6 +320,7 @@ impl OrderBook {
             not_sized: cfg.ladder.is_none(),
             grow: false,
             tick,
+            procedure: cfg.procedure,
             state: SyncState::WaitingSnapshot,
             last_update_id: 0,
             awaiting_first_diff: false,
@@ -311,6 +347,11 @@ impl OrderBook {
     /// How the latest snapshot was joined to the stream (`None` before the first).
     pub fn sync_point(&self) -> Option<SyncPoint> {
         self.sync_point
+    }
+
+    /// The procedure this book follows.
+    pub fn procedure(&self) -> Procedure {
+        self.procedure
     }
 
     /// The sync state.
@@ -398,13 +439,55 @@ impl OrderBook {
         self.snapshot_in_flight = false;
     }
 
-    /// Feeds one diff (`U` = `first_id`, `u` = `final_id`).
+    /// Feeds one diff (`U` = `first_id`, `u` = `final_id`). On a [`Procedure::UsdM`] book this is a
+    /// futures diff without its `pu`: it can be the first diff applied after a snapshot (that one
+    /// is judged by `U` and `u` alone), but never continue one, so there it is a gap. Futures
+    /// callers use [`Self::on_futures_diff`].
     pub fn on_diff(&mut self, first_id: u64, final_id: u64, bids: &[RawLevel], asks: &[RawLevel]) -> DiffOutcome {
+        self.diff(first_id, final_id, None, bids, asks)
+    }
+
+    /// Feeds one USDⓈ-M futures diff: `U` = `first_id`, `u` = `final_id`, and `pu` =
+    /// `prev_final_id`, the `u` of the diff before it on the stream. On a [`Procedure::Spot`]
+    /// book `pu` is not looked at: this is [`Self::on_diff`].
+    pub fn on_futures_diff(
+        &mut self,
+        first_id: u64,
+        final_id: u64,
+        prev_final_id: u64,
+        bids: &[RawLevel],
+        asks: &[RawLevel],
+    ) -> DiffOutcome {
+        self.diff(first_id, final_id, Some(prev_final_id), bids, asks)
+    }
+
+    /// One diff of either procedure; `prev` is `pu` (futures only).
+    fn diff(
+        &mut self,
+        first_id: u64,
+        final_id: u64,
+        prev: Option<u64>,
+        bids: &[RawLevel],
+        asks: &[RawLevel],
+    ) -> DiffOutcome {
         if self.state != SyncState::Synced {
-            self.buffer(first_id, final_id, bids, asks);
+            self.buffer(first_id, final_id, prev, bids, asks);
             return DiffOutcome::Buffered;
         }
-        if final_id <= self.last_update_id {
+        let futures = self.procedure == Procedure::UsdM;
+        // Already in the book. Futures, before the first diff applied, drops only `u <
+        // lastUpdateId` (the docs' rule): a diff ending at lastUpdateId is the first to apply
+        // (re-applying it is idempotent: its quantities are absolute and final at `u`), and the
+        // next diff's `pu` points at it. After the first diff both procedures ignore `u <= id`:
+        // the futures docs only ask for `pu == previous u`, which a duplicate or late diff cannot
+        // meet, but it is already in the book, so tickfeed ignores it as it does on spot rather
+        // than resync for nothing.
+        let covered = if futures && self.awaiting_first_diff {
+            final_id < self.last_update_id
+        } else {
+            final_id <= self.last_update_id
+        };
+        if covered {
             if self.awaiting_first_diff {
                 self.counters.dropped_diffs += 1;
                 if let Some(sp) = &mut self.sync_point {
@@ -412,6 +495,8 @@ impl OrderBook {
                 }
                 // Only diffs that arrive after the snapshot count: the buffer it replays may
                 // legitimately hold many it covers (a snapshot that waited on a Retry-After).
+                // Futures counts its covered diffs (`u < lastUpdateId`) the same way: its ids
+                // skip, but still rise, so the pace `catching_up` measures in ids is as sound.
                 if !self.replaying {
                     if self.covered_since_install == 0 {
                         self.first_covered = final_id;
@@ -423,7 +508,7 @@ impl OrderBook {
                     // Not of this stream: its id says nothing about where the stream is.
                     self.installed_id = 0;
                     self.discard(true);
-                    self.buffer(first_id, final_id, bids, asks);
+                    self.buffer(first_id, final_id, prev, bids, asks);
                     return DiffOutcome::SnapshotUnconnected;
                 }
             } else {
@@ -431,7 +516,15 @@ impl OrderBook {
             }
             return DiffOutcome::Stale;
         }
-        if first_id > self.last_update_id + 1 {
+        let joins = match (futures, self.awaiting_first_diff) {
+            (false, _) => first_id <= self.last_update_id + 1,
+            // The first diff after a futures snapshot must hold lastUpdateId itself.
+            (true, true) => first_id <= self.last_update_id,
+            // Afterwards only `pu` says whether the diff continues the book: futures ids skip,
+            // so `U` says nothing. A diff without `pu` cannot show that it does.
+            (true, false) => prev == Some(self.last_update_id),
+        };
+        if !joins {
             let too_old = self.awaiting_first_diff;
             if too_old {
                 self.counters.stale_snapshots += 1;
@@ -439,7 +532,7 @@ impl OrderBook {
                 self.counters.gaps += 1;
             }
             self.discard(true);
-            self.buffer(first_id, final_id, bids, asks);
+            self.buffer(first_id, final_id, prev, bids, asks);
             return if too_old { DiffOutcome::SnapshotTooOld } else { DiffOutcome::Gap };
         }
         let evicted = self.ladder.stats().evicted;
@@ -450,13 +543,13 @@ impl OrderBook {
                 self.counters.evictions += 1;
                 self.grow = true;
                 self.discard(true);
-                self.buffer(first_id, final_id, bids, asks);
+                self.buffer(first_id, final_id, prev, bids, asks);
                 DiffOutcome::Evicted
             }
             Ok(()) if self.beyond_snapshot() => {
                 self.counters.beyond_snapshot += 1;
                 self.discard(true);
-                self.buffer(first_id, final_id, bids, asks);
+                self.buffer(first_id, final_id, prev, bids, asks);
                 DiffOutcome::BeyondSnapshot
             }
             Ok(()) => {
@@ -487,8 +580,14 @@ impl OrderBook {
         // Step 3: the snapshot must reach at least to just before the first buffered event.
         // (The docs refetch while lastUpdateId < U; lastUpdateId == U-1 also continues exactly, as
         // the alignment test U <= lastUpdateId+1 <= u accepts, so it is kept rather than refetched.)
+        // Futures (adapted): the first diff applied must hold lastUpdateId itself, so the snapshot
+        // must reach the first buffered `U`; ids skip there, so `U-1` continues nothing.
+        let reach = match self.procedure {
+            Procedure::Spot => last_update_id.saturating_add(1),
+            Procedure::UsdM => last_update_id,
+        };
         if let Some(first) = self.diffs.first() {
-            if last_update_id.saturating_add(1) < first.first_id {
+            if reach < first.first_id {
                 self.counters.stale_snapshots += 1;
                 self.wants_snapshot = true;
                 // A snapshot fetched after the buffer began is newer than its first diff, so two
@@ -509,7 +608,8 @@ impl OrderBook {
         }
         self.too_old_for = None;
         // Behind what this book already applied (an empty buffer, after a restart, cannot say
-        // so): a book synced from it would be one the stream has passed.
+        // so): a book synced from it would be one the stream has passed. The same for futures:
+        // ids there skip but never go back.
         if last_update_id < self.highest_applied.max(self.installed_id) {
             self.counters.stale_snapshots += 1;
             self.wants_snapshot = true;
@@ -563,7 +663,7 @@ impl OrderBook {
         for (i, d) in diffs.iter().enumerate() {
             let b = &levels[d.bids.0 as usize..d.bids.1 as usize];
             let a = &levels[d.asks.0 as usize..d.asks.1 as usize];
-            match self.on_diff(d.first_id, d.final_id, b, a) {
+            match self.diff(d.first_id, d.final_id, d.prev_final, b, a) {
                 DiffOutcome::Applied => applied += 1,
                 DiffOutcome::Stale => dropped += 1,
                 _ => {
@@ -572,7 +672,7 @@ impl OrderBook {
                     for d in &diffs[i + 1..] {
                         let b = &levels[d.bids.0 as usize..d.bids.1 as usize];
                         let a = &levels[d.asks.0 as usize..d.asks.1 as usize];
-                        self.buffer(d.first_id, d.final_id, b, a);
+                        self.buffer(d.first_id, d.final_id, d.prev_final, b, a);
                     }
                     failed = true;
                     break;
@@ -592,7 +692,7 @@ impl OrderBook {
         }
     }
 
-    fn buffer(&mut self, first_id: u64, final_id: u64, bids: &[RawLevel], asks: &[RawLevel]) {
+    fn buffer(&mut self, first_id: u64, final_id: u64, prev_final: Option<u64>, bids: &[RawLevel], asks: &[RawLevel]) {
         let levels = self.levels.len().saturating_add(bids.len()).saturating_add(asks.len());
         if self.diffs.len() >= self.max_buffered || (levels > self.max_levels && !self.diffs.is_empty()) {
             // Restart from this diff (a diff larger than the bound on its own is still kept: its
@@ -608,7 +708,7 @@ impl OrderBook {
         let b1 = self.levels.len() as u32;
         self.levels.extend_from_slice(asks);
         let a1 = self.levels.len() as u32;
-        self.diffs.push(Buffered { first_id, final_id, bids: (b0, b1), asks: (b1, a1) });
+        self.diffs.push(Buffered { first_id, final_id, prev_final, bids: (b0, b1), asks: (b1, a1) });
         if !self.snapshot_in_flight {
             self.wants_snapshot = true;
         }
@@ -1061,6 +1161,392 @@ mod tests {
         assert_eq!(b.buffered(), 1);
         assert!(b.poll_snapshot_request());
         assert_eq!(b.on_snapshot(15, &[l(1, 1)], &[l(2, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 1 });
+    }
+
+    // ---- USDⓈ-M futures: the `pu` procedure ----
+
+    fn fbook() -> OrderBook {
+        OrderBook::new(BookConfig { procedure: Procedure::UsdM, ..BookConfig::default() }, TickSize::new(1_000_000))
+    }
+
+    fn synced(o: SnapshotOutcome) -> bool {
+        matches!(o, SnapshotOutcome::Synced { .. })
+    }
+
+    #[test]
+    fn futures_first_diff_must_hold_last_update_id_at_both_ends() {
+        // U == lastUpdateId: applied.
+        let mut b = fbook();
+        assert_eq!(b.on_futures_diff(100, 105, 90, &[l(10, 2)], &[]), DiffOutcome::Buffered);
+        assert_eq!(b.on_snapshot(100, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 1 });
+        assert_eq!((b.last_update_id(), b.top().bid), (105, Some((10_000_000, 2))));
+        // u == lastUpdateId: applied, not dropped as spot would (its `pu` chain starts there).
+        let mut b = fbook();
+        assert_eq!(b.on_futures_diff(95, 100, 90, &[l(10, 1)], &[]), DiffOutcome::Buffered);
+        assert_eq!(b.on_futures_diff(104, 108, 100, &[l(10, 3)], &[]), DiffOutcome::Buffered);
+        assert_eq!(b.on_snapshot(100, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 2 });
+        assert_eq!(b.sync_point().unwrap().first_applied, Some((95, 100)));
+        assert_eq!(b.last_update_id(), 108);
+        // One before (u == lastUpdateId - 1): dropped; the next diff holds lastUpdateId.
+        let mut b = fbook();
+        assert_eq!(b.on_futures_diff(95, 99, 90, &[l(10, 9)], &[]), DiffOutcome::Buffered);
+        assert_eq!(b.on_futures_diff(100, 103, 99, &[], &[l(11, 2)]), DiffOutcome::Buffered);
+        assert_eq!(b.on_snapshot(100, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { dropped: 1, applied: 1 });
+        assert_eq!(b.top().bid, Some((10_000_000, 1)), "the dropped diff was not applied");
+        assert_eq!(b.counters().dropped_diffs, 1);
+        // One after (U == lastUpdateId + 1): spot would continue from it, futures must not.
+        let mut b = fbook();
+        assert_eq!(b.on_futures_diff(101, 105, 100, &[], &[]), DiffOutcome::Buffered);
+        assert_eq!(b.on_snapshot(100, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::TooOld);
+        assert!(!b.is_synced());
+        assert!(b.poll_snapshot_request());
+        // The same judged live, on a snapshot installed before any diff.
+        let mut b = fbook();
+        assert!(synced(b.on_snapshot(100, &[l(10, 1)], &[l(11, 1)])));
+        assert_eq!(b.on_futures_diff(101, 105, 100, &[], &[]), DiffOutcome::SnapshotTooOld);
+        assert_eq!((b.counters().stale_snapshots, b.counters().gaps), (1, 0));
+        // And spot, for contrast, takes U == lastUpdateId + 1.
+        let mut s = book();
+        assert_eq!(s.on_diff(101, 105, &[], &[]), DiffOutcome::Buffered);
+        assert!(synced(s.on_snapshot(100, &[l(10, 1)], &[l(11, 1)])));
+    }
+
+    #[test]
+    fn futures_diffs_continue_by_pu_whatever_their_ids_skip() {
+        let mut b = fbook();
+        assert_eq!(b.on_futures_diff(1000, 1003, 990, &[], &[]), DiffOutcome::Buffered);
+        assert!(synced(b.on_snapshot(1001, &[l(10, 1)], &[l(11, 1)])));
+        let mut u = 1003;
+        let mut r = 7u64;
+        for i in 0..2000u64 {
+            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // Ids skip: U is anywhere past the previous u, as futures sends them.
+            let first = u + 1 + (r >> 58);
+            let last = first + (r >> 60);
+            let q = 1 + (i % 5) as i64;
+            assert_eq!(b.on_futures_diff(first, last, u, &[l(10, q)], &[]), DiffOutcome::Applied, "diff {i}");
+            assert_eq!(b.top().bid, Some((10_000_000, q)));
+            u = last;
+        }
+        assert_eq!((b.last_update_id(), b.counters().gaps), (u, 0));
+        // A diff whose U is far past id+1 continues the book when its pu says so; spot would
+        // call it a gap.
+        assert_eq!(b.on_futures_diff(u + 1_000, u + 1_001, u, &[], &[]), DiffOutcome::Applied);
+    }
+
+    #[test]
+    fn futures_pu_break_is_a_gap_and_resyncs_like_spot() {
+        let mut b = fbook();
+        assert_eq!(b.on_futures_diff(100, 104, 95, &[], &[]), DiffOutcome::Buffered);
+        assert!(b.poll_snapshot_request());
+        assert!(synced(b.on_snapshot(102, &[l(10, 1)], &[l(11, 1)])));
+        assert_eq!(b.on_futures_diff(107, 110, 104, &[l(10, 2)], &[]), DiffOutcome::Applied);
+        // U == id+1 would continue a spot book, but pu is not the previous u: a diff was missed.
+        assert_eq!(b.on_futures_diff(111, 115, 109, &[l(10, 3)], &[]), DiffOutcome::Gap);
+        assert_eq!(b.state(), SyncState::Resyncing);
+        assert!(b.ladder().is_empty());
+        assert_eq!((b.counters().gaps, b.buffered()), (1, 1), "counted, and the diff is buffered for the next sync");
+        assert!(b.poll_snapshot_request(), "a snapshot is wanted");
+        // The next snapshot inside the re-buffered diff resyncs the book.
+        assert_eq!(b.on_futures_diff(118, 120, 115, &[], &[l(11, 4)]), DiffOutcome::Buffered);
+        assert_eq!(b.on_snapshot(113, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 2 });
+        assert_eq!((b.counters().resyncs, b.last_update_id()), (1, 120));
+        assert_eq!(b.top().bid, Some((10_000_000, 3)));
+        // A break inside the buffer is caught at alignment, as on spot.
+        let mut b = fbook();
+        b.on_futures_diff(100, 104, 95, &[], &[]);
+        b.on_futures_diff(108, 110, 106, &[], &[]); // the diff ending at 106 is missing
+        assert_eq!(b.on_snapshot(101, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Failed);
+        assert_eq!((b.counters().gaps, b.buffered()), (1, 1));
+        // A diff without pu (the spot entry point) cannot continue a futures book.
+        let mut b = fbook();
+        b.on_diff(100, 104, &[], &[]);
+        assert!(synced(b.on_snapshot(102, &[l(10, 1)], &[l(11, 1)])), "the first diff needs no pu");
+        assert_eq!(b.on_diff(105, 106, &[], &[]), DiffOutcome::Gap);
+    }
+
+    #[test]
+    fn futures_stale_and_duplicate_diffs_are_ignored_not_gaps() {
+        let mut b = fbook();
+        // Buffered: two covered by the snapshot, one holding it, a duplicate of it, one after.
+        b.on_futures_diff(90, 93, 80, &[l(10, 7)], &[]);
+        b.on_futures_diff(95, 99, 93, &[l(10, 8)], &[]);
+        b.on_futures_diff(100, 104, 99, &[l(10, 2)], &[]);
+        b.on_futures_diff(100, 104, 99, &[l(10, 2)], &[]);
+        b.on_futures_diff(106, 108, 104, &[l(10, 3)], &[]);
+        assert_eq!(b.on_snapshot(101, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { dropped: 3, applied: 2 });
+        assert_eq!(b.counters().dropped_diffs, 2);
+        assert_eq!(b.counters().stale_diffs, 1, "the duplicate came after the first applied");
+        // Live duplicates and late diffs: already in the book.
+        assert_eq!(b.on_futures_diff(106, 108, 104, &[l(10, 9)], &[]), DiffOutcome::Stale);
+        assert_eq!(b.on_futures_diff(100, 104, 99, &[l(10, 9)], &[]), DiffOutcome::Stale);
+        assert_eq!((b.counters().stale_diffs, b.counters().gaps, b.top().bid), (3, 0, Some((10_000_000, 3))));
+        assert_eq!(b.on_futures_diff(109, 112, 108, &[], &[]), DiffOutcome::Applied);
+        assert!(b.is_synced());
+    }
+
+    #[test]
+    fn futures_snapshot_ahead_waits_for_the_diff_that_holds_it_or_gives_up() {
+        let mut b = fbook();
+        b.on_futures_diff(100, 104, 95, &[], &[]);
+        b.on_futures_diff(106, 109, 104, &[], &[]);
+        assert_eq!(b.on_snapshot(115, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { dropped: 2, applied: 0 });
+        assert_eq!(b.on_futures_diff(111, 114, 109, &[], &[]), DiffOutcome::Stale);
+        assert_eq!(b.on_futures_diff(115, 118, 114, &[l(10, 2)], &[]), DiffOutcome::Applied, "U == lastUpdateId");
+        assert_eq!(b.last_update_id(), 118);
+        // A snapshot the stream never reaches (another venue's) is not left frozen.
+        let mut b = fbook();
+        b.on_futures_diff(5, 6, 1, &[], &[]);
+        assert!(synced(b.on_snapshot(1_000_000, &[l(10, 1)], &[l(11, 1)])));
+        let mut u = 6;
+        for _ in 0..MAX_DROPPED_AFTER_SNAPSHOT - 1 {
+            assert_eq!(b.on_futures_diff(u + 1, u + 1, u, &[], &[]), DiffOutcome::Stale);
+            u += 1;
+        }
+        assert_eq!(b.on_futures_diff(u + 1, u + 1, u, &[], &[]), DiffOutcome::SnapshotUnconnected);
+        assert_eq!(b.counters().unconnected_snapshots, 1);
+        // Nor is a snapshot that falls between two diffs: the next one starts after it.
+        let mut b = fbook();
+        b.on_futures_diff(100, 104, 95, &[], &[]);
+        assert_eq!(b.on_snapshot(105, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { dropped: 1, applied: 0 });
+        assert_eq!(b.on_futures_diff(107, 109, 104, &[], &[]), DiffOutcome::SnapshotTooOld);
+        assert!(b.poll_snapshot_request());
+    }
+
+    #[test]
+    fn futures_keeps_the_highest_id_and_buffer_rules() {
+        // A snapshot behind what the book applied is too old, whatever the new buffer holds.
+        let mut b = fbook();
+        b.on_futures_diff(100, 104, 95, &[], &[]);
+        assert!(synced(b.on_snapshot(101, &[l(10, 1)], &[l(11, 1)])));
+        assert_eq!(b.on_futures_diff(150, 200, 104, &[], &[]), DiffOutcome::Applied);
+        // A broken diff that starts before what was applied: the new buffer alone would take a
+        // snapshot at 195, which is behind the book's 200.
+        assert_eq!(b.on_futures_diff(190, 210, 195, &[], &[]), DiffOutcome::Gap);
+        assert!(b.poll_snapshot_request());
+        assert_eq!(b.on_snapshot(195, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::TooOld);
+        assert_eq!(b.on_snapshot(205, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::Synced { dropped: 0, applied: 1 });
+        assert_eq!(b.last_update_id(), 210);
+        // Two snapshots in a row too old for a first diff far ahead restart the buffer.
+        let mut b = fbook();
+        b.on_futures_diff(999_999, 999_999, 999_990, &[], &[]);
+        assert_eq!(b.on_snapshot(10, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::TooOld);
+        assert_eq!(b.on_snapshot(11, &[l(10, 1)], &[l(11, 1)]), SnapshotOutcome::TooOld);
+        assert_eq!((b.counters().buffer_restarts, b.buffered()), (1, 0));
+        // The buffer is bounded.
+        let mut b = OrderBook::new(
+            BookConfig { max_buffered_diffs: 3, procedure: Procedure::UsdM, ..BookConfig::default() },
+            TickSize::new(1_000_000),
+        );
+        for i in 0..5 {
+            b.on_futures_diff(i * 2 + 1, i * 2 + 2, i * 2, &[l(1, 1)], &[]);
+        }
+        assert!(b.buffered() <= 3);
+        assert_eq!(b.counters().buffer_overflows, 1);
+    }
+
+    #[test]
+    fn a_spot_book_does_not_look_at_pu() {
+        let mut b = book();
+        assert_eq!(b.procedure(), Procedure::Spot);
+        b.on_futures_diff(100, 104, 0, &[], &[]);
+        assert!(synced(b.on_snapshot(101, &[l(10, 1)], &[l(11, 1)])));
+        assert_eq!(b.on_futures_diff(105, 106, 12345, &[], &[]), DiffOutcome::Applied);
+        assert_eq!(b.on_futures_diff(108, 109, 106, &[], &[]), DiffOutcome::Gap, "spot's own U > id+1 rule");
+    }
+
+    /// A USDⓈ-M futures exchange for the property test: one level set or removed per update id,
+    /// ids skipped between diffs (updates the stream never shows), every state kept by id.
+    struct FuturesModel {
+        bids: std::collections::BTreeMap<i64, i64>,
+        asks: std::collections::BTreeMap<i64, i64>,
+        id: u64,
+        /// `u` of the last diff sent (`pu` of the next).
+        last_u: u64,
+        history: std::collections::BTreeMap<u64, (ModelSide, ModelSide)>,
+    }
+
+    /// One side of a model state: `(price in ticks, qty)`, prices ascending.
+    type ModelSide = Vec<(i64, i64)>;
+
+    /// A snapshot as fetched: `lastUpdateId`, bids, asks.
+    type FSnap = (u64, Vec<RawLevel>, Vec<RawLevel>);
+
+    /// A futures diff as sent: `U`, `u`, `pu`, bids, asks.
+    type FDiff = (u64, u64, u64, Vec<RawLevel>, Vec<RawLevel>);
+
+    impl FuturesModel {
+        fn new() -> FuturesModel {
+            let mut m = FuturesModel {
+                bids: (0..10).map(|i| (1000 - i, 5)).collect(),
+                asks: (0..10).map(|i| (1001 + i, 5)).collect(),
+                id: 100,
+                last_u: 100,
+                history: Default::default(),
+            };
+            m.record();
+            m
+        }
+
+        fn record(&mut self) {
+            let side = |s: &std::collections::BTreeMap<i64, i64>| s.iter().map(|(&p, &q)| (p, q)).collect();
+            self.history.insert(self.id, (side(&self.bids), side(&self.asks)));
+        }
+
+        /// A snapshot at id `at` (one the model has been at), in Binance's order.
+        fn snapshot_at(&self, at: u64) -> FSnap {
+            let (b, a) = &self.history[&at];
+            (at, b.iter().rev().map(|&(p, q)| l(p, q)).collect(), a.iter().map(|&(p, q)| l(p, q)).collect())
+        }
+
+        /// Skips `skip` ids, then makes `n` updates (the last one's level per price is sent).
+        fn advance(&mut self, skip: u64, n: u8, seed: u64) -> FDiff {
+            self.id += skip;
+            let first = self.id + 1;
+            let (mut bids, mut asks) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
+            let mut r = seed;
+            for _ in 0..n {
+                r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let off = ((r >> 40) % 12) as i64;
+                let qty = ((r >> 20) % 4) as i64;
+                let (book, out, price) = if r >> 63 == 0 {
+                    (&mut self.bids, &mut bids, 1000 - off)
+                } else {
+                    (&mut self.asks, &mut asks, 1001 + off)
+                };
+                if qty == 0 {
+                    book.remove(&price);
+                } else {
+                    book.insert(price, qty);
+                }
+                out.insert(price, qty);
+                self.id += 1;
+                self.record();
+            }
+            let pu = self.last_u;
+            self.last_u = self.id;
+            let raw = |m: std::collections::BTreeMap<i64, i64>| m.into_iter().map(|(p, q)| l(p, q)).collect();
+            (first, self.id, pu, raw(bids), raw(asks))
+        }
+    }
+
+    fn fcheck(b: &OrderBook, m: &FuturesModel, last: &mut u64) -> Result<(), String> {
+        if !b.is_synced() {
+            return Ok(());
+        }
+        let id = b.last_update_id();
+        if id < *last {
+            return Err(format!("went back from {last} to {id}"));
+        }
+        *last = id;
+        let Some((bids, asks)) = m.history.get(&id) else { return Err(format!("synced at {id}, never a state")) };
+        // Ascending, as the model keeps them (the ladder lists bids best first).
+        let side = |s| {
+            let mut v: Vec<(i64, i64)> = b.ladder().levels(s).into_iter().map(|l| (l.tick, l.qty)).collect();
+            v.sort_unstable();
+            v
+        };
+        if &side(Side::Bid) != bids || &side(Side::Ask) != asks {
+            return Err(format!(
+                "synced at {id} but differs: {:?} {:?} vs {bids:?} {asks:?}",
+                side(Side::Bid),
+                side(Side::Ask)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Plays futures steps: `(kind, a, b)` with kind 0..8 a diff of `1 + a%3` updates after
+    /// `b%4` skipped ids (kind 7 with a snapshot inside it), 8 a drop, 9 a repeat, 10 a swap, 11+ a
+    /// snapshot now delivered `a%4` diffs later.
+    fn run_futures(steps: &[(u8, u8, u8)]) -> Result<(), String> {
+        let mut m = FuturesModel::new();
+        let mut b = fbook();
+        let (mut last, mut dropping, mut swapping) = (0u64, false, false);
+        let (mut prev, mut held): (Option<FDiff>, Option<FDiff>) = (None, None);
+        let mut pending: Vec<(u8, FSnap)> = vec![];
+        let deliver = |b: &mut OrderBook, d: &FDiff| {
+            let _ = b.on_futures_diff(d.0, d.1, d.2, &d.3, &d.4);
+        };
+        for (i, &(kind, x, y)) in steps.iter().enumerate() {
+            match kind {
+                0..=7 => {
+                    let d =
+                        m.advance(u64::from(y % 4), 1 + x % 3, ((i as u64) << 16) | (u64::from(x) << 8) | u64::from(y));
+                    if kind == 7 {
+                        // Taken while the diff was being gathered: at an id inside it.
+                        let at = d.0 + u64::from(y) % (d.1 - d.0 + 1);
+                        pending.push((1 + x % 3, m.snapshot_at(at)));
+                    }
+                    if dropping {
+                        dropping = false;
+                    } else if swapping {
+                        swapping = false;
+                        held = Some(d);
+                        continue;
+                    } else {
+                        deliver(&mut b, &d);
+                        if let Some(h) = held.take() {
+                            deliver(&mut b, &h);
+                        }
+                        prev = Some(d);
+                    }
+                    for p in &mut pending {
+                        p.0 = p.0.saturating_sub(1);
+                    }
+                    while let Some(i) = pending.iter().position(|p| p.0 == 0) {
+                        let (_, (id, bids, asks)) = pending.remove(i);
+                        let _ = b.poll_snapshot_request();
+                        let _ = b.on_snapshot(id, &bids, &asks);
+                        fcheck(&b, &m, &mut last)?;
+                    }
+                }
+                8 => dropping = true,
+                9 => {
+                    if let Some(d) = &prev {
+                        deliver(&mut b, d);
+                    }
+                }
+                10 => swapping = true,
+                _ => pending.push((x % 4, m.snapshot_at(m.id))),
+            }
+            fcheck(&b, &m, &mut last)?;
+        }
+        // Faults over: a diff, a snapshot inside the next one, and one more diff bring it back.
+        if let Some(h) = held.take() {
+            deliver(&mut b, &h);
+        }
+        let d = m.advance(1, 1, 3);
+        deliver(&mut b, &d);
+        let d = m.advance(2, 3, 5);
+        deliver(&mut b, &d);
+        let (id, bids, asks) = m.snapshot_at(d.0 + 1);
+        let _ = b.poll_snapshot_request();
+        let _ = b.on_snapshot(id, &bids, &asks);
+        let d = m.advance(3, 1, 7);
+        deliver(&mut b, &d);
+        if !b.is_synced() || b.last_update_id() != m.id {
+            return Err(format!(
+                "after a clean snapshot: {:?} at {}, exchange at {}",
+                b.state(),
+                b.last_update_id(),
+                m.id
+            ));
+        }
+        fcheck(&b, &m, &mut last)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+        /// Random futures streams with drops, repeats, swaps and late snapshots (some taken inside
+        /// a diff): a synced book always equals the exchange at its id, and it recovers.
+        #[test]
+        fn a_synced_futures_book_always_equals_the_exchange(
+            steps in proptest::collection::vec((0u8..14, proptest::prelude::any::<u8>(), proptest::prelude::any::<u8>()), 1..150)
+        ) {
+            run_futures(&steps).map_err(proptest::test_runner::TestCaseError::fail)?;
+        }
     }
 
     #[test]
