@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::book::Diff;
+use crate::book::{Diff, Level};
 
 /// What kind of stream an event belongs to; faults such as "drop the next diff" key on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +132,42 @@ pub(crate) struct MarketEvent {
     pub payload: Payload,
     /// Set on the symbol's primary depth stream: the reference book applies it on publication.
     pub reference: Option<Arc<Diff>>,
+    /// What the payload says, structured, for the binary (SBE) encoder. Read only by
+    /// `sbe::encode_event` until the binary endpoint (a later step of issue 12) serves it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fields: Fields,
+}
+
+/// A market event's content as values rather than JSON text: what `sbe::encode_event` turns into
+/// an SBE frame. Times are not here: like the JSON template's, they are stamped at send time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fields {
+    /// Nothing structured: aggTrades (the SBE streams have none) and replayed frames.
+    Opaque,
+    /// A depth diff (`@depth@100ms` or `@depth`).
+    Depth(Arc<Diff>),
+    /// One `@trade`; its trade time is `trade_lag_us` before the event time.
+    Trade {
+        /// `t`.
+        id: u64,
+        /// `p`, 1e-8 units.
+        price: i64,
+        /// `q`, 1e-8 units.
+        qty: i64,
+        /// `m`.
+        buyer_is_maker: bool,
+        /// `E - T`, microseconds.
+        trade_lag_us: i64,
+    },
+    /// A `@bookTicker`.
+    BookTicker {
+        /// `u`.
+        update_id: u64,
+        /// `b`, `B`.
+        bid: Level,
+        /// `a`, `A`.
+        ask: Level,
+    },
 }
 
 #[cfg(test)]

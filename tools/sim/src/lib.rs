@@ -34,6 +34,7 @@ mod market;
 mod replay;
 mod rest;
 pub mod rng;
+pub mod sbe;
 mod server;
 pub mod symbols;
 mod synth;

@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 use crate::book::{Diff, History, Level, LiveBook};
 use crate::decimal::parse_units;
-use crate::event::{MarketEvent, Payload, StreamKind, StreamRegistry};
+use crate::event::{Fields, MarketEvent, Payload, StreamKind, StreamRegistry};
 use crate::hub::SymbolBook;
 use crate::market::Source;
 use crate::symbols::SymbolSpec;
@@ -402,6 +402,7 @@ pub(crate) fn load(paths: &[PathBuf], streams: &mut StreamRegistry, history_diff
                             kind,
                             payload: template(&data),
                             reference: reference.take(),
+                            fields: Fields::Opaque,
                         },
                     });
                     events.push(Timed {
@@ -412,6 +413,7 @@ pub(crate) fn load(paths: &[PathBuf], streams: &mut StreamRegistry, history_diff
                             kind: StreamKind::Depth,
                             payload: depth_payload(&sym, &merged),
                             reference: None,
+                            fields: Fields::Opaque,
                         },
                     });
                     continue;
@@ -426,6 +428,7 @@ pub(crate) fn load(paths: &[PathBuf], streams: &mut StreamRegistry, history_diff
                 kind,
                 payload: template(&data),
                 reference,
+                fields: Fields::Opaque,
             },
         });
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::book::{push_levels, Diff, Level, LiveBook};
 use crate::decimal::push_units;
-use crate::event::{MarketEvent, Payload, StreamId, StreamKind};
+use crate::event::{Fields, MarketEvent, Payload, StreamId, StreamKind};
 use crate::rng::Rng;
 use crate::symbols::SymbolSpec;
 
@@ -184,6 +184,7 @@ impl Synth {
                     stream: self.streams.depth100,
                     kind: StreamKind::Depth,
                     payload: depth_payload(&self.spec.symbol, &diff),
+                    fields: Fields::Depth(diff.clone()),
                     reference: Some(diff),
                 },
             });
@@ -194,7 +195,7 @@ impl Synth {
         if self.steps % 10 == 0 {
             if let Some(first) = self.acc_first.take() {
                 let acc = std::mem::take(&mut self.acc);
-                let diff = diff_of(first, self.next_id - 1, &acc);
+                let diff = Arc::new(diff_of(first, self.next_id - 1, &acc));
                 out.push(Timed {
                     at_ns: at,
                     event: MarketEvent {
@@ -203,6 +204,7 @@ impl Synth {
                         kind: StreamKind::Depth,
                         payload: depth_payload(&self.spec.symbol, &diff),
                         reference: None,
+                        fields: Fields::Depth(diff),
                     },
                 });
             }
@@ -415,6 +417,7 @@ impl Synth {
                         kind: StreamKind::BookTicker,
                         payload: book_ticker_payload(&self.spec.symbol, id, b, a),
                         reference: None,
+                        fields: Fields::BookTicker { update_id: id, bid: b, ask: a },
                     },
                 });
             }
@@ -442,6 +445,7 @@ impl Synth {
             kind: StreamKind::Trade,
             payload: p,
             reference: None,
+            fields: Fields::Trade { id, price, qty, buyer_is_maker: m, trade_lag_us: TRADE_LAG_US },
         }
     }
 
@@ -470,6 +474,7 @@ impl Synth {
             kind: StreamKind::AggTrade,
             payload: p,
             reference: None,
+            fields: Fields::Opaque,
         }
     }
 
