@@ -98,11 +98,18 @@ pub(crate) fn valid_stream(name: &str) -> bool {
     }
 }
 
+/// `<symbol>@bestBidAsk`: a stream only the SBE endpoint has.
+fn valid_sbe_only_stream(name: &str) -> bool {
+    name.strip_suffix("@bestBidAsk").is_some_and(|sym| valid_stream(&format!("{sym}@trade")))
+}
+
 /// Handles one text frame from the client. `max_streams` (0: no limit) is Binance's
 /// streams-per-connection limit (1024): a SUBSCRIBE that would take the connection past it is
 /// refused whole, in the documented error shape, and changes nothing. Binance does not document
 /// what it does there; this is the simulator's choice.
-pub(crate) fn handle(text: &str, subs: &mut Subscriptions, max_streams: usize) -> Outcome {
+///
+/// `sbe`: the connection is on the `stream-sbe` endpoint, which also takes `<symbol>@bestBidAsk`.
+pub(crate) fn handle(text: &str, subs: &mut Subscriptions, max_streams: usize, sbe: bool) -> Outcome {
     let raw: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return error(3, &format!("Invalid JSON: {e}"), "null"),
@@ -125,7 +132,7 @@ pub(crate) fn handle(text: &str, subs: &mut Subscriptions, max_streams: usize) -
             let mut names = Vec::with_capacity(params.len());
             for p in &params {
                 match p.as_str() {
-                    Some(s) if valid_stream(s) => names.push(s.to_string()),
+                    Some(s) if valid_stream(s) || (sbe && valid_sbe_only_stream(s)) => names.push(s.to_string()),
                     _ => return error(2, "Invalid request: invalid stream", &id),
                 }
             }
@@ -195,7 +202,7 @@ mod tests {
     use super::*;
 
     fn run(text: &str, subs: &mut Subscriptions) -> String {
-        handle(text, subs, 1024).reply
+        handle(text, subs, 1024, false).reply
     }
 
     #[test]
@@ -286,16 +293,16 @@ mod tests {
     #[test]
     fn subscribe_past_the_stream_limit_is_refused_whole() {
         let mut s = Subscriptions { names: vec!["a@trade".into(), "b@trade".into()], combined: true };
-        let o = handle(r#"{"method":"SUBSCRIBE","params":["b@trade","c@trade","c@trade"],"id":1}"#, &mut s, 3);
+        let o = handle(r#"{"method":"SUBSCRIBE","params":["b@trade","c@trade","c@trade"],"id":1}"#, &mut s, 3, false);
         assert_eq!((o.error, o.too_many_streams, o.reply.as_str()), (false, false, r#"{"result":null,"id":1}"#));
-        let o = handle(r#"{"method":"SUBSCRIBE","params":["d@trade","a@trade"],"id":2}"#, &mut s, 3);
+        let o = handle(r#"{"method":"SUBSCRIBE","params":["d@trade","a@trade"],"id":2}"#, &mut s, 3, false);
         assert!(o.error && o.too_many_streams && !o.changed);
         assert_eq!(
             o.reply,
             r#"{"code":2,"msg":"Invalid request: too many streams: 4 would be subscribed, at most 3 per connection"}"#
         );
         assert_eq!(s.names, ["a@trade", "b@trade", "c@trade"], "unchanged");
-        let o = handle(r#"{"method":"SUBSCRIBE","params":["d@trade"],"id":3}"#, &mut s, 0);
+        let o = handle(r#"{"method":"SUBSCRIBE","params":["d@trade"],"id":3}"#, &mut s, 0, false);
         assert!(!o.error, "0: no limit");
     }
 
@@ -314,5 +321,17 @@ mod tests {
         for bad in ["BTCUSDT@depth", "btcusdt", "btcusdt@foo", "@trade", "btcusdt@depth7", "btc usdt@trade"] {
             assert!(!valid_stream(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn best_bid_ask_is_a_stream_of_the_sbe_endpoint_only() {
+        let req = r#"{"method":"SUBSCRIBE","params":["btcusdt@bestBidAsk"],"id":1}"#;
+        let mut s = Subscriptions { names: vec![], combined: false };
+        assert!(handle(req, &mut s, 0, false).error, "not a JSON stream");
+        assert!(s.names.is_empty());
+        let o = handle(req, &mut s, 0, true);
+        assert!(!o.error && o.changed, "{}", o.reply);
+        assert_eq!(s.names, ["btcusdt@bestBidAsk"]);
+        assert!(!valid_sbe_only_stream("BTCUSDT@bestBidAsk") && !valid_sbe_only_stream("@bestBidAsk"));
     }
 }

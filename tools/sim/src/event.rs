@@ -132,9 +132,8 @@ pub(crate) struct MarketEvent {
     pub payload: Payload,
     /// Set on the symbol's primary depth stream: the reference book applies it on publication.
     pub reference: Option<Arc<Diff>>,
-    /// What the payload says, structured, for the binary (SBE) encoder. Read only by
-    /// `sbe::encode_event` until the binary endpoint (a later step of issue 12) serves it.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// What the payload says, structured, for the binary (SBE) encoder: `sbe::encode_event`
+    /// turns it into the frame the `stream-sbe` endpoint sends.
     pub fields: Fields,
 }
 

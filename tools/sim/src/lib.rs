@@ -127,6 +127,13 @@ pub struct SimConfig {
     pub poll_interval: Duration,
     /// A blocked websocket/REST write longer than this drops the client. Default 10 s.
     pub write_timeout: Duration,
+    /// Play `stream-sbe.binance.com` instead of `stream.binance.com`: every websocket upgrade
+    /// (same `/ws/...` and `/stream?streams=...` paths, as on Binance, where only the host
+    /// differs) must carry an `X-MBX-APIKEY` header (else 401 with a JSON body) and market events
+    /// go out as SBE binary frames: `<symbol>@depth` (the 100 ms diffs), `@trade`, `@bestBidAsk`
+    /// (the bookTicker moments). Control replies and `serverShutdown` stay JSON text. REST is
+    /// unchanged. Default false: JSON streams exactly as before.
+    pub sbe: bool,
 }
 
 impl Default for SimConfig {
@@ -147,6 +154,7 @@ impl Default for SimConfig {
             rest_ban_max: Duration::from_secs(3 * 24 * 3600),
             poll_interval: Duration::from_millis(5),
             write_timeout: Duration::from_secs(10),
+            sbe: false,
         }
     }
 }
@@ -241,6 +249,7 @@ impl Sim {
             ConnConfig {
                 poll_interval: config.poll_interval.max(Duration::from_millis(1)),
                 write_timeout: config.write_timeout,
+                sbe: config.sbe,
             },
         ));
 

@@ -18,7 +18,8 @@
 //! SBE streams send them.
 //!
 //! Encoding writes into a caller's `Vec<u8>`, cleared first and reused, so after warm-up it does
-//! not allocate. It is not the websocket endpoint: serving these frames is a later step.
+//! not allocate. The websocket endpoint that sends these frames is `ws` on a simulator started
+//! with `SimConfig::sbe`.
 
 use std::fmt;
 
@@ -325,9 +326,6 @@ pub fn encode_best_bid_ask(m: &BestBidAsk<'_>, scale: Scale, out: &mut Vec<u8>) 
 /// JSON): a depth diff becomes a `DepthDiffStreamEvent`, a trade a `TradesStreamEvent` of one
 /// trade, a bookTicker a `BestBidAskStreamEvent`. `None` (and `out` cleared) for events the SBE
 /// streams do not carry (aggTrades) or that hold no structured fields (replayed frames).
-///
-/// The binary endpoint that will call it is a later step of issue 12; until then only tests do.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn encode_event(
     event: &MarketEvent,
     symbol: &str,

@@ -202,6 +202,14 @@ fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
     if !is_upgrade(head) {
         return bad(&mut io, 426, "Websocket upgrade required.");
     }
+    if server.conn_cfg.sbe && head.header("x-mbx-apikey").is_none_or(|k| k.trim().is_empty()) {
+        // Binance's SBE stream page requires the header but does not document the refusal; a
+        // 401 naming the problem, with -2014 (its "API-key format invalid" code).
+        Counters::bump(&server.hub.counters.http_bad_requests);
+        let body = "{\"code\":-2014,\"msg\":\"API key required: send it in the X-MBX-APIKEY header.\"}";
+        let _ = http::write_response(&mut io, 401, &[], body, false);
+        return;
+    }
     let params = match ws::parse_target(head.path(), &head.query()) {
         Ok(p) => p,
         Err(msg) => return bad(&mut io, 400, msg),

@@ -38,6 +38,21 @@ pub(crate) struct ConnConfig {
     pub poll_interval: Duration,
     /// A blocked write longer than this drops the client.
     pub write_timeout: Duration,
+    /// The `stream-sbe` endpoint: market events as SBE binary frames (`SimConfig::sbe`).
+    pub sbe: bool,
+}
+
+/// On the SBE endpoint, the published stream a subscribed name reads: `@depth` is the fastest
+/// diff stream the simulator has (`@depth@100ms`; Binance's is 20 ms), `@bestBidAsk` the
+/// bookTicker moments, `@trade` itself. Anything else (`@depth20` included, not served yet) maps
+/// to a name nothing publishes.
+fn sbe_source(name: &str) -> String {
+    match name.split_once('@') {
+        Some((sym, "depth")) => format!("{sym}@depth@100ms"),
+        Some((sym, "bestBidAsk")) => format!("{sym}@bookTicker"),
+        Some((sym, "trade")) => format!("{sym}@trade"),
+        _ => format!("{name}@sbe-unserved"),
+    }
 }
 
 /// What the URL asked for.
@@ -157,6 +172,10 @@ struct Conn<'a> {
     rng: Rng,
     out: String,
     first_symbol_lower: String,
+    /// Reused SBE frame buffer.
+    sbe_out: Vec<u8>,
+    /// Uppercase symbols by market index, for SBE frames.
+    symbols: Vec<String>,
 }
 
 /// Serves an upgraded connection until it ends; returns why it ended (already counted). `own`
@@ -173,6 +192,7 @@ pub(crate) fn serve(
     let ws = WebSocket::from_raw_socket(io, Role::Server, None);
     let cursor = hub.join_reader(id);
     let first_symbol_lower = lock(&hub.books).first().map(|b| b.spec.lower()).unwrap_or_else(|| "btcusdt".into());
+    let symbols = if cfg.sbe { lock(&hub.books).iter().map(|b| b.spec.symbol.clone()).collect() } else { Vec::new() };
     let mut conn = Conn {
         hub,
         id,
@@ -201,6 +221,8 @@ pub(crate) fn serve(
         rng: Rng::new(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now_us() as u64),
         out: String::with_capacity(4096),
         first_symbol_lower,
+        sbe_out: Vec::new(),
+        symbols,
     };
     Counters::bump(&hub.counters.ws_connections);
     conn.resolve();
@@ -220,7 +242,7 @@ impl Conn<'_> {
             .names
             .iter()
             .map(|n| {
-                let id = reg.intern(n);
+                let id = if self.cfg.sbe { reg.intern(&sbe_source(n)) } else { reg.intern(n) };
                 (id, Arc::from(n.as_str()))
             })
             .collect();
@@ -493,6 +515,26 @@ impl Conn<'_> {
                     continue;
                 }
             }
+            if self.cfg.sbe {
+                let symbol = self.symbols.get(ev.symbol).map_or("", String::as_str);
+                let mut buf = std::mem::take(&mut self.sbe_out);
+                let ok = matches!(
+                    crate::sbe::encode_event(ev, symbol, now, crate::sbe::Scale::Coarsest, &mut buf),
+                    Some(Ok(()))
+                );
+                let r = if ok { self.ws.write(Message::Binary(Bytes::copy_from_slice(&buf))) } else { Ok(()) };
+                self.sbe_out = buf;
+                r.map_err(|e| write_failed(&e))?;
+                if ok {
+                    wrote = true;
+                    self.sent += 1;
+                    Counters::bump(&self.hub.counters.messages_sent);
+                    if late {
+                        Counters::bump(&self.hub.counters.lagged_messages);
+                    }
+                }
+                continue;
+            }
             let mut out = std::mem::take(&mut self.out);
             out.clear();
             if self.subs.combined {
@@ -696,7 +738,7 @@ impl Conn<'_> {
                 Ok(Message::Text(t)) => {
                     Counters::bump(&self.hub.counters.control_requests);
                     let max_streams = self.hub.faults.max_streams.load(std::sync::atomic::Ordering::Relaxed);
-                    let o = control::handle(t.as_str(), &mut self.subs, max_streams as usize);
+                    let o = control::handle(t.as_str(), &mut self.subs, max_streams as usize, self.cfg.sbe);
                     if o.error {
                         Counters::bump(&self.hub.counters.control_errors);
                     }

@@ -1,0 +1,168 @@
+//! The `stream-sbe` endpoint (`SimConfig::sbe`) as a client sees it on the wire: the upgrade needs
+//! an `X-MBX-APIKEY` header, and market events come as binary frames, one SBE message each. The
+//! SBE header is checked byte by byte here (this crate's tests do not use tickfeed's decoder).
+
+mod util;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use tickfeed_sim::{MarketSource, Pacing, Sim, SimConfig, SimHandle};
+use util::{connect, RawWs};
+
+fn sbe_sim() -> SimHandle {
+    Sim::start(SimConfig {
+        tls: false,
+        sbe: true,
+        source: MarketSource::Synthetic { symbols: vec!["btcusdt".into()], seed: 7 },
+        pacing: Pacing::Rate(5_000),
+        levels_per_side: 300,
+        ..SimConfig::default()
+    })
+    .unwrap()
+}
+
+/// Sends an upgrade for `target` with `extra` header lines; returns the stream and the answer's
+/// head (up to the blank line).
+fn upgrade(sim: &SimHandle, target: &str, extra: &str) -> (util::Stream, String) {
+    let mut s = connect(sim);
+    let req = format!(
+        "GET {target} HTTP/1.1\r\nHost: stream-sbe.binance.com:9443\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    s.flush().unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    (s, String::from_utf8(head).unwrap())
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+#[test]
+fn sbe_streams_send_binary_frames_with_sbe_headers() {
+    let sim = sbe_sim();
+    let (s, head) = upgrade(&sim, "/stream?streams=btcusdt@depth/btcusdt@trade", "X-MBX-APIKEY: test-ed25519-key\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws = RawWs { s };
+    let (mut diffs, mut trades) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (diffs < 3 || trades < 3) && Instant::now() < deadline {
+        let f = ws.read_frame().unwrap();
+        if f.opcode == 0x9 {
+            continue; // a ping
+        }
+        assert_eq!(f.opcode, 0x2, "market data must be binary frames: {:?}", String::from_utf8_lossy(&f.payload));
+        assert!(f.fin);
+        let b = &f.payload;
+        assert!(b.len() >= 8, "{b:?}");
+        let (block_length, template, schema, version) = (u16_at(b, 0), u16_at(b, 2), u16_at(b, 4), u16_at(b, 6));
+        assert_eq!(&b[4..6], &[1, 0], "schemaId 1, little-endian");
+        assert_eq!((schema, version), (1, 0));
+        // The symbol is the varString8 that ends every message.
+        assert!(b.ends_with(b"\x07BTCUSDT"), "{b:?}");
+        match template {
+            10003 => {
+                assert_eq!(block_length, 26, "DepthDiffStreamEvent root block");
+                let first = u64::from_le_bytes(b[16..24].try_into().unwrap());
+                let last = u64::from_le_bytes(b[24..32].try_into().unwrap());
+                assert!(first <= last && first > 0, "{first}..{last}");
+                diffs += 1;
+            }
+            10000 => {
+                assert_eq!(block_length, 18, "TradesStreamEvent root block");
+                // groupSizeEncoding: blockLength 25, numInGroup 1.
+                assert_eq!(u16_at(b, 26), 25);
+                assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 1);
+                trades += 1;
+            }
+            t => panic!("unexpected templateId {t} for @depth/@trade"),
+        }
+        // eventTime is microseconds since the epoch.
+        let event_time = i64::from_le_bytes(b[8..16].try_into().unwrap());
+        assert!(event_time > 1_600_000_000_000_000, "{event_time}");
+    }
+    assert!(diffs >= 3 && trades >= 3, "diffs {diffs}, trades {trades}");
+}
+
+#[test]
+fn best_bid_ask_is_served_on_the_raw_form() {
+    let sim = sbe_sim();
+    let (s, head) = upgrade(&sim, "/ws/btcusdt@bestBidAsk", "X-MBX-APIKEY: k\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws = RawWs { s };
+    let f = loop {
+        let f = ws.read_frame().unwrap();
+        if f.opcode != 0x9 {
+            break f;
+        }
+    };
+    assert_eq!(f.opcode, 0x2);
+    assert_eq!((u16_at(&f.payload, 0), u16_at(&f.payload, 2), u16_at(&f.payload, 4)), (50, 10001, 1));
+}
+
+#[test]
+fn live_subscribe_replies_in_json_text_then_streams_binary() {
+    let sim = sbe_sim();
+    let (s, head) = upgrade(&sim, "/ws", "X-MBX-APIKEY: k\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws = RawWs { s };
+    ws.send(0x1, br#"{"method":"SUBSCRIBE","params":["btcusdt@bestBidAsk"],"id":1}"#).unwrap();
+    let mut replied = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "no bestBidAsk frame after the reply");
+        let f = ws.read_frame().unwrap();
+        match f.opcode {
+            0x9 => continue,
+            0x1 => {
+                assert!(!replied);
+                assert_eq!(f.payload, br#"{"result":null,"id":1}"#);
+                replied = true;
+            }
+            0x2 => {
+                assert!(replied, "the reply comes before the stream's first event");
+                assert_eq!(u16_at(&f.payload, 2), 10001);
+                break;
+            }
+            op => panic!("opcode {op}"),
+        }
+    }
+}
+
+#[test]
+fn an_sbe_upgrade_without_the_api_key_is_refused() {
+    let sim = sbe_sim();
+    for extra in ["", "X-MBX-APIKEY: \r\n"] {
+        let (mut s, head) = upgrade(&sim, "/ws/btcusdt@depth", extra);
+        assert!(head.starts_with("HTTP/1.1 401 Unauthorized"), "{head}");
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        assert!(body.contains("X-MBX-APIKEY"), "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["code"], -2014);
+    }
+}
+
+#[test]
+fn json_streams_ignore_the_sbe_switch_when_off() {
+    let sim = Sim::start(SimConfig { tls: false, levels_per_side: 300, ..SimConfig::default() }).unwrap();
+    // No key needed, and text frames as before.
+    let (s, head) = upgrade(&sim, "/ws/btcusdt@depth@100ms", "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws = RawWs { s };
+    let f = loop {
+        let f = ws.read_frame().unwrap();
+        if f.opcode != 0x9 {
+            break f;
+        }
+    };
+    assert_eq!(f.opcode, 0x1);
+    assert!(f.payload.starts_with(b"{\"e\":\"depthUpdate\""), "{:?}", String::from_utf8_lossy(&f.payload));
+}
