@@ -44,11 +44,12 @@ pub(crate) struct ConnConfig {
 
 /// On the SBE endpoint, the published stream a subscribed name reads: `@depth` is the fastest
 /// diff stream the simulator has (`@depth@100ms`; Binance's is 20 ms), `@bestBidAsk` the
-/// bookTicker moments, `@trade` itself. Anything else (`@depth20` included, not served yet) maps
-/// to a name nothing publishes.
+/// bookTicker moments, `@trade` itself. `@depth20` is sent on each `@depth@100ms` diff, from the
+/// reference book after it (Binance: every 50 ms). Anything else maps to a name nothing
+/// publishes.
 fn sbe_source(name: &str) -> String {
     match name.split_once('@') {
-        Some((sym, "depth")) => format!("{sym}@depth@100ms"),
+        Some((sym, "depth" | "depth20")) => format!("{sym}@depth@100ms"),
         Some((sym, "bestBidAsk")) => format!("{sym}@bookTicker"),
         Some((sym, "trade")) => format!("{sym}@trade"),
         _ => format!("{name}@sbe-unserved"),
@@ -176,6 +177,8 @@ struct Conn<'a> {
     sbe_out: Vec<u8>,
     /// Uppercase symbols by market index, for SBE frames.
     symbols: Vec<String>,
+    /// SBE endpoint: the diff streams whose diffs each trigger a `@depth20` snapshot.
+    depth20: std::collections::HashSet<StreamId>,
 }
 
 /// Serves an upgraded connection until it ends; returns why it ended (already counted). `own`
@@ -223,6 +226,7 @@ pub(crate) fn serve(
         first_symbol_lower,
         sbe_out: Vec::new(),
         symbols,
+        depth20: std::collections::HashSet::new(),
     };
     Counters::bump(&hub.counters.ws_connections);
     conn.resolve();
@@ -237,10 +241,14 @@ impl Conn<'_> {
     /// registry entry, where `Faults::connections` and per-symbol drops read them.
     fn resolve(&mut self) {
         let mut reg = lock(&self.hub.streams);
+        let sbe = self.cfg.sbe;
+        let is_depth20 = |n: &str| sbe && n.split_once('@').is_some_and(|(_, s)| s == "depth20");
+        self.depth20 = self.subs.names.iter().filter(|n| is_depth20(n)).map(|n| reg.intern(&sbe_source(n))).collect();
         self.names = self
             .subs
             .names
             .iter()
+            .filter(|n| !is_depth20(n))
             .map(|n| {
                 let id = if self.cfg.sbe { reg.intern(&sbe_source(n)) } else { reg.intern(n) };
                 (id, Arc::from(n.as_str()))
@@ -395,7 +403,7 @@ impl Conn<'_> {
             self.delayed.push_back(Delayed { due, taken_us, what: Pending::Inject(f) });
         }
         for ev in batch {
-            if self.names.contains_key(&ev.stream) {
+            if self.names.contains_key(&ev.stream) || self.depth20.contains(&ev.stream) {
                 self.delayed.push_back(Delayed { due, taken_us, what: Pending::Event(ev) });
             }
         }
@@ -492,6 +500,11 @@ impl Conn<'_> {
         let now = taken_us;
         let mut wrote = false;
         for ev in batch {
+            if self.depth20.contains(&ev.stream) && self.send_depth20(ev, now)? {
+                wrote = true;
+                self.sent += 1;
+                Counters::bump(&self.hub.counters.messages_sent);
+            }
             let Some(name) = self.names.get(&ev.stream).cloned() else {
                 continue;
             };
@@ -571,6 +584,23 @@ impl Conn<'_> {
             self.ws.flush().map_err(|e| write_failed(&e))?;
         }
         Ok(())
+    }
+
+    /// SBE endpoint: writes the `@depth20` snapshot (`DepthSnapshotStreamEvent`) of the reference
+    /// book right after the diff `ev`, stamped `now_us`. False when nothing was written (not a
+    /// diff, or the reference state is no longer held).
+    fn send_depth20(&mut self, ev: &MarketEvent, now_us: i64) -> Result<bool, Disconnect> {
+        let crate::event::Fields::Depth(diff) = &ev.fields else { return Ok(false) };
+        let Some(symbol) = self.symbols.get(ev.symbol) else { return Ok(false) };
+        let Some(book) = self.hub.reference_book(symbol, diff.last_id) else { return Ok(false) };
+        let snap = crate::sbe::DepthSnapshot::of_book(&book, crate::sbe::DEPTH20_LEVELS, now_us);
+        let mut buf = std::mem::take(&mut self.sbe_out);
+        buf.clear();
+        let ok = crate::sbe::encode_depth_snapshot(&snap, crate::sbe::Scale::Coarsest, &mut buf).is_ok();
+        let r = if ok { self.ws.write(Message::Binary(Bytes::copy_from_slice(&buf))) } else { Ok(()) };
+        self.sbe_out = buf;
+        r.map_err(|e| write_failed(&e))?;
+        Ok(ok)
     }
 
     /// Writes one text message, split into frames when the fragmentation fault is on.

@@ -108,6 +108,56 @@ fn best_bid_ask_is_served_on_the_raw_form() {
 }
 
 #[test]
+fn depth20_snapshots_follow_the_diffs() {
+    let sim = sbe_sim();
+    let (s, head) = upgrade(&sim, "/stream?streams=btcusdt@depth20/btcusdt@depth", "X-MBX-APIKEY: k\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws = RawWs { s };
+    let mut last_diff = None;
+    let mut pending = None;
+    let mut checked = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while checked < 3 {
+        assert!(Instant::now() < deadline, "too few depth20 snapshots");
+        let f = ws.read_frame().unwrap();
+        if f.opcode == 0x9 {
+            continue;
+        }
+        assert_eq!(f.opcode, 0x2);
+        let b = &f.payload;
+        match u16_at(b, 2) {
+            10003 => {
+                let last = u64::from_le_bytes(b[24..32].try_into().unwrap());
+                if let Some(snap) = pending.take() {
+                    assert_eq!(snap, last, "the snapshot is the book after the diff sent with it");
+                    checked += 1;
+                }
+                last_diff = Some(last);
+            }
+            10002 => {
+                assert_eq!(u16_at(b, 0), 18, "DepthSnapshotStreamEvent root block");
+                let id = u64::from_le_bytes(b[16..24].try_into().unwrap());
+                // bids: groupSize16Encoding (blockLength 16, numInGroup 20) after the 26 bytes.
+                assert_eq!((u16_at(b, 26), u16_at(b, 28)), (16, 20));
+                let asks_at = 30 + 20 * 16;
+                assert_eq!((u16_at(b, asks_at), u16_at(b, asks_at + 2)), (16, 20));
+                assert!(b.ends_with(b"\x07BTCUSDT"));
+                if let Some(prev) = last_diff {
+                    assert!(id > prev, "snapshot {id} after diff {prev}");
+                }
+                // One price exponent for the message: best bid mantissa below best ask's.
+                let bid = i64::from_le_bytes(b[30..38].try_into().unwrap());
+                let ask = i64::from_le_bytes(b[asks_at + 4..asks_at + 12].try_into().unwrap());
+                assert!(0 < bid && bid < ask, "{bid} {ask}");
+                // Sent right before the diff that led to it.
+                pending = Some(id);
+            }
+            t => panic!("templateId {t}"),
+        }
+    }
+}
+
+#[test]
 fn live_subscribe_replies_in_json_text_then_streams_binary() {
     let sim = sbe_sim();
     let (s, head) = upgrade(&sim, "/ws", "X-MBX-APIKEY: k\r\n");
