@@ -35,6 +35,11 @@ pub struct SimArgs {
     #[arg(long)]
     pub plain: bool,
 
+    /// Serve the websocket as Binance's SBE stream endpoint (stream-sbe): binary frames, and an
+    /// X-MBX-APIKEY header required on the upgrade; REST stays JSON
+    #[arg(long)]
+    pub sbe: bool,
+
     /// Write the CA certificate a client must trust (tickfeed run --ca-file PEM); needs TLS
     #[arg(long, value_name = "PEM", conflicts_with = "plain")]
     pub cert_out: Option<PathBuf>,
@@ -247,6 +252,7 @@ impl SimArgs {
         SimConfig {
             listen: self.listen,
             tls: !self.plain,
+            sbe: self.sbe,
             source,
             pacing,
             levels_per_side: self.levels,
@@ -370,6 +376,8 @@ mod tests {
         let c = p(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9443");
         assert!(c.tls);
+        assert!(!c.sbe, "JSON streams unless --sbe");
+        assert!(p(&["--sbe"]).unwrap().sbe);
         assert_eq!(c.source, MarketSource::Synthetic { symbols: vec!["btcusdt".into()], seed: 1 });
         assert_eq!(c.pacing, Pacing::RealTime);
         assert_eq!(c.levels_per_side, 3000);
