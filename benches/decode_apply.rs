@@ -14,14 +14,14 @@
 //!
 //! Needs ../shared/data/binance (or $TICKFEED_DATA); without it the benches print why and exit.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::PathBuf;
 use tickfeed::binance::{decode_depth, decode_snapshot, split_envelope, Envelope, LevelBuf};
 use tickfeed::book::fixed::{parse_units_str, TickSize};
 use tickfeed::book::{Ladder, LadderConfig, Side};
-use tickfeed::capture::load_recording;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
 
@@ -36,17 +36,7 @@ struct Data {
 }
 
 fn load() -> Option<Data> {
-    let dir = std::env::var_os("TICKFEED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/binance"));
-    let path = dir.join("btcusdt_20240808.gz");
-    let lines = match load_recording(&path) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("SKIP benches: {}: {e}", path.display());
-            return None;
-        }
-    };
+    let Some(lines) = common::btcusdt_0808("benches") else { return None };
     let mut d = Data { depth: vec![], snapshot: vec![], lines: vec![], levels: 0 };
     let mut bufs = LevelBuf::default();
     for (recv_ns, json) in lines {

@@ -21,16 +21,16 @@
 //! (or $TICKFEED_DATA); without it the bench prints why and exits. On a shared 2-core VM the
 //! figures move by tens of percent from run to run: compare within one run.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use std::path::PathBuf;
 use tickfeed::binance::{
     decode_agg_trade, decode_book_ticker, decode_depth, decode_snapshot, decode_trade, split_envelope, Envelope,
     LevelBuf,
 };
 use tickfeed::book::fixed::{parse_units, parse_units_slow, TickSize};
 use tickfeed::book::{Ladder, LadderConfig, Side};
-use tickfeed::capture::load_recording;
 use tickfeed::ws::{Decoder, Limits};
 
 /// Byte strings stored back to back in one buffer, in recording order, as frames sit in a read
@@ -77,17 +77,7 @@ struct Data {
 }
 
 fn load() -> Option<Data> {
-    let dir = std::env::var_os("TICKFEED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/binance"));
-    let path = dir.join("btcusdt_20240808.gz");
-    let lines = match load_recording(&path) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("SKIP benches: {}: {e}", path.display());
-            return None;
-        }
-    };
+    let Some(lines) = common::btcusdt_0808("benches") else { return None };
     let mut d = Data::default();
     let s = |v: &serde_json::Value| v.as_str().expect("a decimal string").as_bytes().to_vec();
     for (_, json) in lines {
@@ -127,7 +117,7 @@ fn load() -> Option<Data> {
         }
     }
     if d.depth.len() == 0 || d.trade.len() == 0 || d.book_ticker.len() == 0 || d.snapshot.is_empty() {
-        eprintln!("SKIP benches: {} lacks a stream or the snapshot", path.display());
+        eprintln!("SKIP benches: btcusdt_20240808.gz lacks a stream or the snapshot");
         return None;
     }
     Some(d)

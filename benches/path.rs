@@ -25,8 +25,9 @@
 //! Needs ../shared/data/binance (or $TICKFEED_DATA); without it the bench prints why and exits.
 //! `cargo bench --bench path`.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,7 +38,6 @@ use rustls::{
     SupportedProtocolVersion,
 };
 use tickfeed::binance::{split_envelope, Envelope};
-use tickfeed::capture::load_recording;
 use tickfeed::net::{Opened, RecordLayer};
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
@@ -53,17 +53,7 @@ struct Data {
 }
 
 fn load() -> Option<Data> {
-    let dir = std::env::var_os("TICKFEED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/binance"));
-    let path = dir.join("btcusdt_20240808.gz");
-    let lines = match load_recording(&path) {
-        Ok(l) => l,
-        Err(e) => {
-            println!("SKIP bench path: {}: {e}", path.display());
-            return None;
-        }
-    };
+    let Some(lines) = common::btcusdt_0808("bench path") else { return None };
     let mut d = Data { warm: vec![], depth: vec![] };
     let mut synced = false;
     for (ns, json) in lines {
@@ -77,7 +67,7 @@ fn load() -> Option<Data> {
         }
     }
     if !synced || d.depth.is_empty() {
-        println!("SKIP bench path: no snapshot line followed by depth frames in {}", path.display());
+        println!("SKIP bench path: no snapshot line followed by depth frames in btcusdt_20240808.gz");
         return None;
     }
     Some(d)

@@ -18,12 +18,13 @@
 //! `tick` and, on overflow, `record`); compression is off (it runs on another thread at rotation,
 //! and the whole file is one hourly period). Needs ../shared/data/binance (or $TICKFEED_DATA).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tickfeed::binance::{parse_stream_name, split_envelope, Envelope, StreamKind};
-use tickfeed::capture::load_recording;
 use tickfeed::capture::{Recorder, RecorderConfig};
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
@@ -32,17 +33,7 @@ use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
 type Line = (i64, Option<StreamKind>, Vec<u8>);
 
 fn load() -> Option<Vec<Line>> {
-    let dir = std::env::var_os("TICKFEED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/binance"));
-    let path = dir.join("btcusdt_20240808.gz");
-    let lines = match load_recording(&path) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("SKIP benches: {}: {e}", path.display());
-            return None;
-        }
-    };
+    let lines = common::btcusdt_0808("benches")?;
     let mut out = Vec::with_capacity(lines.len());
     for (recv_ns, json) in lines {
         let kind = match split_envelope(&json).ok()? {

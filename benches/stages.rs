@@ -9,11 +9,11 @@
 //!
 //! Needs ../shared/data/binance (or $TICKFEED_DATA); without it the pipeline group is skipped.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tickfeed::capture::load_recording;
 use tickfeed::net::tsc::StageClock;
 use tickfeed::output::{OutputMode, Stage, Stats};
 use tickfeed::pipeline::{FrameOutcome, Pipeline, PipelineConfig};
@@ -34,17 +34,7 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    let dir = std::env::var_os("TICKFEED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/binance"));
-    let path = dir.join("btcusdt_20240808.gz");
-    let lines = match load_recording(&path) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("SKIP pipeline benches: {}: {e}", path.display());
-            return;
-        }
-    };
+    let Some(lines) = common::btcusdt_0808("pipeline benches") else { return };
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(lines.len() as u64));
     g.sample_size(10);
