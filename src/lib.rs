@@ -20,6 +20,8 @@
 //! - [`live`]: the live event loop (`tickfeed run`): connections, snapshots, timers.
 //! - [`notice`]: what the layers below the drivers tell a person (gaps, resyncs, mismatches, ...),
 //!   as values the drivers write through one rate-limited log.
+//! - [`wire`]: the fan-out record set (books and trades as fixed-layout binary records) and the
+//!   replica that rebuilds books from them.
 //! - [`cmd`]: the command drivers (`run`, `replay`, `demo`, `sim`), the only code that prints.
 //!
 //! Everything between "a complete websocket text payload" and "a line in the output buffer" is
@@ -38,6 +40,7 @@ pub mod net;
 pub mod notice;
 pub mod output;
 pub mod pipeline;
+pub mod wire;
 pub mod ws;
 
 #[cfg(test)]

@@ -1,0 +1,246 @@
+//! Books rebuilt from records: what `tickfeed subscribe` runs, and what the tests compare with
+//! the publisher's `--dump-book`.
+//!
+//! A replica installs a [`SnapshotRec`] and applies each [`DiffRec`] whose `prev_id` is the
+//! replica's update id, so it equals the publisher's book at every id it reports, whatever was
+//! lost on the way: a diff that does not continue the replica's id (a record lost, a resync on
+//! the publisher's side) leaves the replica waiting for the next snapshot, counted, and never
+//! applies to the wrong book. Sequence numbers count what was lost per kind.
+//!
+//! Pure: records in, state out.
+
+use std::collections::BTreeMap;
+
+use super::{DiffRec, Header, Kind, Record, SeqCheck, SeqOutcome, SnapshotRec, StatusRec, SyncStatus, TopRec, KINDS};
+use crate::book::fixed::{Ticks, Units};
+
+/// The most levels a replica holds on one side; a bus that would grow it further (a publisher
+/// it does not understand) makes it drop the book and wait for a snapshot, counted.
+pub const MAX_REPLICA_LEVELS: usize = 50_000;
+
+/// Where a replica's book stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaState {
+    /// No book yet, or the last one was dropped: waiting for a snapshot.
+    Waiting,
+    /// Equal to the publisher's book at [`Replica::update_id`]. `partial` when it came from a
+    /// top-N snapshot: the levels beyond N are unknown.
+    Synced {
+        /// From a top-N snapshot.
+        partial: bool,
+    },
+}
+
+/// What one record did to a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The book changed (a snapshot installed or a diff applied).
+    Book,
+    /// A top of book was taken (the replica keeps the last one).
+    Top,
+    /// A trade was taken.
+    Trade,
+    /// Nothing changed: a diff already in the book, a record for a book not held, a status.
+    Nothing,
+    /// The book was dropped; it waits for a snapshot.
+    Dropped(DropCause),
+}
+
+/// Why a replica dropped its book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropCause {
+    /// A diff did not continue the replica's id: something between was lost.
+    Discontinuous,
+    /// The publisher said the book is resyncing or saw a gap.
+    PublisherResync,
+    /// More than [`MAX_REPLICA_LEVELS`] levels on a side.
+    TooManyLevels,
+}
+
+/// Counters of a replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplicaCounters {
+    /// Records taken, any kind.
+    pub records: u64,
+    /// Records whose sequence numbers were skipped, summed over kinds.
+    pub lost: u64,
+    /// Records numbered at or below one already seen (repeats, or a publisher restart).
+    pub behind: u64,
+    /// Snapshots installed.
+    pub snapshots: u64,
+    /// Diffs applied.
+    pub diffs: u64,
+    /// Times the book was dropped.
+    pub drops: u64,
+}
+
+/// One symbol's book, rebuilt from records.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    state: ReplicaState,
+    update_id: u64,
+    tick: i64,
+    bids: BTreeMap<Ticks, Units>,
+    asks: BTreeMap<Ticks, Units>,
+    last_top: Option<TopRec>,
+    seqs: [SeqCheck; KINDS],
+    counters: ReplicaCounters,
+}
+
+impl Default for Replica {
+    fn default() -> Self {
+        Replica::new()
+    }
+}
+
+impl Replica {
+    /// A replica waiting for its first snapshot.
+    pub fn new() -> Replica {
+        Replica {
+            state: ReplicaState::Waiting,
+            update_id: 0,
+            tick: 1,
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            last_top: None,
+            seqs: [SeqCheck::default(); KINDS],
+            counters: ReplicaCounters::default(),
+        }
+    }
+
+    /// Where the book stands.
+    pub fn state(&self) -> ReplicaState {
+        self.state
+    }
+    /// The book's update id (meaningful while synced).
+    pub fn update_id(&self) -> u64 {
+        self.update_id
+    }
+    /// The tick size of the last record with one, 1e-8 units.
+    pub fn tick(&self) -> i64 {
+        self.tick
+    }
+    /// Counters.
+    pub fn counters(&self) -> &ReplicaCounters {
+        &self.counters
+    }
+    /// The last top-of-book record taken.
+    pub fn last_top(&self) -> Option<&TopRec> {
+        self.last_top.as_ref()
+    }
+
+    /// Bids, best first: (price ticks, quantity units).
+    pub fn bids(&self) -> impl Iterator<Item = (Ticks, Units)> + '_ {
+        self.bids.iter().rev().map(|(&p, &q)| (p, q))
+    }
+    /// Asks, best first.
+    pub fn asks(&self) -> impl Iterator<Item = (Ticks, Units)> + '_ {
+        self.asks.iter().map(|(&p, &q)| (p, q))
+    }
+    /// Best bid and ask of the rebuilt book, while synced.
+    pub fn best(&self) -> Option<(Option<(Ticks, Units)>, Option<(Ticks, Units)>)> {
+        match self.state {
+            ReplicaState::Synced { .. } => Some((self.bids().next(), self.asks().next())),
+            ReplicaState::Waiting => None,
+        }
+    }
+
+    /// Takes one record of this symbol.
+    pub fn on_record(&mut self, h: &Header, r: &Record<'_>) -> Applied {
+        self.counters.records += 1;
+        match self.seqs[h.kind as usize - 1].on(h.seq) {
+            SeqOutcome::Next => {}
+            SeqOutcome::Lost { lost } => self.counters.lost += lost,
+            SeqOutcome::Behind => self.counters.behind += 1,
+        }
+        match r {
+            Record::Snapshot(s) => self.install(s),
+            Record::Diff(d) => self.apply(d),
+            Record::Status(s) => self.status(s),
+            Record::Top(t) => {
+                self.last_top = Some(*t);
+                Applied::Top
+            }
+            Record::Trade(_) => Applied::Trade,
+            Record::Symbol(s) => {
+                if s.tick > 0 {
+                    self.tick = s.tick;
+                }
+                Applied::Nothing
+            }
+        }
+    }
+
+    fn drop_book(&mut self, cause: DropCause) -> Applied {
+        self.state = ReplicaState::Waiting;
+        self.bids.clear();
+        self.asks.clear();
+        self.counters.drops += 1;
+        Applied::Dropped(cause)
+    }
+
+    fn install(&mut self, s: &SnapshotRec<'_>) -> Applied {
+        // An older snapshot than the book held (a repeat, or one overtaken on the way) changes
+        // nothing: the book is already past it.
+        if matches!(self.state, ReplicaState::Synced { .. }) && s.update_id < self.update_id {
+            return Applied::Nothing;
+        }
+        if s.bids.len() > MAX_REPLICA_LEVELS || s.asks.len() > MAX_REPLICA_LEVELS {
+            return self.drop_book(DropCause::TooManyLevels);
+        }
+        self.bids.clear();
+        self.asks.clear();
+        for (p, q) in s.bids.iter().filter(|l| l.1 != 0) {
+            self.bids.insert(p, q);
+        }
+        for (p, q) in s.asks.iter().filter(|l| l.1 != 0) {
+            self.asks.insert(p, q);
+        }
+        self.tick = s.tick.max(1);
+        self.update_id = s.update_id;
+        self.state = ReplicaState::Synced { partial: s.depth != 0 };
+        self.counters.snapshots += 1;
+        Applied::Book
+    }
+
+    fn apply(&mut self, d: &DiffRec<'_>) -> Applied {
+        if self.state == ReplicaState::Waiting {
+            return Applied::Nothing;
+        }
+        if d.last_id <= self.update_id {
+            // Already in the book (the snapshot was taken after it).
+            return Applied::Nothing;
+        }
+        if d.prev_id != self.update_id {
+            return self.drop_book(DropCause::Discontinuous);
+        }
+        for (side, levels) in [(&mut self.bids, d.bids), (&mut self.asks, d.asks)] {
+            for (p, q) in levels.iter() {
+                if q == 0 {
+                    side.remove(&p);
+                } else {
+                    side.insert(p, q);
+                }
+            }
+        }
+        if self.bids.len() > MAX_REPLICA_LEVELS || self.asks.len() > MAX_REPLICA_LEVELS {
+            return self.drop_book(DropCause::TooManyLevels);
+        }
+        self.update_id = d.last_id;
+        self.counters.diffs += 1;
+        Applied::Book
+    }
+
+    fn status(&mut self, s: &StatusRec) -> Applied {
+        match s.status {
+            SyncStatus::Synced => Applied::Nothing,
+            SyncStatus::Resyncing | SyncStatus::Gap => match self.state {
+                ReplicaState::Waiting => Applied::Nothing,
+                ReplicaState::Synced { .. } => self.drop_book(DropCause::PublisherResync),
+            },
+        }
+    }
+}
+
+/// The kinds a full-book replica needs (`tickfeed subscribe` subscribes to these).
+pub const BOOK_KINDS: [Kind; 4] = [Kind::Symbol, Kind::Snapshot, Kind::Diff, Kind::Status];
