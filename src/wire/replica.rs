@@ -18,6 +18,9 @@ use crate::book::fixed::{Ticks, Units};
 /// it does not understand) makes it drop the book and wait for a snapshot, counted.
 pub const MAX_REPLICA_LEVELS: usize = 50_000;
 
+/// A best level: (price ticks, quantity units).
+pub type Best = Option<(Ticks, Units)>;
+
 /// Where a replica's book stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplicaState {
@@ -138,7 +141,7 @@ impl Replica {
         self.asks.iter().map(|(&p, &q)| (p, q))
     }
     /// Best bid and ask of the rebuilt book, while synced.
-    pub fn best(&self) -> Option<(Option<(Ticks, Units)>, Option<(Ticks, Units)>)> {
+    pub fn best(&self) -> Option<(Best, Best)> {
         match self.state {
             ReplicaState::Synced { .. } => Some((self.bids().next(), self.asks().next())),
             ReplicaState::Waiting => None,
