@@ -18,6 +18,7 @@
 //! Pure byte functions: no I/O, no clock.
 
 pub mod replica;
+pub mod tap;
 
 use crate::book::fixed::{Ticks, Units};
 
@@ -594,17 +595,32 @@ impl Encoder {
         B: ExactSizeIterator<Item = (Ticks, Units)>,
         A: ExactSizeIterator<Item = (Ticks, Units)>,
     {
-        let len = levels_len(Kind::Snapshot, bids.len(), asks.len())?;
+        self.snapshot_head(out, symbol, head, bids.len(), asks.len())?;
+        push_levels(out, bids);
+        push_levels(out, asks);
+        Ok(())
+    }
+
+    /// Appends a [`SnapshotRec`]'s header and fixed part for `bids` and `asks` levels; the
+    /// caller then appends exactly that many levels with [`push_level`], bids first, best first
+    /// (for a book walked by callback, without collecting its levels first).
+    pub fn snapshot_head(
+        &mut self,
+        out: &mut Vec<u8>,
+        symbol: u32,
+        head: SnapshotHead,
+        bids: usize,
+        asks: usize,
+    ) -> Result<(), EncodeError> {
+        let len = levels_len(Kind::Snapshot, bids, asks)?;
         self.header(out, Kind::Snapshot, symbol, len);
         for v in [head.update_id as i64, head.recv_ns, head.tick] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        out.extend_from_slice(&(bids.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(asks.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(bids as u32).to_le_bytes());
+        out.extend_from_slice(&(asks as u32).to_le_bytes());
         out.extend_from_slice(&head.depth.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
-        push_levels(out, bids);
-        push_levels(out, asks);
         Ok(())
     }
 
@@ -681,9 +697,14 @@ fn levels_len(kind: Kind, bids: usize, asks: usize) -> Result<usize, EncodeError
 
 fn push_levels(out: &mut Vec<u8>, levels: impl Iterator<Item = (Ticks, Units)>) {
     for (p, q) in levels {
-        out.extend_from_slice(&p.to_le_bytes());
-        out.extend_from_slice(&q.to_le_bytes());
+        push_level(out, p, q);
     }
+}
+
+/// Appends one level (price ticks, quantity units): see [`Encoder::snapshot_head`].
+pub fn push_level(out: &mut Vec<u8>, price: Ticks, qty: Units) {
+    out.extend_from_slice(&price.to_le_bytes());
+    out.extend_from_slice(&qty.to_le_bytes());
 }
 
 /// A consumer's check of one symbol's sequence numbers.

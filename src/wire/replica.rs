@@ -166,7 +166,8 @@ impl Replica {
             }
             Record::Trade(_) => Applied::Trade,
             Record::Symbol(s) => {
-                if s.tick > 0 {
+                // The grid of a book not held yet; a held book keeps its snapshot's.
+                if s.tick > 0 && self.state == ReplicaState::Waiting {
                     self.tick = s.tick;
                 }
                 Applied::Nothing
@@ -214,7 +215,9 @@ impl Replica {
             // Already in the book (the snapshot was taken after it).
             return Applied::Nothing;
         }
-        if d.prev_id != self.update_id {
+        // Another id, or another grid (the publisher's book was rebuilt on a finer tick):
+        // not this book's next diff.
+        if d.prev_id != self.update_id || d.tick != self.tick {
             return self.drop_book(DropCause::Discontinuous);
         }
         for (side, levels) in [(&mut self.bids, d.bids), (&mut self.asks, d.asks)] {

@@ -399,3 +399,112 @@ proptest! {
         prop_assert_eq!(out, rec);
     }
 }
+
+mod tap {
+    use super::super::tap::{KindSet, Tap, TapConfig};
+    use super::*;
+    use crate::binance::RawLevel;
+    use crate::book::fixed::TickSize;
+    use crate::book::ladder::Side;
+    use crate::book::sync::{BookConfig, DiffOutcome, OrderBook};
+
+    fn l(p: i64, q: i64) -> RawLevel {
+        RawLevel { price: p * 1_000_000, qty: q }
+    }
+
+    fn replay_into(rep: &mut Replica, tap: &mut Tap) {
+        feed(rep, tap.pending());
+        tap.clear();
+    }
+
+    fn book_levels(b: &OrderBook, side: Side) -> Vec<(i64, i64)> {
+        b.ladder().levels(side).into_iter().map(|l| (l.tick, l.qty)).collect()
+    }
+
+    /// The tap's records rebuild the book it saw, through a resync.
+    #[test]
+    fn a_tapped_book_is_rebuilt_by_a_replica_through_a_resync() {
+        let mut book = OrderBook::new(BookConfig::default(), TickSize::new(1_000_000));
+        let mut tap = Tap::new(TapConfig::default(), 1 << 16);
+        let mut rep = Replica::new();
+        tap.symbol(0, "BTCUSDT", book.tick(), Some(1_000), 2);
+        // Buffered, then synced by a snapshot.
+        assert_eq!(book.on_diff(9, 11, &[l(100, 3)], &[]), DiffOutcome::Buffered);
+        book.on_snapshot(10, &[l(100, 5), l(99, 1)], &[l(101, 2), l(103, 1)]);
+        tap.state(0, &book, 1, false, 0);
+        assert!(book.is_synced());
+        let mut prev = book.last_update_id();
+        let mut diff = |book: &mut OrderBook, tap: &mut Tap, f: u64, t: u64, b: &[RawLevel], a: &[RawLevel]| {
+            let out = book.on_diff(f, t, b, a);
+            if out == DiffOutcome::Applied {
+                tap.diff(0, book, f, prev, 5, 6, b, a);
+                tap.top(0, book, 5, 6);
+                prev = book.last_update_id();
+            }
+            tap.state(0, book, 6, matches!(out, DiffOutcome::Gap), 0);
+            out
+        };
+        assert_eq!(diff(&mut book, &mut tap, 12, 12, &[l(99, 0)], &[l(102, 4)]), DiffOutcome::Applied);
+        replay_into(&mut rep, &mut tap);
+        assert_eq!(rep.update_id(), book.last_update_id());
+        assert_eq!(rep.bids().collect::<Vec<_>>(), book_levels(&book, Side::Bid));
+        assert_eq!(rep.asks().collect::<Vec<_>>(), book_levels(&book, Side::Ask));
+        let top = rep.last_top().copied().unwrap();
+        assert_eq!((top.bid, top.ask), (Some((100, 3)), Some((101, 2))));
+        // A gap: status gap, the book waits; the replica drops its book.
+        assert_eq!(diff(&mut book, &mut tap, 20, 21, &[l(98, 1)], &[]), DiffOutcome::Gap);
+        replay_into(&mut rep, &mut tap);
+        assert_eq!(rep.state(), ReplicaState::Waiting);
+        // Synced again: status synced + snapshot, and the replica follows.
+        book.on_snapshot(22, &[l(97, 7)], &[l(104, 1)]);
+        tap.state(0, &book, 7, false, 0);
+        replay_into(&mut rep, &mut tap);
+        assert_eq!(rep.state(), ReplicaState::Synced { partial: false });
+        assert_eq!(rep.update_id(), book.last_update_id());
+        assert_eq!(rep.bids().collect::<Vec<_>>(), book_levels(&book, Side::Bid));
+        assert_eq!(rep.counters().lost, 0);
+    }
+
+    #[test]
+    fn a_cut_snapshot_carries_the_top_levels_and_says_so() {
+        let mut book = OrderBook::new(BookConfig::default(), TickSize::new(1_000_000));
+        book.on_diff(11, 11, &[], &[]);
+        book.on_snapshot(10, &[l(100, 5), l(99, 1), l(98, 1)], &[l(101, 2), l(103, 1)]);
+        let mut tap = Tap::new(TapConfig { snapshot_depth: 2, ..TapConfig::default() }, 1024);
+        tap.snapshot(0, &book, 1);
+        let (_, r) = decode(tap.pending()).unwrap();
+        let Record::Snapshot(s) = r else { panic!() };
+        assert_eq!(s.depth, 2);
+        assert_eq!(s.bids.iter().collect::<Vec<_>>(), [(100, 5), (99, 1)]);
+        assert_eq!(s.asks.iter().collect::<Vec<_>>(), [(101, 2), (103, 1)]);
+    }
+
+    #[test]
+    fn kinds_not_asked_for_are_not_written_and_tops_only_on_change() {
+        let mut book = OrderBook::new(BookConfig::default(), TickSize::new(1_000_000));
+        book.on_diff(11, 11, &[], &[]);
+        book.on_snapshot(10, &[l(100, 5)], &[l(101, 2)]);
+        let mut tap = Tap::new(TapConfig { kinds: KindSet::NONE.with(Kind::Top), ..TapConfig::default() }, 1024);
+        tap.symbol(0, "BTCUSDT", book.tick(), None, 2);
+        tap.state(0, &book, 1, false, 0);
+        tap.trade(0, book.tick(), 1, 1, 1, 100_000_000, 1, false, false);
+        assert!(tap.pending().is_empty(), "no symbol, status, snapshot or trade");
+        tap.top(0, &book, 1, 1);
+        tap.top(0, &book, 1, 2);
+        let (h, _) = decode(tap.pending()).unwrap();
+        assert_eq!((h.kind, h.len as usize), (Kind::Top, tap.pending().len()), "one top: the second did not change");
+    }
+
+    #[test]
+    fn a_trade_off_the_grid_is_written_in_units() {
+        let mut tap = Tap::new(TapConfig::default(), 1024);
+        let tick = TickSize::new(1_000_000);
+        tap.trade(0, tick, 7, 1, 2, 123, 5, true, false);
+        let Record::Trade(t) = decode(tap.pending()).unwrap().1 else { panic!() };
+        assert_eq!((t.tick, t.price, t.buyer_maker), (1, 123, true));
+        tap.clear();
+        tap.trade(0, tick, 8, 1, 2, 200_000_000, 5, false, true);
+        let Record::Trade(t) = decode(tap.pending()).unwrap().1 else { panic!() };
+        assert_eq!((t.tick, t.price, t.aggregate), (1_000_000, 200, true));
+    }
+}
