@@ -17,6 +17,7 @@
 //!
 //! Pure byte functions: no I/O, no clock.
 
+pub mod json;
 pub mod replica;
 pub mod tap;
 
