@@ -22,6 +22,8 @@
 //!   as values the drivers write through one rate-limited log.
 //! - [`wire`]: the fan-out record set (books and trades as fixed-layout binary records) and the
 //!   replica that rebuilds books from them.
+//! - [`publish`]: the fan-out drivers (iceoryx2 on this host, NATS across machines) that carry
+//!   the [`wire`] records.
 //! - [`cmd`]: the command drivers (`run`, `replay`, `demo`, `sim`), the only code that prints.
 //!
 //! Everything between "a complete websocket text payload" and "a line in the output buffer" is
@@ -40,6 +42,7 @@ pub mod net;
 pub mod notice;
 pub mod output;
 pub mod pipeline;
+pub mod publish;
 pub mod wire;
 pub mod ws;
 
