@@ -24,6 +24,7 @@
 //!   replica that rebuilds books from them.
 //! - [`publish`]: the fan-out drivers (iceoryx2 on this host, NATS across machines) that carry
 //!   the [`wire`] records.
+//! - [`metrics`]: `--metrics`, Prometheus / OpenMetrics text from a helper thread.
 //! - [`cmd`]: the command drivers (`run`, `replay`, `demo`, `sim`), the only code that prints.
 //!
 //! Everything between "a complete websocket text payload" and "a line in the output buffer" is
@@ -38,6 +39,7 @@ pub mod book;
 pub mod capture;
 pub mod cmd;
 pub mod live;
+pub mod metrics;
 pub mod net;
 pub mod notice;
 pub mod output;

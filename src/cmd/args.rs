@@ -96,7 +96,7 @@ fn in_range<T: FromStr + PartialOrd + std::fmt::Display>(s: &str, lo: T, hi: T) 
     Ok(v)
 }
 
-fn secs(s: &str) -> Result<Secs, FlagError> {
+pub(crate) fn secs(s: &str) -> Result<Secs, FlagError> {
     let v: f64 = number(s)?;
     if v.is_finite() && (0.0..=1e9).contains(&v) {
         Ok(Secs(Duration::from_secs_f64(v)))

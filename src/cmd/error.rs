@@ -60,6 +60,8 @@ pub(crate) enum CmdError {
         /// Why it could not be.
         source: io::Error,
     },
+    /// `subscribe`: the bus could not be opened, or an exit file not written (the line says which).
+    Subscribe(String),
     /// `demo` or `sim` in a build without the `sim` feature.
     #[cfg_attr(feature = "sim", allow(dead_code))] // made only where the simulator is left out
     NoSimulator(&'static str),
@@ -90,6 +92,7 @@ impl std::fmt::Display for CmdError {
             CmdError::SimStart(e) => write!(f, "demo: cannot start the simulator: {e}"),
             CmdError::SimNoCertificate => f.write_str("demo: the simulator has no certificate"),
             CmdError::DemoCaFile { path, source } => write!(f, "demo: cannot write {}: {source}", path.display()),
+            CmdError::Subscribe(e) => write!(f, "subscribe: {e}"),
             CmdError::NoSimulator(cmd) => write!(
                 f,
                 "{cmd}: this build of tickfeed has no simulator (built without the `sim` feature; \

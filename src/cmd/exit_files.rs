@@ -89,7 +89,7 @@ pub(super) fn check_writable(a: &OutputArgs) -> Result<(), ExitFileError> {
     Ok(())
 }
 
-fn probe_file(path: &Path) -> io::Result<()> {
+pub(super) fn probe_file(path: &Path) -> io::Result<()> {
     if path.is_dir() {
         return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a folder"));
     }
@@ -101,7 +101,7 @@ fn probe_file(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn probe_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn probe_dir(dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let probe = dir.join(format!(".tickfeed-probe-{}", std::process::id()));
     OpenOptions::new().write(true).create_new(true).open(&probe)?;

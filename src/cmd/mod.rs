@@ -15,6 +15,7 @@ mod error;
 mod exit_files;
 mod replay;
 mod run;
+mod subscribe;
 mod summary;
 
 use std::ffi::OsString;
@@ -81,6 +82,12 @@ pub(crate) enum Command {
     #[cfg(not(feature = "sim"))]
     #[command(hide = true, disable_help_flag = true, disable_version_flag = true)]
     Demo(SimArgs),
+    /// Rebuild books from a bus that `tickfeed run --publish` feeds, and print them
+    ///
+    /// Follows the fan-out records (docs/wire.md) from iceoryx2 shared memory on this host or from
+    /// a NATS server. Each book starts from a snapshot record and applies each diff that continues
+    /// it; a lost record makes it wait for the next snapshot. Prints the same lines as `run`.
+    Subscribe(subscribe::SubscribeArgs),
     /// Print a shell completion script to stdout
     ///
     /// For example `tickfeed completions bash > ~/.local/share/bash-completion/completions/tickfeed`.
@@ -112,6 +119,7 @@ impl Command {
         match self {
             Command::Run(a) => run::run(a).map(|()| ExitCode::SUCCESS),
             Command::Replay(a) => replay::replay(a).map(|()| ExitCode::SUCCESS),
+            Command::Subscribe(a) => subscribe::subscribe(a).map(|()| ExitCode::SUCCESS),
             #[cfg(feature = "sim")]
             Command::Demo(a) => demo::demo(a).map(|()| ExitCode::SUCCESS),
             #[cfg(not(feature = "sim"))]

@@ -208,12 +208,7 @@ mod tests {
             enc.status(
                 &mut b,
                 i,
-                &crate::wire::StatusRec {
-                    status: crate::wire::SyncStatus::Synced,
-                    cause: 0,
-                    update_id: 1,
-                    recv_ns: 1,
-                },
+                &crate::wire::StatusRec { status: crate::wire::SyncStatus::Synced, cause: 0, update_id: 1, recv_ns: 1 },
             );
         }
         assert_eq!(count_records(&b), 3);

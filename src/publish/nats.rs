@@ -233,8 +233,11 @@ fn run(addr: String, venue: &'static str, format: Format, mut rx: rtrb::Consumer
                 // A dead server fills async-nats' queue and this waits, which fills the ring
                 // and the hot thread drops; the wait is cut in steps to see the stop.
                 loop {
-                    match tokio::time::timeout(Duration::from_millis(100), client.publish(subj.clone(), payload.clone()))
-                        .await
+                    match tokio::time::timeout(
+                        Duration::from_millis(100),
+                        client.publish(subj.clone(), payload.clone()),
+                    )
+                    .await
                     {
                         Ok(Ok(())) => {
                             sh.sent.fetch_add(1, Ordering::Relaxed);
