@@ -312,8 +312,8 @@ pub(crate) fn replica_json(symbol: &str, r: &Replica) -> String {
     o.extend_from_slice(symbol.as_bytes());
     o.extend_from_slice(b"\",\"lastUpdateId\":");
     push_u64(&mut o, r.update_id());
-    let sides: [(&[u8], Vec<(i64, i64)>); 2] =
-        [(b",\"bids\":[", r.bids().collect()), (b"],\"asks\":[", r.asks().collect())];
+    type Side<'a> = (&'a [u8], Vec<(i64, i64)>);
+    let sides: [Side<'_>; 2] = [(b",\"bids\":[", r.bids().collect()), (b"],\"asks\":[", r.asks().collect())];
     for (key, levels) in sides {
         o.extend_from_slice(key);
         for (i, (p, q)) in levels.into_iter().enumerate() {
