@@ -38,6 +38,7 @@ pub mod net;
 pub mod notice;
 pub mod output;
 pub mod pipeline;
+pub mod venue;
 pub mod ws;
 
 #[cfg(test)]
