@@ -376,6 +376,19 @@ impl Pipeline {
         s.ticker_ids.reset();
     }
 
+    /// Forgets the ids of one symbol's stream (its connection was lost, and it carried no depth:
+    /// a futures `/market` connection): the next event of it starts it again. A book is reset by
+    /// [`Self::reset_symbol`] only.
+    pub fn reset_stream(&mut self, symbol: usize, kind: StreamKind) {
+        let Some(s) = self.symbols.get_mut(symbol) else { return };
+        match kind {
+            StreamKind::Trade => s.trade_ids.reset(),
+            StreamKind::AggTrade => s.agg_ids.reset(),
+            StreamKind::BookTicker => s.ticker_ids.reset(),
+            StreamKind::Depth => {}
+        }
+    }
+
     fn bad(&mut self, e: DecodeError, frame: &[u8]) -> FrameOutcome {
         self.stats.bad_messages += 1;
         self.notices.push(Notice::BadMessage {
