@@ -129,3 +129,61 @@ fn a_depth_limit_futures_does_not_take_is_one_line() {
         "tickfeed: --depth-limit 5000: USDⓈ-M futures snapshots take at most 1000 levels (limits 5, 10, 20, 50, 100, 500, 1000)"
     );
 }
+
+/// Writes tests/data/usdm/sim_btcusdt_usdm.txt.gz (a `--record` capture of the futures simulator
+/// with one `pu` break, merged into one file of `<ns> <frame>` lines by receive time) and
+/// sim_btcusdt_usdm.reference.json (the simulator's reference book at the recording's last
+/// diff), which tests/replay_usdm.rs replays. Run by hand to regenerate:
+/// `cargo test --test live_usdm -- --ignored regenerate_the_futures_recording_fixture`.
+#[test]
+#[ignore = "writes the committed fixture"]
+fn regenerate_the_futures_recording_fixture() {
+    let _one = util::serial();
+    let sim = util::sim_usdm(false, &["btcusdt"]);
+    let rec = util::temp_dir("usdm-fixture-rec");
+    let args = RunArgs::against(&sim).streams("depth,trade,bookTicker").duration(3.0).record(&rec);
+    let run = start("usdm-fixture", args.flag("--record-compress", "none"));
+    sim_rest(&sim, 2);
+    std::thread::sleep(Duration::from_millis(800));
+    sim.faults().drop_next_diff();
+    util::wait_until("a diff dropped", WAIT, || sim.counters().gaps_injected == 1);
+    sim_rest(&sim, 3);
+    let (_, s, dir) = finish(run);
+    assert_eq!(s["gaps"], 1);
+    let id = util::assert_dump_matches(&sim, &dir, "BTCUSDT");
+    // The capture's files, merged by receive time (stable: a GET line stays before its body).
+    let mut lines: Vec<(u64, usize, String)> = Vec::new();
+    let mut files = Vec::new();
+    for kind in ["orderbook", "trades", "bookTickers"] {
+        let mut stack = vec![rec.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.parent().unwrap().ends_with(kind) {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    for (n, f) in files.iter().enumerate() {
+        for l in std::fs::read_to_string(f).unwrap().lines() {
+            let ns: u64 = l.split(' ').next().unwrap().parse().unwrap();
+            lines.push((ns, n, l.to_string()));
+        }
+    }
+    lines.sort_by_key(|(ns, n, _)| (*ns, *n));
+    let mut text = String::new();
+    for (_, _, l) in &lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/usdm");
+    let gz = std::fs::File::create(out.join("sim_btcusdt_usdm.txt.gz")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::best());
+    std::io::Write::write_all(&mut enc, text.as_bytes()).unwrap();
+    enc.finish().unwrap();
+    let reference = sim.reference_book("BTCUSDT", id).unwrap().to_dump_json();
+    std::fs::write(out.join("sim_btcusdt_usdm.reference.json"), format!("{reference}\n")).unwrap();
+}

@@ -145,3 +145,22 @@ fn an_unknown_venue_is_a_one_line_error() {
     assert!(done.stderr.contains("unknown venue 'coinm' (expected spot or usdm)"), "{}", done.stderr);
     assert_eq!(done.stderr.trim().lines().count(), 1, "{}", done.stderr);
 }
+
+/// A recording of the futures simulator (tests/data/usdm/sim_btcusdt_usdm.txt.gz, written by
+/// `live_usdm::regenerate_the_futures_recording_fixture`): thousands of lines, ids that skip, one
+/// diff dropped on the wire. Replayed, the book ends equal to the simulator's own reference book
+/// (saved beside it when it was recorded), after one gap and one resync from the recorded
+/// snapshot.
+#[test]
+fn a_recording_of_the_futures_simulator_replays_to_its_reference_book() {
+    let (st, dump) = replay_usdm("usdm-sim", &[&fixture("sim_btcusdt_usdm.txt.gz")]);
+    let want = std::fs::read_to_string(fixture("sim_btcusdt_usdm.reference.json")).unwrap();
+    assert!(dump == want, "the replayed book differs from the simulator's reference");
+    assert_eq!(st["gaps"], 1);
+    assert_eq!(st["resyncs"], 1);
+    assert_eq!(st["bad_messages"], 0);
+    assert!(st["depth_updates"].as_u64().unwrap() > 200, "{st}");
+    assert!(st["trades"].as_u64().unwrap() > 1000, "{st}");
+    assert!(st["book_ticker_checks"].as_u64().unwrap() > 0, "{st}");
+    assert_eq!(st["book_ticker_mismatches"], 0);
+}
