@@ -1,4 +1,5 @@
-//! tickfeed: a single-threaded, low-latency Binance spot market-data feed handler.
+//! tickfeed: a single-threaded, low-latency Binance market-data feed handler (spot, and USDⓈ-M
+//! futures with `--venue usdm`).
 //!
 //! The layers, in the order bytes flow through them:
 //!
@@ -20,6 +21,8 @@
 //! - [`live`]: the live event loop (`tickfeed run`): connections, snapshots, timers.
 //! - [`notice`]: what the layers below the drivers tell a person (gaps, resyncs, mismatches, ...),
 //!   as values the drivers write through one rate-limited log.
+//! - [`venue`]: Binance spot or USDⓈ-M futures (`--venue`): hosts, REST paths and weights, stream
+//!   tiers, the book procedure.
 //! - [`cmd`]: the command drivers (`run`, `replay`, `demo`, `sim`), the only code that prints.
 //!
 //! Everything between "a complete websocket text payload" and "a line in the output buffer" is

@@ -1,4 +1,5 @@
-//! tickfeed-sim: a Binance spot market-data exchange simulator on loopback.
+//! tickfeed-sim: a Binance spot (or, with `SimConfig::venue`, USDⓈ-M futures) market-data
+//! exchange simulator on loopback.
 //!
 //! It serves Binance-shaped websocket streams (`/stream?streams=...`, `/ws/<name>`) and REST
 //! (`/api/v3/depth`, `/api/v3/exchangeInfo`) on one address, over TLS (a throwaway CA generated at
