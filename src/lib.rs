@@ -1,4 +1,5 @@
-//! tickfeed: a single-threaded, low-latency Binance spot market-data feed handler.
+//! tickfeed: a single-threaded, low-latency Binance market-data feed handler (spot, and USDⓈ-M
+//! futures with `--venue usdm`).
 //!
 //! The layers, in the order bytes flow through them:
 //!
@@ -25,6 +26,8 @@
 //! - [`publish`]: the fan-out drivers (iceoryx2 on this host, NATS across machines) that carry
 //!   the [`wire`] records.
 //! - [`metrics`]: `--metrics`, Prometheus / OpenMetrics text from a helper thread.
+//! - [`venue`]: Binance spot or USDⓈ-M futures (`--venue`): hosts, REST paths and weights, stream
+//!   tiers, the book procedure.
 //! - [`cmd`]: the command drivers (`run`, `replay`, `demo`, `sim`), the only code that prints.
 //!
 //! Everything between "a complete websocket text payload" and "a line in the output buffer" is
@@ -46,6 +49,7 @@ pub mod output;
 pub mod pipeline;
 pub mod publish;
 pub mod wire;
+pub mod venue;
 pub mod ws;
 
 #[cfg(test)]

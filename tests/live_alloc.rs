@@ -22,6 +22,7 @@ use tickfeed::live::{self, LiveConfig};
 use tickfeed::net::TlsSetup;
 use tickfeed::output::OutputMode;
 use tickfeed::pipeline::{Pipeline, PipelineConfig};
+use tickfeed::venue::Venue;
 use tickfeed_sim::SimHandle;
 
 #[global_allocator]
@@ -31,16 +32,26 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Runs the loop against `sim`; returns (allocations, frees, update ids) over the measured second.
 fn measure(sim: &SimHandle, tls: TlsSetup) -> (u64, u64, u64) {
+    measure_on(sim, tls, Venue::Spot)
+}
+
+/// [`measure`] on `venue` (USDⓈ-M futures: a /public and a /market connection).
+fn measure_on(sim: &SimHandle, tls: TlsSetup, venue: Venue) -> (u64, u64, u64) {
     STOP.store(false, Ordering::SeqCst);
     let mut cfg =
         LiveConfig::new(parse_ws_base(&sim.ws_base()).unwrap(), parse_rest_base(&sim.rest_base()).unwrap(), tls);
     cfg.busy_poll = false;
+    cfg.venue = venue;
+    if venue == Venue::UsdM {
+        cfg.depth_limit = 1000;
+        cfg.weight_per_minute = 2400;
+    }
 
     cfg.streams = vec![StreamKind::Depth, StreamKind::Trade, StreamKind::AggTrade, StreamKind::BookTicker];
     let events = std::sync::Arc::new(AtomicU64::new(0));
     let ev = events.clone();
     let t = std::thread::spawn(move || {
-        let pcfg = PipelineConfig { output: OutputMode::TobJson, ..PipelineConfig::default() };
+        let pcfg = PipelineConfig { output: OutputMode::TobJson, venue, ..PipelineConfig::default() };
         let mut p = Pipeline::new(pcfg, &["BTCUSDT"]);
         let mut out = std::io::sink();
         util::alloc::count_this_thread(true);
@@ -60,13 +71,16 @@ fn measure(sim: &SimHandle, tls: TlsSetup) -> (u64, u64, u64) {
     eprintln!("measured second: {} messages, {} update ids", sent_b - sent_a, id_b - id_a);
     STOP.store(true, Ordering::SeqCst);
     let report = t.join().unwrap();
-    assert_eq!(report.connections, 1, "a reconnect during the measurement");
+    let conns = if venue == Venue::UsdM { 2 } else { 1 };
+    assert_eq!(report.connections, conns, "a reconnect during the measurement");
     assert!(events.load(Ordering::SeqCst) > 200);
     (b - a, f_b - f_a, id_b - id_a)
 }
 
 #[test]
 fn steady_state_allocates_nothing_plain_then_tls() {
+    // The counts are of every counted thread: one measurement at a time.
+    let _one = util::serial();
     let sim = util::sim(false, &["btcusdt"]);
     let (allocs, frees, ids) = measure(&sim, TlsSetup::new(None).unwrap());
     assert!(ids > 50, "the market hardly moved ({ids} ids)");
@@ -81,4 +95,15 @@ fn steady_state_allocates_nothing_plain_then_tls() {
     eprintln!("TLS: {allocs} allocations and {frees} frees in one second of steady traffic ({ids} update ids)");
     assert!(ids > 50, "TLS: the market hardly moved ({ids} ids)");
     assert_eq!((allocs, frees), (0, 0), "TLS: allocations and frees in one second of steady traffic");
+}
+
+/// The futures path (futures depth decoded with `pu`, the futures procedure, bookTicker with `E`
+/// and `T`, trades with `X`, aggTrade on its /market connection) is held to the same zero.
+#[test]
+fn futures_steady_state_allocates_nothing() {
+    let _one = util::serial();
+    let sim = util::sim_usdm(false, &["btcusdt"]);
+    let (allocs, frees, ids) = measure_on(&sim, TlsSetup::new(None).unwrap(), Venue::UsdM);
+    assert!(ids > 50, "the market hardly moved ({ids} ids)");
+    assert_eq!((allocs, frees), (0, 0), "usdm: allocations and frees in one second of steady traffic");
 }

@@ -34,7 +34,9 @@ pub use rest::{InfoError, RestError, WaitReason};
 pub use rest_body::{
     decode_exchange_info, decode_exchange_info_all, decode_snapshot, ExchangeInfo, SymbolFilters, SymbolInfo,
 };
-pub use stream::{parse_stream_name, split_envelope, ByStream, Envelope, StreamKind, StreamName};
+pub use stream::{
+    parse_futures_stream_name, parse_stream_name, split_envelope, ByStream, Envelope, StreamKind, StreamName,
+};
 pub use url::{
     check_symbol, parse_rest_base, parse_stream, parse_streams, parse_ws_base, stream_path, BaseUrl, SubscriptionError,
     UrlError, UrlErrorKind,

@@ -293,6 +293,8 @@ pub(crate) struct RestClient {
     base: String,
     /// What it was made from, for [`RestClient::fresh`].
     made_from: (BaseUrl, TlsSetup, Duration),
+    /// Whose REST API it speaks: the paths and weights of depth and exchangeInfo.
+    venue: crate::venue::Venue,
 }
 
 impl RestClient {
@@ -300,7 +302,33 @@ impl RestClient {
     /// thread that should not share (or wait for) another's keep-alive connection.
     pub(crate) fn fresh(&self) -> RestClient {
         let (base, tls, timeout) = &self.made_from;
-        RestClient::new(base, tls, *timeout)
+        RestClient::new(base, tls, *timeout).with_venue(self.venue)
+    }
+
+    /// This client, asking `venue`'s REST paths (`/fapi/v1/...` for USDⓈ-M futures).
+    pub(crate) fn with_venue(mut self, venue: crate::venue::Venue) -> RestClient {
+        self.venue = venue;
+        self
+    }
+
+    /// The venue whose paths it asks.
+    pub(crate) fn venue(&self) -> crate::venue::Venue {
+        self.venue
+    }
+
+    /// The path and query of an exchangeInfo request for `symbols` on this venue: spot's
+    /// [`exchange_info_path`]; futures' `/fapi/v1/exchangeInfo` takes no symbol parameter and
+    /// lists every contract.
+    pub(crate) fn exchange_info_path(&self, symbols: Option<&[String]>) -> String {
+        match self.venue {
+            crate::venue::Venue::Spot => exchange_info_path(symbols),
+            crate::venue::Venue::UsdM => self.venue.exchange_info_path().to_owned(),
+        }
+    }
+
+    /// Weight of one exchangeInfo request on this venue (spot 20, futures 1).
+    pub(crate) fn exchange_info_weight(&self) -> u32 {
+        self.venue.exchange_info_weight()
     }
 
     /// A client for `base` with a whole-request `timeout`, trusting `tls`'s roots.
@@ -320,7 +348,12 @@ impl RestClient {
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         let scheme = if base.tls { "https" } else { "http" };
         let made_from = (base.clone(), tls.clone(), timeout);
-        RestClient { agent, base: format!("{scheme}://{}:{}", base.host, base.port), made_from }
+        RestClient {
+            agent,
+            base: format!("{scheme}://{}:{}", base.host, base.port),
+            made_from,
+            venue: crate::venue::Venue::Spot,
+        }
     }
 
     /// The full URL of `path_and_query`.
@@ -346,15 +379,16 @@ impl RestClient {
         }
     }
 
-    /// `GET /api/v3/depth?symbol=SYMBOL&limit=N`.
+    /// `GET /api/v3/depth?symbol=SYMBOL&limit=N` (`/fapi/v1/depth` on futures).
     pub(crate) fn depth(&self, symbol: &str, limit: u32) -> Result<RestResponse, RestError> {
-        self.get(&depth_path(symbol, limit))
+        self.get(&venue_depth_path(self.venue, symbol, limit))
     }
 }
 
-/// The path and query of a depth snapshot request, as sent and as recorded.
-pub(crate) fn depth_path(symbol: &str, limit: u32) -> String {
-    format!("/api/v3/depth?symbol={symbol}&limit={limit}")
+/// The path and query of a depth snapshot request, as sent and as recorded:
+/// `/api/v3/depth?symbol=..&limit=..` on spot, `/fapi/v1/depth?symbol=..&limit=..` on USDⓈ-M futures.
+pub(crate) fn venue_depth_path(venue: crate::venue::Venue, symbol: &str, limit: u32) -> String {
+    format!("{}?symbol={symbol}&limit={limit}", venue.depth_path())
 }
 
 /// Why a REST request gave no usable answer.
@@ -539,8 +573,8 @@ pub(crate) fn exchange_info(
     gate: &mut RestGate,
     symbols: Option<&[String]>,
 ) -> Result<ExchangeInfo, InfoError> {
-    let path = exchange_info_path(symbols);
-    gate.sent(Instant::now(), EXCHANGE_INFO_WEIGHT);
+    let path = client.exchange_info_path(symbols);
+    gate.sent(Instant::now(), client.exchange_info_weight());
     let r = client.get(&path).map_err(InfoError::Transient)?;
     gate.on_response(Instant::now(), r.status, r.retry_after, r.used_weight);
     let url = client.url(&path);
@@ -681,7 +715,8 @@ mod tests {
         // A depth request: the 302 itself comes back, for the pool to count and retry.
         let r = client.depth("BTCUSDT", 100).expect("an answer");
         assert_eq!(r.status, 302);
-        let e = RestError::status(client.url(&depth_path("BTCUSDT", 100)), &r).to_string();
+        let e =
+            RestError::status(client.url(&venue_depth_path(crate::venue::Venue::Spot, "BTCUSDT", 100)), &r).to_string();
         assert!(e.contains("HTTP 302"), "{e}");
         // exchangeInfo: a non-200 status, like any other 3xx/4xx.
         let mut gate = RestGate::new(6000);

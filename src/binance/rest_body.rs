@@ -84,6 +84,12 @@ pub struct SymbolInfo {
     /// The PRICE_FILTER and LOT_SIZE filters, or why they are unusable (this symbol only: the
     /// others are still decoded).
     pub filters: Result<SymbolFilters, DecodeError>,
+    /// USDⓈ-M futures' `pricePrecision` (`None` on spot, which has none).
+    pub price_precision: Option<u32>,
+    /// USDⓈ-M futures' `quantityPrecision`.
+    pub quantity_precision: Option<u32>,
+    /// USDⓈ-M futures' `contractType` (`PERPETUAL`, `CURRENT_QUARTER`, ...; empty on spot).
+    pub contract_type: String,
 }
 
 impl SymbolInfo {
@@ -154,6 +160,12 @@ struct SymbolBody<'a> {
     quote_asset: Cow<'a, str>,
     #[serde(borrow, default)]
     filters: Option<Vec<FilterBody<'a>>>,
+    #[serde(default, rename = "pricePrecision")]
+    price_precision: Option<u32>,
+    #[serde(default, rename = "quantityPrecision")]
+    quantity_precision: Option<u32>,
+    #[serde(borrow, default, rename = "contractType")]
+    contract_type: Cow<'a, str>,
 }
 
 #[derive(serde::Deserialize)]
@@ -212,6 +224,9 @@ pub fn decode_exchange_info_all(body: &[u8]) -> Result<ExchangeInfo, DecodeError
             status: s.status.into_owned(),
             base_asset: s.base_asset.into_owned(),
             quote_asset: s.quote_asset.into_owned(),
+            price_precision: s.price_precision,
+            quantity_precision: s.quantity_precision,
+            contract_type: s.contract_type.into_owned(),
         })
         .collect();
     Ok(ExchangeInfo { request_weight_per_minute, symbols })

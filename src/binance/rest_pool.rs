@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::rest::{depth_path, depth_weight, RestClient, RestError, RestGate, RestResponse, WaitReason};
+use super::rest::{depth_weight, RestClient, RestError, RestGate, RestResponse, WaitReason};
 use super::schedule::{Priority, ScheduleConfig, Scheduler};
 
 /// A snapshot fetched (or not) by the pool.
@@ -138,7 +138,9 @@ impl SnapshotWorker {
             })?;
         }
         let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
-        let sched = Scheduler::new(gate, ScheduleConfig::new(depth_weight(cfg.limit), workers, seed), symbols.len());
+        let weight = client.venue().depth_weight(cfg.limit);
+        debug_assert!(client.venue() != crate::venue::Venue::Spot || weight == depth_weight(cfg.limit));
+        let sched = Scheduler::new(gate, ScheduleConfig::new(weight, workers, seed), symbols.len());
         let d =
             Dispatcher { sched, client, limit: cfg.limit, symbols, jobs: jobs_tx, results, counters: counters.clone() };
         d.publish();
@@ -249,7 +251,7 @@ impl Dispatcher {
                 }
                 c.failures.fetch_add(1, Ordering::Relaxed);
                 let name = self.symbols.get(symbol).map_or("", String::as_str);
-                let url = self.client.url(&depth_path(name, self.limit));
+                let url = self.client.url(&super::rest::venue_depth_path(self.client.venue(), name, self.limit));
                 Err(SnapshotError { error: RestError::status(url, &r), retry_in })
             }
             Err(error) => {

@@ -77,6 +77,29 @@ pub(crate) fn auto_depth_limit(books: usize, budget_per_minute: u32, within: Dur
     AutoDepth { limit: AUTO_LIMITS[AUTO_LIMITS.len() - 1], fits: false }
 }
 
+/// [`auto_depth_limit`] on `venue`: USDⓈ-M futures chooses from 1000/500/100/50 at its own
+/// weights (20/10/5/2).
+pub(crate) fn auto_depth_limit_for(
+    venue: crate::venue::Venue,
+    books: usize,
+    budget_per_minute: u32,
+    within: Duration,
+    spent: u32,
+) -> AutoDepth {
+    if venue == crate::venue::Venue::Spot {
+        return auto_depth_limit(books, budget_per_minute, within, spent);
+    }
+    let millis = within.as_millis().max(60_000);
+    let available = (u128::from(budget_per_minute) * millis / 60_000).saturating_sub(u128::from(spent));
+    let limits = venue.auto_limits();
+    for &limit in limits {
+        if books as u128 * u128::from(venue.depth_weight(limit)) <= available {
+            return AutoDepth { limit, fits: true };
+        }
+    }
+    AutoDepth { limit: limits[limits.len() - 1], fits: false }
+}
+
 /// How urgent a snapshot request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Priority {
@@ -734,5 +757,27 @@ mod tests {
             s.handle_request(i, Priority::Initial, t0);
         }
         assert_eq!(drain(&mut s, t0).len(), 20, "5400 - 160 = 5240: 20 of 250");
+    }
+}
+
+#[cfg(test)]
+mod venue_tests {
+    use super::*;
+    use crate::venue::Venue;
+
+    #[test]
+    fn futures_auto_depth_uses_futures_limits_and_weights() {
+        let min = Duration::from_secs(60);
+        let b = planned_budget(2400, Some(2400));
+        assert_eq!(b, 2160);
+        // 2160 - 1 (exchangeInfo) = 2159: 107 books at 20, 215 at 10, 431 at 5, then 50s at 2.
+        let auto = |n| auto_depth_limit_for(Venue::UsdM, n, b, min, 1);
+        assert_eq!(auto(107), AutoDepth { limit: 1000, fits: true });
+        assert_eq!(auto(108), AutoDepth { limit: 500, fits: true });
+        assert_eq!(auto(215), AutoDepth { limit: 500, fits: true });
+        assert_eq!(auto(216), AutoDepth { limit: 100, fits: true });
+        assert_eq!(auto(432), AutoDepth { limit: 50, fits: true });
+        assert_eq!(auto(1080), AutoDepth { limit: 50, fits: false });
+        assert_eq!(auto_depth_limit_for(Venue::Spot, 5, 5400, min, 20), auto_depth_limit(5, 5400, min, 20));
     }
 }

@@ -90,6 +90,16 @@ pub fn parse_stream_name(name: &str) -> Option<StreamName<'_>> {
     Some(StreamName { symbol, kind })
 }
 
+/// [`parse_stream_name`] for USDⓈ-M futures, which also names its diff depth streams
+/// `<sym>@depth@500ms` and `<sym>@depth@0ms` (the real-time stream hftbacktest's futures
+/// collector records); `@depth` there is the 250 ms stream.
+pub fn parse_futures_stream_name(name: &str) -> Option<StreamName<'_>> {
+    if let Some(sym) = name.strip_suffix("@depth@0ms").or_else(|| name.strip_suffix("@depth@500ms")) {
+        return (!sym.is_empty() && !sym.contains('@')).then_some(StreamName { symbol: sym, kind: StreamKind::Depth });
+    }
+    parse_stream_name(name)
+}
+
 /// The outer shape of one text frame or recorded line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Envelope<'a> {

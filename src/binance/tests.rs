@@ -655,3 +655,38 @@ proptest::proptest! {
         proptest::prop_assert_eq!((g.0, g.1, g.3, g.4, g.5), (e, t, first, last, pu));
     }
 }
+
+/// A `/fapi/v1/exchangeInfo` body in the documented futures shape: precisions, contract type,
+/// tick and step at futures precision, and the 2,400 REQUEST_WEIGHT limit.
+#[test]
+fn futures_exchange_info_precisions_and_contracts() {
+    let body = br#"{"timezone":"UTC","serverTime":1,"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":2400},{"rateLimitType":"ORDERS","interval":"MINUTE","intervalNum":1,"limit":1200}],"symbols":[{"symbol":"BTCUSDT","pair":"BTCUSDT","contractType":"PERPETUAL","status":"TRADING","baseAsset":"BTC","quoteAsset":"USDT","pricePrecision":2,"quantityPrecision":3,"filters":[{"filterType":"PRICE_FILTER","minPrice":"556.80","maxPrice":"4529764","tickSize":"0.10"},{"filterType":"LOT_SIZE","stepSize":"0.001","maxQty":"1000","minQty":"0.001"}]},{"symbol":"BTCUSDT_261225","pair":"BTCUSDT","contractType":"CURRENT_QUARTER","status":"TRADING","baseAsset":"BTC","quoteAsset":"USDT","pricePrecision":1,"quantityPrecision":3,"filters":[{"filterType":"PRICE_FILTER","tickSize":"0.1"}]}]}"#;
+    let info = decode_exchange_info_all(body).unwrap();
+    assert_eq!(info.request_weight_per_minute, Some(2400));
+    let btc = info.get("btcusdt").unwrap();
+    assert_eq!((btc.price_precision, btc.quantity_precision), (Some(2), Some(3)));
+    assert_eq!(btc.contract_type, "PERPETUAL");
+    let f = btc.filters.as_ref().unwrap();
+    assert_eq!((f.tick.unwrap().units(), f.step), (10_000_000, 100_000));
+    assert_eq!(info.get("BTCUSDT_261225").unwrap().contract_type, "CURRENT_QUARTER");
+    // Spot bodies have none of these.
+    let spot = decode_exchange_info_all(EXCHANGE_INFO.as_bytes()).unwrap();
+    assert!(spot.symbols.iter().all(|s| s.price_precision.is_none() && s.contract_type.is_empty()));
+}
+
+#[test]
+fn futures_stream_names() {
+    for (name, kind) in [
+        ("btcusdt@depth@0ms", StreamKind::Depth),
+        ("btcusdt@depth@500ms", StreamKind::Depth),
+        ("btcusdt@depth@100ms", StreamKind::Depth),
+        ("btcusdt@depth", StreamKind::Depth),
+        ("btcusdt@bookTicker", StreamKind::BookTicker),
+        ("btcusdt@aggTrade", StreamKind::AggTrade),
+    ] {
+        assert_eq!(parse_futures_stream_name(name).map(|s| (s.symbol, s.kind)), Some(("btcusdt", kind)), "{name}");
+    }
+    assert_eq!(parse_futures_stream_name("@depth@0ms"), None);
+    assert_eq!(parse_futures_stream_name("a@b@depth@0ms"), None);
+    assert_eq!(parse_stream_name("btcusdt@depth@0ms"), None, "spot does not have it");
+}

@@ -264,9 +264,51 @@ pub fn stream_path(symbols: &[String], kinds: &[StreamKind]) -> String {
     p
 }
 
+/// [`stream_path`] for a venue: spot's as above; USDⓈ-M futures' on its path tier,
+/// `/public/stream?streams=btcusdt@depth@100ms/btcusdt@trade` (no `timeUnit`: futures documents
+/// none, its times are milliseconds).
+pub(crate) fn venue_stream_path(
+    venue: crate::venue::Venue,
+    tier: Option<crate::venue::Tier>,
+    symbols: &[String],
+    kinds: &[StreamKind],
+) -> String {
+    let spot = stream_path(symbols, kinds);
+    match venue {
+        crate::venue::Venue::Spot => spot,
+        crate::venue::Venue::UsdM => {
+            let names = spot.trim_start_matches("/stream?streams=").trim_end_matches("&timeUnit=MICROSECOND");
+            venue.stream_path(tier, names)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn futures_stream_paths_are_on_their_tier() {
+        use crate::venue::{Tier, Venue};
+        let s = |l: &[&str]| l.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            venue_stream_path(
+                Venue::UsdM,
+                Some(Tier::Public),
+                &s(&["BTCUSDT", "ethusdt"]),
+                &[StreamKind::Depth, StreamKind::BookTicker]
+            ),
+            "/public/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker/ethusdt@depth@100ms/ethusdt@bookTicker"
+        );
+        assert_eq!(
+            venue_stream_path(Venue::UsdM, Some(Tier::Market), &s(&["BTCUSDT"]), &[StreamKind::AggTrade]),
+            "/market/stream?streams=btcusdt@aggTrade"
+        );
+        assert_eq!(
+            venue_stream_path(Venue::Spot, None, &s(&["BTCUSDT"]), &[StreamKind::Trade]),
+            stream_path(&s(&["BTCUSDT"]), &[StreamKind::Trade])
+        );
+    }
 
     #[test]
     fn websocket_bases() {

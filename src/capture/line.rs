@@ -70,7 +70,8 @@ pub fn split_line(line: &[u8]) -> RecordedLine<'_> {
 /// The symbol of a recorded depth request line, if it is one.
 pub fn request_symbol(text: &[u8]) -> Option<&str> {
     let s = std::str::from_utf8(text).ok()?;
-    let q = s.split_once("/api/v3/depth?")?.1;
+    // Spot's /api/v3/depth and USDⓈ-M futures' /fapi/v1/depth.
+    let q = s.split_once("/api/v3/depth?").or_else(|| s.split_once("/fapi/v1/depth?"))?.1;
     let q = q.split_whitespace().next()?;
     q.split('&').find_map(|kv| kv.strip_prefix("symbol="))
 }

@@ -56,6 +56,17 @@ pub enum ReadError {
         /// The line's first bytes.
         found: String,
     },
+    /// A recording of another venue than the replay's `--venue`: a spot diff (no `T`, no `pu`)
+    /// under `usdm`, or a futures diff (`pu`) under `spot`. Replaying it would not sync (every
+    /// diff a bad message) or would resync on every diff (futures ids skip), so it is refused.
+    WrongVenue {
+        /// The file.
+        path: PathBuf,
+        /// The line's number (1-based).
+        line: u64,
+        /// The venue the replay was asked for.
+        venue: crate::venue::Venue,
+    },
 }
 
 impl ReadError {
@@ -75,6 +86,17 @@ impl std::fmt::Display for ReadError {
                  epoch, then a space): '{found}'",
                 path.display()
             ),
+            ReadError::WrongVenue { path, line, venue: crate::venue::Venue::UsdM } => write!(
+                f,
+                "{}: line {line} is a spot depth diff (no T or pu), not USDⓈ-M futures: replay it without --venue usdm",
+                path.display()
+            ),
+            ReadError::WrongVenue { path, line, venue: crate::venue::Venue::Spot } => write!(
+                f,
+                "{}: line {line} is a USDⓈ-M futures depth diff (pu, or an @depth@0ms/@500ms stream): replay it with \
+                 --venue usdm",
+                path.display()
+            ),
         }
     }
 }
@@ -83,7 +105,7 @@ impl std::error::Error for ReadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ReadError::Io { source, .. } => Some(source),
-            ReadError::NotStamped { .. } => None,
+            ReadError::NotStamped { .. } | ReadError::WrongVenue { .. } => None,
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::line::{request_symbol, split_line, RecordedLine, StampUnit};
 use super::reader::{open_recording, plan, ReadError, Segment, Stream};
-use crate::binance::{parse_stream_name, split_envelope, Envelope, LevelBuf};
+use crate::binance::{parse_futures_stream_name, parse_stream_name, split_envelope, Envelope, LevelBuf};
 use crate::pipeline::{FrameOutcome, Pipeline};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -139,12 +139,21 @@ pub struct Replayer<'p> {
     scratch: LevelBuf,
     /// Recorded pace: the wall instant and receive time of the segment's first line.
     pacer: Option<(Instant, i64)>,
+    /// A line of another venue was met (its file's line number): the replay stops with
+    /// [`ReadError::WrongVenue`].
+    wrong_venue: Option<u64>,
 }
 
 impl<'p> Replayer<'p> {
     /// A replayer feeding `p`.
     pub fn new(p: &'p mut Pipeline) -> Replayer<'p> {
-        Replayer { p, counters: ReplayCounters::default(), scratch: LevelBuf::default(), pacer: None }
+        Replayer {
+            p,
+            counters: ReplayCounters::default(),
+            scratch: LevelBuf::default(),
+            pacer: None,
+            wrong_venue: None,
+        }
     }
 
     /// What was read so far.
@@ -196,7 +205,9 @@ impl<'p> Replayer<'p> {
                 // The common case: the whole line is in the reader's buffer.
                 let go_on = with_buffered_line(&mut *r, |l| -> Result<bool, ReadError> {
                     self.check_stamp(&mut file, l, true, path)?;
-                    Ok(self.step(l, true, &mut file, opts, flush))
+                    let go_on = self.step(l, true, &mut file, opts, flush);
+                    self.check_venue(path)?;
+                    Ok(go_on)
                 })
                 .map_err(ReadError::at(path))?;
                 match go_on {
@@ -220,7 +231,9 @@ impl<'p> Replayer<'p> {
                     line.pop();
                 }
                 self.check_stamp(&mut file, &line, complete, path)?;
-                if !self.step(&line, complete, &mut file, opts, flush) {
+                let go_on = self.step(&line, complete, &mut file, opts, flush);
+                self.check_venue(path)?;
+                if !go_on {
                     return Ok(false);
                 }
             }
@@ -246,7 +259,11 @@ impl<'p> Replayer<'p> {
         }
         while let Some(Reverse((_, _, i))) = heap.pop() {
             let src = &mut sources[i];
-            if !self.step(&src.line, src.complete, &mut src.state, opts, flush) {
+            let go_on = self.step(&src.line, src.complete, &mut src.state, opts, flush);
+            if let Some(path) = src.files.get(src.next.wrapping_sub(1)) {
+                self.check_venue(path)?;
+            }
+            if !go_on {
                 return Ok(false);
             }
             if self.advance(src)? {
@@ -313,6 +330,14 @@ impl<'p> Replayer<'p> {
         file.unit = Some(unit);
         self.counters.stamp_units[unit as usize] += 1;
         Ok(())
+    }
+
+    /// [`ReadError::WrongVenue`] once a line of another venue was met.
+    fn check_venue(&mut self, path: &Path) -> Result<(), ReadError> {
+        match self.wrong_venue.take() {
+            Some(line) => Err(ReadError::WrongVenue { path: path.to_path_buf(), line, venue: self.p.venue() }),
+            None => Ok(()),
+        }
     }
 
     fn end_of_file(&mut self, file: &mut FileState) {
@@ -421,7 +446,11 @@ impl<'p> Replayer<'p> {
     fn data(&mut self, recv_ns: i64, json: &[u8], file: &mut FileState, opts: ReplayOptions) {
         if file.deferred.is_some() {
             if let Ok(Envelope::Stream { stream, .. }) = split_envelope(json) {
-                if let Some(name) = parse_stream_name(stream) {
+                let name = match self.p.venue() {
+                    crate::venue::Venue::Spot => parse_stream_name(stream),
+                    crate::venue::Venue::UsdM => parse_futures_stream_name(stream),
+                };
+                if let Some(name) = name {
                     let idx = self.p.add_symbol(name.symbol, None);
                     let (ns, body) = file.deferred.take().unwrap_or_default();
                     self.snapshot(idx, ns, &body);
@@ -434,6 +463,7 @@ impl<'p> Replayer<'p> {
             let ns = t0.elapsed().as_nanos() as u64;
             self.p.stats_mut().record_process_ns(ns);
         }
+        self.venue_check(json, &outcome, file);
         match outcome {
             FrameOutcome::Market { symbol, .. } if !file.symbols.contains(&symbol) => file.symbols.push(symbol),
             FrameOutcome::Snapshot => {
@@ -450,6 +480,33 @@ impl<'p> Replayer<'p> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Is this line of the replay's venue? Under usdm a depth diff the futures decoder refuses
+    /// for want of `T` or `pu` is spot's; under spot the first diff of each file is looked at for
+    /// a `pu` (one search a file: the spot path stays as fast as it was).
+    fn venue_check(&mut self, json: &[u8], outcome: &FrameOutcome, file: &mut FileState) {
+        use crate::binance::{DecodeError, StreamKind};
+        use crate::venue::Venue;
+        let wrong = match (self.p.venue(), outcome) {
+            (Venue::UsdM, FrameOutcome::Bad(DecodeError::MissingField("T" | "pu"))) => {
+                matches!(split_envelope(json), Ok(Envelope::Stream { stream, .. }) if stream.contains("@depth"))
+            }
+            // Futures' own depth stream names (@depth@0ms, @depth@500ms) are unknown to spot.
+            (Venue::Spot, FrameOutcome::Bad(DecodeError::UnknownStream)) => matches!(
+                split_envelope(json),
+                Ok(Envelope::Stream { stream, .. })
+                    if parse_stream_name(stream).is_none() && parse_futures_stream_name(stream).is_some()
+            ),
+            (Venue::Spot, FrameOutcome::Market { kind: StreamKind::Depth, .. }) if !file.venue_checked => {
+                file.venue_checked = true;
+                memchr::memmem::find(json, b"\"pu\":").is_some()
+            }
+            _ => false,
+        };
+        if wrong {
+            self.wrong_venue = Some(file.lines);
         }
     }
 
@@ -480,6 +537,8 @@ struct FileState {
     unit: Option<StampUnit>,
     /// Lines read.
     lines: u64,
+    /// Its first diff was looked at for another venue's fields.
+    venue_checked: bool,
 }
 
 impl FileState {
@@ -538,6 +597,8 @@ mod tests {
         assert_eq!(request_symbol(b"GET /api/v3/depth?symbol=ETHUSDT&limit=1000"), Some("ETHUSDT"));
         assert_eq!(request_symbol(b"GET /api/v3/depth?limit=5&symbol=BTCUSDT HTTP/1.1"), Some("BTCUSDT"));
         assert_eq!(request_symbol(b"GET /api/v3/exchangeInfo?symbol=BTCUSDT"), None);
+        assert_eq!(request_symbol(b"GET /fapi/v1/depth?symbol=BTCUSDT&limit=1000"), Some("BTCUSDT"));
+        assert_eq!(request_symbol(b"GET /fapi/v1/exchangeInfo"), None);
     }
 
     fn write_tmp(name: &str, text: &str, gz: bool) -> PathBuf {

@@ -46,6 +46,8 @@ pub(super) enum FlagError {
     NotPositive(String),
     /// `--pace`: neither `fast` nor `recorded`.
     UnknownPace(String),
+    /// `--venue`: neither `spot` nor `usdm`.
+    UnknownVenue(String),
     /// `--record-compress`: neither `gzip` nor `none`.
     UnknownCompression(String),
     /// `--depth-limit`: neither a number nor `auto`.
@@ -64,6 +66,7 @@ impl std::fmt::Display for FlagError {
             FlagError::WeightTooLow(w) => write!(f, "{w} is below the lightest request (5)"),
             FlagError::NotPositive(v) => write!(f, "'{v}' is not a positive number"),
             FlagError::UnknownPace(v) => write!(f, "unknown mode '{v}' (expected fast or recorded)"),
+            FlagError::UnknownVenue(v) => write!(f, "unknown venue '{v}' (expected spot or usdm)"),
             FlagError::UnknownCompression(v) => write!(f, "'{v}' is not gzip or none"),
             FlagError::NotDepthLimit(v) => write!(f, "'{v}' is neither a number of levels nor auto"),
             FlagError::NotAnAsset(v) => write!(f, "'{v}' is not an asset name (letters and digits, e.g. USDT)"),
@@ -229,6 +232,11 @@ pub(crate) fn pace(s: &str) -> Result<PaceMode, FlagError> {
         "recorded" => Ok(PaceMode::Recorded),
         _ => Err(FlagError::UnknownPace(s.to_owned())),
     }
+}
+
+/// `--venue`.
+pub(crate) fn venue(s: &str) -> Result<crate::venue::Venue, FlagError> {
+    crate::venue::Venue::parse(s).ok_or_else(|| FlagError::UnknownVenue(s.to_owned()))
 }
 
 pub(crate) fn speed(s: &str) -> Result<f64, FlagError> {

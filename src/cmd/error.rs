@@ -39,6 +39,8 @@ pub(crate) enum CmdError {
     ExitFile(ExitFileError),
     /// `replay --pace fast --speed X`: the two contradict each other.
     SpeedWithFastPace,
+    /// `run --venue usdm --depth-limit N` with N above 1000, USDⓈ-M futures' deepest snapshot.
+    FuturesDepthLimit(u32),
     /// `replay`: a path that does not exist.
     NoSuchRecording(PathBuf),
     /// `replay`: reading the recordings failed (no recording in a folder, an unreadable file, a
@@ -85,6 +87,10 @@ impl std::fmt::Display for CmdError {
             CmdError::Core(e) => e.fmt(f),
             CmdError::Signal(e) => e.fmt(f),
             CmdError::ExitFile(e) => e.fmt(f),
+            CmdError::FuturesDepthLimit(n) => write!(
+                f,
+                "--depth-limit {n}: USDⓈ-M futures snapshots take at most 1000 levels (limits 5, 10, 20, 50, 100, 500, 1000)"
+            ),
             CmdError::SpeedWithFastPace => f.write_str("--speed needs --pace recorded (it was given --pace fast)"),
             CmdError::NoSuchRecording(p) => write!(f, "replay: {}: no such file or folder", p.display()),
             CmdError::Replay(e) => write!(f, "replay: {e}"),

@@ -39,6 +39,12 @@ pub(crate) struct ReplayArgs {
     /// With --pace recorded: play X times faster than recorded (implies --pace recorded) [default: 1]
     #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = args::speed)]
     pub speed: Option<f64>,
+    /// spot | usdm: the market the recordings are of. usdm replays USDⓈ-M futures recordings
+    /// (hftbacktest's futures collector: @depth@0ms, @depth, @trade, @bookTicker, /fapi/v1/depth
+    /// snapshots) with the futures procedure (pu); a spot recording under usdm is bad messages
+    /// [default: spot]
+    #[arg(long, value_name = "VENUE", default_value = "spot", value_parser = args::venue)]
+    pub venue: crate::venue::Venue,
     /// The output flags every command shares.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -64,6 +70,7 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
     exit_files::check_writable(&a.output)?;
     let mut cfg = a.output.pipeline_config();
     cfg.auto_symbols = a.symbol.is_empty();
+    cfg.venue = a.venue;
     let syms: Vec<&str> = a.symbol.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(cfg, &syms);
     // SIGINT/SIGTERM end the replay like the end of its input: summary and exit files written.

@@ -47,6 +47,14 @@ pub(crate) struct RunArgs {
     /// Block in the poller until the next deadline (at most 100 ms) instead of spinning on poll(0)
     #[arg(long, help_heading = "Connection", overrides_with = "no_busy_poll")]
     pub no_busy_poll: bool,
+    /// spot | usdm: Binance spot, or USDⓈ-M futures (hosts wss://fstream.binance.com and
+    /// https://fapi.binance.com unless --ws-url/--rest-url say otherwise; /fapi/v1 REST at its
+    /// weights within 2400 per minute; depth, trade and bookTicker on /public, aggTrade on /market
+    /// connections; books kept by the futures pu procedure; --depth-limit rounded up to 5, 10, 20,
+    /// 50, 100, 500 or 1000)
+    #[arg(long, value_name = "VENUE", default_value = "spot", value_parser = super::args::venue,
+          help_heading = "Connection")]
+    pub venue: crate::venue::Venue,
     /// The output flags every command shares.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -60,16 +68,22 @@ impl RunArgs {
         // clap fills in the default when --ws-url is not given, so the list is never empty.
         let mut urls = self.ws_url.iter().cloned();
         let first = urls.next().map_or_else(|| url::parse_ws_base("wss://stream.binance.com:9443"), Ok)?;
-        let mut cfg = live_config(
-            &self.feed,
-            &self.streams,
-            first,
-            self.rest_url.clone(),
-            tls,
-            !self.no_busy_poll,
-            &self.output,
-        )?;
+        // The defaults are spot's: on futures, a base left at spot's default is futures' own.
+        let spot_ws = url::parse_ws_base(crate::venue::Venue::Spot.default_ws())?;
+        let spot_rest = url::parse_rest_base(crate::venue::Venue::Spot.default_rest())?;
+        let (first, rest) = match self.venue {
+            crate::venue::Venue::UsdM if self.ws_url.len() <= 1 && first == spot_ws => {
+                (url::parse_ws_base(self.venue.default_ws())?, self.rest_url.clone())
+            }
+            _ => (first, self.rest_url.clone()),
+        };
+        let rest = match self.venue {
+            crate::venue::Venue::UsdM if rest == spot_rest => url::parse_rest_base(self.venue.default_rest())?,
+            _ => rest,
+        };
+        let mut cfg = live_config(&self.feed, &self.streams, first, rest, tls, !self.no_busy_poll, &self.output)?;
         cfg.ws_more = urls.collect();
+        set_venue(&mut cfg, self.venue)?;
         Ok(cfg)
     }
 }
@@ -91,6 +105,21 @@ pub(crate) fn live_config(
     feed.apply(&mut cfg, streams, out)?;
     cfg.busy_poll = busy_poll;
     Ok(cfg)
+}
+
+/// Makes `cfg` follow `venue`: on USDⓈ-M futures the snapshot limit is rounded up to the next one
+/// futures accepts (5, 10, 20, 50, 100, 500, 1000; above 1000 is an error) and the weight budget
+/// kept within futures' 2,400 a minute.
+pub(crate) fn set_venue(cfg: &mut LiveConfig, venue: crate::venue::Venue) -> Result<(), CmdError> {
+    cfg.venue = venue;
+    if venue == crate::venue::Venue::Spot {
+        return Ok(());
+    }
+    if !cfg.depth_auto {
+        cfg.depth_limit = venue.depth_limit(cfg.depth_limit).ok_or(CmdError::FuturesDepthLimit(cfg.depth_limit))?;
+    }
+    cfg.weight_per_minute = cfg.weight_per_minute.min(venue.weight_per_minute());
+    Ok(())
 }
 
 /// `tickfeed run`. Ends on `--duration`, `--max-events`, SIGINT or SIGTERM (summary on stderr,
@@ -117,7 +146,9 @@ pub(crate) fn run_live(cfg: &LiveConfig, out: &OutputArgs) -> Result<(), CmdErro
     let mut cfg = cfg.clone();
     let started = live::resolve(&mut cfg, &mut log, stop)?;
     let syms: Vec<&str> = cfg.symbols.iter().map(String::as_str).collect();
-    let mut p = Pipeline::new(out.pipeline_config(), &syms);
+    let mut pcfg = out.pipeline_config();
+    pcfg.venue = cfg.venue;
+    let mut p = Pipeline::new(pcfg, &syms);
     let many = cfg.symbols.len() > LiveConfig::PRINT_ALL_UP_TO;
     match &cfg.print {
         Some(list) => p.set_printed(Some(list)),

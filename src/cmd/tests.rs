@@ -268,3 +268,37 @@ fn sim_takes_the_simulators_own_flags() {
     assert!(a.plain);
     assert_eq!(parse(&["sim", "--bogus"]).unwrap_err(), "sim: unknown flag --bogus (see tickfeed sim --help)");
 }
+
+#[test]
+fn venue_usdm_takes_futures_hosts_limits_and_budget() {
+    use crate::binance::url::parse_rest_base;
+    use crate::venue::Venue;
+    let cfg = run_args(&["--venue", "usdm"]).unwrap().live_config().unwrap();
+    assert_eq!(cfg.venue, Venue::UsdM);
+    assert_eq!(cfg.ws, parse_ws_base("wss://fstream.binance.com").unwrap());
+    assert_eq!(cfg.rest, parse_rest_base("https://fapi.binance.com").unwrap());
+    assert_eq!(cfg.depth_limit, 1000);
+    assert_eq!(cfg.weight_per_minute, 2400, "spot's 6000 default is above futures' law");
+    // Given bases are kept; a limit futures does not take is rounded up to the next it does.
+    let cfg = run_args(&["--venue", "usdm", "--ws-url", "ws://127.0.0.1:9", "--rest-url", "http://127.0.0.1:9"])
+        .unwrap()
+        .live_config()
+        .unwrap();
+    assert_eq!(cfg.ws, parse_ws_base("ws://127.0.0.1:9").unwrap());
+    assert_eq!(cfg.rest, parse_rest_base("http://127.0.0.1:9").unwrap());
+    for (given, sent) in [("1", 5), ("5", 5), ("21", 50), ("300", 500), ("1000", 1000)] {
+        let cfg = run_args(&["--venue", "usdm", "--depth-limit", given]).unwrap().live_config().unwrap();
+        assert_eq!(cfg.depth_limit, sent, "--depth-limit {given}");
+    }
+    let e = run_args(&["--venue", "usdm", "--depth-limit", "5000"]).unwrap().live_config().err().unwrap().to_string();
+    assert_eq!(
+        e,
+        "--depth-limit 5000: USDⓈ-M futures snapshots take at most 1000 levels (limits 5, 10, 20, 50, 100, 500, 1000)"
+    );
+    let cfg = run_args(&["--venue", "usdm", "--weight-budget", "1000"]).unwrap().live_config().unwrap();
+    assert_eq!(cfg.weight_per_minute, 1000);
+    // Spot is as it was.
+    let cfg = run_args(&["--depth-limit", "300"]).unwrap().live_config().unwrap();
+    assert_eq!((cfg.venue, cfg.depth_limit, cfg.weight_per_minute), (Venue::Spot, 300, 6000));
+    assert!(parse(&["run", "--venue", "coinm"]).unwrap_err().contains("unknown venue 'coinm' (expected spot or usdm)"));
+}

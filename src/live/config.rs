@@ -84,6 +84,9 @@ pub struct LiveConfig {
     /// `--print`: the only symbols whose book lines are written; `None`: the default rule
     /// ([`LiveConfig::PRINT_ALL_UP_TO`]).
     pub print: Option<Vec<String>>,
+    /// Binance spot or USDⓈ-M futures (`--venue`): hosts, REST paths and weights, stream tiers
+    /// and the book procedure.
+    pub venue: crate::venue::Venue,
     /// What exchangeInfo said, once [`super::resolve`] asked: [`super::run`] then does not ask again.
     pub(crate) resolved: Option<Arc<Resolved>>,
 }
@@ -153,6 +156,7 @@ impl LiveConfig {
             record_compress: true,
             streams_per_conn: Self::DEFAULT_STREAMS_PER_CONN,
             print: None,
+            venue: crate::venue::Venue::Spot,
             resolved: None,
         }
     }

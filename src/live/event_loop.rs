@@ -19,10 +19,10 @@ use mio::{Events, Poll, Token, Waker};
 
 use super::exchange;
 use crate::binance::rest::{
-    depth_path, RestClient, RestGate, SnapshotError, SnapshotWorker, WorkerConfig, WorkerEvent,
+    venue_depth_path, RestClient, RestGate, SnapshotError, SnapshotWorker, WorkerConfig, WorkerEvent,
 };
 use crate::binance::schedule::Priority;
-use crate::binance::url::stream_path;
+use crate::binance::url::venue_stream_path;
 use crate::binance::StreamKind;
 use crate::book::SnapshotOutcome;
 use crate::capture::{Recorder, RecorderConfig};
@@ -119,7 +119,7 @@ pub fn run<W: Write>(
 ) -> Result<LiveReport, LiveError> {
     let started = Instant::now();
     let deadline = cfg.duration.map(|d| started + d);
-    let client = RestClient::new(&cfg.rest, &cfg.tls, cfg.rest_timeout);
+    let client = RestClient::new(&cfg.rest, &cfg.tls, cfg.rest_timeout).with_venue(cfg.venue);
     let mut gate = RestGate::new(cfg.weight_per_minute);
     let mut report = LiveReport::default();
     let rec = match &cfg.record {
@@ -164,11 +164,14 @@ pub fn run<W: Write>(
     let stage_clock = cfg.stage_times.then(|| StageClock::calibrate(Duration::from_millis(5)));
     p.set_stage_clock(stage_clock);
     let n = p.symbols().len();
-    let plan = shard_plan(n, cfg.streams.len(), cfg.streams_per_conn);
+    // A shard is a set of symbols and the streams of theirs it carries: on spot every stream;
+    // on USDⓈ-M futures one path tier's (depth, trade, bookTicker on /public; aggTrade on
+    // /market), so a symbol with streams of both tiers has two shards, one connection each.
+    let plan = tier_plan(cfg, shard_plan(n, cfg.streams.len(), cfg.streams_per_conn));
     let legs = cfg.redundancy.max(1);
     let lanes = plan.len() * legs;
     let mut shards: Vec<Shard> = Vec::with_capacity(lanes);
-    for (g, symbols) in plan.iter().enumerate() {
+    for (g, (symbols, tier, kinds)) in plan.iter().enumerate() {
         let names: Vec<String> = symbols.iter().map(|&i| cfg.symbols[i].clone()).collect();
         for leg in 0..legs {
             // Lane k is connection `leg` of shard `g`.
@@ -178,7 +181,7 @@ pub fn run<W: Write>(
                 host: ws.host.clone(),
                 port: ws.port,
                 tls: ws.tls.then(|| cfg.tls.clone()),
-                path: stream_path(&names, &cfg.streams),
+                path: venue_stream_path(cfg.venue, *tier, &names, kinds),
                 limits: cfg.limits,
                 stage_clock,
             };
@@ -209,7 +212,8 @@ pub fn run<W: Write>(
                 ahead,
                 spare: Held::default(),
                 link: Link::new(),
-                streams: names.len() * cfg.streams.len(),
+                streams: names.len() * kinds.len(),
+                kinds: kinds.clone(),
             });
         }
     }
@@ -245,6 +249,30 @@ pub fn run<W: Write>(
     };
     lp.run(stop)?;
     Ok(lp.finish())
+}
+
+/// The shards of `plan` with the streams each carries: every `--streams` kind on spot; on
+/// USDⓈ-M futures each group once per path tier it has streams on.
+pub(crate) fn tier_plan(
+    cfg: &LiveConfig,
+    plan: Vec<Vec<usize>>,
+) -> Vec<(Vec<usize>, Option<crate::venue::Tier>, Vec<StreamKind>)> {
+    use crate::venue::{Tier, Venue};
+    match cfg.venue {
+        Venue::Spot => plan.into_iter().map(|g| (g, None, cfg.streams.clone())).collect(),
+        Venue::UsdM => {
+            let mut out = Vec::new();
+            for g in plan {
+                for tier in [Tier::Public, Tier::Market] {
+                    let kinds: Vec<StreamKind> = cfg.streams.iter().copied().filter(|&k| Tier::of(k) == tier).collect();
+                    if !kinds.is_empty() {
+                        out.push((g.clone(), Some(tier), kinds));
+                    }
+                }
+            }
+            out
+        }
+    }
 }
 
 /// Splits `symbols` symbols of `per_symbol` streams each into shards of at most `per_conn` streams
@@ -289,6 +317,9 @@ struct Shard {
     link: Link,
     /// Streams it carries.
     streams: usize,
+    /// The kinds of its symbols' streams it carries (every `--streams` kind, but on futures
+    /// one path tier's).
+    kinds: Vec<StreamKind>,
 }
 
 /// What one lane's connections delivered: text frames, events taken first, copies dropped, frames
@@ -904,6 +935,15 @@ impl<W: Write> Loop<'_, W> {
                 // With redundancy the books are kept while another connection of the shard is
                 // up: it delivers what this one misses.
                 Action::ResetBooks if self.other_up(k) => kept = true,
+                // A futures /market connection carries no depth: its symbols' books stay, only its
+                // streams' ids are forgotten.
+                Action::ResetBooks if !self.shards[k].kinds.contains(&StreamKind::Depth) => {
+                    for &i in &self.shards[k].symbols {
+                        for &kind in &self.shards[k].kinds {
+                            self.feed.p.reset_stream(i, kind);
+                        }
+                    }
+                }
                 Action::ResetBooks => {
                     for &i in &self.shards[k].symbols {
                         self.feed.p.reset_symbol(i);
@@ -943,7 +983,10 @@ impl<W: Write> Loop<'_, W> {
             match r.body {
                 Ok(body) => {
                     if let Some(rec) = &mut self.feed.rec {
-                        let line = format!("GET {}", depth_path(&self.cfg.symbols[r.symbol], self.cfg.depth_limit));
+                        let line = format!(
+                            "GET {}",
+                            venue_depth_path(self.cfg.venue, &self.cfg.symbols[r.symbol], self.cfg.depth_limit)
+                        );
                         rec.record_snapshot(r.recv_ns, r.symbol, &line, &body);
                     }
                     // An unusable body is told by the pipeline, which asks again; the scheduler
@@ -1047,7 +1090,7 @@ impl<W: Write> Loop<'_, W> {
     fn caught_up(&self, k: usize) -> bool {
         let shard = &self.shards[k];
         let held = &shard.held;
-        let depth = self.cfg.streams.contains(&StreamKind::Depth);
+        let depth = shard.kinds.contains(&StreamKind::Depth);
         if !depth && !held.fresh {
             return false;
         }
@@ -1229,6 +1272,35 @@ mod tests {
         // More streams per symbol than a connection takes: one symbol per connection.
         assert_eq!(shard_plan(2, 4, 3), vec![vec![0], vec![1]]);
         assert!(shard_plan(0, 3, 200).is_empty());
+    }
+
+    #[test]
+    fn futures_shards_carry_one_path_tier_each() {
+        use crate::venue::{Tier, Venue};
+        let (ws, rest) = (crate::binance::url::parse_ws_base("ws://h:1").unwrap(), "http://h:1");
+        let rest = crate::binance::url::parse_rest_base(rest).unwrap();
+        let mut cfg = LiveConfig::new(ws, rest, crate::net::tls::TlsSetup::new(None).unwrap());
+        cfg.streams = vec![StreamKind::Depth, StreamKind::AggTrade, StreamKind::BookTicker];
+        let groups = shard_plan(3, 3, 4);
+        assert_eq!(tier_plan(&cfg, groups.clone()).len(), 3, "spot: a shard carries every stream");
+        assert!(tier_plan(&cfg, groups.clone()).iter().all(|(_, t, k)| t.is_none() && k == &cfg.streams));
+        cfg.venue = Venue::UsdM;
+        let plan = tier_plan(&cfg, groups);
+        let (pubk, mktk) = (vec![StreamKind::Depth, StreamKind::BookTicker], vec![StreamKind::AggTrade]);
+        assert_eq!(
+            plan,
+            vec![
+                (vec![0], Some(Tier::Public), pubk.clone()),
+                (vec![0], Some(Tier::Market), mktk.clone()),
+                (vec![1], Some(Tier::Public), pubk.clone()),
+                (vec![1], Some(Tier::Market), mktk.clone()),
+                (vec![2], Some(Tier::Public), pubk),
+                (vec![2], Some(Tier::Market), mktk),
+            ]
+        );
+        // Streams of one tier only: one connection per group.
+        cfg.streams = vec![StreamKind::Depth, StreamKind::Trade];
+        assert_eq!(tier_plan(&cfg, vec![vec![0, 1]]), vec![(vec![0, 1], Some(Tier::Public), cfg.streams.clone())]);
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{LiveConfig, LiveError};
-use crate::binance::rest::{self, exchange_info_path, InfoError, RestClient, RestError, RestGate};
-use crate::binance::schedule::{auto_depth_limit, planned_budget, HEADROOM_PERCENT};
+use crate::binance::rest::{self, InfoError, RestClient, RestError, RestGate};
+use crate::binance::schedule::{auto_depth_limit_for, planned_budget, HEADROOM_PERCENT};
 use crate::binance::url::check_symbol;
 use crate::binance::{ExchangeInfo, SymbolInfo};
 use crate::net::backoff::Backoff;
@@ -55,6 +55,10 @@ impl Resolved {
                     if let Some(t) = f.tick {
                         p.set_tick(i, t);
                     }
+                    // Futures prints prices at the contract's pricePrecision ("64336.10").
+                    if let (crate::venue::Venue::UsdM, Some(d)) = (cfg.venue, entry.price_precision) {
+                        p.set_price_decimals(i, d);
+                    }
                 }
                 Err(e) => {
                     let error = RestError::Body { url: self.url.clone(), error: e.clone() };
@@ -85,7 +89,7 @@ pub struct AllSymbols {
 pub fn resolve(cfg: &mut LiveConfig, log: &mut NoticeLog, stop: &AtomicBool) -> Result<bool, LiveError> {
     let started = Instant::now();
     let deadline = cfg.duration.and_then(|d| started.checked_add(d));
-    let client = RestClient::new(&cfg.rest, &cfg.tls, cfg.rest_timeout);
+    let client = RestClient::new(&cfg.rest, &cfg.tls, cfg.rest_timeout).with_venue(cfg.venue);
     let mut gate = RestGate::new(cfg.weight_per_minute);
     let list = cfg.all_symbols.is_none().then_some(cfg.symbols.as_slice());
     let Some(resolved) = fetch(cfg, &client, &mut gate, list, log, stop, deadline)? else {
@@ -98,7 +102,9 @@ pub fn resolve(cfg: &mut LiveConfig, log: &mut NoticeLog, stop: &AtomicBool) -> 
             Err(error) => return Err(LiveError::NoSymbolList(error.clone())),
         };
         let mut symbols = Vec::new();
-        for s in info.trading(all.quote.as_deref()) {
+        // Futures: TRADING perpetual contracts only (no quarterly deliveries).
+        let perpetual = |s: &&SymbolInfo| cfg.venue == crate::venue::Venue::Spot || s.contract_type == "PERPETUAL";
+        for s in info.trading(all.quote.as_deref()).filter(perpetual) {
             // Stream names and URLs take ASCII letters and digits (url::check_symbol): Binance's
             // few Unicode symbols are left out rather than sent escaped into every layer.
             if check_symbol(&s.symbol).is_ok() {
@@ -114,7 +120,8 @@ pub fn resolve(cfg: &mut LiveConfig, log: &mut NoticeLog, stop: &AtomicBool) -> 
     }
     let budget = resolved.gate.limit();
     let spent = u32::try_from(resolved.gate.totals().weight).unwrap_or(u32::MAX);
-    let auto = cfg.depth_auto.then(|| auto_depth_limit(cfg.symbols.len(), budget, cfg.sync_within, spent));
+    let auto =
+        cfg.depth_auto.then(|| auto_depth_limit_for(cfg.venue, cfg.symbols.len(), budget, cfg.sync_within, spent));
     if let Some(a) = auto {
         cfg.depth_limit = a.limit;
     }
@@ -150,7 +157,7 @@ pub(crate) fn fetch(
 ) -> Result<Option<Resolved>, LiveError> {
     let mut backoff = Backoff::new(cfg.backoff_min.max(Duration::from_millis(200)), cfg.backoff_max, seed());
     let info = loop {
-        if let Some((d, _)) = gate.wait(Instant::now(), rest::EXCHANGE_INFO_WEIGHT) {
+        if let Some((d, _)) = gate.wait(Instant::now(), client.exchange_info_weight()) {
             if !sleep_checked(d, stop, deadline) {
                 return Ok(None);
             }
@@ -186,15 +193,17 @@ pub(crate) fn fetch(
         }
     }
     let server = info.as_ref().ok().and_then(|i| i.request_weight_per_minute);
+    // Without a limit in the answer, the venue's documented one (spot 6,000, futures 2,400).
+    let server = server.or(Some(cfg.venue.weight_per_minute()));
     gate.set_limit(planned_budget(cfg.weight_per_minute, server));
-    Ok(Some(Resolved { info, url: client.url(&exchange_info_path(list)), gate: gate.clone() }))
+    Ok(Some(Resolved { info, url: client.url(&client.exchange_info_path(list)), gate: gate.clone() }))
 }
 
 /// Binance refused a list with -1121: asks for every symbol (one more request of 20) to name the
 /// unknown ones; when that fails, the error says they are among the list.
 fn which_unknown(client: &RestClient, gate: &mut RestGate, list: Vec<String>, error: Option<RestError>) -> InfoError {
     let among = |symbols, error| InfoError::UnknownSymbols { symbols, among: true, error };
-    if gate.wait(Instant::now(), rest::EXCHANGE_INFO_WEIGHT).is_some() {
+    if gate.wait(Instant::now(), client.exchange_info_weight()).is_some() {
         return among(list, error);
     }
     let Ok(all) = rest::exchange_info(client, gate, None) else { return among(list, error) };

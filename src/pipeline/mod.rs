@@ -9,20 +9,24 @@
 
 use std::collections::HashMap;
 
-use crate::binance::{self, parse_stream_name, split_envelope, DecodeError, Envelope, LevelBuf, RawEvent, StreamKind};
+use crate::binance::{
+    self, parse_futures_stream_name, parse_stream_name, split_envelope, DecodeError, Envelope, LevelBuf, RawEvent,
+    StreamKind,
+};
 use crate::book::audit::{Audit, Mismatch};
 use crate::book::fixed::{TickSize, Units};
 use crate::book::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
 use crate::book::top::{self, Top};
 mod sequence;
 
-pub use sequence::{book_position, Ids, Position, Sequence};
+pub use sequence::{book_position, futures_book_position, Ids, Position, Sequence};
 
 use crate::net::tsc::StageClock;
 use crate::notice::{Excerpt, Notice, Notices, ResyncCause, Sym};
 use crate::output::stats::Stage;
 use crate::output::stats::{Stats, SymbolSummary};
 use crate::output::{BookLine, Output, OutputMode};
+use crate::venue::Venue;
 
 /// How the pipeline is set up.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +39,10 @@ pub struct PipelineConfig {
     pub auto_symbols: bool,
     /// Bytes reserved for the output buffer.
     pub out_capacity: usize,
+    /// The market the frames come from: on [`Venue::UsdM`] diff depth is decoded as futures
+    /// (`T`, `pu` required: a depth frame without them is a bad message) and every book follows
+    /// the futures procedure, whatever `book.procedure` says.
+    pub venue: Venue,
 }
 
 impl Default for PipelineConfig {
@@ -44,6 +52,7 @@ impl Default for PipelineConfig {
             book: BookConfig::default(),
             auto_symbols: false,
             out_capacity: 256 * 1024,
+            venue: Venue::Spot,
         }
     }
 }
@@ -68,6 +77,9 @@ pub struct SymbolState {
     last_price: Units,
     /// Receive time (wall ns) of the snapshot that first synced the book.
     first_synced_ns: Option<i64>,
+    /// Price decimals of its book lines when exchangeInfo gave them (futures' `pricePrecision`);
+    /// `None`: the tick's.
+    price_decimals: Option<u32>,
 }
 
 impl SymbolState {
@@ -173,6 +185,8 @@ struct Decoded {
     event_time: Option<i64>,
     /// A trade's price (0 for the others).
     price: Units,
+    /// A futures diff's `pu` (the previous diff's `u`); `None` on spot.
+    prev_final: Option<u64>,
     /// A bookTicker's best bid and ask.
     ticker: ((Units, Units), (Units, Units)),
 }
@@ -213,7 +227,10 @@ pub(crate) fn event_time_us(e: i64) -> i64 {
 
 impl Pipeline {
     /// A pipeline for `symbols` (any case). Symbols can also be added later.
-    pub fn new(cfg: PipelineConfig, symbols: &[&str]) -> Pipeline {
+    pub fn new(mut cfg: PipelineConfig, symbols: &[&str]) -> Pipeline {
+        if cfg.venue == Venue::UsdM {
+            cfg.book.procedure = cfg.venue.procedure();
+        }
         let mut p = Pipeline {
             symbols: Vec::new(),
             by_name: HashMap::new(),
@@ -253,6 +270,7 @@ impl Pipeline {
             ticker_ids: Sequence::default(),
             last_price: 0,
             first_synced_ns: None,
+            price_decimals: None,
         });
         self.symbols.len() - 1
     }
@@ -267,6 +285,17 @@ impl Pipeline {
     pub fn set_tick(&mut self, symbol: usize, tick: TickSize) {
         self.symbols[symbol].book.set_tick(tick);
         self.snapshot_wanted = true;
+    }
+
+    /// Sets the decimals a symbol's prices are printed with (futures' `pricePrecision`), in
+    /// place of its tick's.
+    pub fn set_price_decimals(&mut self, symbol: usize, decimals: u32) {
+        self.symbols[symbol].price_decimals = Some(decimals.min(8));
+    }
+
+    /// The venue the pipeline decodes for.
+    pub fn venue(&self) -> Venue {
+        self.cfg.venue
     }
 
     /// Index of a symbol, any case.
@@ -345,6 +374,19 @@ impl Pipeline {
         s.trade_ids.reset();
         s.agg_ids.reset();
         s.ticker_ids.reset();
+    }
+
+    /// Forgets the ids of one symbol's stream (its connection was lost, and it carried no depth:
+    /// a futures `/market` connection): the next event of it starts it again. A book is reset by
+    /// [`Self::reset_symbol`] only.
+    pub fn reset_stream(&mut self, symbol: usize, kind: StreamKind) {
+        let Some(s) = self.symbols.get_mut(symbol) else { return };
+        match kind {
+            StreamKind::Trade => s.trade_ids.reset(),
+            StreamKind::AggTrade => s.agg_ids.reset(),
+            StreamKind::BookTicker => s.ticker_ids.reset(),
+            StreamKind::Depth => {}
+        }
     }
 
     fn bad(&mut self, e: DecodeError, frame: &[u8]) -> FrameOutcome {
@@ -459,7 +501,11 @@ impl Pipeline {
         admit: &mut impl FnMut(&Sequenced) -> Admit,
         t0: Option<u64>,
     ) -> FrameOutcome {
-        let Some(name) = parse_stream_name(stream) else {
+        let name = match self.cfg.venue {
+            Venue::Spot => parse_stream_name(stream),
+            Venue::UsdM => parse_futures_stream_name(stream),
+        };
+        let Some(name) = name else {
             if stream == "!serverShutdown" {
                 return match binance::decode_raw_event(data) {
                     Ok(RawEvent::ServerShutdown { .. }) => self.on_shutdown(),
@@ -523,7 +569,7 @@ impl Pipeline {
                 if let Some(l) = levels.bids.first().or(levels.asks.first()) {
                     s.last_price = l.price;
                 }
-                self.apply_diff(idx, recv_ns, ids, &levels);
+                self.apply_diff(idx, recv_ns, ids, ev.prev_final, &levels);
             }
             StreamKind::Trade => {
                 if ev.position == Position::Ahead {
@@ -571,26 +617,54 @@ impl Pipeline {
         let s = &self.symbols[idx];
         let same = |sym: &str| if sym.eq_ignore_ascii_case(&s.lower) { Ok(()) } else { Err(DecodeError::WrongEvent) };
         Ok(match kind {
+            StreamKind::Depth if self.cfg.venue == Venue::UsdM => {
+                let h = binance::decode_futures_depth(data, levels)?;
+                same(h.symbol)?;
+                let ids = Ids { first: h.first_id, last: h.final_id };
+                let position = sequence::futures_book_position(&s.book, ids, h.prev_final_id);
+                Decoded {
+                    ids,
+                    position,
+                    event_time: Some(h.event_time),
+                    price: 0,
+                    prev_final: Some(h.prev_final_id),
+                    ticker: NO_TICKER,
+                }
+            }
             StreamKind::Depth => {
                 let h = binance::decode_depth(data, levels)?;
                 same(h.symbol)?;
                 let ids = Ids { first: h.first_id, last: h.final_id };
                 let position = sequence::book_position(&s.book, ids);
-                Decoded { ids, position, event_time: Some(h.event_time), price: 0, ticker: NO_TICKER }
+                Decoded { ids, position, event_time: Some(h.event_time), price: 0, prev_final: None, ticker: NO_TICKER }
             }
             StreamKind::Trade => {
                 let t = binance::decode_trade(data)?;
                 same(t.symbol)?;
                 let ids = Ids::one(t.trade_id);
                 let position = s.trade_ids.position(ids);
-                Decoded { ids, position, event_time: Some(t.event_time), price: t.price, ticker: NO_TICKER }
+                Decoded {
+                    ids,
+                    position,
+                    event_time: Some(t.event_time),
+                    price: t.price,
+                    prev_final: None,
+                    ticker: NO_TICKER,
+                }
             }
             StreamKind::AggTrade => {
                 let t = binance::decode_agg_trade(data)?;
                 same(t.symbol)?;
                 let ids = Ids::one(t.agg_id);
                 let position = s.agg_ids.position(ids);
-                Decoded { ids, position, event_time: Some(t.event_time), price: t.price, ticker: NO_TICKER }
+                Decoded {
+                    ids,
+                    position,
+                    event_time: Some(t.event_time),
+                    price: t.price,
+                    prev_final: None,
+                    ticker: NO_TICKER,
+                }
             }
             StreamKind::BookTicker => {
                 let t = binance::decode_book_ticker(data)?;
@@ -600,6 +674,7 @@ impl Pipeline {
                     position: sequence::ticker_position(&s.ticker_ids, t.update_id),
                     event_time: None,
                     price: 0,
+                    prev_final: None,
                     ticker: ((t.bid_price, t.bid_qty), (t.ask_price, t.ask_qty)),
                 }
             }
@@ -607,14 +682,18 @@ impl Pipeline {
     }
 
     /// Applies a processed diff to its book and tells what a resync or an eviction needs told.
-    fn apply_diff(&mut self, idx: usize, recv_ns: i64, ids: Ids, levels: &LevelBuf) {
+    fn apply_diff(&mut self, idx: usize, recv_ns: i64, ids: Ids, prev_final: Option<u64>, levels: &LevelBuf) {
         let s = &mut self.symbols[idx];
         let (before, before_id) = (s.book.state(), s.book.last_update_id());
         if !s.book.is_synced() {
             // Buffered: the first diff of a book asks for a snapshot.
             self.snapshot_wanted = true;
         }
-        let cause = match s.book.on_diff(ids.first, ids.last, &levels.bids, &levels.asks) {
+        let outcome = match prev_final {
+            None => s.book.on_diff(ids.first, ids.last, &levels.bids, &levels.asks),
+            Some(pu) => s.book.on_futures_diff(ids.first, ids.last, pu, &levels.bids, &levels.asks),
+        };
+        let cause = match outcome {
             DiffOutcome::Applied => {
                 self.book_changed(idx, recv_ns);
                 None
@@ -660,7 +739,7 @@ impl Pipeline {
             return;
         }
         if let Some(m) = top::compute(top) {
-            let price_decimals = s.book.tick().map_or(8, |t| t.decimals());
+            let price_decimals = s.price_decimals.unwrap_or_else(|| s.book.tick().map_or(8, |t| t.decimals()));
             let line = BookLine { symbol: &s.symbol, price_decimals, update_id: id, recv_ns, m: &m };
             match self.stage_clock {
                 Some(c) if self.out.mode() != OutputMode::None => {
@@ -975,6 +1054,72 @@ mod tests {
         );
         assert_eq!((p.stats().trades, p.stats().duplicates, p.stats().events, p.stats().depth_updates), (2, 2, 3, 1));
         assert_eq!(p.symbols()[0].book().buffered(), 1, "a held diff is not buffered, nor a repeat");
+    }
+
+    fn fdepth(u0: u64, u1: u64, pu: u64, bids: &str, asks: &str) -> String {
+        format!(
+            r#"{{"stream":"btcusdt@depth@0ms","data":{{"e":"depthUpdate","E":1723161255308,"T":1723161255306,"s":"BTCUSDT","U":{u0},"u":{u1},"pu":{pu},"b":[{bids}],"a":[{asks}]}}}}"#
+        )
+    }
+
+    fn usdm(mode: OutputMode) -> PipelineConfig {
+        PipelineConfig { output: mode, venue: Venue::UsdM, ..PipelineConfig::default() }
+    }
+
+    const FSNAP: &[u8] = br#"{"lastUpdateId":105,"E":1723161255310,"T":1723161255309,"bids":[["64336.00","1.500"],["64335.90","2.000"],["64335.00","4.000"]],"asks":[["64336.10","0.003"],["64336.20","0.500"],["64337.00","1.000"]]}"#;
+
+    #[test]
+    fn futures_diffs_sync_by_pu_and_a_pu_break_resyncs() {
+        let mut p = Pipeline::new(usdm(OutputMode::TobJson), &["BTCUSDT"]);
+        // Ids skip between diffs: 100..103, then 104..107 would be contiguous; futures sends
+        // 106..109 after 100..103 with pu=103.
+        p.on_frame(0, fdepth(100, 103, 99, r#"["64335.90","2.000"]"#, "").as_bytes());
+        assert_eq!(p.poll_snapshot_request(), Some(0));
+        p.on_frame(0, fdepth(104, 107, 103, "", r#"["64336.20","1.000"]"#).as_bytes());
+        assert_eq!(p.on_snapshot(0, 0, FSNAP), Ok(SnapshotOutcome::Synced { dropped: 1, applied: 1 }));
+        // exchangeInfo's pricePrecision (2) prints prices the way futures writes them.
+        p.set_price_decimals(0, 2);
+        // Continues by pu although U > id + 1.
+        let f = fdepth(112, 115, 107, r#"["64336.00","0"]"#, "");
+        assert!(matches!(p.on_frame(0, f.as_bytes()), FrameOutcome::Market { .. }));
+        let s = &p.symbols()[0];
+        assert!(s.book().is_synced());
+        assert_eq!(s.book().last_update_id(), 115);
+        assert_eq!(s.book().counters().gaps, 0);
+        // A futures bookTicker (with e, E, T) at the book's id is audited.
+        let t = r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":115,"E":1723161255311,"T":1723161255310,"s":"BTCUSDT","b":"64335.90","B":"2.000","a":"64336.10","A":"0.003"}}"#;
+        assert!(matches!(p.on_frame(0, t.as_bytes()), FrameOutcome::Market { .. }));
+        assert_eq!(p.symbols()[0].audit().counters().checks, 1);
+        assert_eq!(p.symbols()[0].audit().counters().mismatches, 0);
+        // A futures trade (with X) is decoded.
+        let tr = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255312,"T":1723161255311,"s":"BTCUSDT","t":7,"p":"64336.10","q":"0.003","X":"MARKET","m":true}}"#;
+        assert!(matches!(p.on_frame(0, tr.as_bytes()), FrameOutcome::Market { .. }));
+        assert_eq!(p.stats().trades, 1);
+        // pu=116 is not the previous u (115): a diff was lost. A gap, the book resyncs.
+        p.on_frame(0, fdepth(118, 120, 116, "", "").as_bytes());
+        let s = &p.symbols()[0];
+        assert!(!s.book().is_synced());
+        assert_eq!(s.book().counters().gaps, 1);
+        assert_eq!(p.poll_snapshot_request(), Some(0));
+        let text = String::from_utf8(p.output().buffer().to_vec()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("\"ask\":\"64336.1\""), "decimals of the inferred tick (0.1): {text}");
+        assert!(lines[1].contains("\"bid\":\"64335.90\",\"bid_qty\":\"2.00000000\""), "{text}");
+    }
+
+    #[test]
+    fn a_spot_depth_frame_under_usdm_is_a_bad_message() {
+        let mut p = Pipeline::new(usdm(OutputMode::None), &["BTCUSDT"]);
+        let f = depth(10, 12, r#"["100.00000000","1.00000000"]"#, "");
+        assert!(matches!(p.on_frame(0, f.as_bytes()), FrameOutcome::Bad(DecodeError::MissingField(_))));
+        assert_eq!(p.stats().bad_messages, 1);
+        assert_eq!(p.symbols()[0].book().buffered(), 0, "nothing reaches the book");
+        assert_eq!(p.poll_snapshot_request(), None);
+        // And spot does not know futures' @depth@0ms stream.
+        let mut p = Pipeline::new(quiet(OutputMode::None), &["BTCUSDT"]);
+        let f = fdepth(100, 103, 99, "", "");
+        assert!(matches!(p.on_frame(0, f.as_bytes()), FrameOutcome::Bad(DecodeError::UnknownStream)));
     }
 
     #[test]

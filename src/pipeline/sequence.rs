@@ -87,6 +87,21 @@ pub fn book_position(book: &OrderBook, ids: Ids) -> Position {
     }
 }
 
+/// [`book_position`] for a USDⓈ-M futures diff, whose ids skip: it continues what was processed
+/// when its `pu` (`prev_final`) is at or below the last id (`pu` equal to it, or a first diff
+/// after a snapshot that starts at or before it), and is ahead when its `pu` is past it (a diff
+/// in between has not been processed). The spot `U <= id + 1` test would call nearly every
+/// futures diff ahead.
+pub fn futures_book_position(book: &OrderBook, ids: Ids, prev_final: u64) -> Position {
+    let last = if book.is_synced() { Some(book.last_update_id()) } else { book.buffered_last() };
+    match last {
+        None => Position::Next,
+        Some(at) if ids.last <= at => Position::Duplicate,
+        Some(at) if prev_final <= at => Position::Next,
+        Some(_) => Position::Ahead,
+    }
+}
+
 /// Where a bookTicker with update id `id` stands against the last one processed: a repeat (a
 /// second connection's copy) or newer. Never `Ahead`: a bookTicker is sent when the top changes,
 /// not for every update id.
@@ -130,6 +145,19 @@ mod tests {
         assert_eq!(book_position(&book, Ids { first: 10, last: 12 }), Position::Duplicate);
         assert_eq!(book_position(&book, Ids { first: 13, last: 15 }), Position::Next);
         assert_eq!(book_position(&book, Ids { first: 14, last: 15 }), Position::Ahead);
+    }
+
+    #[test]
+    fn a_futures_diff_is_placed_by_its_pu() {
+        let cfg = BookConfig { procedure: crate::book::sync::Procedure::UsdM, ..BookConfig::default() };
+        let mut book = OrderBook::new(cfg, None);
+        assert_eq!(futures_book_position(&book, Ids { first: 10, last: 12 }, 7), Position::Next, "nothing buffered");
+        book.on_futures_diff(10, 12, 7, &[], &[]);
+        assert_eq!(futures_book_position(&book, Ids { first: 10, last: 12 }, 7), Position::Duplicate);
+        // Ids skip: U = 20 after u = 12 continues it when pu = 12.
+        assert_eq!(futures_book_position(&book, Ids { first: 20, last: 25 }, 12), Position::Next);
+        assert_eq!(book_position(&book, Ids { first: 20, last: 25 }), Position::Ahead, "the spot rule would hold it");
+        assert_eq!(futures_book_position(&book, Ids { first: 30, last: 31 }, 25), Position::Ahead, "25 is missing");
     }
 
     #[test]

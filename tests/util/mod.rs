@@ -21,6 +21,20 @@ pub fn sim(tls: bool, symbols: &[&str]) -> SimHandle {
     .expect("start the simulator")
 }
 
+/// [`sim`] in USDⓈ-M futures mode (`SimConfig::venue`): ids that skip with `pu`, `/fapi/v1` REST,
+/// `/public` and `/market` path tiers, futures' connection law.
+pub fn sim_usdm(tls: bool, symbols: &[&str]) -> SimHandle {
+    Sim::start(SimConfig {
+        tls,
+        pacing: Pacing::Speed(10.0),
+        levels_per_side: 300,
+        source: MarketSource::Synthetic { symbols: symbols.iter().map(|s| s.to_string()).collect(), seed: 11 },
+        venue: tickfeed_sim::Venue::UsdM,
+        ..SimConfig::default()
+    })
+    .expect("start the simulator")
+}
+
 /// The handler's `--dump-book` file for `symbol` is byte for byte the simulator's reference book
 /// at the same lastUpdateId. Returns that id.
 pub fn assert_dump_matches(sim: &SimHandle, dir: &std::path::Path, symbol: &str) -> u64 {

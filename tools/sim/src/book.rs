@@ -8,8 +8,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use crate::decimal::push_units;
-
 /// One price level: price and quantity in 1e-8 units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Level {
@@ -65,6 +63,24 @@ impl Book {
         s
     }
 
+    /// The body of `GET /fapi/v1/depth`: `{"lastUpdateId":..,"E":..,"T":..,"bids":..,"asks":..}`,
+    /// prices at `pd` and quantities at `qd` fractional digits.
+    pub fn to_futures_depth_json(&self, pd: usize, qd: usize, event_ms: i64, transaction_ms: i64) -> String {
+        let mut s = String::with_capacity(80 + 30 * (self.bids.len() + self.asks.len()));
+        s.push_str("{\"lastUpdateId\":");
+        s.push_str(&self.last_update_id.to_string());
+        s.push_str(",\"E\":");
+        s.push_str(&event_ms.to_string());
+        s.push_str(",\"T\":");
+        s.push_str(&transaction_ms.to_string());
+        s.push_str(",\"bids\":");
+        push_levels_dp(&mut s, &self.bids, pd, qd);
+        s.push_str(",\"asks\":");
+        push_levels_dp(&mut s, &self.asks, pd, qd);
+        s.push('}');
+        s
+    }
+
     /// Best bid, if any.
     pub fn best_bid(&self) -> Option<Level> {
         self.bids.first().copied()
@@ -78,15 +94,20 @@ impl Book {
 
 /// Appends `[["p","q"],...]`.
 pub(crate) fn push_levels(s: &mut String, levels: &[Level]) {
+    push_levels_dp(s, levels, crate::decimal::DECIMALS, crate::decimal::DECIMALS)
+}
+
+/// [`push_levels`] with prices at `pd` and quantities at `qd` fractional digits (USDⓈ-M futures).
+pub(crate) fn push_levels_dp(s: &mut String, levels: &[Level], pd: usize, qd: usize) {
     s.push('[');
     for (i, l) in levels.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
         s.push_str("[\"");
-        push_units(s, l.price);
+        crate::decimal::push_units_dp(s, l.price, pd);
         s.push_str("\",\"");
-        push_units(s, l.qty);
+        crate::decimal::push_units_dp(s, l.qty, qd);
         s.push_str("\"]");
     }
     s.push(']');

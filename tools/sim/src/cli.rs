@@ -40,6 +40,12 @@ pub struct SimArgs {
     #[arg(long)]
     pub sbe: bool,
 
+    /// spot | usdm: play Binance spot, or USDⓈ-M futures (/fapi/v1 REST at futures weights and
+    /// 2400 a minute, /public and /market websocket paths, ids that skip with pu, contract
+    /// precisions, a ping every 180 s with 600 s for the pong, 10 incoming messages a second)
+    #[arg(long, value_name = "VENUE", default_value = "spot", value_parser = venue)]
+    pub venue: crate::Venue,
+
     /// Write the CA certificate a client must trust (tickfeed run --ca-file PEM); needs TLS
     #[arg(long, value_name = "PEM", conflicts_with = "plain")]
     pub cert_out: Option<PathBuf>,
@@ -184,6 +190,15 @@ pub struct SimArgs {
 }
 
 /// `--listen`: an IP address and a port (no DNS: the simulator binds what it is told).
+/// `--venue`.
+fn venue(s: &str) -> Result<crate::Venue, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "spot" => Ok(crate::Venue::Spot),
+        "usdm" => Ok(crate::Venue::UsdM),
+        _ => Err(format!("unknown venue '{s}' (expected spot or usdm)")),
+    }
+}
+
 fn listen_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| "expected HOST:PORT with an IP address as HOST".to_string())
 }
@@ -253,6 +268,7 @@ impl SimArgs {
             listen: self.listen,
             tls: !self.plain,
             sbe: self.sbe,
+            venue: self.venue,
             source,
             pacing,
             levels_per_side: self.levels,

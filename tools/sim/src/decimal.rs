@@ -94,6 +94,34 @@ pub fn push_units(out: &mut String, units: i64) {
     }
 }
 
+/// Appends `units` with `dp` fractional digits (0..=8), as USDⓈ-M futures writes a price at its
+/// contract's precision (`"64336.10"`) and a quantity at its step (`"0.003"`). A value that is
+/// not exact at `dp` digits is written with all 8 instead: never rounded.
+pub fn push_units_dp(out: &mut String, units: i64, dp: usize) {
+    let dp = dp.min(DECIMALS);
+    let unit = 10i64.pow((DECIMALS - dp) as u32);
+    if dp == DECIMALS || units % unit != 0 {
+        return push_units(out, units);
+    }
+    let start = out.len();
+    push_units(out, units);
+    // Drop the 8 - dp trailing zeros (and the point when dp is 0).
+    let cut = DECIMALS - dp + usize::from(dp == 0);
+    out.truncate(out.len() - cut);
+    debug_assert!(out.len() > start);
+}
+
+/// The fractional digits of a tick or step (0.10 -> 1, 0.001 -> 3, 1 -> 0).
+pub fn decimals_of(units: i64) -> usize {
+    let mut d = DECIMALS;
+    let mut u = units.max(1);
+    while d > 0 && u % 10 == 0 {
+        u /= 10;
+        d -= 1;
+    }
+    d
+}
+
 /// Returns `units` as an 8-decimal string.
 pub fn format_units(units: i64) -> String {
     let mut s = String::with_capacity(24);
@@ -133,6 +161,23 @@ mod tests {
         assert_eq!(format_units(1), "0.00000001");
         assert_eq!(format_units(i64::MAX), "92233720368.54775807");
         assert_eq!(format_units(-150_000_000), "-1.50000000");
+    }
+
+    #[test]
+    fn formats_at_a_precision_without_rounding() {
+        let mut s = String::new();
+        push_units_dp(&mut s, 6_433_610_000_000, 2);
+        assert_eq!(s, "64336.10");
+        s.clear();
+        push_units_dp(&mut s, 300_000, 3);
+        assert_eq!(s, "0.003");
+        s.clear();
+        push_units_dp(&mut s, 5 * SCALE, 0);
+        assert_eq!(s, "5");
+        s.clear();
+        push_units_dp(&mut s, 300_001, 3);
+        assert_eq!(s, "0.00300001", "not exact at 3 digits: all 8");
+        assert_eq!((decimals_of(10_000_000), decimals_of(100_000), decimals_of(SCALE)), (1, 3, 0));
     }
 
     #[test]

@@ -75,6 +75,25 @@ pub struct FaultPlan {
     pub connection_lag: Option<Duration>,
 }
 
+impl FaultPlan {
+    /// This plan under USDⓈ-M futures' connection law: whichever of the ping period, the pong
+    /// timeout and the incoming-message limit is at spot's default (20 s, 60 s, 5 a second)
+    /// becomes futures' (3 minutes, 10 minutes, 10 a second); a value set to anything else stays.
+    pub fn for_usdm(mut self) -> FaultPlan {
+        let spot = FaultPlan::default();
+        if self.ping_interval == spot.ping_interval {
+            self.ping_interval = Some(Duration::from_secs(180));
+        }
+        if self.pong_timeout == spot.pong_timeout {
+            self.pong_timeout = Duration::from_secs(600);
+        }
+        if self.max_incoming_per_sec == spot.max_incoming_per_sec {
+            self.max_incoming_per_sec = Some(10);
+        }
+        self
+    }
+}
+
 impl Default for FaultPlan {
     /// Binance's own rules and no injected faults: ping every 20 s, pong within 60 s, 24 h age,
     /// 5 incoming messages a second, 1024 streams per connection, 300 connection attempts per
@@ -303,6 +322,7 @@ counters! {
     ws_connections: "Websocket connections accepted (handshake completed).",
     connect_attempts: "Websocket upgrade attempts (requests on /stream or /ws...), refused ones included.",
     connect_attempts_refused: "Upgrade attempts answered 429: past the connection-attempt limit of their IP.",
+    wrong_tier_streams: "USDⓈ-M futures: subscribed streams never delivered because the connection is on the other path tier (/public, /market) or on the legacy path, which carries /public streams only.",
     streams_refused: "Upgrades (HTTP 400) and SUBSCRIBEs (in-band code 2) refused for taking a connection past its stream limit.",
     rest_requests: "REST requests answered (any status).",
     depth_requests: "REST /api/v3/depth requests answered (any status, injected rejections included).",

@@ -1,4 +1,5 @@
-//! tickfeed-sim: a Binance spot market-data exchange simulator on loopback.
+//! tickfeed-sim: a Binance spot (or, with `SimConfig::venue`, USDⓈ-M futures) market-data
+//! exchange simulator on loopback.
 //!
 //! It serves Binance-shaped websocket streams (`/stream?streams=...`, `/ws/<name>`) and REST
 //! (`/api/v3/depth`, `/api/v3/exchangeInfo`) on one address, over TLS (a throwaway CA generated at
@@ -65,6 +66,19 @@ use rest::RestState;
 use server::Server;
 use synth::{Synth, SynthStreams};
 use ws::ConnConfig;
+
+/// Which Binance market the simulator plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Venue {
+    /// Binance spot (`stream.binance.com`, `/api/v3`).
+    #[default]
+    Spot,
+    /// Binance USDⓈ-M futures (`fstream.binance.com`, `/fapi/v1`): ids that skip with `pu`,
+    /// `T` on depth, trade and bookTicker, contract precisions, `/public` and `/market` path
+    /// tiers, futures REST weights and 2,400 a minute, and futures' connection law (ping every
+    /// 3 minutes, 10 minutes for the pong, 10 incoming messages a second).
+    UsdM,
+}
 
 /// Where the market comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +148,11 @@ pub struct SimConfig {
     /// (the bookTicker moments). Control replies and `serverShutdown` stay JSON text. REST is
     /// unchanged. Default false: JSON streams exactly as before.
     pub sbe: bool,
+    /// Spot (default) or USDⓈ-M futures. On [`Venue::UsdM`] the ping period, pong timeout,
+    /// incoming-message limit and REST weight limit left at spot's defaults become futures'
+    /// (180 s, 600 s, 10 a second, 2,400 a minute); values set otherwise are kept (tests ping
+    /// faster). Futures needs a synthetic market (not a replay) and JSON streams (not `sbe`).
+    pub venue: Venue,
 }
 
 impl Default for SimConfig {
@@ -155,6 +174,7 @@ impl Default for SimConfig {
             poll_interval: Duration::from_millis(5),
             write_timeout: Duration::from_secs(10),
             sbe: false,
+            venue: Venue::Spot,
         }
     }
 }
@@ -164,8 +184,21 @@ pub struct Sim;
 
 impl Sim {
     /// Binds, builds the market and starts serving. Returns once the port is listening.
-    pub fn start(config: SimConfig) -> stdio::Result<SimHandle> {
+    pub fn start(mut config: SimConfig) -> stdio::Result<SimHandle> {
         let invalid = |msg: String| stdio::Error::new(stdio::ErrorKind::InvalidInput, msg);
+        let futures = config.venue == Venue::UsdM;
+        if futures {
+            if config.sbe {
+                return Err(invalid("USDⓈ-M futures has no SBE stream endpoint in this simulator".into()));
+            }
+            if matches!(config.source, MarketSource::Replay { .. }) {
+                return Err(invalid("USDⓈ-M futures needs a synthetic market, not a replay".into()));
+            }
+            config.faults = config.faults.for_usdm();
+            if config.weight_limit == Some(6000) {
+                config.weight_limit = Some(2400);
+            }
+        }
         let mut streams = StreamRegistry::default();
         let (books, source): (Vec<SymbolBook>, Box<dyn Source>) = match &config.source {
             MarketSource::Synthetic { symbols, seed } => {
@@ -179,10 +212,12 @@ impl Sim {
                     if sym.is_empty() || !sym.bytes().all(|b| b.is_ascii_alphanumeric()) {
                         return Err(invalid(format!("bad symbol {sym:?}: letters and digits only")));
                     }
-                    Ok((SymbolSpec::for_symbol(sym), None))
+                    let spec = SymbolSpec::for_symbol(sym);
+                    Ok((if futures { spec.into_futures() } else { spec }, None))
                 });
                 let generated = (0..config.generated_symbols).map(|i| {
                     let spec = SymbolSpec::generated(i, *seed);
+                    let spec = if futures { spec.into_futures() } else { spec };
                     let activity = if spec.status == SymbolStatus::Trading { generated_activity(i) } else { 0 };
                     Ok((spec, Some(activity)))
                 });
@@ -206,6 +241,7 @@ impl Sim {
                         trade: streams.intern(&format!("{lower}@trade")),
                         agg_trade: streams.intern(&format!("{lower}@aggTrade")),
                         book_ticker: streams.intern(&format!("{lower}@bookTicker")),
+                        depth500: futures.then(|| streams.intern(&format!("{lower}@depth@500ms"))),
                     };
                     let mut s = Synth::new(spec.clone(), synths.len(), ids, *seed, levels);
                     if let Some(a) = activity {
@@ -245,11 +281,13 @@ impl Sim {
                     .rest_ban_first
                     .filter(|d| !d.is_zero())
                     .map(|first| BanRule { first, max: config.rest_ban_max }),
+                futures,
             },
             ConnConfig {
                 poll_interval: config.poll_interval.max(Duration::from_millis(1)),
                 write_timeout: config.write_timeout,
                 sbe: config.sbe,
+                futures,
             },
         ));
 

@@ -44,7 +44,23 @@ pub(crate) struct RestState {
     pub weight_limit: Option<u32>,
     /// How a 429 ignored escalates to a 418 ban. `None`: never ban.
     pub ban: Option<BanRule>,
+    /// USDⓈ-M futures: `/fapi/v1/...` is served instead of `/api/v3/...`.
+    pub futures: bool,
 }
+
+/// USDⓈ-M futures' `GET /fapi/v1/depth` weight by limit: 5, 10, 20, 50: 2; 100: 5; 500: 10;
+/// 1000: 20.
+pub(crate) fn futures_depth_weight(limit: u32) -> u32 {
+    match limit {
+        0..=50 => 2,
+        51..=100 => 5,
+        101..=500 => 10,
+        _ => 20,
+    }
+}
+
+/// The `limit` values `GET /fapi/v1/depth` takes.
+const FUTURES_DEPTH_LIMITS: [u64; 7] = [5, 10, 20, 50, 100, 500, 1000];
 
 /// Binance's depth weight by limit (in force since 2023-10-19).
 pub(crate) fn depth_weight(limit: u32) -> u32 {
@@ -82,13 +98,25 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead, peer: IpA
     let path = head.path();
     let query = head.query();
     let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    // Each venue serves its own paths; the other's are unknown (404), as on Binance's hosts.
+    let path = match (rest.futures, path) {
+        (true, p) if p.starts_with("/fapi/v1/") => p,
+        (true, _) => "/unknown",
+        (false, p) if p.starts_with("/fapi/") => "/unknown",
+        (false, p) => p,
+    };
     match path {
-        "/api/v3/depth" => Counters::bump(&hub.counters.depth_requests),
-        "/api/v3/exchangeInfo" => Counters::bump(&hub.counters.exchange_info_requests),
+        "/api/v3/depth" | "/fapi/v1/depth" => Counters::bump(&hub.counters.depth_requests),
+        "/api/v3/exchangeInfo" | "/fapi/v1/exchangeInfo" => Counters::bump(&hub.counters.exchange_info_requests),
         _ => {}
     }
 
     let weight = match path {
+        "/fapi/v1/depth" => {
+            let limit = param("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(500);
+            futures_depth_weight(limit)
+        }
+        "/fapi/v1/exchangeInfo" | "/fapi/v1/ping" | "/fapi/v1/time" => 1,
         "/api/v3/depth" => {
             let limit = param("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(100);
             depth_weight(limit.min(MAX_DEPTH_LIMIT))
@@ -172,6 +200,11 @@ pub(crate) fn respond(hub: &Hub, rest: &RestState, head: &RequestHead, peer: IpA
     let (status, body) = match path {
         "/api/v3/depth" => depth(hub, param("symbol"), param("limit"), param("symbolStatus")),
         "/api/v3/exchangeInfo" => exchange_info(hub, param("symbol"), param("symbols"), now_ms, rest.weight_limit),
+        "/fapi/v1/depth" => futures_depth(hub, param("symbol"), param("limit"), now_ms),
+        // Futures' exchangeInfo takes no symbol parameter: every contract, always.
+        "/fapi/v1/exchangeInfo" => exchange_info(hub, None, None, now_ms, rest.weight_limit),
+        "/fapi/v1/ping" => (200, "{}".to_string()),
+        "/fapi/v1/time" => (200, format!("{{\"serverTime\":{now_ms}}}")),
         "/api/v3/ping" => (200, "{}".to_string()),
         "/api/v3/time" => (200, format!("{{\"serverTime\":{now_ms}}}")),
         _ => (404, err_body(-1000, "Unknown path.")),
@@ -220,6 +253,42 @@ fn depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>, status: Option<&s
     }
 }
 
+/// `GET /fapi/v1/depth`: default 500 levels; a limit futures does not list is refused with -1130
+/// (the simulator's reading: Binance documents the valid limits, not the answer to others).
+fn futures_depth(hub: &Hub, symbol: Option<&str>, limit: Option<&str>, now_ms: i64) -> (u16, String) {
+    let Some(symbol) = symbol.filter(|s| !s.is_empty()) else {
+        return (400, err_body(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."));
+    };
+    let limit = match limit {
+        None => 500,
+        Some(l) if l.is_empty() || l.len() > 20 || !l.bytes().all(|b| b.is_ascii_digit()) => {
+            return (
+                400,
+                err_body(-1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."),
+            );
+        }
+        Some(l) => match l.parse::<u64>() {
+            Ok(n) if FUTURES_DEPTH_LIMITS.contains(&n) => n as usize,
+            _ => return (400, err_body(-1130, "Data sent for parameter 'limit' is not valid.")),
+        },
+    };
+    let books = lock(&hub.books);
+    let Some(sb) = books.iter().find(|b| b.spec.symbol == symbol) else {
+        return (400, err_body(-1121, "Invalid symbol."));
+    };
+    let (pd, qd) = sb.spec.decimals();
+    match &sb.history {
+        // E is the answer's time, T the book's (a millisecond before: as in Binance's example).
+        Some(h) => {
+            (200, h.current().to_book(&sb.spec.symbol, Some(limit)).to_futures_depth_json(pd, qd, now_ms, now_ms - 1))
+        }
+        None => (
+            503,
+            err_body(-1008, "Server is currently overloaded with other requests. Please try again in a few minutes."),
+        ),
+    }
+}
+
 fn exchange_info(
     hub: &Hub,
     symbol: Option<&str>,
@@ -250,6 +319,12 @@ fn exchange_info(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn futures_weights_follow_the_usdm_table() {
+        let w: Vec<u32> = FUTURES_DEPTH_LIMITS.iter().map(|&l| futures_depth_weight(l as u32)).collect();
+        assert_eq!(w, [2, 2, 2, 2, 5, 10, 20]);
+    }
 
     #[test]
     fn weights_follow_binance_table() {

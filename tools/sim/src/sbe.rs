@@ -673,7 +673,7 @@ mod tests {
         use crate::event::StreamKind;
         use crate::symbols::SymbolSpec;
         use crate::synth::{Synth, SynthStreams};
-        let ids = SynthStreams { depth: 0, depth100: 1, trade: 2, agg_trade: 3, book_ticker: 4 };
+        let ids = SynthStreams { depth: 0, depth100: 1, trade: 2, agg_trade: 3, book_ticker: 4, depth500: None };
         let mut synth = Synth::new(SymbolSpec::for_symbol("btcusdt"), 0, ids, 7, 500);
         let mut out = Vec::new();
         for i in 0..30 {

@@ -139,13 +139,17 @@ fn handle_connection(server: &Server, tcp: TcpStream, id: u64) {
         first = false;
         io.unread(&rest_bytes);
         let path = head.path().to_string();
-        if path == "/stream" || path == "/ws" || path.starts_with("/ws/") {
+        // Futures' path tiers: /public/stream, /market/ws/..., beside the legacy paths.
+        let ws_path = |p: &str| p == "/stream" || p == "/ws" || p.starts_with("/ws/");
+        let tiered =
+            server.conn_cfg.futures && ["/public", "/market"].iter().any(|t| path.strip_prefix(t).is_some_and(ws_path));
+        if ws_path(&path) || tiered {
             if admit_attempt(server, &mut io, peer) {
                 serve_websocket(server, io, &head, id);
             }
             return;
         }
-        if path.starts_with("/api/") {
+        if path.starts_with("/api/") || path.starts_with("/fapi/") {
             let resp = rest::respond(&server.hub, &server.rest, &head, peer);
             if let Some(d) = resp.delay {
                 if !server.hub.sleep(d) {
@@ -210,7 +214,7 @@ fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
         let _ = http::write_response(&mut io, 401, &[], body, false);
         return;
     }
-    let params = match ws::parse_target(head.path(), &head.query()) {
+    let params = match ws::parse_target_for(server.conn_cfg.futures, head.path(), &head.query()) {
         Ok(p) => p,
         Err(msg) => return bad(&mut io, 400, msg),
     };

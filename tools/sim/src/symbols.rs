@@ -58,6 +58,18 @@ pub struct SymbolSpec {
     pub start_mid: i64,
     /// `status` in exchangeInfo; only `TRADING` symbols move.
     pub status: SymbolStatus,
+    /// A USDⓈ-M perpetual contract's precisions (`SimConfig::venue` usdm); `None` on spot.
+    pub futures: Option<FuturesRules>,
+}
+
+/// What a USDⓈ-M futures contract adds to a symbol's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FuturesRules {
+    /// `pricePrecision`: fractional digits of every price in payloads and REST (BTCUSDT: 2,
+    /// with a tick of 0.10, so prices read "64336.10").
+    pub price_precision: u32,
+    /// `quantityPrecision`: fractional digits of every quantity (BTCUSDT: 3, "0.003").
+    pub quantity_precision: u32,
 }
 
 const QUOTES: [&str; 8] = ["FDUSD", "USDT", "USDC", "TUSD", "BTC", "ETH", "BNB", "EUR"];
@@ -87,6 +99,36 @@ impl SymbolSpec {
             max_qty,
             start_mid: mid,
             status: SymbolStatus::Trading,
+            futures: None,
+        }
+    }
+
+    /// This symbol as a USDⓈ-M perpetual contract: BTCUSDT and ETHUSDT get Binance futures' rules
+    /// (ticks 0.10 and 0.01, step 0.001, price precision 2, quantity precision 3); any other
+    /// keeps its spot tick and step, with the precisions those need (the simulator's choice).
+    pub fn into_futures(mut self) -> SymbolSpec {
+        let u = |whole: i64, num: i64, den: i64| whole * SCALE + num * SCALE / den;
+        let (pp, qp) = match self.symbol.as_str() {
+            "BTCUSDT" => {
+                (self.tick, self.step, self.max_qty) = (u(0, 1, 10), u(0, 1, 1000), u(1000, 0, 1));
+                (2, 3)
+            }
+            "ETHUSDT" => {
+                (self.tick, self.step, self.max_qty) = (u(0, 1, 100), u(0, 1, 1000), u(10_000, 0, 1));
+                (2, 3)
+            }
+            _ => (crate::decimal::decimals_of(self.tick) as u32, crate::decimal::decimals_of(self.step) as u32),
+        };
+        self.start_mid = (self.start_mid / self.tick).max(1) * self.tick;
+        self.futures = Some(FuturesRules { price_precision: pp, quantity_precision: qp });
+        self
+    }
+
+    /// Fractional digits of prices and quantities in payloads: futures' precisions, or spot's 8.
+    pub(crate) fn decimals(&self) -> (usize, usize) {
+        match self.futures {
+            Some(f) => (f.price_precision as usize, f.quantity_precision as usize),
+            None => (crate::decimal::DECIMALS, crate::decimal::DECIMALS),
         }
     }
 
@@ -128,6 +170,7 @@ impl SymbolSpec {
             max_qty: step.saturating_mul(9_000_000),
             start_mid: (price / tick).max(1) * tick,
             status,
+            futures: None,
         }
     }
 
@@ -136,8 +179,56 @@ impl SymbolSpec {
         self.symbol.to_ascii_lowercase()
     }
 
+    /// Appends this contract's object of `/fapi/v1/exchangeInfo`'s `symbols`, in the documented
+    /// USDⓈ-M shape: `pair`, `contractType` PERPETUAL, `pricePrecision`, `quantityPrecision`, and
+    /// filters written at futures precision (`"tickSize":"0.10"`).
+    fn push_futures_symbol(&self, s: &mut String, f: FuturesRules) {
+        let (pd, qd) = (f.price_precision as usize, f.quantity_precision as usize);
+        let dp = |s: &mut String, v: i64, d: usize| crate::decimal::push_units_dp(s, v, d);
+        s.push_str("{\"symbol\":\"");
+        s.push_str(&self.symbol);
+        s.push_str("\",\"pair\":\"");
+        s.push_str(&self.symbol);
+        s.push_str("\",\"contractType\":\"PERPETUAL\",\"deliveryDate\":4133404800000,\"onboardDate\":1569398400000,\"status\":\"");
+        s.push_str(self.status.as_str());
+        s.push_str("\",\"maintMarginPercent\":\"2.5000\",\"requiredMarginPercent\":\"5.0000\",\"baseAsset\":\"");
+        s.push_str(&self.base);
+        s.push_str("\",\"quoteAsset\":\"");
+        s.push_str(&self.quote);
+        s.push_str("\",\"marginAsset\":\"");
+        s.push_str(&self.quote);
+        s.push_str("\",\"pricePrecision\":");
+        s.push_str(&f.price_precision.to_string());
+        s.push_str(",\"quantityPrecision\":");
+        s.push_str(&f.quantity_precision.to_string());
+        s.push_str(",\"baseAssetPrecision\":8,\"quotePrecision\":8,\"underlyingType\":\"COIN\",\"underlyingSubType\":[],\"settlePlan\":0,\"triggerProtect\":\"0.0500\",");
+        s.push_str("\"filters\":[{\"filterType\":\"PRICE_FILTER\",\"minPrice\":\"");
+        dp(s, self.tick, pd);
+        s.push_str("\",\"maxPrice\":\"");
+        dp(s, 4_529_764 * SCALE, pd);
+        s.push_str("\",\"tickSize\":\"");
+        dp(s, self.tick, pd);
+        s.push_str("\"},{\"filterType\":\"LOT_SIZE\",\"stepSize\":\"");
+        dp(s, self.step, qd);
+        s.push_str("\",\"maxQty\":\"");
+        dp(s, self.max_qty, qd);
+        s.push_str("\",\"minQty\":\"");
+        dp(s, self.step, qd);
+        s.push_str("\"},{\"filterType\":\"MARKET_LOT_SIZE\",\"stepSize\":\"");
+        dp(s, self.step, qd);
+        s.push_str("\",\"maxQty\":\"");
+        dp(s, self.max_qty / 10, qd);
+        s.push_str("\",\"minQty\":\"");
+        dp(s, self.step, qd);
+        s.push_str("\"},{\"filterType\":\"MAX_NUM_ORDERS\",\"limit\":200},{\"filterType\":\"MAX_NUM_ALGO_ORDERS\",\"limit\":10},{\"filterType\":\"MIN_NOTIONAL\",\"notional\":\"100\"},{\"filterType\":\"PERCENT_PRICE\",\"multiplierUp\":\"1.0500\",\"multiplierDown\":\"0.9500\",\"multiplierDecimal\":\"4\"}],");
+        s.push_str("\"orderTypes\":[\"LIMIT\",\"MARKET\",\"STOP\",\"STOP_MARKET\",\"TAKE_PROFIT\",\"TAKE_PROFIT_MARKET\",\"TRAILING_STOP_MARKET\"],\"timeInForce\":[\"GTC\",\"IOC\",\"FOK\",\"GTX\",\"GTD\"]}");
+    }
+
     /// Appends this symbol's object of `exchangeInfo.symbols`.
     pub(crate) fn push_exchange_info_symbol(&self, s: &mut String) {
+        if let Some(f) = self.futures {
+            return self.push_futures_symbol(s, f);
+        }
         // Binance's BTCUSDT maxPrice; plenty for every synthetic market.
         let max_price = 1_000_000 * SCALE;
         s.push_str("{\"symbol\":\"");
@@ -188,6 +279,9 @@ fn split_pair(upper: &str) -> (String, String) {
 /// day, RAW_REQUESTS 300,000 per 5 minutes since 2026-04-02) except that REQUEST_WEIGHT is the
 /// simulator's own `weight_limit`, and absent when it has none.
 pub(crate) fn exchange_info_json(specs: &[&SymbolSpec], server_time_ms: i64, weight_limit: Option<u32>) -> String {
+    if specs.first().is_some_and(|s| s.futures.is_some()) {
+        return futures_exchange_info_json(specs, server_time_ms, weight_limit);
+    }
     let mut s = String::with_capacity(2048 * specs.len().max(1));
     s.push_str("{\"timezone\":\"UTC\",\"serverTime\":");
     s.push_str(&server_time_ms.to_string());
@@ -208,9 +302,58 @@ pub(crate) fn exchange_info_json(specs: &[&SymbolSpec], server_time_ms: i64, wei
     s
 }
 
+/// The body of `GET /fapi/v1/exchangeInfo`: USDⓈ-M's top-level keys and rate limits
+/// (REQUEST_WEIGHT 2,400 a minute, the simulator's `weight_limit`; ORDERS 1,200 a minute and 300
+/// per 10 s), every contract listed (futures takes no symbol parameter).
+fn futures_exchange_info_json(specs: &[&SymbolSpec], server_time_ms: i64, weight_limit: Option<u32>) -> String {
+    let mut s = String::with_capacity(2048 * specs.len().max(1));
+    s.push_str("{\"timezone\":\"UTC\",\"serverTime\":");
+    s.push_str(&server_time_ms.to_string());
+    s.push_str(",\"futuresType\":\"U_MARGINED\",\"rateLimits\":[");
+    if let Some(limit) = weight_limit {
+        s.push_str("{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":");
+        s.push_str(&limit.to_string());
+        s.push_str("},");
+    }
+    s.push_str("{\"rateLimitType\":\"ORDERS\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":1200},{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":300}],\"exchangeFilters\":[],\"assets\":[],\"symbols\":[");
+    for (i, spec) in specs.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        spec.push_exchange_info_symbol(&mut s);
+    }
+    s.push_str("]}");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn futures_contracts_have_futures_rules() {
+        let spec = SymbolSpec::for_symbol("btcusdt").into_futures();
+        assert_eq!((spec.tick, spec.step), (10_000_000, 100_000));
+        assert_eq!(spec.decimals(), (2, 3));
+        let body = exchange_info_json(&[&spec], 1, Some(2400));
+        assert!(body.starts_with(r#"{"timezone":"UTC","serverTime":1,"futuresType":"U_MARGINED","rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":2400}"#), "{body}");
+        assert!(body.contains(r#""contractType":"PERPETUAL""#));
+        assert!(body.contains(r#""pricePrecision":2,"quantityPrecision":3"#));
+        assert!(
+            body.contains(
+                r#"{"filterType":"PRICE_FILTER","minPrice":"0.10","maxPrice":"4529764.00","tickSize":"0.10"}"#
+            ),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"{"filterType":"LOT_SIZE","stepSize":"0.001","maxQty":"1000.000","minQty":"0.001"}"#),
+            "{body}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["symbols"][0]["symbol"], "BTCUSDT");
+        let x = SymbolSpec::for_symbol("xrpusdt").into_futures();
+        assert_eq!(x.decimals(), (4, 1));
+    }
 
     #[test]
     fn btcusdt_has_binance_filters() {

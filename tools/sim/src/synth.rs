@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::book::{push_levels, Diff, Level, LiveBook};
-use crate::decimal::push_units;
+use crate::book::{push_levels, push_levels_dp, Diff, Level, LiveBook};
+use crate::decimal::{push_units, push_units_dp};
 use crate::event::{Fields, MarketEvent, Payload, StreamId, StreamKind};
 use crate::rng::Rng;
 use crate::symbols::SymbolSpec;
@@ -26,6 +26,8 @@ pub(crate) struct SynthStreams {
     pub trade: StreamId,
     pub agg_trade: StreamId,
     pub book_ticker: StreamId,
+    /// USDⓈ-M futures' `@depth@500ms` (futures markets only).
+    pub depth500: Option<StreamId>,
 }
 
 /// An event with the simulated time (ns from market start) it is due at.
@@ -67,6 +69,16 @@ pub(crate) struct Synth {
     /// Mean internal updates per 100 ms step, in thousandths; `None`: a liquid market (20 to 60
     /// updates every step, never a step without one).
     activity_milli: Option<u32>,
+    /// A USDⓈ-M futures contract (`spec.futures`): ids skip (each update takes 1 to 3 ids), diffs
+    /// carry `T` and `pu`, `@depth` is the 250 ms stream and `@depth@500ms` exists, and payloads
+    /// write the contract's precisions.
+    futures: bool,
+    /// Futures: the `u` of the last diff on `@depth@100ms`, `@depth` and `@depth@500ms` (each
+    /// stream's `pu` chain is its own).
+    prev_u: [u64; 3],
+    /// Futures: levels changed since the last `@depth@500ms` diff, and its first id.
+    acc500: BTreeMap<(u8, i64), i64>,
+    acc500_first: Option<u64>,
 }
 
 impl Synth {
@@ -103,7 +115,12 @@ impl Synth {
             acc_first: None,
             last_top: (None, None),
             activity_milli: None,
+            futures: false,
+            prev_u: [next_id - 1; 3],
+            acc500: BTreeMap::new(),
+            acc500_first: None,
         };
+        s.futures = s.spec.futures.is_some();
         let (qb, qa) = (s.rand_qty(), s.rand_qty());
         s.book.bids.insert(mid, qb);
         s.book.asks.insert(mid + tick, qa);
@@ -175,40 +192,79 @@ impl Synth {
         // A quiet step (no id) publishes nothing; zero quantities for absent far levels alone
         // are not a diff.
         if self.next_id > first {
-            let last = self.next_id - 1;
+            // The last id taken (futures ids skip, so not `next_id - 1` there).
+            let last = self.book.last_update_id;
             let diff = Arc::new(diff_of(first, last, &changes));
+            let payload = self.depth_payload_of(&diff, 0);
             out.push(Timed {
                 at_ns: at,
                 event: MarketEvent {
                     symbol: self.sym_index,
                     stream: self.streams.depth100,
                     kind: StreamKind::Depth,
-                    payload: depth_payload(&self.spec.symbol, &diff),
+                    payload,
                     fields: Fields::Depth(diff.clone()),
                     reference: Some(diff),
                 },
             });
             self.acc_first.get_or_insert(first);
+            if self.futures {
+                self.acc500_first.get_or_insert(first);
+                self.acc500.extend(changes.iter().map(|(k, v)| (*k, *v)));
+            }
             self.acc.extend(changes);
         }
         self.steps += 1;
-        if self.steps % 10 == 0 {
+        // Spot's @depth is the 1000 ms stream; futures' the 250 ms one (every 200 and 300 ms in
+        // turn, on the 100 ms steps), beside its @depth@500ms.
+        let slow_due = if self.futures { matches!(self.steps % 5, 0 | 2) } else { self.steps % 10 == 0 };
+        if slow_due {
             if let Some(first) = self.acc_first.take() {
                 let acc = std::mem::take(&mut self.acc);
-                let diff = Arc::new(diff_of(first, self.next_id - 1, &acc));
+                let diff = Arc::new(diff_of(first, self.book.last_update_id, &acc));
+                let payload = self.depth_payload_of(&diff, 1);
                 out.push(Timed {
                     at_ns: at,
                     event: MarketEvent {
                         symbol: self.sym_index,
                         stream: self.streams.depth,
                         kind: StreamKind::Depth,
-                        payload: depth_payload(&self.spec.symbol, &diff),
+                        payload,
                         reference: None,
                         fields: Fields::Depth(diff),
                     },
                 });
             }
         }
+        if let (true, Some(stream)) = (self.futures && self.steps % 5 == 0, self.streams.depth500) {
+            if let Some(first) = self.acc500_first.take() {
+                let acc = std::mem::take(&mut self.acc500);
+                let diff = Arc::new(diff_of(first, self.book.last_update_id, &acc));
+                let payload = self.depth_payload_of(&diff, 2);
+                out.push(Timed {
+                    at_ns: at,
+                    event: MarketEvent {
+                        symbol: self.sym_index,
+                        stream,
+                        kind: StreamKind::Depth,
+                        payload,
+                        reference: None,
+                        fields: Fields::Depth(diff),
+                    },
+                });
+            }
+        }
+    }
+
+    /// The payload of a diff on depth stream `chain` (0: 100 ms, 1: `@depth`, 2: 500 ms): spot's,
+    /// or futures' with `T` and the stream's own `pu`.
+    fn depth_payload_of(&mut self, diff: &Diff, chain: usize) -> Payload {
+        if !self.futures {
+            return depth_payload(&self.spec.symbol, diff);
+        }
+        let pu = std::mem::replace(&mut self.prev_u[chain], diff.last_id);
+        let (pd, qd) = self.spec.decimals();
+        futures_depth_payload(&self.spec.symbol, diff, pu, pd, qd)
     }
 
     fn one_update(&mut self, at: u64, out: &mut Vec<Timed>) {
@@ -402,7 +458,8 @@ impl Synth {
             map.insert(price, qty);
         }
         let id = self.next_id;
-        self.next_id += 1;
+        // Futures ids are not contiguous: an update takes 1 to 3 of them.
+        self.next_id += if self.futures { 1 + self.rng.below(3) } else { 1 };
         self.book.last_update_id = id;
         self.changes.insert((side, price), qty);
         let top = self.book.top();
@@ -415,7 +472,11 @@ impl Synth {
                         symbol: self.sym_index,
                         stream: self.streams.book_ticker,
                         kind: StreamKind::BookTicker,
-                        payload: book_ticker_payload(&self.spec.symbol, id, b, a),
+                        payload: if self.futures {
+                            futures_book_ticker_payload(&self.spec, id, b, a)
+                        } else {
+                            book_ticker_payload(&self.spec.symbol, id, b, a)
+                        },
                         reference: None,
                         fields: Fields::BookTicker { update_id: id, bid: b, ask: a },
                     },
@@ -426,6 +487,31 @@ impl Synth {
 
     fn trade_event(&self, id: u64, price: i64, qty: i64, m: bool) -> MarketEvent {
         let mut p = Payload::new();
+        if self.futures {
+            // {"e":"trade","E":..,"T":..,"s":..,"t":..,"p":..,"q":..,"X":"MARKET","m":..}
+            let (pd, qd) = self.spec.decimals();
+            p.push_str("{\"e\":\"trade\",\"E\":");
+            p.push_time(0);
+            p.push_str(",\"T\":");
+            p.push_time(TRADE_LAG_US);
+            p.push_str(",\"s\":\"");
+            p.push_str(&self.spec.symbol);
+            p.push_str("\",\"t\":");
+            p.push_str(&id.to_string());
+            p.push_str(",\"p\":\"");
+            push_units_dp(&mut p.text, price, pd);
+            p.push_str("\",\"q\":\"");
+            push_units_dp(&mut p.text, qty, qd);
+            p.push_str(if m { "\",\"X\":\"MARKET\",\"m\":true}" } else { "\",\"X\":\"MARKET\",\"m\":false}" });
+            return MarketEvent {
+                symbol: self.sym_index,
+                stream: self.streams.trade,
+                kind: StreamKind::Trade,
+                payload: p,
+                reference: None,
+                fields: Fields::Trade { id, price, qty, buyer_is_maker: m, trade_lag_us: TRADE_LAG_US },
+            };
+        }
         p.push_str("{\"e\":\"trade\",\"E\":");
         p.push_time(0);
         p.push_str(",\"s\":\"");
@@ -451,6 +537,35 @@ impl Synth {
 
     fn agg_event(&self, id: u64, price: i64, qty: i64, first: u64, last: u64, m: bool) -> MarketEvent {
         let mut p = Payload::new();
+        if self.futures {
+            // {"e":"aggTrade","E":..,"s":..,"a":..,"p":..,"q":..,"f":..,"l":..,"T":..,"m":..}
+            let (pd, qd) = self.spec.decimals();
+            p.push_str("{\"e\":\"aggTrade\",\"E\":");
+            p.push_time(0);
+            p.push_str(",\"s\":\"");
+            p.push_str(&self.spec.symbol);
+            p.push_str("\",\"a\":");
+            p.push_str(&id.to_string());
+            p.push_str(",\"p\":\"");
+            push_units_dp(&mut p.text, price, pd);
+            p.push_str("\",\"q\":\"");
+            push_units_dp(&mut p.text, qty, qd);
+            p.push_str("\",\"f\":");
+            p.push_str(&first.to_string());
+            p.push_str(",\"l\":");
+            p.push_str(&last.to_string());
+            p.push_str(",\"T\":");
+            p.push_time(TRADE_LAG_US);
+            p.push_str(if m { ",\"m\":true}" } else { ",\"m\":false}" });
+            return MarketEvent {
+                symbol: self.sym_index,
+                stream: self.streams.agg_trade,
+                kind: StreamKind::AggTrade,
+                payload: p,
+                reference: None,
+                fields: Fields::Opaque,
+            };
+        }
         p.push_str("{\"e\":\"aggTrade\",\"E\":");
         p.push_time(0);
         p.push_str(",\"s\":\"");
@@ -542,7 +657,8 @@ impl Synth {
             _ => self.rng.range_i64(5_000, 100_000),
         };
         let mut q = steps * step;
-        if step > 1 && self.rng.chance(1, 5) {
+        // Futures quantities are whole steps (they are written at the step's precision).
+        if step > 1 && !self.futures && self.rng.chance(1, 5) {
             q += self.rng.range_i64(1, step - 1);
         }
         q
@@ -579,6 +695,54 @@ pub(crate) fn depth_payload(symbol: &str, diff: &Diff) -> Payload {
     p
 }
 
+/// USDⓈ-M futures: `{"e":"depthUpdate","E":..,"T":..,"s":"..","U":..,"u":..,"pu":..,"b":[..],"a":[..]}`,
+/// prices at `pd` and quantities at `qd` fractional digits.
+pub(crate) fn futures_depth_payload(symbol: &str, diff: &Diff, pu: u64, pd: usize, qd: usize) -> Payload {
+    let mut p = Payload::new();
+    p.push_str("{\"e\":\"depthUpdate\",\"E\":");
+    p.push_time(0);
+    p.push_str(",\"T\":");
+    p.push_time(TRADE_LAG_US);
+    p.push_str(",\"s\":\"");
+    p.push_str(symbol);
+    p.push_str("\",\"U\":");
+    p.push_str(&diff.first_id.to_string());
+    p.push_str(",\"u\":");
+    p.push_str(&diff.last_id.to_string());
+    p.push_str(",\"pu\":");
+    p.push_str(&pu.to_string());
+    p.push_str(",\"b\":");
+    push_levels_dp(&mut p.text, &diff.bids, pd, qd);
+    p.push_str(",\"a\":");
+    push_levels_dp(&mut p.text, &diff.asks, pd, qd);
+    p.push('}');
+    p
+}
+
+/// USDⓈ-M futures: `{"e":"bookTicker","u":..,"E":..,"T":..,"s":"..","b":"..","B":"..","a":"..","A":".."}`
+fn futures_book_ticker_payload(spec: &SymbolSpec, id: u64, bid: Level, ask: Level) -> Payload {
+    let (pd, qd) = spec.decimals();
+    let mut p = Payload::new();
+    p.push_str("{\"e\":\"bookTicker\",\"u\":");
+    p.push_str(&id.to_string());
+    p.push_str(",\"E\":");
+    p.push_time(0);
+    p.push_str(",\"T\":");
+    p.push_time(TRADE_LAG_US);
+    p.push_str(",\"s\":\"");
+    p.push_str(&spec.symbol);
+    p.push_str("\",\"b\":\"");
+    push_units_dp(&mut p.text, bid.price, pd);
+    p.push_str("\",\"B\":\"");
+    push_units_dp(&mut p.text, bid.qty, qd);
+    p.push_str("\",\"a\":\"");
+    push_units_dp(&mut p.text, ask.price, pd);
+    p.push_str("\",\"A\":\"");
+    push_units_dp(&mut p.text, ask.qty, qd);
+    p.push_str("\"}");
+    p
+}
+
 /// `{"u":..,"s":"..","b":"..","B":"..","a":"..","A":".."}`
 fn book_ticker_payload(symbol: &str, id: u64, bid: Level, ask: Level) -> Payload {
     let mut p = Payload::new();
@@ -604,7 +768,7 @@ mod tests {
     use crate::book::History;
 
     fn streams() -> SynthStreams {
-        SynthStreams { depth: 0, depth100: 1, trade: 2, agg_trade: 3, book_ticker: 4 }
+        SynthStreams { depth: 0, depth100: 1, trade: 2, agg_trade: 3, book_ticker: 4, depth500: None }
     }
 
     fn run(seed: u64, steps: u64) -> (Synth, Vec<Timed>) {
@@ -614,6 +778,48 @@ mod tests {
             s.step(i * 100_000_000, 100_000_000, &mut out);
         }
         (s, out)
+    }
+
+    /// A futures market: ids skip, each depth stream's `pu` is its own previous `u`, and the
+    /// payloads carry `T`, `pu` and the contract's precisions.
+    #[test]
+    fn a_futures_market_chains_each_depth_stream_by_pu() {
+        let streams = SynthStreams { depth500: Some(5), ..streams() };
+        let spec = SymbolSpec::for_symbol("btcusdt").into_futures();
+        let mut s = Synth::new(spec, 0, streams, 3, 500);
+        let mut out = Vec::new();
+        for i in 0..40 {
+            s.step(i * 100_000_000, 100_000_000, &mut out);
+        }
+        let num = |text: &str, key: &str| -> u64 {
+            let at = text.find(&format!("\"{key}\":")).unwrap() + key.len() + 3;
+            text[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+        };
+        let mut skipped = 0;
+        for (stream, per) in [(1u32, 40usize), (0, 16), (5, 8)] {
+            let diffs: Vec<&str> =
+                out.iter().filter(|t| t.event.stream == stream).map(|t| t.event.payload.text.as_str()).collect();
+            assert_eq!(diffs.len(), per, "stream {stream}");
+            for w in diffs.windows(2) {
+                assert_eq!(num(w[1], "pu"), num(w[0], "u"), "pu is the previous u of the same stream");
+                assert!(num(w[1], "U") > num(w[0], "u"));
+                skipped += u64::from(num(w[1], "U") > num(w[0], "u") + 1);
+            }
+        }
+        assert!(skipped > 20, "futures ids skip between diffs: {skipped}");
+        let d = &out.iter().find(|t| t.event.stream == 1).unwrap().event.payload.text;
+        assert!(d.starts_with("{\"e\":\"depthUpdate\",\"E\":"), "{d}");
+        assert!(d.contains(",\"T\":") && d.contains(",\"pu\":"), "{d}");
+        // Prices at 2 decimals, quantities at 3: ["60000.40","54.890"].
+        let level = d.split("\"b\":[[\"").nth(1).or_else(|| d.split("\"a\":[[\"").nth(1)).unwrap();
+        let (price, rest) = level.split_once("\",\"").unwrap();
+        let qty = rest.split('"').next().unwrap();
+        assert_eq!(price.split('.').nth(1).unwrap().len(), 2, "{d}");
+        assert_eq!(qty.split('.').nth(1).unwrap().len(), 3, "{d}");
+        let t = &out.iter().find(|t| t.event.stream == 4).unwrap().event.payload.text;
+        assert!(t.starts_with("{\"e\":\"bookTicker\",\"u\":") && t.contains(",\"T\":"), "{t}");
+        let tr = &out.iter().find(|t| t.event.stream == 2).unwrap().event.payload.text;
+        assert!(tr.contains("\"X\":\"MARKET\"") && !tr.contains("\"M\""), "{tr}");
     }
 
     #[test]

@@ -40,6 +40,46 @@ pub(crate) struct ConnConfig {
     pub write_timeout: Duration,
     /// The `stream-sbe` endpoint: market events as SBE binary frames (`SimConfig::sbe`).
     pub sbe: bool,
+    /// USDⓈ-M futures (`SimConfig::venue`): `/public` and `/market` path tiers.
+    pub futures: bool,
+}
+
+/// A USDⓈ-M futures websocket path tier (`fstream.binance.com/public/...`, `/market/...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tier {
+    /// High-frequency public streams: depth, bookTicker, trade.
+    Public,
+    /// The others: aggTrade, markPrice, forceOrder, kline...
+    Market,
+}
+
+impl Tier {
+    /// The tier a stream name belongs to.
+    pub(crate) fn of_stream(name: &str) -> Tier {
+        let rest = name.split_once('@').map_or("", |(_, r)| r);
+        if rest.starts_with("depth") || rest == "bookTicker" || rest == "trade" {
+            Tier::Public
+        } else {
+            Tier::Market
+        }
+    }
+}
+
+/// [`parse_target`] on a venue: futures takes `/public/stream?streams=..`, `/market/stream?..`
+/// (and `/ws/..` under either) as well as the legacy tierless paths; spot knows no tier.
+pub(crate) fn parse_target_for(
+    futures: bool,
+    path: &str,
+    query: &[(String, String)],
+) -> Result<WsParams, &'static str> {
+    let (tier, rest) = match (path.strip_prefix("/public"), path.strip_prefix("/market")) {
+        (Some(r), _) if futures && (r.starts_with("/stream") || r.starts_with("/ws")) => (Some(Tier::Public), r),
+        (_, Some(r)) if futures && (r.starts_with("/stream") || r.starts_with("/ws")) => (Some(Tier::Market), r),
+        _ => (None, path),
+    };
+    let mut p = parse_target(rest, query)?;
+    p.tier = tier;
+    Ok(p)
 }
 
 /// On the SBE endpoint, the published stream a subscribed name reads: `@depth` is the fastest
@@ -61,6 +101,8 @@ fn sbe_source(name: &str) -> String {
 pub(crate) struct WsParams {
     pub subs: Subscriptions,
     pub micros: bool,
+    /// USDⓈ-M futures: the path tier (`None`: the legacy path, or spot).
+    pub tier: Option<Tier>,
 }
 
 /// Parses a websocket target: `/stream?streams=a/b&timeUnit=...` or `/ws/<a>/<b>` or `/ws`.
@@ -89,11 +131,11 @@ pub(crate) fn parse_target(path: &str, query: &[(String, String)]) -> Result<WsP
     };
     if path == "/stream" {
         let names = query.iter().find(|(k, _)| k == "streams").map(|(_, v)| split(v)).unwrap_or_default();
-        return Ok(WsParams { subs: Subscriptions { names, combined: true }, micros });
+        return Ok(WsParams { subs: Subscriptions { names, combined: true }, micros, tier: None });
     }
     if path == "/ws" || path.starts_with("/ws/") {
         let names = split(&crate::http::percent_decode(&path[3..]));
-        return Ok(WsParams { subs: Subscriptions { names, combined: false }, micros });
+        return Ok(WsParams { subs: Subscriptions { names, combined: false }, micros, tier: None });
     }
     Err("Unknown websocket path.")
 }
@@ -147,6 +189,8 @@ struct Conn<'a> {
     cfg: ConnConfig,
     subs: Subscriptions,
     micros: bool,
+    /// USDⓈ-M futures: the connection's path tier (`None`: legacy).
+    tier: Option<Tier>,
     names: HashMap<StreamId, Arc<str>>,
     cursor: u64,
     /// Generations of the global one-shot faults already acted on.
@@ -206,6 +250,7 @@ pub(crate) fn serve(
         cfg,
         subs: params.subs,
         micros: params.micros,
+        tier: params.tier,
         names: HashMap::new(),
         cursor,
         seen: hub.faults.gens(),
@@ -244,11 +289,19 @@ impl Conn<'_> {
         let sbe = self.cfg.sbe;
         let is_depth20 = |n: &str| sbe && n.split_once('@').is_some_and(|(_, s)| s == "depth20");
         self.depth20 = self.subs.names.iter().filter(|n| is_depth20(n)).map(|n| reg.intern(&sbe_source(n))).collect();
+        // Futures: a stream on the other tier is taken (it is listed) but never delivered, and
+        // the legacy path carries only /public streams (its /market ones stopped on 2026-04-23).
+        let (futures, tier) = (self.cfg.futures, self.tier.unwrap_or(Tier::Public));
+        let on_tier = |n: &String| !futures || Tier::of_stream(n) == tier;
+        let off = self.subs.names.iter().filter(|n| !on_tier(n)).count() as u64;
+        if off > 0 {
+            self.hub.counters.wrong_tier_streams.fetch_add(off, std::sync::atomic::Ordering::Relaxed);
+        }
         self.names = self
             .subs
             .names
             .iter()
-            .filter(|n| !is_depth20(n))
+            .filter(|n| !is_depth20(n) && on_tier(n))
             .map(|n| {
                 let id = if self.cfg.sbe { reg.intern(&sbe_source(n)) } else { reg.intern(n) };
                 (id, Arc::from(n.as_str()))
