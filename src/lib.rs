@@ -48,8 +48,8 @@ pub mod notice;
 pub mod output;
 pub mod pipeline;
 pub mod publish;
-pub mod wire;
 pub mod venue;
+pub mod wire;
 pub mod ws;
 
 #[cfg(test)]

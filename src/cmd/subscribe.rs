@@ -17,13 +17,12 @@ use clap::Args;
 
 use super::args;
 use super::error::CmdError;
-use crate::book::fixed::{push_u64, push_units, TickSize};
-use crate::book::top::{self, Top};
-use crate::output::{BookLine, Output, OutputMode};
+use crate::book::fixed::{push_u64, push_units};
+use crate::output::{Output, OutputMode};
 use crate::publish::ice::IceSubscriber;
 use crate::publish::nats::NatsSubscriber;
 use crate::publish::Target;
-use crate::wire::replica::{Applied, Replica, ReplicaState};
+use crate::wire::replica::{self, Applied, Replica, ReplicaState};
 use crate::wire::{self, Record, WireError};
 
 /// The most symbols a subscriber follows; ids beyond are counted and ignored (a bus with more
@@ -202,10 +201,7 @@ pub(super) fn subscribe(a: &SubscribeArgs) -> Result<(), CmdError> {
                 _ => None,
             };
             if let Some((id, tick, bid, ask, recv_ns)) = line {
-                let units = |s: Option<(i64, i64)>| s.and_then(|(p, q)| p.checked_mul(tick).map(|p| (p, q)));
-                if let Some(m) = top::compute(Top { bid: units(bid), ask: units(ask) }) {
-                    let decimals = TickSize::new(tick).map_or(8, |t| t.decimals());
-                    out.book(&BookLine { symbol: name, price_decimals: decimals, update_id: id, recv_ns, m: &m });
+                if replica::print_top(&mut out, name, id, tick, bid, ask, recv_ns) {
                     c.lines += 1;
                 }
             }

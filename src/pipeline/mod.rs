@@ -27,6 +27,7 @@ use crate::output::stats::Stage;
 use crate::output::stats::{Stats, SymbolSummary};
 use crate::output::{BookLine, Output, OutputMode};
 use crate::venue::Venue;
+use crate::wire::tap::Tap;
 
 /// How the pipeline is set up.
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +186,9 @@ struct Decoded {
     event_time: Option<i64>,
     /// A trade's price (0 for the others).
     price: Units,
+    /// A trade's quantity, whether the buyer was the maker, and its trade time `T` (for the
+    /// fan-out records; zeros for the others).
+    trade: (Units, bool, i64),
     /// A futures diff's `pu` (the previous diff's `u`); `None` on spot.
     prev_final: Option<u64>,
     /// A bookTicker's best bid and ask.
@@ -192,6 +196,7 @@ struct Decoded {
 }
 
 const NO_TICKER: ((Units, Units), (Units, Units)) = ((0, 0), (0, 0));
+const NO_TRADE: (Units, bool, i64) = (0, false, 0);
 
 /// The shared frame-processing path.
 pub struct Pipeline {
@@ -213,6 +218,12 @@ pub struct Pipeline {
     stage_clock: Option<StageClock>,
     /// Ticks spent writing output during the current message.
     out_ticks: u64,
+    /// The fan-out records' writer (`--publish`), when set.
+    tap: Option<Box<Tap>>,
+    /// The current event's exchange time, µs (0 when it has none), for the records.
+    event_us: i64,
+    /// The last receive time seen, for records written outside a frame (a reset).
+    last_recv_ns: i64,
 }
 
 /// Exchange event time to microseconds: with `timeUnit=MICROSECOND` E is ~1.7e15, else ~1.7e12.
@@ -243,6 +254,9 @@ impl Pipeline {
             origin_ns: None,
             stage_clock: None,
             out_ticks: 0,
+            tap: None,
+            event_us: 0,
+            last_recv_ns: 0,
         };
         for s in symbols {
             p.add_symbol(s, None);
@@ -272,7 +286,9 @@ impl Pipeline {
             first_synced_ns: None,
             price_decimals: None,
         });
-        self.symbols.len() - 1
+        let i = self.symbols.len() - 1;
+        self.tap_symbol(i);
+        i
     }
 
     /// The run's start, wall-clock ns: each book's `synced_after_ms` (start to first sync) counts
@@ -285,12 +301,62 @@ impl Pipeline {
     pub fn set_tick(&mut self, symbol: usize, tick: TickSize) {
         self.symbols[symbol].book.set_tick(tick);
         self.snapshot_wanted = true;
+        self.tap_symbol(symbol);
     }
 
     /// Sets the decimals a symbol's prices are printed with (futures' `pricePrecision`), in
     /// place of its tick's.
     pub fn set_price_decimals(&mut self, symbol: usize, decimals: u32) {
         self.symbols[symbol].price_decimals = Some(decimals.min(8));
+        self.tap_symbol(symbol);
+    }
+
+    /// Writes the fan-out records (`--publish`) with `tap` from now on; every symbol already
+    /// added is announced, and every synced book written as a snapshot.
+    pub fn set_tap(&mut self, tap: Option<Tap>) {
+        self.tap = tap.map(Box::new);
+        for i in 0..self.symbols.len() {
+            self.tap_symbol(i);
+            self.tap_state(i, self.last_recv_ns, None);
+        }
+    }
+
+    /// The fan-out records' writer, for the driver to take the records written.
+    pub fn tap_mut(&mut self) -> Option<&mut Tap> {
+        self.tap.as_deref_mut()
+    }
+
+    /// Bytes of fan-out records waiting for the driver.
+    pub fn tap_pending(&self) -> usize {
+        self.tap.as_ref().map_or(0, |t| t.pending().len())
+    }
+
+    /// Writes a snapshot record of every synced book (a subscriber joined, or the periodic round).
+    pub fn publish_snapshots(&mut self, recv_ns: i64) {
+        let Some(tap) = self.tap.as_deref_mut() else { return };
+        for (i, s) in self.symbols.iter().enumerate() {
+            tap.snapshot(i as u32, &s.book, recv_ns);
+        }
+    }
+
+    fn tap_symbol(&mut self, i: usize) {
+        let Some(tap) = self.tap.as_deref_mut() else { return };
+        let s = &self.symbols[i];
+        let decimals = s.price_decimals.unwrap_or_else(|| s.book.tick().map_or(8, |t| t.decimals()));
+        tap.symbol(i as u32, &s.symbol, s.book.tick(), None, decimals);
+    }
+
+    /// After anything that can change a book's sync state: its `status` (and, newly synced, its
+    /// `snapshot` and `top`) records.
+    fn tap_state(&mut self, i: usize, recv_ns: i64, cause: Option<ResyncCause>) {
+        let Some(tap) = self.tap.as_deref_mut() else { return };
+        let book = &self.symbols[i].book;
+        let was = tap.published_synced(i as u32);
+        let code = cause.map_or(0, |c| c as u8 + 1);
+        tap.state(i as u32, book, recv_ns, cause == Some(ResyncCause::Gap), code);
+        if !was && book.is_synced() {
+            tap.top(i as u32, book, self.event_us, recv_ns);
+        }
     }
 
     /// The venue the pipeline decodes for.
@@ -374,6 +440,7 @@ impl Pipeline {
         s.trade_ids.reset();
         s.agg_ids.reset();
         s.ticker_ids.reset();
+        self.tap_state(symbol, self.last_recv_ns, None);
     }
 
     /// Forgets the ids of one symbol's stream (its connection was lost, and it carried no depth:
@@ -561,6 +628,8 @@ impl Pipeline {
             _ => None,
         };
         let lat = ev.event_time.map(|e| self.latency(recv_ns, e));
+        self.event_us = ev.event_time.map_or(0, event_time_us);
+        self.last_recv_ns = recv_ns;
         self.timed_output(|o| o.event(recv_ns, lat, stream, data));
         let s = &mut self.symbols[idx];
         match kind {
@@ -579,11 +648,21 @@ impl Pipeline {
                 s.trades += 1;
                 s.last_price = ev.price;
                 self.stats.trades += 1;
+                if let Some(tap) = self.tap.as_deref_mut() {
+                    let (qty, maker, t) = ev.trade;
+                    let time_us = event_time_us(t);
+                    tap.trade(idx as u32, s.book.tick(), ids.last, time_us, recv_ns, ev.price, qty, maker, false);
+                }
             }
             StreamKind::AggTrade => {
                 s.agg_ids.advance(ids);
                 s.last_price = ev.price;
                 self.stats.agg_trades += 1;
+                if let Some(tap) = self.tap.as_deref_mut() {
+                    let (qty, maker, t) = ev.trade;
+                    let time_us = event_time_us(t);
+                    tap.trade(idx as u32, s.book.tick(), ids.last, time_us, recv_ns, ev.price, qty, maker, true);
+                }
             }
             StreamKind::BookTicker => {
                 s.ticker_ids.advance(ids);
@@ -591,6 +670,7 @@ impl Pipeline {
                 let book = s.book.is_synced().then(|| (s.book.last_update_id(), s.book.top()));
                 if let Some(m) = s.audit.on_ticker(ids.last, ev.ticker.0, ev.ticker.1, book) {
                     self.report_mismatch(idx, m);
+                    self.tap_state(idx, recv_ns, Some(ResyncCause::AuditMismatch));
                 }
             }
         }
@@ -627,6 +707,7 @@ impl Pipeline {
                     position,
                     event_time: Some(h.event_time),
                     price: 0,
+                    trade: NO_TRADE,
                     prev_final: Some(h.prev_final_id),
                     ticker: NO_TICKER,
                 }
@@ -636,7 +717,15 @@ impl Pipeline {
                 same(h.symbol)?;
                 let ids = Ids { first: h.first_id, last: h.final_id };
                 let position = sequence::book_position(&s.book, ids);
-                Decoded { ids, position, event_time: Some(h.event_time), price: 0, prev_final: None, ticker: NO_TICKER }
+                Decoded {
+                    ids,
+                    position,
+                    event_time: Some(h.event_time),
+                    price: 0,
+                    trade: NO_TRADE,
+                    prev_final: None,
+                    ticker: NO_TICKER,
+                }
             }
             StreamKind::Trade => {
                 let t = binance::decode_trade(data)?;
@@ -648,6 +737,7 @@ impl Pipeline {
                     position,
                     event_time: Some(t.event_time),
                     price: t.price,
+                    trade: (t.qty, t.buyer_is_maker, t.trade_time),
                     prev_final: None,
                     ticker: NO_TICKER,
                 }
@@ -662,6 +752,7 @@ impl Pipeline {
                     position,
                     event_time: Some(t.event_time),
                     price: t.price,
+                    trade: (t.qty, t.buyer_is_maker, t.trade_time),
                     prev_final: None,
                     ticker: NO_TICKER,
                 }
@@ -674,6 +765,7 @@ impl Pipeline {
                     position: sequence::ticker_position(&s.ticker_ids, t.update_id),
                     event_time: None,
                     price: 0,
+                    trade: NO_TRADE,
                     prev_final: None,
                     ticker: ((t.bid_price, t.bid_qty), (t.ask_price, t.ask_qty)),
                 }
@@ -696,6 +788,14 @@ impl Pipeline {
         let cause = match outcome {
             DiffOutcome::Applied => {
                 self.book_changed(idx, recv_ns);
+                // Published only if the audit kept the book: a diff a mismatch discarded is
+                // followed by the status that tells the replica so.
+                let s = &self.symbols[idx];
+                if let (Some(tap), true) = (self.tap.as_deref_mut(), s.book.is_synced()) {
+                    let (i, ev) = (idx as u32, self.event_us);
+                    tap.diff(i, &s.book, ids.first, before_id, ev, recv_ns, &levels.bids, &levels.asks);
+                    tap.top(i, &s.book, ev, recv_ns);
+                }
                 None
             }
             DiffOutcome::Buffered | DiffOutcome::Stale => None,
@@ -720,6 +820,8 @@ impl Pipeline {
                 book_id: before_id,
             });
         }
+        let audit = (cause.is_none() && !self.symbols[idx].book.is_synced()).then_some(ResyncCause::AuditMismatch);
+        self.tap_state(idx, recv_ns, cause.or(audit));
     }
 
     /// The book of `idx` changed: audit it and print it.
@@ -813,6 +915,9 @@ impl Pipeline {
             self.symbols[symbol].first_synced_ns.get_or_insert(recv_ns);
             self.book_changed(symbol, recv_ns);
         }
+        self.event_us = 0;
+        self.last_recv_ns = recv_ns;
+        self.tap_state(symbol, recv_ns, None);
         Ok(o)
     }
 

@@ -37,14 +37,11 @@ impl Target {
         };
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() => {
-                let port = p.parse::<u16>().ok().filter(|&p| p != 0);
-                match port {
-                    Some(port) => (h, port),
-                    None => return Err(format!("--publish {s:?}: the port {p:?} is not a number in 1..65535")),
-                }
-            }
-            _ => (rest, 4222),
+            Some((h, p)) => match p.parse::<u16>().ok().filter(|&p| p != 0) {
+                Some(port) => (h, port),
+                None => return Err(format!("--publish {s:?}: the port {p:?} is not a number in 1..65535")),
+            },
+            None => (rest, 4222),
         };
         if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
             return Err(format!("--publish {s:?}: expected nats://HOST:PORT"));

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use super::{DiffRec, Header, Kind, Record, SeqCheck, SeqOutcome, SnapshotRec, StatusRec, SyncStatus, TopRec, KINDS};
-use crate::book::fixed::{Ticks, Units};
+use crate::book::fixed::{TickSize, Ticks, Units};
+use crate::book::top::{self, Top};
+use crate::output::{BookLine, Output};
 
 /// The most levels a replica holds on one side; a bus that would grow it further (a publisher
 /// it does not understand) makes it drop the book and wait for a snapshot, counted.
@@ -151,12 +153,21 @@ impl Replica {
     /// Takes one record of this symbol.
     pub fn on_record(&mut self, h: &Header, r: &Record<'_>) -> Applied {
         self.counters.records += 1;
+        let mut dropped = false;
         match self.seqs[h.kind as usize - 1].on(h.seq) {
             SeqOutcome::Next => {}
-            SeqOutcome::Lost { lost } => self.counters.lost += lost,
+            SeqOutcome::Lost { lost } => {
+                self.counters.lost += lost;
+                // A diff or a status lost: the book cannot be known to be the publisher's, and
+                // need not wait for the next diff to find out.
+                if matches!(h.kind, Kind::Diff | Kind::Status) && self.state != ReplicaState::Waiting {
+                    self.drop_book(DropCause::Discontinuous);
+                    dropped = true;
+                }
+            }
             SeqOutcome::Behind => self.counters.behind += 1,
         }
-        match r {
+        let applied = match r {
             Record::Snapshot(s) => self.install(s),
             Record::Diff(d) => self.apply(d),
             Record::Status(s) => self.status(s),
@@ -172,6 +183,10 @@ impl Replica {
                 }
                 Applied::Nothing
             }
+        };
+        match applied {
+            Applied::Nothing if dropped => Applied::Dropped(DropCause::Discontinuous),
+            a => a,
         }
     }
 
@@ -250,3 +265,26 @@ impl Replica {
 
 /// The kinds a full-book replica needs (`tickfeed subscribe` subscribes to these).
 pub const BOOK_KINDS: [Kind; 4] = [Kind::Symbol, Kind::Snapshot, Kind::Diff, Kind::Status];
+
+/// Appends the output line (`tob` / `tob-json`, as `run` prints) for a book of `symbol` at
+/// `update_id` whose best levels are `bid` and `ask` in ticks of `tick`; false when there is no
+/// line (a side empty, or a price beyond i64 units).
+pub fn print_top(
+    out: &mut Output,
+    symbol: &str,
+    update_id: u64,
+    tick: i64,
+    bid: Best,
+    ask: Best,
+    recv_ns: i64,
+) -> bool {
+    let units = |s: Best| s.and_then(|(p, q)| p.checked_mul(tick).map(|p| (p, q)));
+    let (b, a) = (units(bid), units(ask));
+    if (bid.is_some() && b.is_none()) || (ask.is_some() && a.is_none()) {
+        return false;
+    }
+    let Some(m) = top::compute(Top { bid: b, ask: a }) else { return false };
+    let price_decimals = TickSize::new(tick).map_or(8, |t| t.decimals());
+    out.book(&BookLine { symbol, price_decimals, update_id, recv_ns, m: &m });
+    true
+}

@@ -118,6 +118,11 @@ impl Tap {
         self.enc.last_seq(symbol, kind)
     }
 
+    /// Whether the records written so far left `symbol`'s book synced.
+    pub fn published_synced(&self, symbol: u32) -> bool {
+        self.symbols.get(symbol as usize).is_some_and(|p| p.synced)
+    }
+
     fn wants(&self, k: Kind) -> bool {
         match k {
             Kind::Symbol | Kind::Snapshot | Kind::Status => self.cfg.kinds.has(k) || self.cfg.kinds.has(Kind::Diff),
