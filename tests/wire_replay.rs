@@ -191,7 +191,10 @@ fn a_lossy_channel_never_leaves_a_replica_wrong() {
             behind += 1;
         }
     }
-    eprintln!("lossy channel: {lost} records lost, {} book drops, {equal_checks} frames equal, {behind} behind", rep.counters().drops);
+    eprintln!(
+        "lossy channel: {lost} records lost, {} book drops, {equal_checks} frames equal, {behind} behind",
+        rep.counters().drops
+    );
     assert!(lost > 100, "{lost} records lost");
     assert!(rep.counters().drops > 5, "the losses dropped the book ({:?})", rep.counters());
     assert!(equal_checks > 500, "{equal_checks} frames with the replica synced and equal");

@@ -352,6 +352,30 @@ pub(crate) struct FeedArgs {
     /// Which symbols `tob` prints book lines for (comma list). Default: every symbol when there are at most 20; with more, one summary line a second instead (`tob-json` prints every symbol)
     #[arg(long, value_name = "SYM,...", value_delimiter = ',', value_parser = symbol)]
     pub print: Vec<String>,
+    /// Fan out books and trades as the records of docs/wire.md: iceoryx2 (zero-copy shared memory on this host, service tickfeed/<venue>/records) or nats://HOST:PORT (subjects tickfeed.<venue>.<SYMBOL>.<kind>) [default: off]
+    #[arg(long, value_name = "iceoryx2|nats://HOST:PORT", value_parser = publish_target)]
+    pub publish: Option<crate::publish::Target>,
+    /// With --publish nats://: the payloads, binary records or one JSON object per record
+    #[arg(long, value_name = "binary|json", default_value = "binary", value_parser = publish_format)]
+    pub publish_format: crate::publish::Format,
+    /// With --publish nats://: a snapshot record of every synced book this often, for subscribers that join late (iceoryx2 sends one when a subscriber joins)
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, default_value_t = Secs(Duration::from_secs(5)), value_parser = secs)]
+    pub publish_snapshot_secs: Secs,
+    /// Serve Prometheus / OpenMetrics text at http://ADDR/metrics from a helper thread [default: off]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+}
+
+fn publish_target(s: &str) -> Result<crate::publish::Target, String> {
+    crate::publish::Target::parse(s)
+}
+
+fn publish_format(s: &str) -> Result<crate::publish::Format, String> {
+    match s {
+        "binary" => Ok(crate::publish::Format::Binary),
+        "json" => Ok(crate::publish::Format::Json),
+        _ => Err(format!("unknown publish format {s:?} (expected binary or json)")),
+    }
 }
 
 impl FeedArgs {
@@ -416,6 +440,13 @@ impl FeedArgs {
         cfg.redundancy_hold = self.redundancy_hold.0;
         cfg.print = (!self.print.is_empty()).then(|| self.print.iter().map(|s| s.to_ascii_uppercase()).collect());
         cfg.record = self.record.clone();
+        cfg.publish = self.publish.clone().map(|t| {
+            let mut p = crate::publish::PublishConfig::new(t);
+            p.format = self.publish_format;
+            p.snapshot_every = self.publish_snapshot_secs.0.max(Duration::from_millis(100));
+            p
+        });
+        cfg.metrics = self.metrics.clone();
         cfg.dump_dir = out.dump_book.clone();
         cfg.record_compress = self.record_compress == RecordCompress::Gzip;
         Ok(())

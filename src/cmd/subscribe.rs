@@ -32,7 +32,7 @@ pub(crate) const MAX_SUBSCRIBED_SYMBOLS: usize = 65_536;
 /// `tickfeed subscribe`'s flags.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SubscribeArgs {
-    /// iceoryx2 (shared memory on this host) | nats://HOST:PORT (binary records)
+    /// iceoryx2 (shared memory on this host; iceoryx2:SERVICE for a --publish iceoryx2:SERVICE) | nats://HOST:PORT (binary records)
     #[arg(long, value_name = "BUS", value_parser = publish_target)]
     pub from: Target,
     /// Symbols to follow (repeatable, or a comma list) [default: every symbol on the bus]
@@ -113,7 +113,10 @@ pub(super) fn subscribe(a: &SubscribeArgs) -> Result<(), CmdError> {
     }
     let stop = crate::net::signal::install()?;
     let mut src = match &a.from {
-        Target::Iceoryx2 => Source::Ice(IceSubscriber::open(&a.venue).map_err(CmdError::Subscribe)?),
+        Target::Iceoryx2 { service } => {
+            let name = service.clone().unwrap_or_else(|| crate::publish::ice::service_name(&a.venue));
+            Source::Ice(IceSubscriber::open(&name).map_err(CmdError::Subscribe)?)
+        }
         Target::Nats { host, port } => {
             Source::Nats(NatsSubscriber::open(host, *port, &a.venue, &a.symbol).map_err(CmdError::Subscribe)?)
         }

@@ -89,6 +89,10 @@ pub struct LiveConfig {
     pub venue: crate::venue::Venue,
     /// What exchangeInfo said, once [`super::resolve`] asked: [`super::run`] then does not ask again.
     pub(crate) resolved: Option<Arc<Resolved>>,
+    /// `--publish`: the fan-out of books and trades (iceoryx2 or NATS), if any.
+    pub publish: Option<crate::publish::PublishConfig>,
+    /// `--metrics ADDR`: Prometheus / OpenMetrics text served there, if any.
+    pub metrics: Option<String>,
 }
 
 impl LiveConfig {
@@ -158,6 +162,8 @@ impl LiveConfig {
             print: None,
             venue: crate::venue::Venue::Spot,
             resolved: None,
+            publish: None,
+            metrics: None,
         }
     }
 

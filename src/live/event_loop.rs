@@ -26,12 +26,15 @@ use crate::binance::url::venue_stream_path;
 use crate::binance::StreamKind;
 use crate::book::SnapshotOutcome;
 use crate::capture::{Recorder, RecorderConfig};
+use crate::metrics::{ConnectionMetrics, MetricsServer};
 use crate::net::clock::WallClock;
 use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase, StageNs};
 use crate::net::tsc::StageClock;
 use crate::notice::{Notice, NoticeLog, Sym};
 use crate::output::Stage;
 use crate::pipeline::{FrameOutcome, Pipeline, Sequence};
+use crate::publish::Publisher;
+use crate::wire::tap::{Tap, TapConfig};
 use crate::ws::WsError;
 
 const WAKE: Token = Token(usize::MAX);
@@ -139,6 +142,27 @@ pub fn run<W: Write>(
         }
         None => None,
     };
+    // The fan-out and the metrics first: a bad --publish or --metrics is told before any
+    // connection (their helper threads start before the pinning, too).
+    let publisher = match &cfg.publish {
+        Some(pc) => {
+            let mut pc = pc.clone();
+            pc.venue = cfg.venue.as_str();
+            let pb = Publisher::open(&pc).map_err(LiveError::Fanout)?;
+            let venue = u8::from(cfg.venue == crate::venue::Venue::UsdM);
+            p.set_tap(Some(Tap::new(TapConfig { venue, ..TapConfig::default() }, 1 << 20)));
+            Some(pb)
+        }
+        None => None,
+    };
+    let metrics = match &cfg.metrics {
+        Some(addr) => {
+            let m = MetricsServer::start(addr).map_err(LiveError::Fanout)?;
+            log.emit(&Notice::Link(format!("metrics at http://{}/metrics", m.addr())), Instant::now());
+            Some(m)
+        }
+        None => None,
+    };
     if !load_exchange_info(cfg, &client, &mut gate, p, &mut log, stop, deadline)? {
         report.end = if stop.load(Ordering::Relaxed) { EndReason::Signal } else { EndReason::Duration };
         return Ok(report);
@@ -238,6 +262,7 @@ pub fn run<W: Write>(
             log,
             batch_frames: 0,
             rec,
+            publisher,
             binary: 0,
             // 8,192 recent events per shard: at 50 ms behind, copies are matched up to some
             // 160,000 events a second per shard.
@@ -245,6 +270,9 @@ pub fn run<W: Write>(
         },
         report,
         deadline,
+        metrics,
+        fanout_due: started,
+        metrics_due: started,
         summary: (cfg.print.is_none() && n > LiveConfig::PRINT_ALL_UP_TO).then_some((started + SUMMARY_EVERY, 0)),
     };
     lp.run(stop)?;
@@ -403,6 +431,8 @@ struct Feed<'a, W: Write> {
     log: NoticeLog,
     batch_frames: u32,
     rec: Option<Recorder>,
+    /// `--publish`: where the tap's records go after each batch.
+    publisher: Option<Publisher>,
     binary: u64,
     /// With redundancy: when the first copy of each recent event arrived, to measure how far
     /// behind it the other copies arrive. Empty without redundancy.
@@ -546,6 +576,7 @@ impl<W: Write> Feed<'_, W> {
     /// Writes the output buffer in one call (a failed stdout stops output for good), then the
     /// notices the batch produced.
     fn flush_output(&mut self) {
+        self.publish();
         if self.p.output().pending() > 0 {
             if self.stdout_ok {
                 let r = self.p.output().flush_to(self.out).and_then(|()| self.out.flush());
@@ -557,6 +588,19 @@ impl<W: Write> Feed<'_, W> {
             self.p.output().discard();
         }
         self.tell();
+    }
+
+    /// Hands the records the batch made to the publisher (one copy into shared memory or the
+    /// ring; nothing to do without `--publish`).
+    #[inline]
+    fn publish(&mut self) {
+        let Some(pb) = self.publisher.as_mut() else { return };
+        if let Some(tap) = self.p.tap_mut() {
+            if !tap.pending().is_empty() {
+                pb.send(tap.pending());
+                tap.clear();
+            }
+        }
     }
 
     /// Writes what the pipeline and the recorder have to say (nothing to do, no clock read, when
@@ -596,6 +640,12 @@ struct Loop<'a, W: Write> {
     /// Many symbols and no `--print`: when the next one-line summary is due, and the event count
     /// at the last one.
     summary: Option<(Instant, u64)>,
+    /// `--metrics`: the server the figures are copied to once a second.
+    metrics: Option<MetricsServer>,
+    /// When the publisher is next asked whether it wants snapshots (every 50 ms).
+    fanout_due: Instant,
+    /// When the metrics are next copied.
+    metrics_due: Instant,
 }
 
 impl<W: Write> Loop<'_, W> {
@@ -1033,6 +1083,7 @@ impl<W: Write> Loop<'_, W> {
 
     fn timers(&mut self, now: Instant) {
         self.summarize(now);
+        self.fanout(now);
         if let Some(r) = &mut self.feed.rec {
             // Flushes a capture buffer whose oldest line is a second old, rotates files on the hour.
             r.tick(self.feed.clock.ns(now));
@@ -1194,8 +1245,50 @@ impl<W: Write> Loop<'_, W> {
         }
     }
 
+    /// Every 50 ms, whether the publisher wants every synced book as a snapshot (a subscriber
+    /// joined, the periodic round, room again after drops); every second, the metrics' copy.
+    fn fanout(&mut self, now: Instant) {
+        if now >= self.fanout_due && self.feed.publisher.is_some() {
+            self.fanout_due = now + Duration::from_millis(50);
+            let now_ns = self.feed.clock.ns(now);
+            if self.feed.publisher.as_mut().is_some_and(|pb| pb.wants_snapshots(now_ns)) {
+                self.feed.p.publish_snapshots(now_ns);
+                self.feed.publish();
+            }
+        }
+        if now >= self.metrics_due && self.metrics.is_some() {
+            self.metrics_due = now + Duration::from_secs(1);
+            let (p, shards, legs) = (&*self.feed.p, &self.shards, self.legs);
+            if let Some(m) = self.metrics.as_mut() {
+                m.update(|snap| {
+                    crate::metrics::fill_from_pipeline(p, snap);
+                    snap.connections.resize_with(shards.len(), ConnectionMetrics::default);
+                    for (c, sh) in snap.connections.iter_mut().zip(shards) {
+                        if c.label.is_empty() {
+                            c.label = if legs > 1 {
+                                format!("{}{}", sh.group, leg_letter(sh.leg))
+                            } else {
+                                sh.group.to_string()
+                            };
+                        }
+                        c.up = sh.sup.active().is_some();
+                        c.connections = sh.sup.counters().connections;
+                        c.frames = sh.link.frames;
+                    }
+                });
+            }
+        }
+    }
+
     fn finish(mut self) -> LiveReport {
         self.feed.flush_output();
+        if let Some(pb) = self.feed.publisher.take() {
+            self.report.publish = Some(pb.close(Duration::from_secs(2)));
+        }
+        if let Some(m) = self.metrics.take() {
+            self.report.metrics_scrapes = Some(m.scrapes());
+            m.stop();
+        }
         if let Some(r) = &mut self.feed.rec {
             let c = r.finish();
             self.report.recorded_lines = c.lines;

@@ -30,6 +30,8 @@ pub enum LiveError {
     },
     /// `--core`: no such core, or pinning failed.
     Core(CoreError),
+    /// `--publish` or `--metrics` could not be set up (the line names which and why).
+    Fanout(String),
     /// A local failure retrying cannot mend: the poller, its waker or a helper thread.
     Local {
         /// What could not be done.
@@ -72,6 +74,7 @@ impl std::fmt::Display for LiveError {
             }
             LiveError::Record { error: RecordSetupError::Io(e), .. } => write!(f, "--record: {e}"),
             LiveError::Core(e) => e.fmt(f),
+            LiveError::Fanout(e) => f.write_str(e),
             LiveError::Local { what, error } => write!(f, "cannot {what}: {error}"),
         }
     }
@@ -166,6 +169,10 @@ pub struct LiveReport {
     pub held_ahead: u64,
     /// With redundancy: what each connection slot delivered (`links` in `--stats`).
     pub links: Vec<LinkReport>,
+    /// `--publish`: what the publisher handed over, dropped and (NATS) sent.
+    pub publish: Option<crate::publish::PublishCounters>,
+    /// `--metrics`: scrapes answered.
+    pub metrics_scrapes: Option<u64>,
     /// Why the run ended.
     pub end: EndReason,
 }
@@ -226,6 +233,18 @@ impl LiveReport {
             ("recorded_lines", self.recorded_lines),
             ("record_errors", self.record_errors),
         ];
+        if let Some(c) = &self.publish {
+            keys.push(("publish_records", c.records));
+            keys.push(("publish_bytes", c.bytes));
+            keys.push(("publish_dropped", c.dropped));
+            keys.push(("publish_sent", c.sent));
+            keys.push(("publish_connects", c.connects));
+            keys.push(("publish_errors", c.errors));
+            keys.push(("publish_snapshot_rounds", c.snapshot_rounds));
+        }
+        if let Some(n) = self.metrics_scrapes {
+            keys.push(("metrics_scrapes", n));
+        }
         if self.redundancy > 0 {
             keys.push(("redundancy", self.redundancy));
             keys.push(("held_ahead", self.held_ahead));

@@ -331,8 +331,16 @@ impl Pipeline {
         self.tap.as_ref().map_or(0, |t| t.pending().len())
     }
 
-    /// Writes a snapshot record of every synced book (a subscriber joined, or the periodic round).
+    /// Writes every symbol's `symbol` record and a snapshot record of every synced book (a
+    /// subscriber joined, or the periodic round): a subscriber that joins late learns the names
+    /// and the books from them.
     pub fn publish_snapshots(&mut self, recv_ns: i64) {
+        if self.tap.is_none() {
+            return;
+        }
+        for i in 0..self.symbols.len() {
+            self.tap_symbol(i);
+        }
         let Some(tap) = self.tap.as_deref_mut() else { return };
         for (i, s) in self.symbols.iter().enumerate() {
             tap.snapshot(i as u32, &s.book, recv_ns);

@@ -42,16 +42,15 @@ pub struct IcePublisher {
 }
 
 impl IcePublisher {
-    /// Opens (or creates) the venue's service and a publisher on it.
-    pub fn open(venue: &str) -> Result<IcePublisher, String> {
+    /// Opens (or creates) the service `name` and a publisher on it.
+    pub fn open(name: &str) -> Result<IcePublisher, String> {
         quiet();
         let err = |what: &str, e: &dyn std::fmt::Debug| format!("--publish iceoryx2: {what}: {e:?}");
         let node = NodeBuilder::new()
             .signal_handling_mode(SignalHandlingMode::Disabled)
             .create::<ipc::Service>()
             .map_err(|e| err("cannot create the iceoryx2 node", &e))?;
-        let name = service_name(venue);
-        let sname: ServiceName = name.as_str().try_into().map_err(|e| err("bad service name", &e))?;
+        let sname: ServiceName = name.try_into().map_err(|e| err("bad service name", &e))?;
         let service = node
             .service_builder(&sname)
             .publish_subscribe::<[u8]>()
@@ -113,16 +112,15 @@ pub struct IceSubscriber {
 }
 
 impl IceSubscriber {
-    /// Opens the venue's service (created by a publisher, or created here and waited on).
-    pub fn open(venue: &str) -> Result<IceSubscriber, String> {
+    /// Opens the service `name` (created by a publisher, or created here and waited on).
+    pub fn open(name: &str) -> Result<IceSubscriber, String> {
         quiet();
         let err = |what: &str, e: &dyn std::fmt::Debug| format!("--from iceoryx2: {what}: {e:?}");
         let node = NodeBuilder::new()
             .signal_handling_mode(SignalHandlingMode::Disabled)
             .create::<ipc::Service>()
             .map_err(|e| err("cannot create the iceoryx2 node", &e))?;
-        let name = service_name(venue);
-        let sname: ServiceName = name.as_str().try_into().map_err(|e| err("bad service name", &e))?;
+        let sname: ServiceName = name.try_into().map_err(|e| err("bad service name", &e))?;
         let service = node
             .service_builder(&sname)
             .publish_subscribe::<[u8]>()

@@ -15,8 +15,12 @@ use std::time::Duration;
 /// Where records go (`--publish`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// iceoryx2 shared memory on this host.
-    Iceoryx2,
+    /// iceoryx2 shared memory on this host: the service `tickfeed/<venue>/records`, or the one
+    /// named after `iceoryx2:` (to keep runs apart).
+    Iceoryx2 {
+        /// `iceoryx2:NAME`'s name.
+        service: Option<String>,
+    },
     /// A NATS server.
     Nats {
         /// Host name or address.
@@ -27,10 +31,19 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses `iceoryx2` or `nats://HOST:PORT` (port 4222 when left out).
+    /// Parses `iceoryx2`, `iceoryx2:SERVICE` or `nats://HOST:PORT` (port 4222 when left out).
     pub fn parse(s: &str) -> Result<Target, String> {
         if s == "iceoryx2" {
-            return Ok(Target::Iceoryx2);
+            return Ok(Target::Iceoryx2 { service: None });
+        }
+        if let Some(name) = s.strip_prefix("iceoryx2:") {
+            let ok = !name.is_empty()
+                && name.len() <= 200
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b));
+            if !ok {
+                return Err(format!("--publish {s:?}: a service name is 1..200 of A-Z a-z 0-9 / _ - ."));
+            }
+            return Ok(Target::Iceoryx2 { service: Some(name.to_string()) });
         }
         let Some(rest) = s.strip_prefix("nats://") else {
             return Err(format!("--publish {s:?}: expected iceoryx2 or nats://HOST:PORT"));
@@ -98,7 +111,7 @@ pub struct PublishCounters {
     /// Records dropped on the hot thread: the ring was full (NATS), or a sample could not be
     /// loaned (iceoryx2).
     pub dropped: u64,
-    /// Records the NATS thread published to the server.
+    /// Records the NATS thread published and the server confirmed (a flush answered after them).
     pub sent: u64,
     /// Times the NATS link (re)connected.
     pub connects: u64,
@@ -120,7 +133,10 @@ impl Publisher {
     /// Opens the transport. An error is a configuration or environment problem, in one line.
     pub fn open(cfg: &PublishConfig) -> Result<Publisher, String> {
         match &cfg.target {
-            Target::Iceoryx2 => ice::IcePublisher::open(cfg.venue).map(Publisher::Ice),
+            Target::Iceoryx2 { service } => {
+                let name = service.clone().unwrap_or_else(|| ice::service_name(cfg.venue));
+                ice::IcePublisher::open(&name).map(Publisher::Ice)
+            }
             Target::Nats { .. } => nats::NatsPublisher::open(cfg).map(Publisher::Nats),
         }
     }
@@ -186,7 +202,9 @@ mod tests {
 
     #[test]
     fn targets_parse_and_bad_ones_are_named() {
-        assert_eq!(Target::parse("iceoryx2"), Ok(Target::Iceoryx2));
+        assert_eq!(Target::parse("iceoryx2"), Ok(Target::Iceoryx2 { service: None }));
+        assert_eq!(Target::parse("iceoryx2:t/1"), Ok(Target::Iceoryx2 { service: Some("t/1".into()) }));
+        assert!(Target::parse("iceoryx2:").is_err() && Target::parse("iceoryx2:a b").is_err());
         assert_eq!(Target::parse("nats://127.0.0.1:4222"), Ok(Target::Nats { host: "127.0.0.1".into(), port: 4222 }));
         assert_eq!(Target::parse("nats://bus.local"), Ok(Target::Nats { host: "bus.local".into(), port: 4222 }));
         assert_eq!(Target::parse("nats://bus:5000/"), Ok(Target::Nats { host: "bus".into(), port: 5000 }));

@@ -187,8 +187,24 @@ fn run(addr: String, venue: &'static str, format: Format, mut rx: rtrb::Consumer
         let mut subj = String::with_capacity(64);
         let mut json = Vec::with_capacity(1 << 16);
         let mut stop_at: Option<tokio::time::Instant> = None;
+        let mut pending = 0u64;
+        let mut last_flush = tokio::time::Instant::now();
         loop {
             let avail = rx.slots();
+            // What was published is counted as sent once the server has answered a flush (a
+            // publish only queues it in the client): when the ring is empty, and every 50 ms.
+            if pending > 0 && (avail == 0 || last_flush.elapsed() >= Duration::from_millis(50)) {
+                last_flush = tokio::time::Instant::now();
+                match tokio::time::timeout(Duration::from_secs(1), client.flush()).await {
+                    Ok(Ok(())) => {
+                        sh.sent.fetch_add(pending, Ordering::Relaxed);
+                        pending = 0;
+                    }
+                    _ => {
+                        sh.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
             if avail == 0 {
                 if sh.stop.load(Ordering::Relaxed) {
                     break;
@@ -240,7 +256,7 @@ fn run(addr: String, venue: &'static str, format: Format, mut rx: rtrb::Consumer
                     .await
                     {
                         Ok(Ok(())) => {
-                            sh.sent.fetch_add(1, Ordering::Relaxed);
+                            pending += 1;
                             break;
                         }
                         Ok(Err(_)) => {
@@ -266,7 +282,9 @@ fn run(addr: String, venue: &'static str, format: Format, mut rx: rtrb::Consumer
                 }
             }
         }
-        let _ = tokio::time::timeout(DRAIN, client.flush()).await;
+        if pending > 0 && matches!(tokio::time::timeout(DRAIN, client.flush()).await, Ok(Ok(()))) {
+            sh.sent.fetch_add(pending, Ordering::Relaxed);
+        }
     });
 }
 

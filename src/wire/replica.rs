@@ -77,6 +77,8 @@ pub struct ReplicaCounters {
     pub diffs: u64,
     /// Times the book was dropped.
     pub drops: u64,
+    /// Snapshots at the replica's own id that differed from its book (and replaced it).
+    pub corrections: u64,
 }
 
 /// One symbol's book, rebuilt from records.
@@ -203,6 +205,19 @@ impl Replica {
         // nothing: the book is already past it.
         if matches!(self.state, ReplicaState::Synced { .. }) && s.update_id < self.update_id {
             return Applied::Nothing;
+        }
+        // The book it holds, again (a periodic round, another subscriber's join): nothing
+        // changes, unless it differs, which only a publisher that changed its book without a
+        // diff could cause; then the snapshot is the truth, and it is counted.
+        if self.state == (ReplicaState::Synced { partial: s.depth != 0 }) && s.update_id == self.update_id {
+            let same = s.bids.len() == self.bids.len()
+                && s.asks.len() == self.asks.len()
+                && s.bids.iter().eq(self.bids())
+                && s.asks.iter().eq(self.asks());
+            if same && s.tick == self.tick {
+                return Applied::Nothing;
+            }
+            self.counters.corrections += 1;
         }
         if s.bids.len() > MAX_REPLICA_LEVELS || s.asks.len() > MAX_REPLICA_LEVELS {
             return self.drop_book(DropCause::TooManyLevels);

@@ -307,6 +307,18 @@ fn a_replica_ignores_an_older_snapshot_and_marks_a_partial_one() {
 }
 
 #[test]
+fn the_same_snapshot_again_changes_nothing_and_a_different_one_corrects_the_book() {
+    let (mut enc, mut buf, mut rep) = (Encoder::new(), Vec::new(), Replica::new());
+    for _ in 0..2 {
+        enc.snapshot(&mut buf, 0, snap_head(10, 0), [(100, 5)].into_iter(), [(101, 2)].into_iter()).unwrap();
+    }
+    enc.snapshot(&mut buf, 0, snap_head(10, 0), [(100, 6)].into_iter(), [(101, 2)].into_iter()).unwrap();
+    assert_eq!(feed(&mut rep, &buf), [Applied::Book, Applied::Nothing, Applied::Book]);
+    assert_eq!(rep.bids().collect::<Vec<_>>(), [(100, 6)]);
+    assert_eq!(rep.counters().corrections, 1);
+}
+
+#[test]
 fn a_replica_bounds_its_levels() {
     let (mut enc, mut buf, mut rep) = (Encoder::new(), Vec::new(), Replica::new());
     let many = (0..MAX_REPLICA_LEVELS).map(|i| (i as i64, 1));

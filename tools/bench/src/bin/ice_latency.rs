@@ -70,7 +70,7 @@ fn main() {
     let frames: u64 = arg(&args, "--frames", 100_000);
     let rate: u64 = arg(&args, "--rate", 10_000).max(1);
     let levels: usize = arg(&args, "--levels", 20);
-    let venue = format!("bench{}", std::process::id());
+    let venue = format!("tickfeed/bench{}/records", std::process::id());
     if let Some(c) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().next()) {
         core_affinity::set_for_current(c);
     }
