@@ -187,3 +187,26 @@ fn regenerate_the_futures_recording_fixture() {
     let reference = sim.reference_book("BTCUSDT", id).unwrap().to_dump_json();
     std::fs::write(out.join("sim_btcusdt_usdm.reference.json"), format!("{reference}\n")).unwrap();
 }
+
+/// Make before break on futures: the old connection lags 150 ms, so the new one delivers diffs
+/// before the old one has delivered their predecessors; those are held (placed by `pu`), the
+/// switch waits for the old connection to catch up, and the held diffs continue the book. No
+/// gap, no resync, no second snapshot.
+#[test]
+fn a_futures_switch_waits_for_the_old_connection_by_pu_and_loses_nothing() {
+    let _one = util::serial();
+    let sim = util::sim_usdm(false, &["btcusdt"]);
+    let args = RunArgs::against(&sim).streams("depth,trade").duration(3.0).flag("--switch-timeout", "5");
+    let run = start("usdm-switch", args);
+    sim_rest(&sim, 2);
+    assert_eq!(sim.faults().lag_open_connections(Duration::from_millis(150)), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    sim.faults().server_shutdown_then_close(Duration::from_millis(1500));
+    let (f, s, dir) = finish(run);
+    assert_eq!((s["gaps"].as_u64(), s["resyncs"].as_u64()), (Some(0), Some(0)), "{}", f.stderr);
+    assert_eq!(s["switches"], 1, "{}", f.stderr);
+    assert!(s["held_back"].as_u64().unwrap() > 0, "nothing was held back: the test did not overlap");
+    assert!(f.stderr.contains("switched #1 -> #2 (the old connection caught up with it)"), "{}", f.stderr);
+    assert_eq!(sim.counters().depth_requests, 1, "a snapshot was fetched again");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
+}
