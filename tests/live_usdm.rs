@@ -210,3 +210,29 @@ fn a_futures_switch_waits_for_the_old_connection_by_pu_and_loses_nothing() {
     assert_eq!(sim.counters().depth_requests, 1, "a snapshot was fetched again");
     util::assert_dump_matches(&sim, &dir, "BTCUSDT");
 }
+
+/// `--redundancy 2` on futures: a diff dropped on one connection (a `pu` break there) is taken
+/// from the other, which is how a frame ahead of its stream is recognised by `pu`. No gap, no
+/// resync; the book equals the reference.
+#[test]
+fn with_redundancy_a_pu_break_on_one_copy_is_filled_from_the_other() {
+    let _one = util::serial();
+    let sim = util::sim_usdm(false, &["btcusdt", "ethusdt"]);
+    let args = RunArgs::against(&sim).symbols("btcusdt,ethusdt").streams("depth,bookTicker");
+    let run = start("usdm-redundancy", args.flag("--redundancy", "2").duration(3.5));
+    util::wait_until("two connections", WAIT, || sim.faults().connections().len() == 2);
+    util::wait_until("both snapshots", WAIT, || sim.counters().depth_requests >= 2);
+    std::thread::sleep(Duration::from_millis(800));
+    let conns = sim.faults().connections();
+    assert_eq!(sim.faults().drop_next_diff_on(conns[0].id, &["btcusdt", "ethusdt"]), 2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sim.faults().drop_next_diff_on(conns[1].id, &["btcusdt"]), 1);
+    util::wait_until("three diffs dropped", WAIT, || sim.counters().gaps_injected == 3);
+    let (f, s, dir) = finish(run);
+    assert_eq!((s["gaps"].as_u64(), s["resyncs"].as_u64()), (Some(0), Some(0)), "{}", f.stderr);
+    assert_eq!(s["reconnects"], 0);
+    assert_eq!(s["book_ticker_mismatches"], 0);
+    for sym in ["BTCUSDT", "ETHUSDT"] {
+        util::assert_dump_matches(&sim, &dir, sym);
+    }
+}
