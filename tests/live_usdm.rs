@@ -236,3 +236,32 @@ fn with_redundancy_a_pu_break_on_one_copy_is_filled_from_the_other() {
         util::assert_dump_matches(&sim, &dir, sym);
     }
 }
+
+/// `--symbol ALL` on futures: every TRADING PERPETUAL contract of `/fapi/v1/exchangeInfo` (asked
+/// once, weight 1), and book lines printed at the contract's pricePrecision ("60000.40", not
+/// the tick's one decimal).
+#[test]
+fn symbol_all_takes_the_perpetual_contracts_and_prints_at_their_precision() {
+    let _one = util::serial();
+    let sim = util::sim_usdm(false, &["btcusdt", "ethusdt"]);
+    let dir = util::temp_dir("usdm-all");
+    let stats = dir.join("stats.json");
+    let f = RunArgs::against(&sim)
+        .flag("--venue", "usdm")
+        .symbols("ALL")
+        .streams("depth")
+        .depth_limit(100)
+        .duration(2.0)
+        .output("tob-json")
+        .stats(&stats)
+        .run(LIMIT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = json(&stats);
+    let syms: Vec<&String> = s["symbols"].as_object().unwrap().keys().collect();
+    assert_eq!(syms, ["BTCUSDT", "ETHUSDT"]);
+    assert_eq!(sim.counters().exchange_info_requests, 1);
+    let line = f.stdout.lines().find(|l| l.contains("\"BTCUSDT\"")).expect("a BTCUSDT book line");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let bid = v["bid"].as_str().unwrap();
+    assert_eq!(bid.split('.').nth(1).map(str::len), Some(2), "pricePrecision 2: {line}");
+}
