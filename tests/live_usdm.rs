@@ -187,3 +187,81 @@ fn regenerate_the_futures_recording_fixture() {
     let reference = sim.reference_book("BTCUSDT", id).unwrap().to_dump_json();
     std::fs::write(out.join("sim_btcusdt_usdm.reference.json"), format!("{reference}\n")).unwrap();
 }
+
+/// Make before break on futures: the old connection lags 150 ms, so the new one delivers diffs
+/// before the old one has delivered their predecessors; those are held (placed by `pu`), the
+/// switch waits for the old connection to catch up, and the held diffs continue the book. No
+/// gap, no resync, no second snapshot.
+#[test]
+fn a_futures_switch_waits_for_the_old_connection_by_pu_and_loses_nothing() {
+    let _one = util::serial();
+    let sim = util::sim_usdm(false, &["btcusdt"]);
+    let args = RunArgs::against(&sim).streams("depth,trade").duration(3.0).flag("--switch-timeout", "5");
+    let run = start("usdm-switch", args);
+    sim_rest(&sim, 2);
+    assert_eq!(sim.faults().lag_open_connections(Duration::from_millis(150)), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    sim.faults().server_shutdown_then_close(Duration::from_millis(1500));
+    let (f, s, dir) = finish(run);
+    assert_eq!((s["gaps"].as_u64(), s["resyncs"].as_u64()), (Some(0), Some(0)), "{}", f.stderr);
+    assert_eq!(s["switches"], 1, "{}", f.stderr);
+    assert!(s["held_back"].as_u64().unwrap() > 0, "nothing was held back: the test did not overlap");
+    assert!(f.stderr.contains("switched #1 -> #2 (the old connection caught up with it)"), "{}", f.stderr);
+    assert_eq!(sim.counters().depth_requests, 1, "a snapshot was fetched again");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
+}
+
+/// `--redundancy 2` on futures: a diff dropped on one connection (a `pu` break there) is taken
+/// from the other, which is how a frame ahead of its stream is recognised by `pu`. No gap, no
+/// resync; the book equals the reference.
+#[test]
+fn with_redundancy_a_pu_break_on_one_copy_is_filled_from_the_other() {
+    let _one = util::serial();
+    let sim = util::sim_usdm(false, &["btcusdt", "ethusdt"]);
+    let args = RunArgs::against(&sim).symbols("btcusdt,ethusdt").streams("depth,bookTicker");
+    let run = start("usdm-redundancy", args.flag("--redundancy", "2").duration(3.5));
+    util::wait_until("two connections", WAIT, || sim.faults().connections().len() == 2);
+    util::wait_until("both snapshots", WAIT, || sim.counters().depth_requests >= 2);
+    std::thread::sleep(Duration::from_millis(800));
+    let conns = sim.faults().connections();
+    assert_eq!(sim.faults().drop_next_diff_on(conns[0].id, &["btcusdt", "ethusdt"]), 2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sim.faults().drop_next_diff_on(conns[1].id, &["btcusdt"]), 1);
+    util::wait_until("three diffs dropped", WAIT, || sim.counters().gaps_injected == 3);
+    let (f, s, dir) = finish(run);
+    assert_eq!((s["gaps"].as_u64(), s["resyncs"].as_u64()), (Some(0), Some(0)), "{}", f.stderr);
+    assert_eq!(s["reconnects"], 0);
+    assert_eq!(s["book_ticker_mismatches"], 0);
+    for sym in ["BTCUSDT", "ETHUSDT"] {
+        util::assert_dump_matches(&sim, &dir, sym);
+    }
+}
+
+/// `--symbol ALL` on futures: every TRADING PERPETUAL contract of `/fapi/v1/exchangeInfo` (asked
+/// once, weight 1), and book lines printed at the contract's pricePrecision ("60000.40", not
+/// the tick's one decimal).
+#[test]
+fn symbol_all_takes_the_perpetual_contracts_and_prints_at_their_precision() {
+    let _one = util::serial();
+    let sim = util::sim_usdm(false, &["btcusdt", "ethusdt"]);
+    let dir = util::temp_dir("usdm-all");
+    let stats = dir.join("stats.json");
+    let f = RunArgs::against(&sim)
+        .flag("--venue", "usdm")
+        .symbols("ALL")
+        .streams("depth")
+        .depth_limit(100)
+        .duration(2.0)
+        .output("tob-json")
+        .stats(&stats)
+        .run(LIMIT);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let s = json(&stats);
+    let syms: Vec<&String> = s["symbols"].as_object().unwrap().keys().collect();
+    assert_eq!(syms, ["BTCUSDT", "ETHUSDT"]);
+    assert_eq!(sim.counters().exchange_info_requests, 1);
+    let line = f.stdout.lines().find(|l| l.contains("\"BTCUSDT\"")).expect("a BTCUSDT book line");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let bid = v["bid"].as_str().unwrap();
+    assert_eq!(bid.split('.').nth(1).map(str::len), Some(2), "pricePrecision 2: {line}");
+}

@@ -987,7 +987,10 @@ impl<W: Write> Loop<'_, W> {
                 Action::ResetBooks if self.other_up(k) => kept = true,
                 // A futures /market connection carries no depth: its symbols' books stay, only its
                 // streams' ids are forgotten.
-                Action::ResetBooks if !self.shards[k].kinds.contains(&StreamKind::Depth) => {
+                Action::ResetBooks
+                    if self.cfg.venue == crate::venue::Venue::UsdM
+                        && !self.shards[k].kinds.contains(&StreamKind::Depth) =>
+                {
                     for &i in &self.shards[k].symbols {
                         for &kind in &self.shards[k].kinds {
                             self.feed.p.reset_stream(i, kind);

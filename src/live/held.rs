@@ -33,7 +33,8 @@ type Frame = (usize, usize, Instant);
 pub(super) struct Held {
     pub(super) bytes: Vec<u8>,
     pub(super) frames: Vec<Frame>,
-    /// Per symbol and stream: the first held id (`U` of a diff, a trade's id); `None`: not held.
+    /// Per symbol and stream: the first held id (`U` of a diff, `pu + 1` of a futures diff, a
+    /// trade's id; see [`Sequenced::first_needed`]); `None`: not held.
     pub(super) first: Vec<ByStream<Option<u64>>>,
     /// Per symbol: the new connection delivered a diff that advanced the book (it is not behind).
     pub(super) front: Vec<bool>,
@@ -101,7 +102,7 @@ impl Held {
             return Admit::Hold;
         }
         if position == Position::Ahead {
-            *first = Some(ev.ids.first);
+            *first = Some(ev.first_needed());
             return Admit::Hold;
         }
         Admit::Process
@@ -122,7 +123,7 @@ impl Held {
             return Admit::Hold;
         }
         if hold && ev.position == Position::Ahead {
-            *first = Some(ev.ids.first);
+            *first = Some(ev.first_needed());
             return Admit::Hold;
         }
         Admit::Process
@@ -278,8 +279,14 @@ mod tests {
     fn duplicates_and_book_tickers_are_never_held() {
         let mut h = Held::default();
         h.reset(1);
-        let ev =
-            |kind, position| Sequenced { symbol: 0, kind, ids: crate::pipeline::Ids::one(9), position, synced: true };
+        let ev = |kind, position| Sequenced {
+            symbol: 0,
+            kind,
+            ids: crate::pipeline::Ids::one(9),
+            position,
+            synced: true,
+            prev_final: None,
+        };
         assert_eq!(h.admit_ahead(&ev(StreamKind::BookTicker, Position::Next), true), Admit::Process);
         assert_eq!(h.admit_ahead(&ev(StreamKind::Trade, Position::Duplicate), true), Admit::Process);
         assert_eq!(h.admit_ahead(&ev(StreamKind::Trade, Position::Ahead), false), Admit::Process, "not holding");

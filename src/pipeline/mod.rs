@@ -167,6 +167,17 @@ pub struct Sequenced {
     pub position: Position,
     /// A diff: its book is synced (false while it buffers for a snapshot). True for other streams.
     pub synced: bool,
+    /// A USDⓈ-M futures diff's `pu` (the previous diff's `u`); `None` on spot and for other
+    /// streams.
+    pub prev_final: Option<u64>,
+}
+
+impl Sequenced {
+    /// The first id its stream must have processed up to (less one) for it to continue: `U` on
+    /// spot (`id + 1 >= U`), `pu + 1` on futures, whose ids skip (`id >= pu`).
+    pub fn first_needed(&self) -> u64 {
+        self.prev_final.map_or(self.ids.first, |pu| pu.saturating_add(1))
+    }
 }
 
 /// An admission callback's answer.
@@ -605,7 +616,7 @@ impl Pipeline {
         };
         let (kind, ids) = (name.kind, ev.ids);
         let synced = kind != StreamKind::Depth || self.symbols[idx].book.is_synced();
-        let seq = Sequenced { symbol: idx, kind, ids, position: ev.position, synced };
+        let seq = Sequenced { symbol: idx, kind, ids, position: ev.position, synced, prev_final: ev.prev_final };
         if admit(&seq) == Admit::Hold {
             self.levels = levels;
             return FrameOutcome::Held { symbol: idx, kind, ids };

@@ -161,6 +161,21 @@ mod tests {
     }
 
     #[test]
+    fn a_held_futures_diff_needs_its_pu_not_its_u() {
+        use crate::binance::StreamKind;
+        let ev = |prev_final| crate::pipeline::Sequenced {
+            symbol: 0,
+            kind: StreamKind::Depth,
+            ids: Ids { first: 20, last: 25 },
+            position: Position::Ahead,
+            synced: true,
+            prev_final,
+        };
+        assert_eq!(ev(None).first_needed(), 20, "spot: continues a book at 19");
+        assert_eq!(ev(Some(12)).first_needed(), 13, "futures: continues a book at 12 (U - 1 = 19 never comes)");
+    }
+
+    #[test]
     fn a_repeated_book_ticker_is_a_duplicate() {
         let mut s = Sequence::default();
         assert_eq!(ticker_position(&s, 5), Position::Next);
