@@ -74,11 +74,72 @@ pub struct MetricsSnapshot {
     pub latency_us: (u64, [(f64, u64); 5]),
     /// In-process time, ns.
     pub process_ns: (u64, [(f64, u64); 5]),
+    /// The latency histogram in Prometheus buckets (upper bounds [`LATENCY_BOUNDS_US`]).
+    pub latency_buckets: Buckets,
+    /// The in-process histogram in Prometheus buckets (upper bounds [`PROCESS_BOUNDS_NS`]).
+    pub process_buckets: Buckets,
     /// Copies the hot thread made.
     pub updates: u64,
 }
 
 const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 1.0];
+
+/// Upper bounds of the latency buckets, µs (then +Inf).
+pub const LATENCY_BOUNDS_US: [u64; 11] = [50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
+/// Upper bounds of the in-process buckets, ns (then +Inf).
+pub const PROCESS_BOUNDS_NS: [u64; 11] =
+    [500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
+
+/// A histogram as Prometheus buckets: counts per bucket (not cumulative; the last is +Inf), and
+/// the sum, which HdrHistogram does not keep: its mean x count, as close as its precision.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Buckets {
+    /// Per bucket: values at or below `bounds[i]` and above the bound before; the last, above all.
+    pub counts: [u64; 12],
+    /// The sum of the values (mean x count).
+    pub sum: f64,
+    /// How many values.
+    pub count: u64,
+}
+
+impl Buckets {
+    fn fill(&mut self, h: &hdrhistogram::Histogram<u64>, bounds: &[u64; 11]) {
+        let mut low = 0;
+        for (i, &b) in bounds.iter().enumerate() {
+            self.counts[i] = if b >= low { h.count_between(low, b) } else { 0 };
+            low = b + 1;
+        }
+        let below: u64 = self.counts[..11].iter().sum();
+        self.counts[11] = h.len().saturating_sub(below);
+        self.count = h.len();
+        self.sum = h.mean() * h.len() as f64;
+    }
+}
+
+/// A [`Buckets`] with its bounds, encoded as an OpenMetrics histogram.
+#[derive(Debug)]
+struct HistogramMetric {
+    buckets: Vec<(f64, u64)>,
+    sum: f64,
+    count: u64,
+}
+
+impl HistogramMetric {
+    fn new(b: &Buckets, bounds: &[u64; 11]) -> HistogramMetric {
+        let mut buckets: Vec<(f64, u64)> = bounds.iter().zip(&b.counts).map(|(&u, &c)| (u as f64, c)).collect();
+        buckets.push((f64::MAX, b.counts[11]));
+        HistogramMetric { buckets, sum: b.sum, count: b.count }
+    }
+}
+
+impl prometheus_client::encoding::EncodeMetric for HistogramMetric {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(self.sum, self.count, &self.buckets, None)
+    }
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
+}
 
 fn quantiles(h: &hdrhistogram::Histogram<u64>) -> (u64, [(f64, u64); 5]) {
     let mut q = [(0.0, 0); 5];
@@ -140,6 +201,8 @@ pub fn fill_from_pipeline(p: &Pipeline, snap: &mut MetricsSnapshot) {
     ]);
     snap.latency_us = quantiles(&s.latency_us);
     snap.process_ns = quantiles(&s.process_ns);
+    snap.latency_buckets.fill(&s.latency_us, &LATENCY_BOUNDS_US);
+    snap.process_buckets.fill(&s.process_ns, &PROCESS_BOUNDS_NS);
     snap.updates += 1;
 }
 
@@ -208,6 +271,16 @@ pub fn render(snap: &MetricsSnapshot) -> String {
         c.inc_by(count);
         reg.register(format!("{name}_samples"), "Samples in the histogram", c);
     }
+    reg.register(
+        "latency_histogram_us",
+        "Local receive time minus exchange event time, microseconds",
+        HistogramMetric::new(&snap.latency_buckets, &LATENCY_BOUNDS_US),
+    );
+    reg.register(
+        "process_histogram_ns",
+        "Bytes read to book updated, nanoseconds",
+        HistogramMetric::new(&snap.process_buckets, &PROCESS_BOUNDS_NS),
+    );
     let mut text = String::with_capacity(16 * 1024);
     // Writing to a String cannot fail.
     let _ = encode(&mut text, &reg);
@@ -344,6 +417,9 @@ mod tests {
         let mut srv = MetricsServer::start("127.0.0.1:0").unwrap();
         let mut p = Pipeline::new(crate::pipeline::PipelineConfig::default(), &["BTCUSDT"]);
         p.stats_mut().events = 42;
+        for us in [10, 90, 7_000] {
+            p.stats_mut().record_latency_us(us);
+        }
         srv.update(|s| {
             fill_from_pipeline(&p, s);
             s.connections.push(ConnectionMetrics { label: "0".into(), up: true, connections: 2, frames: 9 });
@@ -355,8 +431,17 @@ mod tests {
         assert!(text.contains("tickfeed_symbol_synced{symbol=\"BTCUSDT\"} 0"), "{text}");
         assert!(text.contains("tickfeed_connection_frames_total{connection=\"0\"} 9"), "{text}");
         assert!(text.contains("tickfeed_latency_us{quantile=\"0.99\"}"), "{text}");
+        assert!(text.contains("# TYPE tickfeed_latency_histogram_us histogram"), "{text}");
+        assert!(text.contains("tickfeed_latency_histogram_us_bucket{le=\"+Inf\"} 3"), "{text}");
+        assert!(text.contains("tickfeed_latency_histogram_us_bucket{le=\"100.0\"} 2"), "{text}");
+        assert!(text.contains("tickfeed_latency_histogram_us_count 3"), "{text}");
         assert!(text.trim_end().ends_with("# EOF"));
         assert!(get(srv.addr(), "/other").starts_with("HTTP/1.1 404"));
+        // Counted once the answer is written, just after the client has read it.
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while srv.scrapes() < 2 && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(srv.scrapes(), 2);
         srv.stop();
     }

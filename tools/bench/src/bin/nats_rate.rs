@@ -137,6 +137,7 @@ fn main() {
         );
     }
     let _ = server.kill();
+    let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
     let on: Vec<&Row> = rows.iter().filter(|r| r.publish).collect();
     let off: Vec<&Row> = rows.iter().filter(|r| !r.publish).collect();
