@@ -6,11 +6,12 @@ use std::time::Duration;
 
 const DOC: &str = include_str!("../docs/reliability.md");
 /// Every file that writes `--stats` keys.
-const STATS_SOURCES: [&str; 4] = [
+const STATS_SOURCES: [&str; 5] = [
     include_str!("output/stats.rs"),
     include_str!("live/report.rs"),
     include_str!("cmd/replay.rs"),
     include_str!("book/audit.rs"),
+    include_str!("cmd/subscribe.rs"),
 ];
 
 /// The table row whose first cell starts with `what`.
@@ -127,6 +128,29 @@ fn the_table_of_bounds_matches_the_code() {
         ],
         &["shards"],
     );
+}
+
+#[test]
+fn the_fan_out_bounds_match_the_code() {
+    let ring = crate::publish::PublishConfig::new(crate::publish::Target::Iceoryx2 { service: None }).ring_bytes;
+    check("records waiting for the NATS thread", &[format!("{} ring", bytes(ring as u64))], &["publish_dropped"]);
+    check(
+        "samples an iceoryx2 subscriber",
+        &[format!("{} samples", count(crate::publish::ice::SUBSCRIBER_BUFFER as u64))],
+        &["lost"],
+    );
+    check("a fan-out record", &[bytes(crate::wire::MAX_RECORD_LEN as u64)], &["bad_records"]);
+    check(
+        "levels a rebuilt book holds",
+        &[format!("{} per side", count(crate::wire::replica::MAX_REPLICA_LEVELS as u64))],
+        &["drops"],
+    );
+    check(
+        "symbols a subscriber follows",
+        &[count(crate::cmd::MAX_SUBSCRIBED_SYMBOLS as u64)],
+        &["ignored_symbols"],
+    );
+    check("a `--metrics` request", &[bytes(crate::metrics::MAX_REQUEST as u64)], &["metrics_scrapes"]);
 }
 
 #[test]

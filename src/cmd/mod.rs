@@ -27,6 +27,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 pub(crate) use error::{usage_line, CmdError};
 pub(crate) use replay::ReplayArgs;
 pub(crate) use run::RunArgs;
+#[cfg(test)]
+pub(crate) use subscribe::MAX_SUBSCRIBED_SYMBOLS;
 
 /// `tickfeed`: the command line.
 #[derive(Debug, Parser)]
