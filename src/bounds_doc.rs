@@ -145,11 +145,7 @@ fn the_fan_out_bounds_match_the_code() {
         &[format!("{} per side", count(crate::wire::replica::MAX_REPLICA_LEVELS as u64))],
         &["drops"],
     );
-    check(
-        "symbols a subscriber follows",
-        &[count(crate::cmd::MAX_SUBSCRIBED_SYMBOLS as u64)],
-        &["ignored_symbols"],
-    );
+    check("symbols a subscriber follows", &[count(crate::cmd::MAX_SUBSCRIBED_SYMBOLS as u64)], &["ignored_symbols"]);
     check("a `--metrics` request", &[bytes(crate::metrics::MAX_REQUEST as u64)], &["metrics_scrapes"]);
 }
 

@@ -399,6 +399,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_dead_server_fills_the_ring_and_the_hot_side_drops_whole_frames_without_waiting() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cfg = PublishConfig::new(Target::Nats { host: "127.0.0.1".into(), port });
+        cfg.ring_bytes = 0; // the smallest ring: one record bound (1 MiB)
+        let mut p = NatsPublisher::open(&cfg).unwrap();
+        let mut enc = wire::Encoder::new();
+        let mut frame = Vec::new();
+        for i in 0..100 {
+            enc.status(
+                &mut frame,
+                i,
+                &wire::StatusRec { status: wire::SyncStatus::Synced, cause: 0, update_id: 1, recv_ns: 1 },
+            );
+        }
+        let t = std::time::Instant::now();
+        let frames = 3 * wire::MAX_RECORD_LEN / frame.len();
+        for _ in 0..frames {
+            p.send(&frame);
+        }
+        assert!(t.elapsed() < Duration::from_secs(1), "the hot side waited: {:?}", t.elapsed());
+        let c = p.counters();
+        assert_eq!(c.records + c.dropped, 100 * frames as u64);
+        assert!(c.dropped > 0 && c.dropped % 100 == 0, "dropped whole frames: {c:?}");
+        assert_eq!((c.sent, c.connects), (0, 0));
+        // Room comes back only if the thread drains; the round after drops waits for it.
+        let t = std::time::Instant::now();
+        let c = p.close(Duration::from_millis(100));
+        assert!(t.elapsed() < Duration::from_secs(4), "close took {:?}", t.elapsed());
+        assert_eq!(c.sent, 0);
+    }
+
+    #[test]
     fn subjects_name_the_venue_symbol_and_kind() {
         let mut s = String::new();
         subject(&mut s, "spot", Some("BTCUSDT"), 0, Kind::Top);
