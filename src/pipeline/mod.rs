@@ -14,7 +14,10 @@ use crate::book::audit::{Audit, Mismatch};
 use crate::book::fixed::{TickSize, Units};
 use crate::book::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
 use crate::book::top::{self, Top};
+mod sbe;
 mod sequence;
+
+pub use sbe::{Wire, DEPTH20_LEVELS};
 
 pub use sequence::{book_position, Ids, Position, Sequence};
 
@@ -68,6 +71,8 @@ pub struct SymbolState {
     last_price: Units,
     /// Receive time (wall ns) of the snapshot that first synced the book.
     first_synced_ns: Option<i64>,
+    /// SBE `@depth20` audit.
+    depth20: sbe::Depth20,
 }
 
 impl SymbolState {
@@ -138,6 +143,16 @@ pub enum FrameOutcome {
     Control,
     /// Not decodable or not subscribed: counted in `bad_messages`.
     Bad(DecodeError),
+    /// An SBE `@depth20` message (an audit of the book, not a sequenced stream); `duplicate`: its
+    /// id was taken already (another connection's copy), skipped.
+    Depth20 {
+        /// Index into [`Pipeline::symbols`].
+        symbol: usize,
+        /// Its bookUpdateId.
+        id: u64,
+        /// A repeat of an id already taken.
+        duplicate: bool,
+    },
 }
 
 /// A market event as decoded, before it is processed: what an admission callback is shown.
@@ -199,6 +214,8 @@ pub struct Pipeline {
     stage_clock: Option<StageClock>,
     /// Ticks spent writing output during the current message.
     out_ticks: u64,
+    /// The SBE path's reused buffers.
+    sbe: sbe::SbeScratch,
 }
 
 /// Exchange event time to microseconds: with `timeUnit=MICROSECOND` E is ~1.7e15, else ~1.7e12.
@@ -226,6 +243,7 @@ impl Pipeline {
             origin_ns: None,
             stage_clock: None,
             out_ticks: 0,
+            sbe: sbe::SbeScratch::default(),
         };
         for s in symbols {
             p.add_symbol(s, None);
@@ -253,6 +271,7 @@ impl Pipeline {
             ticker_ids: Sequence::default(),
             last_price: 0,
             first_synced_ns: None,
+            depth20: sbe::Depth20::default(),
         });
         self.symbols.len() - 1
     }
@@ -345,6 +364,7 @@ impl Pipeline {
         s.trade_ids.reset();
         s.agg_ids.reset();
         s.ticker_ids.reset();
+        s.depth20.clear();
     }
 
     fn bad(&mut self, e: DecodeError, frame: &[u8]) -> FrameOutcome {
@@ -489,15 +509,7 @@ impl Pipeline {
             self.levels = levels;
             return FrameOutcome::Held { symbol: idx, kind, ids };
         }
-        // A diff at or below a book that has taken a diff since its snapshot, or at or below the
-        // last one an unsynced book buffered, is a second copy; one right after the snapshot is
-        // the stream catching up with it (stale, for the book to drop and count).
-        let duplicate = ev.position == Position::Duplicate
-            && (kind != StreamKind::Depth || {
-                let book = &self.symbols[idx].book;
-                !book.is_synced() || book.sync_point().is_some_and(|sp| sp.first_applied.is_some())
-            });
-        if duplicate {
+        if self.is_duplicate(idx, kind, ev.position) {
             self.levels = levels;
             self.stats.duplicates += 1;
             return FrameOutcome::Duplicate { symbol: idx, kind, ids };
@@ -557,6 +569,18 @@ impl Pipeline {
             }
         }
         FrameOutcome::Market { symbol: idx, kind, ids }
+    }
+
+    /// Is an event at `position` of stream `kind` of symbol `idx` a second copy, to skip? A diff at
+    /// or below a book that has taken a diff since its snapshot, or at or below the last one an
+    /// unsynced book buffered, is; one right after the snapshot is the stream catching up with it
+    /// (stale, for the book to drop and count).
+    fn is_duplicate(&self, idx: usize, kind: StreamKind, position: Position) -> bool {
+        position == Position::Duplicate
+            && (kind != StreamKind::Depth || {
+                let book = &self.symbols[idx].book;
+                !book.is_synced() || book.sync_point().is_some_and(|sp| sp.first_applied.is_some())
+            })
     }
 
     /// Decodes a market payload of symbol `idx` (depth levels into `levels`) and places it in its
@@ -655,6 +679,7 @@ impl Pipeline {
         if let Some(m) = first {
             self.report_mismatch(idx, m);
         }
+        self.depth20_on_book(idx);
         let s = &self.symbols[idx];
         if !s.printed {
             return;
@@ -682,6 +707,11 @@ impl Pipeline {
             ticker: Top { bid: Some(m.ticker.0), ask: Some(m.ticker.1) },
             book: m.book,
         });
+        self.distrust(idx, m.update_id, ResyncCause::AuditMismatch);
+    }
+
+    /// An audit at `update_id` found the book wrong: it is discarded and resynced.
+    fn distrust(&mut self, idx: usize, update_id: u64, cause: ResyncCause) {
         let s = &mut self.symbols[idx];
         let (was, book_id) = (s.book.state(), s.book.last_update_id());
         if s.book.distrust() {
@@ -689,9 +719,9 @@ impl Pipeline {
             self.snapshot_wanted = true;
             self.notices.push(Notice::Resync {
                 symbol: s.name,
-                cause: ResyncCause::AuditMismatch,
-                first_id: m.update_id,
-                final_id: m.update_id,
+                cause,
+                first_id: update_id,
+                final_id: update_id,
                 was,
                 book_id,
             });
