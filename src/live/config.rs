@@ -86,6 +86,9 @@ pub struct LiveConfig {
     pub print: Option<Vec<String>>,
     /// What exchangeInfo said, once [`super::resolve`] asked: [`super::run`] then does not ask again.
     pub(crate) resolved: Option<Arc<Resolved>>,
+    /// `--feed sbe`: market data from the SBE streams at `ws` (with the API key), aggTrade (if in
+    /// `streams`) from a JSON connection alongside. `None`: JSON (the default).
+    pub sbe: Option<super::sbe::SbeConfig>,
 }
 
 impl LiveConfig {
@@ -154,6 +157,7 @@ impl LiveConfig {
             streams_per_conn: Self::DEFAULT_STREAMS_PER_CONN,
             print: None,
             resolved: None,
+            sbe: None,
         }
     }
 

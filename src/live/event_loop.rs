@@ -31,7 +31,7 @@ use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase, Sta
 use crate::net::tsc::StageClock;
 use crate::notice::{Notice, NoticeLog, Sym};
 use crate::output::Stage;
-use crate::pipeline::{FrameOutcome, Pipeline, Sequence};
+use crate::pipeline::{Admit, FrameOutcome, Pipeline, Sequence, Wire};
 use crate::ws::WsError;
 
 const WAKE: Token = Token(usize::MAX);
@@ -164,23 +164,45 @@ pub fn run<W: Write>(
     let stage_clock = cfg.stage_times.then(|| StageClock::calibrate(Duration::from_millis(5)));
     p.set_stage_clock(stage_clock);
     let n = p.symbols().len();
-    let plan = shard_plan(n, cfg.streams.len(), cfg.streams_per_conn);
+    // With --feed sbe the SBE connections carry every stream but aggTrade, which comes from JSON
+    // connections alongside (shards of their own, after the SBE ones).
+    let (main_streams, agg_alongside) = match &cfg.sbe {
+        Some(s) => {
+            let main: Vec<StreamKind> = cfg.streams.iter().copied().filter(|&k| k != StreamKind::AggTrade).collect();
+            let per_symbol = main.len() + usize::from(s.depth20);
+            (per_symbol, cfg.streams.contains(&StreamKind::AggTrade).then_some(s.json_ws.clone()))
+        }
+        None => (cfg.streams.len(), None),
+    };
+    let mut plan: Vec<(Vec<usize>, bool)> =
+        shard_plan(n, main_streams, cfg.streams_per_conn).into_iter().map(|s| (s, false)).collect();
+    if agg_alongside.is_some() {
+        plan.extend(shard_plan(n, 1, cfg.streams_per_conn).into_iter().map(|s| (s, true)));
+    }
     let legs = cfg.redundancy.max(1);
     let lanes = plan.len() * legs;
     let mut shards: Vec<Shard> = Vec::with_capacity(lanes);
-    for (g, symbols) in plan.iter().enumerate() {
+    for (g, (symbols, agg_only)) in plan.iter().enumerate() {
         let names: Vec<String> = symbols.iter().map(|&i| cfg.symbols[i].clone()).collect();
         for leg in 0..legs {
             // Lane k is connection `leg` of shard `g`.
             let k = g * legs + leg;
-            let ws = cfg.ws_for(leg).clone();
+            let (ws, path, api_key, streams) = match (&cfg.sbe, *agg_only) {
+                (Some(s), false) => {
+                    let path = super::sbe::sbe_stream_path(&names, &cfg.streams, s.depth20);
+                    (cfg.ws_for(leg).clone(), path, Some(s.api_key.clone()), main_streams)
+                }
+                (Some(s), true) => (s.json_ws.clone(), stream_path(&names, &[StreamKind::AggTrade]), None, 1),
+                (None, _) => (cfg.ws_for(leg).clone(), stream_path(&names, &cfg.streams), None, cfg.streams.len()),
+            };
             let spec = ConnSpec {
                 host: ws.host.clone(),
                 port: ws.port,
                 tls: ws.tls.then(|| cfg.tls.clone()),
-                path: stream_path(&names, &cfg.streams),
+                path,
                 limits: cfg.limits,
                 stage_clock,
+                api_key,
             };
             let sup_cfg = SupervisorConfig {
                 connect_timeout: cfg.connect_timeout,
@@ -209,7 +231,8 @@ pub fn run<W: Write>(
                 ahead,
                 spare: Held::default(),
                 link: Link::new(),
-                streams: names.len() * cfg.streams.len(),
+                streams: names.len() * streams,
+                agg_only: *agg_only,
             });
         }
     }
@@ -235,6 +258,7 @@ pub fn run<W: Write>(
             batch_frames: 0,
             rec,
             binary: 0,
+            sbe: cfg.sbe.is_some(),
             // 8,192 recent events per shard: at 50 ms behind, copies are matched up to some
             // 160,000 events a second per shard.
             first_seen: FirstSeen::new(if legs > 1 { (8192 * plan.len()).min(1 << 20) } else { 0 }),
@@ -242,6 +266,7 @@ pub fn run<W: Write>(
         report,
         deadline,
         summary: (cfg.print.is_none() && n > LiveConfig::PRINT_ALL_UP_TO).then_some((started + SUMMARY_EVERY, 0)),
+        fatal: None,
     };
     lp.run(stop)?;
     Ok(lp.finish())
@@ -289,6 +314,9 @@ struct Shard {
     link: Link,
     /// Streams it carries.
     streams: usize,
+    /// `--feed sbe`: a JSON connection carrying only aggTrade alongside the SBE ones. Losing it
+    /// does not touch the books (the SBE connections carry them), only the aggTrade ids.
+    agg_only: bool,
 }
 
 /// What one lane's connections delivered: text frames, events taken first, copies dropped, frames
@@ -373,6 +401,8 @@ struct Feed<'a, W: Write> {
     batch_frames: u32,
     rec: Option<Recorder>,
     binary: u64,
+    /// `--feed sbe`: binary frames are SBE market data (else each is a counted bad message).
+    sbe: bool,
     /// With redundancy: when the first copy of each recent event arrived, to measure how far
     /// behind it the other copies arrive. Empty without redundancy.
     first_seen: FirstSeen,
@@ -392,9 +422,17 @@ enum Admission<'h> {
 
 /// Into the capture (if any) when `frame` was a market event processed now.
 #[inline]
-fn record(rec: &mut Option<Recorder>, recv_ns: i64, frame: &[u8], o: &FrameOutcome) {
-    if let (Some(r), FrameOutcome::Market { symbol, kind, .. }) = (rec, o) {
-        r.record(recv_ns, *kind, *symbol, frame);
+fn record(rec: &mut Option<Recorder>, recv_ns: i64, wire: Wire, frame: &[u8], o: &FrameOutcome) {
+    let Some(r) = rec else { return };
+    let (symbol, kind) = match *o {
+        FrameOutcome::Market { symbol, kind, .. } => (symbol, kind),
+        // depth20 goes with the book's lines (orderbook/).
+        FrameOutcome::Depth20 { symbol, duplicate: false, .. } => (symbol, StreamKind::Depth),
+        _ => return,
+    };
+    match wire {
+        Wire::Text => r.record(recv_ns, kind, symbol, frame),
+        Wire::Binary => r.record_binary(recv_ns, kind, symbol, frame),
     }
 }
 
@@ -413,57 +451,10 @@ impl<W: Write> Feed<'_, W> {
     /// One event of a connection of a lane whose counters are `link`.
     fn on_event(&mut self, ev: ConnEvent<'_>, admission: &mut Admission<'_>, link: &mut Link, seen: &mut Seen) {
         match ev {
-            ConnEvent::Text(frame, t) => {
-                seen.last_text = Some(t);
-                if self.stop {
-                    return;
-                }
-                if self.max_events.is_some_and(|m| self.p.stats().events >= m) {
-                    self.stop = true;
-                    return;
-                }
-                link.frames += 1;
-                let recv_ns = self.clock.ns(t);
-                let o = match admission {
-                    Admission::All => self.p.on_frame(recv_ns, frame),
-                    // A frame of the new connection is processed now only if it does not run
-                    // ahead of what the old one delivered (see the module documentation).
-                    Admission::Standby(held) => {
-                        let o = self.p.on_frame_with(recv_ns, frame, &mut |ev| held.admit(ev));
-                        if let FrameOutcome::Held { .. } = o {
-                            held.push(frame, t);
-                            seen.market = true;
-                            return;
-                        }
-                        o
-                    }
-                    // A frame ahead of its stream waits for another connection to fill the gap.
-                    Admission::Redundant { ahead, hold } => {
-                        let hold = *hold && ahead.bytes.len() < MAX_AHEAD_BYTES;
-                        let o = self.p.on_frame_with(recv_ns, frame, &mut |ev| ahead.admit_ahead(ev, hold));
-                        if let FrameOutcome::Held { .. } = o {
-                            ahead.push(frame, t);
-                            link.held += 1;
-                            seen.market = true;
-                            return;
-                        }
-                        o
-                    }
-                };
-                link.count(&o, recv_ns, &mut self.first_seen);
-                self.record(recv_ns, frame, &o);
-                match o {
-                    FrameOutcome::Market { .. } => {
-                        seen.market = true;
-                        seen.fresh = true;
-                    }
-                    FrameOutcome::Duplicate { .. } => seen.market = true,
-                    FrameOutcome::ServerShutdown => seen.shutdown = true,
-                    _ => {}
-                }
-                self.batch_frames += 1;
-            }
-            ConnEvent::Binary(b) => {
+            ConnEvent::Text(frame, t) => self.on_message(Wire::Text, frame, t, admission, link, seen),
+            // SBE market data (`--feed sbe`); on a JSON connection Binance sends none.
+            ConnEvent::Binary(frame, t) if self.sbe => self.on_message(Wire::Binary, frame, t, admission, link, seen),
+            ConnEvent::Binary(b, _) => {
                 self.binary += 1;
                 self.p.stats_mut().bad_messages += 1;
                 self.p.notices().push(Notice::BinaryFrame { len: b.len(), total: self.binary });
@@ -498,17 +489,82 @@ impl<W: Write> Feed<'_, W> {
         }
     }
 
+    /// One text (JSON) or binary (SBE) message of a connection of a lane whose counters are `link`.
+    #[inline]
+    fn on_message(
+        &mut self,
+        wire: Wire,
+        frame: &[u8],
+        t: Instant,
+        admission: &mut Admission<'_>,
+        link: &mut Link,
+        seen: &mut Seen,
+    ) {
+        {
+            {
+                seen.last_text = Some(t);
+                if self.stop {
+                    return;
+                }
+                if self.max_events.is_some_and(|m| self.p.stats().events >= m) {
+                    self.stop = true;
+                    return;
+                }
+                link.frames += 1;
+                let recv_ns = self.clock.ns(t);
+                let o = match admission {
+                    Admission::All => self.p.on_message_with(recv_ns, wire, frame, &mut |_| Admit::Process),
+                    // A frame of the new connection is processed now only if it does not run
+                    // ahead of what the old one delivered (see the module documentation).
+                    Admission::Standby(held) => {
+                        let o = self.p.on_message_with(recv_ns, wire, frame, &mut |ev| held.admit(ev));
+                        if let FrameOutcome::Held { .. } = o {
+                            held.push_as(wire, frame, t);
+                            seen.market = true;
+                            return;
+                        }
+                        o
+                    }
+                    // A frame ahead of its stream waits for another connection to fill the gap.
+                    Admission::Redundant { ahead, hold } => {
+                        let hold = *hold && ahead.bytes.len() < MAX_AHEAD_BYTES;
+                        let o = self.p.on_message_with(recv_ns, wire, frame, &mut |ev| ahead.admit_ahead(ev, hold));
+                        if let FrameOutcome::Held { .. } = o {
+                            ahead.push_as(wire, frame, t);
+                            link.held += 1;
+                            seen.market = true;
+                            return;
+                        }
+                        o
+                    }
+                };
+                link.count(&o, recv_ns, &mut self.first_seen);
+                self.record(recv_ns, wire, frame, &o);
+                match o {
+                    FrameOutcome::Market { .. } => {
+                        seen.market = true;
+                        seen.fresh = true;
+                    }
+                    FrameOutcome::Duplicate { .. } | FrameOutcome::Depth20 { .. } => seen.market = true,
+                    FrameOutcome::ServerShutdown => seen.shutdown = true,
+                    _ => {}
+                }
+                self.batch_frames += 1;
+            }
+        }
+    }
+
     /// Into the capture when `frame` was a market event processed now (duplicates from a second
     /// connection are not recorded twice, held frames when they are processed).
     #[inline]
-    fn record(&mut self, recv_ns: i64, frame: &[u8], o: &FrameOutcome) {
-        record(&mut self.rec, recv_ns, frame, o);
+    fn record(&mut self, recv_ns: i64, wire: Wire, frame: &[u8], o: &FrameOutcome) {
+        record(&mut self.rec, recv_ns, wire, frame, o);
     }
 
     /// One frame through the pipeline and into the capture.
-    fn process(&mut self, recv_ns: i64, frame: &[u8]) -> FrameOutcome {
-        let o = self.p.on_frame(recv_ns, frame);
-        self.record(recv_ns, frame, &o);
+    fn process(&mut self, recv_ns: i64, wire: Wire, frame: &[u8]) -> FrameOutcome {
+        let o = self.p.on_message_with(recv_ns, wire, frame, &mut |_| Admit::Process);
+        self.record(recv_ns, wire, frame, &o);
         o
     }
 
@@ -565,6 +621,8 @@ struct Loop<'a, W: Write> {
     /// Many symbols and no `--print`: when the next one-line summary is due, and the event count
     /// at the last one.
     summary: Option<(Instant, u64)>,
+    /// A failure retrying cannot mend (the SBE endpoint refused the API key): the run ends with it.
+    fatal: Option<LiveError>,
 }
 
 impl<W: Write> Loop<'_, W> {
@@ -689,9 +747,9 @@ impl<W: Write> Loop<'_, W> {
             p,
             |_| now_ns,
             |t| hold && now.saturating_duration_since(t) < limit,
-            |_, frame, ns, o| {
+            |_, wire, frame, ns, o| {
                 link.count(o, ns, first_seen);
-                record(rec, ns, frame, o);
+                record(rec, ns, wire, frame, o);
             },
         );
         shard.spare = old;
@@ -713,6 +771,10 @@ impl<W: Write> Loop<'_, W> {
             if self.feed.stop {
                 self.report.end = EndReason::MaxEvents;
                 return Ok(());
+            }
+            if let Some(e) = self.fatal.take() {
+                self.feed.flush_output();
+                return Err(e);
             }
             let timeout = self.poll_timeout();
             match self.poll.poll(&mut events, Some(timeout)) {
@@ -863,6 +925,18 @@ impl<W: Write> Loop<'_, W> {
         let (k, conn) = self.conns.remove(i);
         let (id, opened) = (conn.serial, conn.opened);
         let where_ = self.where_(k, conn.addr());
+        // The SBE endpoint refusing the key (401): no retry can mend a wrong or missing key.
+        if let (ConnError::Handshake(WsError::HandshakeRefused(r)), Some(_)) = (&err, &self.shards[k].spec.api_key) {
+            if r.status == 401 {
+                conn.abort(self.poll.registry());
+                self.fatal = Some(LiveError::ApiKeyRefused {
+                    endpoint: self.shards[k].ws.authority(),
+                    status: r.status,
+                    body: r.body.to_string(),
+                });
+                return;
+            }
+        }
         let graceful = matches!(err, ConnError::Closed { .. });
         if matches!(err, ConnError::WriteBacklog { .. }) {
             self.report.write_backlogs += 1;
@@ -904,6 +978,11 @@ impl<W: Write> Loop<'_, W> {
                 // With redundancy the books are kept while another connection of the shard is
                 // up: it delivers what this one misses.
                 Action::ResetBooks if self.other_up(k) => kept = true,
+                Action::ResetBooks if self.shards[k].agg_only => {
+                    for &i in &self.shards[k].symbols {
+                        self.feed.p.reset_stream(i, StreamKind::AggTrade);
+                    }
+                }
                 Action::ResetBooks => {
                     for &i in &self.shards[k].symbols {
                         self.feed.p.reset_symbol(i);
@@ -1077,10 +1156,10 @@ impl<W: Write> Loop<'_, W> {
         let held = std::mem::take(&mut self.shards[k].held);
         let n = held.frames.len();
         let mut shutdown = false;
-        for &(start, len, t) in &held.frames {
+        for &(start, len, t, wire) in &held.frames {
             let frame = &held.bytes[start..start + len];
             let recv_ns = self.feed.clock.ns(t);
-            shutdown |= matches!(self.feed.process(recv_ns, frame), FrameOutcome::ServerShutdown);
+            shutdown |= matches!(self.feed.process(recv_ns, wire, frame), FrameOutcome::ServerShutdown);
         }
         let total = held.total;
         self.shards[k].held = held;
@@ -1102,8 +1181,10 @@ impl<W: Write> Loop<'_, W> {
             let n = self.feed.p.symbols().len();
             self.shards[k].held.reset(n);
         }
-        let host = self.cfg.ws.bare_host().to_owned();
-        let port = self.cfg.ws.port;
+        // The lane's own base: with several --ws-url (or SBE with aggTrade from JSON alongside)
+        // lanes connect to different hosts and ports.
+        let host = self.shards[k].ws.bare_host().to_owned();
+        let port = self.shards[k].ws.port;
         if let Ok(ip) = host.parse::<IpAddr>() {
             self.connect(k, id, &[SocketAddr::new(ip, port)], now);
             return;

@@ -354,6 +354,18 @@ impl Pipeline {
         }
     }
 
+    /// Forgets what one stream of a symbol processed (its own connection was lost, the book's
+    /// was not): the ids of an id-per-event stream, or for a book all of [`Pipeline::reset_symbol`].
+    pub fn reset_stream(&mut self, symbol: usize, kind: StreamKind) {
+        let Some(s) = self.symbols.get_mut(symbol) else { return };
+        match kind {
+            StreamKind::Trade => s.trade_ids.reset(),
+            StreamKind::AggTrade => s.agg_ids.reset(),
+            StreamKind::BookTicker => s.ticker_ids.reset(),
+            StreamKind::Depth => self.reset_symbol(symbol),
+        }
+    }
+
     /// Forgets one symbol's book and ids (its connection was lost); it resyncs from its next diff.
     pub fn reset_symbol(&mut self, symbol: usize) {
         let Some(s) = self.symbols.get_mut(symbol) else { return };
