@@ -40,6 +40,11 @@ pub struct SimArgs {
     #[arg(long)]
     pub sbe: bool,
 
+    /// Also serve the SBE stream endpoint (stream-sbe) for the same market on this second address,
+    /// while --listen stays JSON (or SBE with --sbe); prints its own `listening on` line
+    #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
+    pub sbe_listen: Option<SocketAddr>,
+
     /// Write the CA certificate a client must trust (tickfeed run --ca-file PEM); needs TLS
     #[arg(long, value_name = "PEM", conflicts_with = "plain")]
     pub cert_out: Option<PathBuf>,
@@ -253,6 +258,7 @@ impl SimArgs {
             listen: self.listen,
             tls: !self.plain,
             sbe: self.sbe,
+            sbe_listen: self.sbe_listen,
             source,
             pacing,
             levels_per_side: self.levels,
@@ -348,6 +354,9 @@ pub fn run_args_with(args: SimArgs, out: &mut dyn Write, err: &mut dyn Write, st
         }
     }
     let _ = writeln!(out, "listening on {}", sim.ws_base());
+    if let Some(b) = sim.sbe_ws_base() {
+        let _ = writeln!(out, "listening on {b} (SBE)");
+    }
     let _ = out.flush();
     while !stop() {
         std::thread::sleep(Duration::from_millis(100));
@@ -378,6 +387,9 @@ mod tests {
         assert!(c.tls);
         assert!(!c.sbe, "JSON streams unless --sbe");
         assert!(p(&["--sbe"]).unwrap().sbe);
+        assert_eq!(c.sbe_listen, None);
+        let two = p(&["--sbe-listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!((two.sbe, two.sbe_listen), (false, Some("127.0.0.1:0".parse().unwrap())));
         assert_eq!(c.source, MarketSource::Synthetic { symbols: vec!["btcusdt".into()], seed: 1 });
         assert_eq!(c.pacing, Pacing::RealTime);
         assert_eq!(c.levels_per_side, 3000);
