@@ -140,6 +140,9 @@ pub struct SimConfig {
     /// websocket upgrades need `X-MBX-APIKEY` and send SBE exactly as with `sbe`; it serves REST
     /// too. Same TLS as `listen`. Default `None`.
     pub sbe_listen: Option<SocketAddr>,
+    /// The API keys the SBE endpoints accept; any other gets 401 with Binance's -2015 ("Invalid
+    /// API-key, IP, or permissions for action."). Empty (the default): any non-empty key.
+    pub sbe_keys: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -162,6 +165,7 @@ impl Default for SimConfig {
             write_timeout: Duration::from_secs(10),
             sbe: false,
             sbe_listen: None,
+            sbe_keys: Vec::new(),
         }
     }
 }
@@ -250,7 +254,7 @@ impl Sim {
         };
 
         let hub = Arc::new(Hub::new(books, streams, FaultState::new(&config.faults), config.log_capacity));
-        let server = Arc::new(Server::new(
+        let mut server = Server::new(
             hub.clone(),
             tls.as_ref().map(|t| t.config.clone()),
             RestState {
@@ -266,7 +270,9 @@ impl Sim {
                 write_timeout: config.write_timeout,
                 sbe: config.sbe,
             },
-        ));
+        );
+        server.sbe_keys = config.sbe_keys.clone();
+        let server = Arc::new(server);
 
         let mut threads = Vec::new();
         let s = server.clone();
@@ -286,7 +292,9 @@ impl Sim {
                     write_timeout: config.write_timeout,
                     sbe: true,
                 };
-                let srv = Arc::new(Server::new(hub.clone(), tls.as_ref().map(|t| t.config.clone()), rest, conn));
+                let mut srv = Server::new(hub.clone(), tls.as_ref().map(|t| t.config.clone()), rest, conn);
+                srv.sbe_keys = config.sbe_keys.clone();
+                let srv = Arc::new(srv);
                 let s = srv.clone();
                 threads.push(spawn("sim-accept-sbe", move || server::accept_loop(s, l))?);
                 Some(srv)
