@@ -45,6 +45,11 @@ pub struct SimArgs {
     #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
     pub sbe_listen: Option<SocketAddr>,
 
+    /// Convert a JSON recording (IN, plain or gzip) to SBE lines (`<ns> ~<base64>`) in OUT (gzip if it
+    /// ends in .gz) with the simulator's encoder, print the counts and exit instead of serving
+    #[arg(long, num_args = 2, value_names = ["IN", "OUT"])]
+    pub convert_to_sbe: Vec<PathBuf>,
+
     /// Write the CA certificate a client must trust (tickfeed run --ca-file PEM); needs TLS
     #[arg(long, value_name = "PEM", conflicts_with = "plain")]
     pub cert_out: Option<PathBuf>,
@@ -332,6 +337,27 @@ pub fn run_args(args: SimArgs) -> i32 {
 
 /// [`run_args`] with explicit output streams and a stop condition polled every 100 ms.
 pub fn run_args_with(args: SimArgs, out: &mut dyn Write, err: &mut dyn Write, stop: &dyn Fn() -> bool) -> i32 {
+    if let [input, output] = args.convert_to_sbe.as_slice() {
+        return match crate::convert::convert_file(input, output) {
+            Ok(c) => {
+                let _ = writeln!(
+                    out,
+                    "converted {}: {} lines, {} diffs, {} trades, {} bestBidAsk as SBE, {} kept as they were",
+                    input.display(),
+                    c.lines,
+                    c.diffs,
+                    c.trades,
+                    c.book_tickers,
+                    c.kept
+                );
+                0
+            }
+            Err(e) => {
+                let _ = writeln!(err, "tickfeed sim: --convert-to-sbe {}: {e}", input.display());
+                1
+            }
+        };
+    }
     let sim = match Sim::start(args.config()) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {

@@ -23,6 +23,7 @@
 pub mod book;
 mod cli;
 mod control;
+pub mod convert;
 pub mod decimal;
 mod event;
 mod faults;
