@@ -55,3 +55,50 @@ fn steady_state_pipeline_allocates_nothing() {
         assert_eq!(during, 0, "{mode:?}: {during} allocations after warm-up");
     }
 }
+
+/// The same recording converted to SBE frames by the simulator's encoder (bookTickers as
+/// bestBidAsk): the binary path (SBE decode -> sync -> ladder -> audit -> output, ndjson's JSON
+/// rendering included) allocates nothing after warm-up either.
+#[test]
+fn steady_state_sbe_pipeline_allocates_nothing() {
+    let Some(frames) = frames() else { return };
+    // (ns, SBE frame or JSON body, is binary), converted before counting.
+    let mut conv: Vec<(i64, Vec<u8>, bool)> = Vec::with_capacity(frames.len());
+    let (mut frame, mut line, mut bin) = (Vec::new(), Vec::new(), Vec::new());
+    for (ns, json) in &frames {
+        let mut l = format!("{ns} ").into_bytes();
+        l.extend_from_slice(json);
+        match tickfeed_sim::convert::convert_line(&l, &mut frame, &mut line).unwrap() {
+            tickfeed_sim::convert::Converted::Sbe => {
+                let b64 = &line[line.iter().position(|&c| c == b'~').unwrap() + 1..];
+                tickfeed::capture::base64::decode_into(b64, &mut bin).unwrap();
+                conv.push((*ns, bin.clone(), true));
+            }
+            tickfeed_sim::convert::Converted::Kept => conv.push((*ns, json.clone(), false)),
+        }
+    }
+    util::alloc::count_this_thread(true);
+    for mode in [OutputMode::Tob, OutputMode::TobJson, OutputMode::Ndjson] {
+        let mut cfg = PipelineConfig { output: mode, ..PipelineConfig::default() };
+        cfg.book.trust_beyond_snapshot = true;
+        let mut p = Pipeline::new(cfg, &["btcusdt"]);
+        let warm = 2000;
+        let mut during = 0;
+        for (i, (ns, f, binary)) in conv.iter().enumerate() {
+            let before = allocs();
+            if *binary {
+                p.on_binary(*ns, f);
+            } else if p.on_frame(*ns, f) == FrameOutcome::Snapshot {
+                p.on_snapshot(0, *ns, f).unwrap();
+            }
+            p.output().discard();
+            if i >= warm {
+                during += allocs() - before;
+            }
+        }
+        assert!(p.symbols()[0].book().is_synced());
+        assert!(p.stats().sbe_frames > 40_000);
+        assert_eq!(p.stats().bad_messages, 0);
+        assert_eq!(during, 0, "{mode:?}: {during} allocations after warm-up");
+    }
+}

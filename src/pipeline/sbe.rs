@@ -40,6 +40,9 @@ use crate::notice::Notice;
 use crate::output::stats::Stage;
 use crate::output::OutputMode;
 
+/// Bytes reserved for one SBE event rendered as JSON (`ndjson`).
+const NDJSON_RESERVE: usize = 128 << 10;
+
 /// Levels per side in a `@depth20` message.
 pub const DEPTH20_LEVELS: usize = 20;
 
@@ -374,6 +377,12 @@ impl Pipeline {
         trades: &[TradeEntry],
     ) {
         let mut json = std::mem::take(&mut self.sbe.json);
+        // Room for a deep diff rendered (some 1,100 levels: ~40 kB) from the first event on, so
+        // a large one later does not grow it on the hot path; a larger one still can (a frame's
+        // rendering is at most ~3x the frame, which --max-message bounds).
+        if json.capacity() < NDJSON_RESERVE {
+            json.reserve(NDJSON_RESERVE);
+        }
         let mut stream = std::mem::take(&mut self.sbe.stream);
         stream.clear();
         stream.push_str(&self.symbols[idx].lower);
