@@ -36,8 +36,7 @@ struct Data {
 
 fn load() -> Option<Data> {
     let lines = common::btcusdt_0808("bench sbe_json")?;
-    let mut d =
-        Data { json_depth: vec![], sbe_depth: vec![], snapshot: vec![], json_lines: vec![], sbe_lines: vec![] };
+    let mut d = Data { json_depth: vec![], sbe_depth: vec![], snapshot: vec![], json_lines: vec![], sbe_lines: vec![] };
     let (mut frame, mut line, mut bin) = (Vec::new(), Vec::new(), Vec::new());
     for (ns, json) in lines {
         let mut l = format!("{ns} ").into_bytes();
