@@ -36,7 +36,7 @@ struct Data {
 }
 
 fn load() -> Option<Data> {
-    let Some(lines) = common::btcusdt_0808("benches") else { return None };
+    let lines = common::btcusdt_0808("benches")?;
     let mut d = Data { depth: vec![], snapshot: vec![], lines: vec![], levels: 0 };
     let mut bufs = LevelBuf::default();
     for (recv_ns, json) in lines {

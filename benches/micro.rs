@@ -77,7 +77,7 @@ struct Data {
 }
 
 fn load() -> Option<Data> {
-    let Some(lines) = common::btcusdt_0808("benches") else { return None };
+    let lines = common::btcusdt_0808("benches")?;
     let mut d = Data::default();
     let s = |v: &serde_json::Value| v.as_str().expect("a decimal string").as_bytes().to_vec();
     for (_, json) in lines {

@@ -53,7 +53,7 @@ struct Data {
 }
 
 fn load() -> Option<Data> {
-    let Some(lines) = common::btcusdt_0808("bench path") else { return None };
+    let lines = common::btcusdt_0808("bench path")?;
     let mut d = Data { warm: vec![], depth: vec![] };
     let mut synced = false;
     for (ns, json) in lines {
