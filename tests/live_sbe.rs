@@ -173,6 +173,27 @@ fn a_reset_over_sbe_reconnects_and_resyncs() {
 }
 
 #[test]
+fn losing_the_json_agg_trade_connection_keeps_the_sbe_books() {
+    let sim = sim(&[]);
+    let dir = util::temp_dir("sbe-agg-reset");
+    let child = sbe_run(&sim, &dir, "depth,trade,aggTrade").duration(3.0).output("none").spawn();
+    wait_synced(&sim);
+    util::wait_until("the aggTrade connection", WAIT, || {
+        sim.faults().connections().iter().any(|c| c.streams.iter().any(|s| s.ends_with("@aggTrade")))
+    });
+    let conns = sim.faults().connections();
+    let agg = conns.iter().find(|c| c.streams.iter().all(|s| s.ends_with("@aggTrade"))).unwrap().id;
+    assert!(sim.faults().abort_connection(agg));
+    let (f, s) = finish(child, &dir);
+    assert_eq!(s["reconnects"], 1, "{}", f.stderr);
+    assert_eq!((s["gaps"].as_u64(), s["resyncs"].as_u64()), (Some(0), Some(0)), "{}", f.stderr);
+    assert!(f.stderr.contains("aggTrade ids reset"), "{}", f.stderr);
+    assert!(s["agg_trades"].as_u64().unwrap() > 0);
+    assert_eq!(sim.counters().depth_requests, 1, "no snapshot fetched again");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
+}
+
+#[test]
 fn a_server_shutdown_over_sbe_moves_to_a_new_connection_without_a_resync() {
     let sim = sim(&[]);
     let dir = util::temp_dir("sbe-shutdown");

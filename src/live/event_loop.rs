@@ -701,9 +701,10 @@ impl<W: Write> Loop<'_, W> {
     /// shards, nothing for the one connection of a run.
     fn label(&self, k: usize) -> String {
         let sh = &self.shards[k];
+        let what = if sh.agg_only { "aggTrade shard" } else { "shard" };
         match (self.legs > 1, self.groups > 1) {
-            (true, _) => format!("shard {}{}: ", sh.group, leg_letter(sh.leg)),
-            (false, true) => format!("shard {}: ", sh.group),
+            (true, _) => format!("{what} {}{}: ", sh.group, leg_letter(sh.leg)),
+            (false, true) => format!("{what} {}: ", sh.group),
             (false, false) => String::new(),
         }
     }
@@ -989,7 +990,9 @@ impl<W: Write> Loop<'_, W> {
                     }
                 }
                 Action::Tell(text) => {
-                    let text = if kept {
+                    let text = if self.shards[k].agg_only {
+                        text.replace(BOOKS_RESYNC, " (aggTrade ids reset; the books are on the SBE connections)")
+                    } else if kept {
                         let other = leg_letter(1 - self.shards[k].leg.min(1));
                         text.replace(BOOKS_RESYNC, &format!(" (books kept: connection {other} of the shard is up)"))
                     } else {
