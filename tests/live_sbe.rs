@@ -230,3 +230,28 @@ fn a_refused_key_is_one_line_and_a_non_zero_exit_without_retrying() {
     let f = util::run_tickfeed(&["run", "--help"], LIMIT);
     assert!(f.stdout.contains("--api-key-file") && !f.stdout.contains(KEY));
 }
+
+#[test]
+fn redundant_sbe_connections_fill_each_others_gap() {
+    let _one = util::serial();
+    let sim = sim(&[]);
+    let dir = util::temp_dir("sbe-redundancy");
+    let child = sbe_run(&sim, &dir, "depth,trade,bestBidAsk,depth20")
+        .flag("--redundancy", "2")
+        .duration(3.5)
+        .output("none")
+        .spawn();
+    util::wait_until("two SBE connections", WAIT, || sim.faults().connections().len() == 2);
+    wait_synced(&sim);
+    let conns = sim.faults().connections();
+    // One copy of the stream loses a diff; the other still carries it.
+    assert_eq!(sim.faults().drop_next_diff_on(conns[0].id, &["btcusdt"]), 1);
+    util::wait_until("a gap injected", WAIT, || sim.counters().gaps_injected == 1);
+    let (f, s) = finish(child, &dir);
+    assert_eq!((s["gaps"].as_u64(), s["resyncs"].as_u64()), (Some(0), Some(0)), "{}", f.stderr);
+    assert!(s["duplicates"].as_u64().unwrap() > 0, "both copies arrived: {s}");
+    assert_eq!((s["trade_id_gaps"].as_u64(), s["book_ticker_mismatches"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(s["depth20_mismatches"], 0);
+    assert_eq!(sim.counters().depth_requests, 1, "no snapshot fetched again");
+    util::assert_dump_matches(&sim, &dir, "BTCUSDT");
+}
