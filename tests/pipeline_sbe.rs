@@ -282,3 +282,20 @@ fn ndjson_renders_each_sbe_event_as_json() {
     assert_eq!(lines[2]["stream"], "btcusdt@depth20");
     assert_eq!(lines[2]["data"]["lastUpdateId"], 13);
 }
+
+#[test]
+fn depth20_is_compared_only_where_the_snapshot_made_the_book_known() {
+    // The snapshot's deepest bid is 99 and deepest ask 101: below 99 and above 101 the book knows
+    // only what diffs touched, so depth20's levels there are not held against it.
+    let mut p = synced(OutputMode::None);
+    p.on_binary(
+        T0,
+        &depth20(12, &[lv(100 * P, P), lv(99 * P, 2 * P), lv(98 * P, 5 * P)], &[lv(101 * P, 3 * P), lv(102 * P, P)]),
+    );
+    assert_eq!((p.stats().depth20_checks, p.stats().depth20_mismatches), (1, 0));
+    assert!(p.symbols()[0].book().is_synced());
+    // Inside the band a wrong quantity still is a mismatch.
+    let mut p = synced(OutputMode::None);
+    p.on_binary(T0, &depth20(12, &[lv(100 * P, P), lv(99 * P, 2 * P + 1)], &[lv(101 * P, 3 * P), lv(102 * P, P)]));
+    assert_eq!((p.stats().depth20_checks, p.stats().depth20_mismatches), (1, 1));
+}

@@ -18,8 +18,9 @@
 //!   it has an event time, so its latency is recorded.
 //! - `DepthSnapshotStreamEvent` (`@depth20`) is a second, deeper audit. Its levels wait (one per
 //!   symbol, the newest) until the synced book stands at its bookUpdateId, then every one of its
-//!   levels must be in the book with the same quantity, its first level must be the book's best,
-//!   and a side with fewer than 20 levels must be the book's whole side. A mismatch distrusts the
+//!   levels the book knows (at or better than the snapshot's deepest level) must be in the book
+//!   with the same quantity, its first level must be the book's best, and a side with fewer than
+//!   20 levels (the exchange's whole side) must be all the book knows of that side. A mismatch distrusts the
 //!   book (resync), like a bookTicker mismatch. A depth20 the book has passed is dropped
 //!   unchecked. Counted in `depth20`, `depth20_checks`, `depth20_mismatches`; it is not a
 //!   sequenced stream (no gaps), a repeat of the last id is a duplicate.
@@ -334,21 +335,46 @@ impl Pipeline {
         let Some(id) = s.depth20.pending.take() else { return };
         let Some(tick) = s.book.tick() else { return };
         let ladder = s.book.ladder();
-        let side_ok = |side: Side, levels: &[RawLevel]| -> bool {
+        let (bid_floor, ask_ceiling) = s.book.known_band();
+        // Only what the book knows is compared: levels at or better than the snapshot's deepest
+        // (a book synced from a shallow snapshot does not know the rest), all of a side the
+        // snapshot held whole.
+        let side_ok = |side: Side, levels: &[RawLevel], edge: Option<i64>| -> bool {
+            let known = |t: i64| match (side, edge) {
+                (_, None) => true,
+                (Side::Bid, Some(f)) => t >= f,
+                (Side::Ask, Some(c)) => t <= c,
+            };
             let n = levels.len();
-            let len = ladder.len(side);
-            if (n < DEPTH20_LEVELS && len != n) || len < n {
-                return false;
+            // Fewer than 20 levels: that is the exchange's whole side, so the book's known levels
+            // must be exactly these. Counting them walks the side: only for such a thin book.
+            if n < DEPTH20_LEVELS {
+                let want = levels.iter().filter(|l| tick.to_ticks(l.price).is_ok_and(known)).count();
+                let have = match edge {
+                    None => ladder.len(side),
+                    Some(_) => {
+                        let mut c = 0;
+                        ladder.for_each_level(side, |l| c += usize::from(known(l.tick)));
+                        c
+                    }
+                };
+                if have != want {
+                    return false;
+                }
             }
             let best = ladder.best(side);
-            match (levels.first(), best) {
+            match (levels.first().map(|l| (tick.to_ticks(l.price), l.qty)), best) {
                 (None, None) => {}
-                (Some(l), Some(b)) if tick.to_ticks(l.price) == Ok(b.tick) && l.qty == b.qty => {}
+                (Some((Ok(t), q)), Some(b)) if t == b.tick && q == b.qty => {}
+                (Some((Ok(t), _)), _) if !known(t) => {}
                 _ => return false,
             }
-            levels.iter().all(|l| tick.to_ticks(l.price).is_ok_and(|t| ladder.qty(side, t) == l.qty))
+            levels.iter().all(|l| match tick.to_ticks(l.price) {
+                Ok(t) => !known(t) || ladder.qty(side, t) == l.qty,
+                Err(_) => false,
+            })
         };
-        let ok = side_ok(Side::Bid, &s.depth20.bids) && side_ok(Side::Ask, &s.depth20.asks);
+        let ok = side_ok(Side::Bid, &s.depth20.bids, bid_floor) && side_ok(Side::Ask, &s.depth20.asks, ask_ceiling);
         self.stats.depth20_checks += 1;
         if ok {
             return;
