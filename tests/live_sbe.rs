@@ -127,6 +127,26 @@ fn sbe_books_match_the_reference_with_both_audits_clean_and_agg_trades_alongside
     let text: String = all.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect();
     assert!(text.lines().any(|l| l.split_once(' ').is_some_and(|(_, r)| r.starts_with('~'))), "no binary line");
     assert!(text.contains("\"e\":\"aggTrade\""));
+    // The capture replays through the binary path to a synced book equal to the reference.
+    let rdir = dir.join("replayed");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickfeed"))
+        .args(["replay", "--output", "none", "--quiet", "--dump-book"])
+        .arg(&rdir)
+        .arg("--stats")
+        .arg(dir.join("replay-stats.json"))
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = json(&dir.join("replay-stats.json"));
+    assert!(r["sbe_frames"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(
+        (r["bad_messages"].as_u64(), r["bad_base64_lines"].as_u64(), r["gaps"].as_u64()),
+        (Some(0), Some(0), Some(0))
+    );
+    assert_eq!(r["symbols"]["BTCUSDT"]["synced"], true, "{r}");
+    assert!(r["agg_trades"].as_u64().unwrap() > 0);
+    util::assert_dump_matches(&sim, &rdir, "BTCUSDT");
     // The key is in none of what the handler wrote.
     assert!(!f.stdout.contains(KEY) && !f.stderr.contains(KEY));
     assert!(!std::fs::read_to_string(dir.join("stats.json")).unwrap().contains(KEY));

@@ -131,7 +131,11 @@ impl ApiKey {
             if meta.len() > (MAX_API_KEY_LEN + 2) as u64 {
                 return Err(KeyError::Invalid { from: format!("--api-key-file {shown}") });
             }
-            let bytes = std::fs::read(path).map_err(|e| unreadable(crate::net::conn::io_text(&e)))?;
+            // Read at most one byte past the longest key (a FIFO or a device reports no length).
+            let mut bytes = Vec::new();
+            let file = std::fs::File::open(path).map_err(|e| unreadable(crate::net::conn::io_text(&e)))?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, (MAX_API_KEY_LEN + 3) as u64), &mut bytes)
+                .map_err(|e| unreadable(crate::net::conn::io_text(&e)))?;
             let from = format!("--api-key-file {shown}");
             let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::Invalid { from: from.clone() })?;
             return ApiKey::parse(text, &from);
