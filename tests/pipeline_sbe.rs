@@ -299,3 +299,21 @@ fn depth20_is_compared_only_where_the_snapshot_made_the_book_known() {
     p.on_binary(T0, &depth20(12, &[lv(100 * P, P), lv(99 * P, 2 * P + 1)], &[lv(101 * P, 3 * P), lv(102 * P, P)]));
     assert_eq!((p.stats().depth20_checks, p.stats().depth20_mismatches), (1, 1));
 }
+
+#[test]
+fn extreme_event_times_are_counted_not_a_panic() {
+    // Found by tests/pipeline_fuzz.rs: an SBE eventTime is any int64.
+    let mut p = Pipeline::new(cfg(OutputMode::Ndjson), &["BTCUSDT"]);
+    for (i, e) in [i64::MIN, i64::MAX, -1, 0].into_iter().enumerate() {
+        let t = [enc::TradeEntry { id: 10 + i as u64, price: P, qty: P, buyer_is_maker: false }];
+        let m = enc::Trades { event_time_us: e, transact_time_us: e, symbol: "BTCUSDT", trades: &t };
+        let mut f = Vec::new();
+        enc::encode_trades(&m, enc::Scale::Coarsest, &mut f).unwrap();
+        assert!(matches!(p.on_binary(T0, &f), FrameOutcome::Market { .. }));
+    }
+    assert_eq!(p.stats().trades, 4);
+    assert_eq!(p.stats().negative_latency, 1, "i64::MAX is far in the future");
+    for l in String::from_utf8(p.output().buffer().to_vec()).unwrap().lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+}

@@ -23,7 +23,8 @@ pub(super) fn summary_text(p: &Pipeline) -> String {
     if s.negative_latency > 0 {
         o.push_str(&format!(
             "negative latency: {} events (receive clock behind exchange by up to {} us)\n",
-            s.negative_latency, -s.min_latency_us
+            s.negative_latency,
+            s.min_latency_us.saturating_neg()
         ));
     }
     if !s.process_ns.is_empty() {

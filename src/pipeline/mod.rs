@@ -473,11 +473,12 @@ impl Pipeline {
     }
 
     fn latency(&mut self, recv_ns: i64, event_time: i64) -> i64 {
-        let us = recv_ns.div_euclid(1000) - event_time_us(event_time);
+        // Saturating: an SBE eventTime is any int64 the peer sends.
+        let us = recv_ns.div_euclid(1000).saturating_sub(event_time_us(event_time));
         self.stats.record_latency_us(us);
         // Told once: a clock that is behind stays behind; the summary has the count and the worst.
         if us < 0 && self.stats.negative_latency == 1 {
-            self.notices.push(Notice::NegativeLatency { behind_us: -us });
+            self.notices.push(Notice::NegativeLatency { behind_us: us.saturating_neg() });
         }
         us
     }
