@@ -174,8 +174,12 @@ pub fn run<W: Write>(
         }
         None => (cfg.streams.len(), None),
     };
-    let mut plan: Vec<(Vec<usize>, bool)> =
-        shard_plan(n, main_streams, cfg.streams_per_conn).into_iter().map(|s| (s, false)).collect();
+    // (`--feed sbe --streams aggTrade` leaves the SBE connections nothing to carry: none is opened.)
+    let mut plan: Vec<(Vec<usize>, bool)> = if main_streams > 0 {
+        shard_plan(n, main_streams, cfg.streams_per_conn).into_iter().map(|s| (s, false)).collect()
+    } else {
+        Vec::new()
+    };
     if agg_alongside.is_some() {
         plan.extend(shard_plan(n, 1, cfg.streams_per_conn).into_iter().map(|s| (s, true)));
     }
