@@ -102,3 +102,27 @@ fn steady_state_sbe_pipeline_allocates_nothing() {
         assert_eq!(during, 0, "{mode:?}: {during} allocations after warm-up");
     }
 }
+
+/// A taker's match larger than any seen before does not grow the SBE trades buffer on the hot
+/// path (found as 2 allocations in a live second: the buffer had grown only to the warm-up's
+/// largest match).
+#[test]
+fn a_larger_trades_event_after_warm_up_allocates_nothing() {
+    use tickfeed_sim::sbe as enc;
+    let frame = |first: u64, n: u64| {
+        let t: Vec<enc::TradeEntry> =
+            (first..first + n).map(|id| enc::TradeEntry { id, price: 100, qty: 1, buyer_is_maker: false }).collect();
+        let m = enc::Trades { event_time_us: 1, transact_time_us: 1, symbol: "BTCUSDT", trades: &t };
+        let mut f = Vec::new();
+        enc::encode_trades(&m, enc::Scale::Coarsest, &mut f).unwrap();
+        f
+    };
+    let (small, large) = (frame(1, 1), frame(2, 600));
+    let mut p = Pipeline::new(PipelineConfig { output: OutputMode::TobJson, ..PipelineConfig::default() }, &["btcusdt"]);
+    util::alloc::count_this_thread(true);
+    p.on_binary(0, &small);
+    let before = allocs();
+    p.on_binary(0, &large);
+    assert_eq!(allocs() - before, 0);
+    assert_eq!(p.stats().trades, 601);
+}

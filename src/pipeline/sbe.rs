@@ -41,6 +41,9 @@ use crate::notice::Notice;
 use crate::output::stats::Stage;
 use crate::output::OutputMode;
 
+/// Trades of one `TradesStreamEvent` the decode buffer has room for from the first frame (24 KiB).
+const TRADES_RESERVE: usize = 1024;
+
 /// Bytes reserved for one SBE event rendered as JSON (`ndjson`).
 const NDJSON_RESERVE: usize = 128 << 10;
 
@@ -116,6 +119,11 @@ impl Pipeline {
     ) -> FrameOutcome {
         let t0 = self.stage_clock.map(|c| c.now());
         self.stats.sbe_frames += 1;
+        // Room for a large match from the first frame on (a taker sweeping the book can make
+        // hundreds of trades), so a bigger one later does not grow it on the hot path.
+        if self.sbe.trades.capacity() < TRADES_RESERVE {
+            self.sbe.trades.reserve(TRADES_RESERVE);
+        }
         let mut bufs =
             SbeBufs { levels: std::mem::take(&mut self.levels), trades: std::mem::take(&mut self.sbe.trades) };
         let o = self.on_sbe(recv_ns, frame, &mut bufs, admit, t0);
