@@ -313,9 +313,12 @@ impl Pipeline {
             _ => {
                 let q = &mut s.depth20;
                 q.pending = Some(id);
+                // 20 a side from the first one on, so a fuller one later does not grow them.
                 q.bids.clear();
+                q.bids.reserve(DEPTH20_LEVELS.max(levels.bids.len()));
                 q.bids.extend_from_slice(&levels.bids);
                 q.asks.clear();
+                q.asks.reserve(DEPTH20_LEVELS.max(levels.asks.len()));
                 q.asks.extend_from_slice(&levels.asks);
                 if book_id == Some(id) {
                     self.check_depth20(idx);
