@@ -118,7 +118,8 @@ fn a_larger_trades_event_after_warm_up_allocates_nothing() {
         f
     };
     let (small, large) = (frame(1, 1), frame(2, 600));
-    let mut p = Pipeline::new(PipelineConfig { output: OutputMode::TobJson, ..PipelineConfig::default() }, &["btcusdt"]);
+    let mut p =
+        Pipeline::new(PipelineConfig { output: OutputMode::TobJson, ..PipelineConfig::default() }, &["btcusdt"]);
     util::alloc::count_this_thread(true);
     p.on_binary(0, &small);
     let before = allocs();

@@ -27,15 +27,16 @@ use crate::pipeline::Pipeline;
 pub(crate) struct RunArgs {
     /// The market and run flags `run` shares with `demo`.
     #[command(flatten)]
-    pub feed_args: FeedArgs,
+    pub feed: FeedArgs,
     /// Streams per symbol: any of depth,trade,aggTrade,bookTicker (depth is the 100 ms diff stream); with
     /// --feed sbe any of depth,trade,bestBidAsk,depth20,aggTrade (aggTrade from a JSON connection to --json-ws-url)
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "depth,trade", value_parser = sbe::parse_stream_name)]
     pub streams: Vec<StreamName>,
     /// Market data wire: json (text frames from stream.binance.com) or sbe (binary SBE frames from
     /// stream-sbe.binance.com; needs an Ed25519 API key: --api-key-file or BINANCE_API_KEY)
-    #[arg(long, value_name = "FEED", default_value = "json", value_parser = sbe::parse_feed, help_heading = "Connection")]
-    pub feed: Feed,
+    #[arg(long = "feed", value_name = "FEED", default_value = "json", value_parser = sbe::parse_feed,
+          help_heading = "Connection")]
+    pub wire: Feed,
     /// --feed sbe: file holding the Binance API key sent as X-MBX-APIKEY (one trailing newline stripped; keep it
     /// mode 600). Wins over the BINANCE_API_KEY environment variable
     #[arg(long, value_name = "FILE", help_heading = "Connection")]
@@ -72,11 +73,11 @@ impl RunArgs {
     /// mistake is one line (exit 2).
     pub(crate) fn live_config(&self) -> Result<LiveConfig, CmdError> {
         let tls = TlsSetup::new(self.ca_file.as_deref())?;
-        let streams = sbe::resolve_streams(self.feed, &self.streams).map_err(CmdError::Feed)?;
+        let streams = sbe::resolve_streams(self.wire, &self.streams).map_err(CmdError::Feed)?;
         // Without --ws-url: the feed's own endpoint.
         let mut urls = self.ws_url.iter().cloned();
-        let first = urls.next().map_or_else(|| url::parse_ws_base(self.feed.default_ws()), Ok)?;
-        let sbe = match self.feed {
+        let first = urls.next().map_or_else(|| url::parse_ws_base(self.wire.default_ws()), Ok)?;
+        let sbe = match self.wire {
             Feed::Json => None,
             Feed::Sbe => {
                 let env = std::env::var("BINANCE_API_KEY").ok();
@@ -86,7 +87,7 @@ impl RunArgs {
             }
         };
         let mut cfg = live_config(
-            &self.feed_args,
+            &self.feed,
             &streams.kinds,
             first,
             self.rest_url.clone(),
