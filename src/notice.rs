@@ -123,6 +123,8 @@ pub enum ResyncCause {
     SnapshotUnconnected,
     /// The bookTicker audit disagreed with the book.
     AuditMismatch,
+    /// An SBE `@depth20` disagreed with the book at its id.
+    Depth20Mismatch,
 }
 
 impl ResyncCause {
@@ -135,6 +137,7 @@ impl ResyncCause {
                 "the snapshot does not connect to the stream (200 diffs in a row all at or below its lastUpdateId)"
             }
             ResyncCause::AuditMismatch => "the bookTicker disagreed with the book",
+            ResyncCause::Depth20Mismatch => "the depth20 disagreed with the book",
             ResyncCause::BeyondSnapshot => {
                 "the best price moved past the snapshot's deepest level (levels beyond it were never sent)"
             }
@@ -213,6 +216,17 @@ pub enum Notice {
         update_id: u64,
         /// The bookTicker's best bid and ask.
         ticker: Top,
+        /// The book's.
+        book: Top,
+    },
+    /// An SBE `@depth20` disagrees with the book at the same update id (its best levels shown).
+    Depth20Mismatch {
+        /// The symbol.
+        symbol: Sym,
+        /// The update id both are at.
+        update_id: u64,
+        /// The depth20's best bid and ask.
+        depth20: Top,
         /// The book's.
         book: Top,
     },
@@ -320,7 +334,7 @@ impl Notice {
         match self {
             Notice::BadMessage { .. } | Notice::BinaryFrame { .. } => Kind::Bad,
             Notice::Resync { .. } | Notice::Snapshot { .. } | Notice::SnapshotUnusable { .. } => Kind::Sync,
-            Notice::Mismatch { .. } => Kind::Mismatch,
+            Notice::Mismatch { .. } | Notice::Depth20Mismatch { .. } => Kind::Mismatch,
             Notice::NegativeLatency { .. } => Kind::Book,
             Notice::SnapshotWait { .. }
             | Notice::SnapshotFailed { .. }
@@ -385,6 +399,15 @@ impl fmt::Display for Notice {
                 "{symbol}: bookTicker disagrees with the book at u={update_id}: ticker bid {} ask {}, book bid {} ask {}",
                 Price(ticker.bid),
                 Price(ticker.ask),
+                Price(book.bid),
+                Price(book.ask)
+            ),
+            Notice::Depth20Mismatch { symbol, update_id, depth20, book } => write!(
+                f,
+                "{symbol}: depth20 disagrees with the book at u={update_id} (its 20 levels a side): depth20 bid {} ask {}, \
+                 book bid {} ask {}",
+                Price(depth20.bid),
+                Price(depth20.ask),
                 Price(book.bid),
                 Price(book.ask)
             ),

@@ -28,6 +28,10 @@ pub enum DecodeError {
     /// Arrays and objects nested deeper than [`MAX_DEPTH`]: refused before sonic-rs, whose
     /// value skipping recurses once per level, could overflow the stack on it.
     TooDeep,
+    /// An SBE binary frame the SBE decoder refused.
+    Sbe(crate::binance::sbe::SbeError),
+    /// An SBE `TradesStreamEvent` with no trade, or with trade ids that do not increase.
+    TradeIds,
 }
 
 impl fmt::Display for DecodeError {
@@ -40,6 +44,8 @@ impl fmt::Display for DecodeError {
             DecodeError::UnknownStream => f.write_str("unknown stream"),
             DecodeError::UnknownShape => f.write_str("unrecognised message"),
             DecodeError::TooDeep => write!(f, "nested deeper than {MAX_DEPTH} levels"),
+            DecodeError::Sbe(e) => write!(f, "bad SBE message: {e}"),
+            DecodeError::TradeIds => f.write_str("SBE trades event with no trade or trade ids not increasing"),
         }
     }
 }

@@ -374,6 +374,13 @@ impl OrderBook {
         &self.ladder
     }
 
+    /// The deepest bid and ask of the last snapshot, in ticks: every level at or better than
+    /// these is known exactly (`None`: that side of the snapshot was whole). Beyond them only the
+    /// levels a diff has touched are known.
+    pub fn known_band(&self) -> (Option<i64>, Option<i64>) {
+        self.known
+    }
+
     /// The tick size in use, once known.
     pub fn tick(&self) -> Option<TickSize> {
         self.tick

@@ -2,6 +2,11 @@
 //! `<receive time in ns> <frame exactly as received>`, and a REST snapshot preceded by its request
 //! line `<ns> GET /api/v3/depth?symbol=..&limit=..`.
 //!
+//! A binary websocket frame (an SBE message, `--feed sbe`) is `<ns> ~<base64 of the frame>`:
+//! standard alphabet, `=` padding, no line breaks. A JSON frame or body always starts with `{` (a
+//! request line with `G`), so the `~` marker cannot be mistaken for either; a `~` line whose text
+//! is not canonical base64 is skipped and counted (`bad_base64_lines` in replay).
+//!
 //! The receive time is written in ns by tickfeed and in the shared captures; recordings made by
 //! other collectors carry µs (Binance's own public data since 2025) or ms. [`StampUnit`] tells
 //! which from the magnitude of a stamp.
@@ -17,6 +22,13 @@ pub enum RecordedLine<'a> {
         recv_ns: i64,
         /// The raw JSON.
         json: &'a [u8],
+    },
+    /// A binary websocket frame (SBE), as `~<base64>`: the base64 text, still encoded.
+    Binary {
+        /// Local receive time, ns since the epoch.
+        recv_ns: i64,
+        /// The base64 after the `~`.
+        base64: &'a [u8],
     },
     /// A recorded REST request line (`GET /api/v3/depth?symbol=..&limit=..`).
     Request {
@@ -60,12 +72,17 @@ pub fn split_line(line: &[u8]) -> RecordedLine<'_> {
     let rest = &line[sp + 1..];
     if rest.first() == Some(&b'{') {
         RecordedLine::Data { recv_ns, json: rest }
+    } else if let Some(b64) = rest.strip_prefix(BINARY_MARKER) {
+        RecordedLine::Binary { recv_ns, base64: b64 }
     } else if rest.starts_with(b"GET ") {
         RecordedLine::Request { recv_ns, text: rest }
     } else {
         RecordedLine::Malformed
     }
 }
+
+/// What starts the payload of a binary frame's line (then its base64).
+pub const BINARY_MARKER: &[u8] = b"~";
 
 /// The symbol of a recorded depth request line, if it is one.
 pub fn request_symbol(text: &[u8]) -> Option<&str> {

@@ -6,6 +6,7 @@
 //! It does not decode frames or keep books: lines go to the [`Pipeline`](crate::pipeline::Pipeline)
 //! as they were received.
 
+pub mod base64;
 mod compress;
 pub(crate) mod layout;
 mod line;
@@ -13,7 +14,7 @@ mod reader;
 mod recorder;
 mod replay;
 
-pub use line::{request_symbol, split_line, RecordedLine, StampUnit};
+pub use line::{request_symbol, split_line, RecordedLine, StampUnit, BINARY_MARKER};
 pub use reader::{load_recording, open_recording, plan, ReadError, Segment, Stream};
 pub use recorder::{ConfigError, RecordError, Recorder, RecorderConfig, RecorderCounters};
 pub use replay::{Pace, ReplayCounters, ReplayOptions, Replayer, MAX_LINE};

@@ -207,6 +207,8 @@ pub struct Recorder {
     injected: Option<io::Error>,
     /// The failure that stopped recording, until the caller has taken it as a notice.
     untold: Option<RecordError>,
+    /// A binary frame's base64, reused.
+    b64: Vec<u8>,
 }
 
 impl Recorder {
@@ -249,6 +251,7 @@ impl Recorder {
             #[cfg(test)]
             injected: None,
             untold: None,
+            b64: Vec::new(),
         };
         for s in symbols {
             rec.add_symbol(s)?;
@@ -319,6 +322,22 @@ impl Recorder {
             return;
         }
         self.push_line(symbol * KINDS + kind_index(kind), recv_ns, b"", frame);
+    }
+
+    /// Records a binary websocket frame (SBE) of stream `kind` of symbol index `symbol` as
+    /// `<ns> ~<base64>` (see [`super::line`]), in the same file as the JSON frames of that stream
+    /// would go. The base64 is written into a buffer kept across calls: no allocation once it has
+    /// grown to the largest frame. Never fails.
+    pub fn record_binary(&mut self, recv_ns: i64, kind: StreamKind, symbol: usize, frame: &[u8]) {
+        if !self.active || symbol >= self.syms.len() {
+            self.c.dropped_lines += 1;
+            return;
+        }
+        let mut b64 = std::mem::take(&mut self.b64);
+        b64.clear();
+        super::base64::encode_into(frame, &mut b64);
+        self.push_line(symbol * KINDS + kind_index(kind), recv_ns, super::line::BINARY_MARKER, &b64);
+        self.b64 = b64;
     }
 
     /// Records a REST depth snapshot for symbol index `symbol`: its request line (`GET

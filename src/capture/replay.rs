@@ -34,6 +34,8 @@ pub struct ReplayCounters {
     pub stamp_units: [u64; 3],
     /// Lines longer than [`MAX_LINE`], skipped whole (memory stays bounded whatever a file holds).
     pub long_lines: u64,
+    /// Binary-frame lines (`<ns> ~<base64>`) whose base64 is not canonical: skipped.
+    pub bad_base64_lines: u64,
 }
 
 /// The longest recording line replayed: far above any real line (a 5,000-level snapshot is some
@@ -137,6 +139,8 @@ pub struct Replayer<'p> {
     p: &'p mut Pipeline,
     counters: ReplayCounters,
     scratch: LevelBuf,
+    /// A binary frame decoded from its line's base64, reused.
+    binary: Vec<u8>,
     /// Recorded pace: the wall instant and receive time of the segment's first line.
     pacer: Option<(Instant, i64)>,
     /// A line of another venue was met (its file's line number): the replay stops with
@@ -151,6 +155,7 @@ impl<'p> Replayer<'p> {
             p,
             counters: ReplayCounters::default(),
             scratch: LevelBuf::default(),
+            binary: Vec::new(),
             pacer: None,
             wrong_venue: None,
         }
@@ -303,7 +308,10 @@ impl<'p> Replayer<'p> {
             }
             self.check_stamp(&mut src.state, &src.line, src.complete, path)?;
             // A line without a time (blank, malformed, torn) keeps its place after the previous one.
-            if let RecordedLine::Data { recv_ns, .. } | RecordedLine::Request { recv_ns, .. } = split_line(&src.line) {
+            if let RecordedLine::Data { recv_ns, .. }
+            | RecordedLine::Binary { recv_ns, .. }
+            | RecordedLine::Request { recv_ns, .. } = split_line(&src.line)
+            {
                 src.key = src.state.ns(recv_ns);
             }
             return Ok(true);
@@ -325,7 +333,9 @@ impl<'p> Replayer<'p> {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(60)]).into_owned();
                 return Err(ReadError::NotStamped { path: path.to_path_buf(), line: file.lines, found: shown });
             }
-            RecordedLine::Data { recv_ns, .. } | RecordedLine::Request { recv_ns, .. } => StampUnit::detect(recv_ns),
+            RecordedLine::Data { recv_ns, .. }
+            | RecordedLine::Binary { recv_ns, .. }
+            | RecordedLine::Request { recv_ns, .. } => StampUnit::detect(recv_ns),
         };
         file.unit = Some(unit);
         self.counters.stamp_units[unit as usize] += 1;
@@ -361,7 +371,7 @@ impl<'p> Replayer<'p> {
         }
         self.counters.lines += 1;
         if let Pace::Recorded { speed } = opts.pace {
-            if let RecordedLine::Data { recv_ns, .. } = split_line(line) {
+            if let RecordedLine::Data { recv_ns, .. } | RecordedLine::Binary { recv_ns, .. } = split_line(line) {
                 if !self.pace(file.ns(recv_ns), speed, opts.stop, flush) {
                     return false;
                 }
@@ -439,6 +449,28 @@ impl<'p> Replayer<'p> {
                 }
                 self.data(file.ns(recv_ns), json, file, opts);
                 true
+            }
+            RecordedLine::Binary { recv_ns, base64 } => {
+                let mut frame = std::mem::take(&mut self.binary);
+                let ok = super::base64::decode_into(base64, &mut frame).is_ok();
+                if ok {
+                    let t0 = opts.measure.then(Instant::now);
+                    let outcome = self.p.on_binary(file.ns(recv_ns), &frame);
+                    if let Some(t0) = t0 {
+                        self.p.stats_mut().record_process_ns(t0.elapsed().as_nanos() as u64);
+                    }
+                    if let FrameOutcome::Market { symbol, .. } | FrameOutcome::Depth20 { symbol, .. } = outcome {
+                        if !file.symbols.contains(&symbol) {
+                            file.symbols.push(symbol);
+                        }
+                    }
+                } else if complete {
+                    self.counters.bad_base64_lines += 1;
+                } else {
+                    self.counters.torn_lines += 1;
+                }
+                self.binary = frame;
+                ok
             }
         }
     }

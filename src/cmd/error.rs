@@ -64,6 +64,8 @@ pub(crate) enum CmdError {
     },
     /// `subscribe`: the bus could not be opened, or an exit file not written (the line says which).
     Subscribe(String),
+    /// `--feed sbe`: no usable API key, or `--streams` names a stream the feed does not have.
+    Feed(String),
     /// `demo` or `sim` in a build without the `sim` feature.
     #[cfg_attr(feature = "sim", allow(dead_code))] // made only where the simulator is left out
     NoSimulator(&'static str),
@@ -95,6 +97,7 @@ impl std::fmt::Display for CmdError {
             CmdError::NoSuchRecording(p) => write!(f, "replay: {}: no such file or folder", p.display()),
             CmdError::Replay(e) => write!(f, "replay: {e}"),
             CmdError::Live(e) => e.fmt(f),
+            CmdError::Feed(e) => f.write_str(e),
             CmdError::SimStart(e) => write!(f, "demo: cannot start the simulator: {e}"),
             CmdError::SimNoCertificate => f.write_str("demo: the simulator has no certificate"),
             CmdError::DemoCaFile { path, source } => write!(f, "demo: cannot write {}: {source}", path.display()),

@@ -104,6 +104,7 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
     let extra = [
         ("lines", counters.lines),
         ("malformed_lines", counters.malformed_lines),
+        ("bad_base64_lines", counters.bad_base64_lines),
         ("torn_lines", counters.torn_lines),
         ("snapshots", counters.snapshots),
         ("unattributed_snapshots", counters.unattributed_snapshots),

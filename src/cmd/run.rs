@@ -15,6 +15,7 @@ use super::error::CmdError;
 use super::{exit_files, summary};
 use crate::binance::url::{self, BaseUrl};
 use crate::binance::StreamKind;
+use crate::live::sbe::{self, ApiKey, Feed, SbeConfig, StreamName};
 use crate::live::{self, EndReason, LiveConfig, LiveReport};
 use crate::net::tls::TlsSetup;
 use crate::notice::NoticeLog;
@@ -27,15 +28,30 @@ pub(crate) struct RunArgs {
     /// The market and run flags `run` shares with `demo`.
     #[command(flatten)]
     pub feed: FeedArgs,
-    /// Streams per symbol: any of depth,trade,aggTrade,bookTicker (depth is the 100 ms diff stream)
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "depth,trade", value_parser = url::parse_stream)]
-    pub streams: Vec<StreamKind>,
-    /// Websocket BASE, wss://host:port or ws://host:port; /stream?streams=...&timeUnit=MICROSECOND is appended.
-    /// Give it again for more hosts (e.g. wss://data-stream.binance.vision:9443): with --redundancy, connection i of
-    /// each shard goes to the i-th
-    #[arg(long, value_name = "URL", default_value = "wss://stream.binance.com:9443", value_parser = url::parse_ws_base,
-          action = clap::ArgAction::Append, help_heading = "Connection")]
+    /// Streams per symbol: any of depth,trade,aggTrade,bookTicker (depth is the 100 ms diff stream); with
+    /// --feed sbe any of depth,trade,bestBidAsk,depth20,aggTrade (aggTrade from a JSON connection to --json-ws-url)
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "depth,trade", value_parser = sbe::parse_stream_name)]
+    pub streams: Vec<StreamName>,
+    /// Market data wire: json (text frames from stream.binance.com) or sbe (binary SBE frames from
+    /// stream-sbe.binance.com; needs an Ed25519 API key: --api-key-file or BINANCE_API_KEY)
+    #[arg(long = "feed", value_name = "FEED", default_value = "json", value_parser = sbe::parse_feed,
+          help_heading = "Connection")]
+    pub wire: Feed,
+    /// --feed sbe: file holding the Binance API key sent as X-MBX-APIKEY (one trailing newline stripped; keep it
+    /// mode 600). Wins over the BINANCE_API_KEY environment variable
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    pub api_key_file: Option<PathBuf>,
+    /// Websocket BASE, wss://host:port or ws://host:port; /stream?streams=... is appended (with
+    /// &timeUnit=MICROSECOND for JSON). Give it again for more hosts (e.g. wss://data-stream.binance.vision:9443):
+    /// with --redundancy, connection i of each shard goes to the i-th [default: wss://stream.binance.com:9443, with
+    /// --feed sbe wss://stream-sbe.binance.com:9443]
+    #[arg(long, value_name = "URL", value_parser = url::parse_ws_base, action = clap::ArgAction::Append,
+          help_heading = "Connection")]
     pub ws_url: Vec<BaseUrl>,
+    /// --feed sbe: JSON websocket BASE that aggTrade comes from (SBE has no aggTrade stream)
+    #[arg(long, value_name = "URL", default_value = "wss://stream.binance.com:9443", value_parser = url::parse_ws_base,
+          help_heading = "Connection")]
+    pub json_ws_url: BaseUrl,
     /// REST BASE for /api/v3/exchangeInfo and /api/v3/depth
     #[arg(long, value_name = "URL", default_value = "https://api.binance.com", value_parser = url::parse_rest_base,
           help_heading = "Connection")]
@@ -65,24 +81,39 @@ impl RunArgs {
     /// mistake is one line (exit 2).
     pub(crate) fn live_config(&self) -> Result<LiveConfig, CmdError> {
         let tls = TlsSetup::new(self.ca_file.as_deref())?;
-        // clap fills in the default when --ws-url is not given, so the list is never empty.
+        let streams = sbe::resolve_streams(self.wire, &self.streams).map_err(CmdError::Feed)?;
+        // Without --ws-url: the feed's own endpoint.
         let mut urls = self.ws_url.iter().cloned();
-        let first = urls.next().map_or_else(|| url::parse_ws_base("wss://stream.binance.com:9443"), Ok)?;
-        // The defaults are spot's: on futures, a base left at spot's default is futures' own.
-        let spot_ws = url::parse_ws_base(crate::venue::Venue::Spot.default_ws())?;
+        let first = match urls.next() {
+            Some(u) => u,
+            // On futures: futures' own host (SBE is spot's only, refused below).
+            None if self.venue == crate::venue::Venue::UsdM => url::parse_ws_base(self.venue.default_ws())?,
+            None => url::parse_ws_base(self.wire.default_ws())?,
+        };
+        // A REST base left at spot's default is futures' own on futures.
         let spot_rest = url::parse_rest_base(crate::venue::Venue::Spot.default_rest())?;
-        let (first, rest) = match self.venue {
-            crate::venue::Venue::UsdM if self.ws_url.len() <= 1 && first == spot_ws => {
-                (url::parse_ws_base(self.venue.default_ws())?, self.rest_url.clone())
-            }
-            _ => (first, self.rest_url.clone()),
-        };
         let rest = match self.venue {
-            crate::venue::Venue::UsdM if rest == spot_rest => url::parse_rest_base(self.venue.default_rest())?,
-            _ => rest,
+            crate::venue::Venue::UsdM if self.rest_url == spot_rest => url::parse_rest_base(self.venue.default_rest())?,
+            _ => self.rest_url.clone(),
         };
-        let mut cfg = live_config(&self.feed, &self.streams, first, rest, tls, !self.no_busy_poll, &self.output)?;
+        if self.venue == crate::venue::Venue::UsdM && self.wire == Feed::Sbe {
+            return Err(CmdError::Feed(
+                "--feed sbe --venue usdm: Binance's SBE market-data streams are spot's; USDⓈ-M futures is JSON only"
+                    .into(),
+            ));
+        }
+        let sbe = match self.wire {
+            Feed::Json => None,
+            Feed::Sbe => {
+                let env = std::env::var("BINANCE_API_KEY").ok();
+                let api_key = ApiKey::load(self.api_key_file.as_deref(), env.as_deref())
+                    .map_err(|e| CmdError::Feed(e.to_string()))?;
+                Some(SbeConfig { api_key, depth20: streams.depth20, json_ws: self.json_ws_url.clone() })
+            }
+        };
+        let mut cfg = live_config(&self.feed, &streams.kinds, first, rest, tls, !self.no_busy_poll, &self.output)?;
         cfg.ws_more = urls.collect();
+        cfg.sbe = sbe;
         set_venue(&mut cfg, self.venue)?;
         Ok(cfg)
     }

@@ -11,13 +11,20 @@ pub(super) fn summary_text(p: &Pipeline) -> String {
         "events {} (depth {}, trades {}, aggTrades {}, bookTickers {}), bad messages {}\n",
         s.events, s.depth_updates, s.trades, s.agg_trades, s.book_tickers, s.bad_messages
     );
+    if s.sbe_frames > 0 {
+        o.push_str(&format!(
+            "SBE frames {}, depth20 {} (checks {}, mismatches {})\n",
+            s.sbe_frames, s.depth20, s.depth20_checks, s.depth20_mismatches
+        ));
+    }
     if !s.latency_us.is_empty() {
         o.push_str(&hist_line("latency_us", &s.latency_us));
     }
     if s.negative_latency > 0 {
         o.push_str(&format!(
             "negative latency: {} events (receive clock behind exchange by up to {} us)\n",
-            s.negative_latency, -s.min_latency_us
+            s.negative_latency,
+            s.min_latency_us.saturating_neg()
         ));
     }
     if !s.process_ns.is_empty() {

@@ -105,8 +105,10 @@ fn one_line_errors_name_the_flag() {
 #[test]
 fn the_command_line_defaults_are_the_library_defaults() {
     let a = run_args(&[]).unwrap();
-    assert_eq!(a.ws_url[0], parse_ws_base("wss://stream.binance.com:9443").unwrap());
+    assert!(a.ws_url.is_empty(), "the feed decides the default");
     let cli = a.live_config().unwrap();
+    assert_eq!(cli.ws, parse_ws_base("wss://stream.binance.com:9443").unwrap());
+    assert!(cli.sbe.is_none());
     let lib = LiveConfig::new(cli.ws.clone(), cli.rest.clone(), TlsSetup::new(None).unwrap());
     assert_eq!(cli.symbols, lib.symbols);
     assert_eq!(cli.streams, lib.streams);
@@ -301,4 +303,39 @@ fn venue_usdm_takes_futures_hosts_limits_and_budget() {
     let cfg = run_args(&["--depth-limit", "300"]).unwrap().live_config().unwrap();
     assert_eq!((cfg.venue, cfg.depth_limit, cfg.weight_per_minute), (Venue::Spot, 300, 6000));
     assert!(parse(&["run", "--venue", "coinm"]).unwrap_err().contains("unknown venue 'coinm' (expected spot or usdm)"));
+}
+
+#[test]
+fn feed_sbe_flags() {
+    let dir = std::env::temp_dir().join(format!("tickfeed-sbe-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key");
+    std::fs::write(&key, "K3yThatIsSecret\n").unwrap();
+    let k = key.to_str().unwrap();
+    let a = run_args(&["--feed", "sbe", "--api-key-file", k, "--streams", "depth,trade,bestBidAsk,depth20,aggTrade"])
+        .unwrap();
+    let c = a.live_config().unwrap();
+    assert_eq!(c.ws, parse_ws_base("wss://stream-sbe.binance.com:9443").unwrap());
+    let s = c.sbe.as_ref().unwrap();
+    assert!(s.depth20);
+    assert_eq!(s.json_ws, parse_ws_base("wss://stream.binance.com:9443").unwrap());
+    assert_eq!(c.streams, [StreamKind::Depth, StreamKind::Trade, StreamKind::BookTicker, StreamKind::AggTrade]);
+    assert!(!format!("{s:?}").contains("K3yThatIsSecret"), "the key is never in a Debug");
+    let err = |v: &[&str]| run_args(v).unwrap().live_config().map(|_| ()).unwrap_err().to_string();
+    let e = err(&["--feed", "sbe", "--api-key-file", k, "--streams", "depth,bookTicker"]);
+    assert!(e.contains("bestBidAsk") && !e.contains('\n'), "{e}");
+    let e = err(&["--streams", "depth,bestBidAsk"]);
+    assert!(e.contains("--feed sbe"), "{e}");
+    let missing = dir.join("nope");
+    let e = err(&["--feed", "sbe", "--api-key-file", missing.to_str().unwrap()]);
+    assert!(e.starts_with("--api-key-file") && !e.contains('\n'), "{e}");
+    std::fs::write(&key, "\n").unwrap();
+    let e = err(&["--feed", "sbe", "--api-key-file", k]);
+    assert!(e.contains("empty"), "{e}");
+    if std::env::var_os("BINANCE_API_KEY").is_none() {
+        let e = err(&["--feed", "sbe"]);
+        assert!(e.contains("--api-key-file") && e.contains("BINANCE_API_KEY"), "{e}");
+    }
+    assert!(parse(&["run", "--feed", "xml"]).unwrap_err().contains("--feed"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -93,6 +93,9 @@ pub struct LiveConfig {
     pub publish: Option<crate::publish::PublishConfig>,
     /// `--metrics ADDR`: Prometheus / OpenMetrics text served there, if any.
     pub metrics: Option<String>,
+    /// `--feed sbe`: market data from the SBE streams at `ws` (with the API key), aggTrade (if in
+    /// `streams`) from a JSON connection alongside. `None`: JSON (the default).
+    pub sbe: Option<super::sbe::SbeConfig>,
 }
 
 impl LiveConfig {
@@ -164,6 +167,7 @@ impl LiveConfig {
             resolved: None,
             publish: None,
             metrics: None,
+            sbe: None,
         }
     }
 

@@ -22,6 +22,7 @@ use crate::binance::rest::{
     venue_depth_path, RestClient, RestGate, SnapshotError, SnapshotWorker, WorkerConfig, WorkerEvent,
 };
 use crate::binance::schedule::Priority;
+use crate::binance::stream_path;
 use crate::binance::url::venue_stream_path;
 use crate::binance::StreamKind;
 use crate::book::SnapshotOutcome;
@@ -32,7 +33,7 @@ use crate::net::conn::{io_text, Conn, ConnError, ConnEvent, ConnSpec, Phase, Sta
 use crate::net::tsc::StageClock;
 use crate::notice::{Notice, NoticeLog, Sym};
 use crate::output::Stage;
-use crate::pipeline::{FrameOutcome, Pipeline, Sequence};
+use crate::pipeline::{Admit, FrameOutcome, Pipeline, Sequence, Wire};
 use crate::publish::Publisher;
 use crate::wire::tap::{Tap, TapConfig};
 use crate::ws::WsError;
@@ -190,24 +191,59 @@ pub fn run<W: Write>(
     let n = p.symbols().len();
     // A shard is a set of symbols and the streams of theirs it carries: on spot every stream;
     // on USDⓈ-M futures one path tier's (depth, trade, bookTicker on /public; aggTrade on
-    // /market), so a symbol with streams of both tiers has two shards, one connection each.
-    let plan = tier_plan(cfg, shard_plan(n, cfg.streams.len(), cfg.streams_per_conn));
+    // /market), so a symbol with streams of both tiers has two shards, one connection each. With
+    // --feed sbe the SBE connections carry every stream but aggTrade, which comes from JSON
+    // connections alongside (shards of their own, after the SBE ones; `--feed sbe --streams
+    // aggTrade` leaves the SBE connections nothing to carry, and none is opened).
+    let plan: Vec<PlannedShard> = match &cfg.sbe {
+        None => tier_plan(cfg, shard_plan(n, cfg.streams.len(), cfg.streams_per_conn))
+            .into_iter()
+            .map(|(g, tier, kinds)| (g, tier, kinds, false))
+            .collect(),
+        Some(s) => {
+            let main: Vec<StreamKind> = cfg.streams.iter().copied().filter(|&k| k != StreamKind::AggTrade).collect();
+            let per_symbol = main.len() + usize::from(s.depth20);
+            let mut plan = Vec::new();
+            if per_symbol > 0 {
+                for g in shard_plan(n, per_symbol, cfg.streams_per_conn) {
+                    plan.push((g, None, main.clone(), false));
+                }
+            }
+            if cfg.streams.contains(&StreamKind::AggTrade) {
+                for g in shard_plan(n, 1, cfg.streams_per_conn) {
+                    plan.push((g, None, vec![StreamKind::AggTrade], true));
+                }
+            }
+            plan
+        }
+    };
     let legs = cfg.redundancy.max(1);
     let lanes = plan.len() * legs;
     let mut shards: Vec<Shard> = Vec::with_capacity(lanes);
-    for (g, (symbols, tier, kinds)) in plan.iter().enumerate() {
+    for (g, (symbols, tier, kinds, agg_only)) in plan.iter().enumerate() {
         let names: Vec<String> = symbols.iter().map(|&i| cfg.symbols[i].clone()).collect();
         for leg in 0..legs {
             // Lane k is connection `leg` of shard `g`.
             let k = g * legs + leg;
-            let ws = cfg.ws_for(leg).clone();
+            let (ws, path, api_key, streams) = match (&cfg.sbe, *agg_only) {
+                (Some(s), false) => {
+                    let path = super::sbe::sbe_stream_path(&names, &cfg.streams, s.depth20);
+                    (cfg.ws_for(leg).clone(), path, Some(s.api_key.clone()), kinds.len() + usize::from(s.depth20))
+                }
+                (Some(s), true) => (s.json_ws.clone(), stream_path(&names, &[StreamKind::AggTrade]), None, 1),
+                (None, _) => {
+                    let path = venue_stream_path(cfg.venue, *tier, &names, kinds);
+                    (cfg.ws_for(leg).clone(), path, None, kinds.len())
+                }
+            };
             let spec = ConnSpec {
                 host: ws.host.clone(),
                 port: ws.port,
                 tls: ws.tls.then(|| cfg.tls.clone()),
-                path: venue_stream_path(cfg.venue, *tier, &names, kinds),
+                path,
                 limits: cfg.limits,
                 stage_clock,
+                api_key,
             };
             let sup_cfg = SupervisorConfig {
                 connect_timeout: cfg.connect_timeout,
@@ -236,8 +272,9 @@ pub fn run<W: Write>(
                 ahead,
                 spare: Held::default(),
                 link: Link::new(),
-                streams: names.len() * kinds.len(),
+                streams: names.len() * streams,
                 kinds: kinds.clone(),
+                agg_only: *agg_only,
             });
         }
     }
@@ -264,6 +301,7 @@ pub fn run<W: Write>(
             rec,
             publisher,
             binary: 0,
+            sbe: cfg.sbe.is_some(),
             // 8,192 recent events per shard: at 50 ms behind, copies are matched up to some
             // 160,000 events a second per shard.
             first_seen: FirstSeen::new(if legs > 1 { (8192 * plan.len()).min(1 << 20) } else { 0 }),
@@ -274,10 +312,15 @@ pub fn run<W: Write>(
         fanout_due: started,
         metrics_due: started,
         summary: (cfg.print.is_none() && n > LiveConfig::PRINT_ALL_UP_TO).then_some((started + SUMMARY_EVERY, 0)),
+        fatal: None,
     };
     lp.run(stop)?;
     Ok(lp.finish())
 }
+
+/// One shard to open: its symbols, its futures path tier (if any), the kinds it carries, and
+/// whether it is `--feed sbe`'s JSON aggTrade connection.
+type PlannedShard = (Vec<usize>, Option<crate::venue::Tier>, Vec<StreamKind>, bool);
 
 /// The shards of `plan` with the streams each carries: every `--streams` kind on spot; on
 /// USDⓈ-M futures each group once per path tier it has streams on.
@@ -348,6 +391,9 @@ struct Shard {
     /// The kinds of its symbols' streams it carries (every `--streams` kind, but on futures
     /// one path tier's).
     kinds: Vec<StreamKind>,
+    /// `--feed sbe`: a JSON connection carrying only aggTrade alongside the SBE ones. Losing it
+    /// does not touch the books (the SBE connections carry them), only the aggTrade ids.
+    agg_only: bool,
 }
 
 /// What one lane's connections delivered: text frames, events taken first, copies dropped, frames
@@ -434,6 +480,8 @@ struct Feed<'a, W: Write> {
     /// `--publish`: where the tap's records go after each batch.
     publisher: Option<Publisher>,
     binary: u64,
+    /// `--feed sbe`: binary frames are SBE market data (else each is a counted bad message).
+    sbe: bool,
     /// With redundancy: when the first copy of each recent event arrived, to measure how far
     /// behind it the other copies arrive. Empty without redundancy.
     first_seen: FirstSeen,
@@ -453,9 +501,17 @@ enum Admission<'h> {
 
 /// Into the capture (if any) when `frame` was a market event processed now.
 #[inline]
-fn record(rec: &mut Option<Recorder>, recv_ns: i64, frame: &[u8], o: &FrameOutcome) {
-    if let (Some(r), FrameOutcome::Market { symbol, kind, .. }) = (rec, o) {
-        r.record(recv_ns, *kind, *symbol, frame);
+fn record(rec: &mut Option<Recorder>, recv_ns: i64, wire: Wire, frame: &[u8], o: &FrameOutcome) {
+    let Some(r) = rec else { return };
+    let (symbol, kind) = match *o {
+        FrameOutcome::Market { symbol, kind, .. } => (symbol, kind),
+        // depth20 goes with the book's lines (orderbook/).
+        FrameOutcome::Depth20 { symbol, duplicate: false, .. } => (symbol, StreamKind::Depth),
+        _ => return,
+    };
+    match wire {
+        Wire::Text => r.record(recv_ns, kind, symbol, frame),
+        Wire::Binary => r.record_binary(recv_ns, kind, symbol, frame),
     }
 }
 
@@ -474,57 +530,10 @@ impl<W: Write> Feed<'_, W> {
     /// One event of a connection of a lane whose counters are `link`.
     fn on_event(&mut self, ev: ConnEvent<'_>, admission: &mut Admission<'_>, link: &mut Link, seen: &mut Seen) {
         match ev {
-            ConnEvent::Text(frame, t) => {
-                seen.last_text = Some(t);
-                if self.stop {
-                    return;
-                }
-                if self.max_events.is_some_and(|m| self.p.stats().events >= m) {
-                    self.stop = true;
-                    return;
-                }
-                link.frames += 1;
-                let recv_ns = self.clock.ns(t);
-                let o = match admission {
-                    Admission::All => self.p.on_frame(recv_ns, frame),
-                    // A frame of the new connection is processed now only if it does not run
-                    // ahead of what the old one delivered (see the module documentation).
-                    Admission::Standby(held) => {
-                        let o = self.p.on_frame_with(recv_ns, frame, &mut |ev| held.admit(ev));
-                        if let FrameOutcome::Held { .. } = o {
-                            held.push(frame, t);
-                            seen.market = true;
-                            return;
-                        }
-                        o
-                    }
-                    // A frame ahead of its stream waits for another connection to fill the gap.
-                    Admission::Redundant { ahead, hold } => {
-                        let hold = *hold && ahead.bytes.len() < MAX_AHEAD_BYTES;
-                        let o = self.p.on_frame_with(recv_ns, frame, &mut |ev| ahead.admit_ahead(ev, hold));
-                        if let FrameOutcome::Held { .. } = o {
-                            ahead.push(frame, t);
-                            link.held += 1;
-                            seen.market = true;
-                            return;
-                        }
-                        o
-                    }
-                };
-                link.count(&o, recv_ns, &mut self.first_seen);
-                self.record(recv_ns, frame, &o);
-                match o {
-                    FrameOutcome::Market { .. } => {
-                        seen.market = true;
-                        seen.fresh = true;
-                    }
-                    FrameOutcome::Duplicate { .. } => seen.market = true,
-                    FrameOutcome::ServerShutdown => seen.shutdown = true,
-                    _ => {}
-                }
-                self.batch_frames += 1;
-            }
-            ConnEvent::Binary(b) => {
+            ConnEvent::Text(frame, t) => self.on_message(Wire::Text, frame, t, admission, link, seen),
+            // SBE market data (`--feed sbe`); on a JSON connection Binance sends none.
+            ConnEvent::Binary(frame, t) if self.sbe => self.on_message(Wire::Binary, frame, t, admission, link, seen),
+            ConnEvent::Binary(b, _) => {
                 self.binary += 1;
                 self.p.stats_mut().bad_messages += 1;
                 self.p.notices().push(Notice::BinaryFrame { len: b.len(), total: self.binary });
@@ -559,17 +568,82 @@ impl<W: Write> Feed<'_, W> {
         }
     }
 
+    /// One text (JSON) or binary (SBE) message of a connection of a lane whose counters are `link`.
+    #[inline]
+    fn on_message(
+        &mut self,
+        wire: Wire,
+        frame: &[u8],
+        t: Instant,
+        admission: &mut Admission<'_>,
+        link: &mut Link,
+        seen: &mut Seen,
+    ) {
+        {
+            {
+                seen.last_text = Some(t);
+                if self.stop {
+                    return;
+                }
+                if self.max_events.is_some_and(|m| self.p.stats().events >= m) {
+                    self.stop = true;
+                    return;
+                }
+                link.frames += 1;
+                let recv_ns = self.clock.ns(t);
+                let o = match admission {
+                    Admission::All => self.p.on_message_with(recv_ns, wire, frame, &mut |_| Admit::Process),
+                    // A frame of the new connection is processed now only if it does not run
+                    // ahead of what the old one delivered (see the module documentation).
+                    Admission::Standby(held) => {
+                        let o = self.p.on_message_with(recv_ns, wire, frame, &mut |ev| held.admit(ev));
+                        if let FrameOutcome::Held { .. } = o {
+                            held.push_as(wire, frame, t);
+                            seen.market = true;
+                            return;
+                        }
+                        o
+                    }
+                    // A frame ahead of its stream waits for another connection to fill the gap.
+                    Admission::Redundant { ahead, hold } => {
+                        let hold = *hold && ahead.bytes.len() < MAX_AHEAD_BYTES;
+                        let o = self.p.on_message_with(recv_ns, wire, frame, &mut |ev| ahead.admit_ahead(ev, hold));
+                        if let FrameOutcome::Held { .. } = o {
+                            ahead.push_as(wire, frame, t);
+                            link.held += 1;
+                            seen.market = true;
+                            return;
+                        }
+                        o
+                    }
+                };
+                link.count(&o, recv_ns, &mut self.first_seen);
+                self.record(recv_ns, wire, frame, &o);
+                match o {
+                    FrameOutcome::Market { .. } => {
+                        seen.market = true;
+                        seen.fresh = true;
+                    }
+                    FrameOutcome::Duplicate { .. } | FrameOutcome::Depth20 { .. } => seen.market = true,
+                    FrameOutcome::ServerShutdown => seen.shutdown = true,
+                    _ => {}
+                }
+                self.batch_frames += 1;
+            }
+        }
+    }
+
     /// Into the capture when `frame` was a market event processed now (duplicates from a second
     /// connection are not recorded twice, held frames when they are processed).
     #[inline]
-    fn record(&mut self, recv_ns: i64, frame: &[u8], o: &FrameOutcome) {
-        record(&mut self.rec, recv_ns, frame, o);
+    fn record(&mut self, recv_ns: i64, wire: Wire, frame: &[u8], o: &FrameOutcome) {
+        record(&mut self.rec, recv_ns, wire, frame, o);
     }
 
     /// One frame through the pipeline and into the capture.
-    fn process(&mut self, recv_ns: i64, frame: &[u8]) -> FrameOutcome {
-        let o = self.p.on_frame(recv_ns, frame);
-        self.record(recv_ns, frame, &o);
+    fn process(&mut self, recv_ns: i64, wire: Wire, frame: &[u8]) -> FrameOutcome {
+        let o = self.p.on_message_with(recv_ns, wire, frame, &mut |_| Admit::Process);
+        self.record(recv_ns, wire, frame, &o);
         o
     }
 
@@ -646,6 +720,8 @@ struct Loop<'a, W: Write> {
     fanout_due: Instant,
     /// When the metrics are next copied.
     metrics_due: Instant,
+    /// A failure retrying cannot mend (the SBE endpoint refused the API key): the run ends with it.
+    fatal: Option<LiveError>,
 }
 
 impl<W: Write> Loop<'_, W> {
@@ -724,9 +800,10 @@ impl<W: Write> Loop<'_, W> {
     /// shards, nothing for the one connection of a run.
     fn label(&self, k: usize) -> String {
         let sh = &self.shards[k];
+        let what = if sh.agg_only { "aggTrade shard" } else { "shard" };
         match (self.legs > 1, self.groups > 1) {
-            (true, _) => format!("shard {}{}: ", sh.group, leg_letter(sh.leg)),
-            (false, true) => format!("shard {}: ", sh.group),
+            (true, _) => format!("{what} {}{}: ", sh.group, leg_letter(sh.leg)),
+            (false, true) => format!("{what} {}: ", sh.group),
             (false, false) => String::new(),
         }
     }
@@ -770,9 +847,9 @@ impl<W: Write> Loop<'_, W> {
             p,
             |_| now_ns,
             |t| hold && now.saturating_duration_since(t) < limit,
-            |_, frame, ns, o| {
+            |_, wire, frame, ns, o| {
                 link.count(o, ns, first_seen);
-                record(rec, ns, frame, o);
+                record(rec, ns, wire, frame, o);
             },
         );
         shard.spare = old;
@@ -794,6 +871,10 @@ impl<W: Write> Loop<'_, W> {
             if self.feed.stop {
                 self.report.end = EndReason::MaxEvents;
                 return Ok(());
+            }
+            if let Some(e) = self.fatal.take() {
+                self.feed.flush_output();
+                return Err(e);
             }
             let timeout = self.poll_timeout();
             match self.poll.poll(&mut events, Some(timeout)) {
@@ -944,6 +1025,18 @@ impl<W: Write> Loop<'_, W> {
         let (k, conn) = self.conns.remove(i);
         let (id, opened) = (conn.serial, conn.opened);
         let where_ = self.where_(k, conn.addr());
+        // The SBE endpoint refusing the key (401): no retry can mend a wrong or missing key.
+        if let (ConnError::Handshake(WsError::HandshakeRefused(r)), Some(_)) = (&err, &self.shards[k].spec.api_key) {
+            if r.status == 401 {
+                conn.abort(self.poll.registry());
+                self.fatal = Some(LiveError::ApiKeyRefused {
+                    endpoint: self.shards[k].ws.authority(),
+                    status: r.status,
+                    body: r.body.to_string(),
+                });
+                return;
+            }
+        }
         let graceful = matches!(err, ConnError::Closed { .. });
         if matches!(err, ConnError::WriteBacklog { .. }) {
             self.report.write_backlogs += 1;
@@ -985,12 +1078,10 @@ impl<W: Write> Loop<'_, W> {
                 // With redundancy the books are kept while another connection of the shard is
                 // up: it delivers what this one misses.
                 Action::ResetBooks if self.other_up(k) => kept = true,
-                // A futures /market connection carries no depth: its symbols' books stay, only its
-                // streams' ids are forgotten.
-                Action::ResetBooks
-                    if self.cfg.venue == crate::venue::Venue::UsdM
-                        && !self.shards[k].kinds.contains(&StreamKind::Depth) =>
-                {
+                // A connection that carries no depth (a futures /market one, or the JSON aggTrade
+                // connection of --feed sbe): its symbols' books stay, only its streams' ids are
+                // forgotten.
+                Action::ResetBooks if !self.shards[k].kinds.contains(&StreamKind::Depth) => {
                     for &i in &self.shards[k].symbols {
                         for &kind in &self.shards[k].kinds {
                             self.feed.p.reset_stream(i, kind);
@@ -1003,7 +1094,9 @@ impl<W: Write> Loop<'_, W> {
                     }
                 }
                 Action::Tell(text) => {
-                    let text = if kept {
+                    let text = if self.shards[k].agg_only {
+                        text.replace(BOOKS_RESYNC, " (aggTrade ids reset; the books are on the SBE connections)")
+                    } else if kept {
                         let other = leg_letter(1 - self.shards[k].leg.min(1));
                         text.replace(BOOKS_RESYNC, &format!(" (books kept: connection {other} of the shard is up)"))
                     } else {
@@ -1174,10 +1267,10 @@ impl<W: Write> Loop<'_, W> {
         let held = std::mem::take(&mut self.shards[k].held);
         let n = held.frames.len();
         let mut shutdown = false;
-        for &(start, len, t) in &held.frames {
+        for &(start, len, t, wire) in &held.frames {
             let frame = &held.bytes[start..start + len];
             let recv_ns = self.feed.clock.ns(t);
-            shutdown |= matches!(self.feed.process(recv_ns, frame), FrameOutcome::ServerShutdown);
+            shutdown |= matches!(self.feed.process(recv_ns, wire, frame), FrameOutcome::ServerShutdown);
         }
         let total = held.total;
         self.shards[k].held = held;
@@ -1199,8 +1292,10 @@ impl<W: Write> Loop<'_, W> {
             let n = self.feed.p.symbols().len();
             self.shards[k].held.reset(n);
         }
-        let host = self.cfg.ws.bare_host().to_owned();
-        let port = self.cfg.ws.port;
+        // The lane's own base: with several --ws-url (or SBE with aggTrade from JSON alongside)
+        // lanes connect to different hosts and ports.
+        let host = self.shards[k].ws.bare_host().to_owned();
+        let port = self.shards[k].ws.port;
         if let Ok(ip) = host.parse::<IpAddr>() {
             self.connect(k, id, &[SocketAddr::new(ip, port)], now);
             return;

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::binance::{ByStream, StreamKind};
-use crate::pipeline::{Admit, FrameOutcome, Pipeline, Position, Sequenced};
+use crate::pipeline::{Admit, FrameOutcome, Pipeline, Position, Sequenced, Wire};
 
 /// Most memory a standby's held frames take during a make-before-break switch (their bytes and
 /// their index). A normal overlap holds the few seconds the old connection lags (a few MB even on
@@ -24,8 +24,8 @@ const KEPT_HELD_BYTES: usize = 8 << 20;
 /// Frames [`Held::reset`] keeps room for in the same case.
 const KEPT_HELD_FRAMES: usize = 16 << 10;
 
-/// One held frame's place in [`Held::bytes`] and its receive time.
-type Frame = (usize, usize, Instant);
+/// One held frame's place in [`Held::bytes`], its receive time, and its wire (JSON or SBE).
+type Frame = (usize, usize, Instant, Wire);
 
 /// Frames of the new connection held back during an overlap, in arrival order, with the first
 /// held id of each sequenced stream per symbol. Memory is kept across overlaps.
@@ -70,16 +70,23 @@ impl Held {
         self.held_bytes() >= MAX_HELD_BYTES
     }
 
+    /// Holds a JSON text frame.
+    #[cfg(test)]
     pub(super) fn push(&mut self, frame: &[u8], t: Instant) {
-        self.keep(frame, t);
+        self.push_as(Wire::Text, frame, t);
+    }
+
+    /// Holds a frame of `wire`.
+    pub(super) fn push_as(&mut self, wire: Wire, frame: &[u8], t: Instant) {
+        self.keep(wire, frame, t);
         self.total += 1;
     }
 
     /// Holds a frame again (a release sweep keeping it): not counted a second time.
-    pub(super) fn keep(&mut self, frame: &[u8], t: Instant) {
+    pub(super) fn keep(&mut self, wire: Wire, frame: &[u8], t: Instant) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(frame);
-        self.frames.push((start, frame.len(), t));
+        self.frames.push((start, frame.len(), t, wire));
     }
 
     /// During an overlap: may this event from the new connection be processed now? Only if it is
@@ -146,19 +153,19 @@ impl Held {
         p: &mut Pipeline,
         recv_ns: impl Fn(Instant) -> i64,
         hold: impl Fn(Instant) -> bool,
-        mut done: impl FnMut(&mut Pipeline, &[u8], i64, &FrameOutcome),
+        mut done: impl FnMut(&mut Pipeline, Wire, &[u8], i64, &FrameOutcome),
     ) {
         keep.reset(symbols);
         keep.total = self.total;
-        for &(start, len, t) in &self.frames {
+        for &(start, len, t, wire) in &self.frames {
             let frame = &self.bytes[start..start + len];
             let ns = recv_ns(t);
             let hold = hold(t);
-            let o = p.on_frame_with(ns, frame, &mut |ev| keep.admit_ahead(ev, hold));
+            let o = p.on_message_with(ns, wire, frame, &mut |ev| keep.admit_ahead(ev, hold));
             if let FrameOutcome::Held { .. } = o {
-                keep.keep(frame, t);
+                keep.keep(wire, frame, t);
             } else {
-                done(p, frame, ns, &o);
+                done(p, wire, frame, ns, &o);
             }
         }
         self.bytes.clear();
@@ -206,14 +213,14 @@ mod tests {
         assert_eq!(a.total, 2);
         // A sweep before B has caught up keeps both.
         let mut processed = Vec::new();
-        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| true, |_, _, _, o| processed.push(o.clone()));
+        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| true, |_, _, _, _, o| processed.push(o.clone()));
         std::mem::swap(&mut a, &mut spare);
         assert_eq!((a.frames.len(), processed.len(), a.total), (2, 0, 2));
         // B delivers 3 and 4 (and a copy of 5 would be a duplicate); now A's frames continue it.
         for id in 3..=4 {
             assert!(matches!(feed(&mut p, &mut b, id, true), FrameOutcome::Market { .. }));
         }
-        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| true, |_, _, _, o| processed.push(o.clone()));
+        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| true, |_, _, _, _, o| processed.push(o.clone()));
         std::mem::swap(&mut a, &mut spare);
         assert!(a.frames.is_empty());
         assert_eq!(processed.len(), 2);
@@ -241,7 +248,7 @@ mod tests {
         }
         // Not holding any more: both go, in order; the one gap (2) is counted once.
         let mut n = 0;
-        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| false, |_, _, _, _| n += 1);
+        a.release_into(&mut spare, 1, &mut p, |_| 0, |_| false, |_, _, _, _, _| n += 1);
         assert_eq!((n, spare.frames.len()), (2, 0));
         assert_eq!((p.stats().trades, p.stats().trade_id_gaps), (3, 1));
     }

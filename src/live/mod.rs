@@ -35,6 +35,7 @@ mod exchange;
 mod first_seen;
 pub(crate) mod held;
 mod report;
+pub mod sbe;
 pub(crate) mod supervisor;
 
 pub use config::LiveConfig;

@@ -32,6 +32,16 @@ pub enum LiveError {
     Core(CoreError),
     /// `--publish` or `--metrics` could not be set up (the line names which and why).
     Fanout(String),
+    /// `--feed sbe`: the SBE endpoint refused the websocket upgrade with 401 (a missing or wrong
+    /// API key): retrying cannot mend it.
+    ApiKeyRefused {
+        /// `host:port` of the endpoint.
+        endpoint: String,
+        /// The HTTP status.
+        status: u16,
+        /// A bounded prefix of the server's body (Binance's `{"code":..,"msg":..}`).
+        body: String,
+    },
     /// A local failure retrying cannot mend: the poller, its waker or a helper thread.
     Local {
         /// What could not be done.
@@ -75,6 +85,13 @@ impl std::fmt::Display for LiveError {
             LiveError::Record { error: RecordSetupError::Io(e), .. } => write!(f, "--record: {e}"),
             LiveError::Core(e) => e.fmt(f),
             LiveError::Fanout(e) => f.write_str(e),
+            LiveError::ApiKeyRefused { endpoint, status, body } => write!(
+                f,
+                "--feed sbe: {endpoint} refused the API key (HTTP {status}{}{}); check --api-key-file or \
+                 BINANCE_API_KEY (an Ed25519 key registered with Binance)",
+                if body.is_empty() { "" } else { ": " },
+                body.trim()
+            ),
             LiveError::Local { what, error } => write!(f, "cannot {what}: {error}"),
         }
     }

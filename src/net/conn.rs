@@ -135,8 +135,9 @@ pub(crate) enum ConnEvent<'a> {
     Opened,
     /// A complete text message, with the instant the socket read that completed it returned.
     Text(&'a [u8], Instant),
-    /// A complete binary message (Binance sends none on JSON streams).
-    Binary(&'a [u8]),
+    /// A complete binary message (SBE streams; Binance's JSON streams send none), with the
+    /// instant the socket read that completed it returned.
+    Binary(&'a [u8], Instant),
     /// A ping; `answered`: the same-payload pong is queued (false only after our own close).
     Ping {
         /// Whether a pong was queued.
@@ -234,6 +235,8 @@ pub(crate) struct ConnSpec {
     pub limits: Limits,
     /// Times the read, TLS and websocket stages of each read (see [`StageNs`]).
     pub stage_clock: Option<StageClock>,
+    /// `--feed sbe`: the API key of the `X-MBX-APIKEY` handshake header.
+    pub api_key: Option<crate::live::sbe::ApiKey>,
 }
 
 impl Conn {
@@ -255,8 +258,9 @@ impl Conn {
         };
         let hs = Handshake::random();
         let mut request = Vec::with_capacity(512);
-        hs.write_request(
+        hs.write_request_with_key(
             &Endpoint { host: &spec.host, port: spec.port, tls: spec.tls.is_some(), path: &spec.path },
+            spec.api_key.as_ref().map(crate::live::sbe::ApiKey::expose),
             &mut request,
         )
         .map_err(ConnError::Handshake)?;
@@ -518,7 +522,7 @@ impl Conn {
             };
             match event {
                 Event::Text(s) => sink(ConnEvent::Text(s.as_bytes(), t)),
-                Event::Binary(b) => sink(ConnEvent::Binary(b)),
+                Event::Binary(b) => sink(ConnEvent::Binary(b, t)),
                 Event::Ping(_) => sink(ConnEvent::Ping { answered: replied }),
                 Event::Pong(_) => {}
                 Event::Close { code, reason } => {
@@ -588,6 +592,7 @@ mod tests {
             path: "/".into(),
             limits: Limits::default(),
             stage_clock: Some(StageClock::monotonic()),
+            api_key: None,
         };
         let t0 = Instant::now();
         let mut c = Conn::connect(&spec, addr, 1, Token(0), poll.registry(), t0, 7).unwrap();

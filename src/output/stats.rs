@@ -108,6 +108,14 @@ pub struct Stats {
     pub duplicates: u64,
     /// Trade id discontinuities (a trade id that is not the previous + 1).
     pub trade_id_gaps: u64,
+    /// SBE binary frames given to the pipeline (any template, good or bad).
+    pub sbe_frames: u64,
+    /// SBE `@depth20` messages processed.
+    pub depth20: u64,
+    /// `@depth20` messages compared with the book at their id.
+    pub depth20_checks: u64,
+    /// Those comparisons that differed (each one resyncs the book).
+    pub depth20_mismatches: u64,
     /// Receive wall clock minus event time E, microseconds, for events with E and a
     /// non-negative difference.
     pub latency_us: Histogram<u64>,
@@ -147,6 +155,10 @@ impl Stats {
             negative_latency: 0,
             min_latency_us: 0,
             trade_id_gaps: 0,
+            sbe_frames: 0,
+            depth20: 0,
+            depth20_checks: 0,
+            depth20_mismatches: 0,
             duplicates: 0,
             latency_us: histogram(LATENCY_MAX_US),
             process_ns: histogram(PROCESS_MAX_NS),
@@ -281,7 +293,8 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
         o,
         ",\"negative_latency\":{},\"min_latency_us\":{},\"control_replies\":{},\"server_shutdowns\":{},\
          \"trade_id_gaps\":{},\"duplicates\":{},\"dropped_diffs\":{},\"evictions\":{},\"beyond_snapshot\":{},\"audit_resyncs\":{},\"unconnected_snapshots\":{},\"book_ticker_overflows\":{},\
-         \"stale_snapshots\":{},\"malformed_snapshots\":{},\"buffer_overflows\":{},\"buffer_restarts\":{},\"off_tick\":{}",
+         \"stale_snapshots\":{},\"malformed_snapshots\":{},\"buffer_overflows\":{},\"buffer_restarts\":{},\"off_tick\":{},\
+         \"sbe_frames\":{},\"depth20\":{},\"depth20_checks\":{},\"depth20_mismatches\":{}",
         s.negative_latency,
         s.min_latency_us,
         s.control_replies,
@@ -299,6 +312,10 @@ pub fn stats_json(s: &Stats, symbols: &[SymbolSummary], extra: &[(&str, u64)], r
         sum(|x| x.buffer_overflows),
         sum(|x| x.buffer_restarts),
         sum(|x| x.off_tick),
+        s.sbe_frames,
+        s.depth20,
+        s.depth20_checks,
+        s.depth20_mismatches,
     );
     for (k, v) in extra {
         let _ = write!(o, ",\"{k}\":{v}");

@@ -17,7 +17,10 @@ use crate::book::audit::{Audit, Mismatch};
 use crate::book::fixed::{TickSize, Units};
 use crate::book::sync::{BookConfig, DiffOutcome, OrderBook, SnapshotOutcome};
 use crate::book::top::{self, Top};
+mod sbe;
 mod sequence;
+
+pub use sbe::{Wire, DEPTH20_LEVELS};
 
 pub use sequence::{book_position, futures_book_position, Ids, Position, Sequence};
 
@@ -81,6 +84,8 @@ pub struct SymbolState {
     /// Price decimals of its book lines when exchangeInfo gave them (futures' `pricePrecision`);
     /// `None`: the tick's.
     price_decimals: Option<u32>,
+    /// SBE `@depth20` audit.
+    depth20: sbe::Depth20,
 }
 
 impl SymbolState {
@@ -151,6 +156,16 @@ pub enum FrameOutcome {
     Control,
     /// Not decodable or not subscribed: counted in `bad_messages`.
     Bad(DecodeError),
+    /// An SBE `@depth20` message (an audit of the book, not a sequenced stream); `duplicate`: its
+    /// id was taken already (another connection's copy), skipped.
+    Depth20 {
+        /// Index into [`Pipeline::symbols`].
+        symbol: usize,
+        /// Its bookUpdateId.
+        id: u64,
+        /// A repeat of an id already taken.
+        duplicate: bool,
+    },
 }
 
 /// A market event as decoded, before it is processed: what an admission callback is shown.
@@ -235,6 +250,8 @@ pub struct Pipeline {
     event_us: i64,
     /// The last receive time seen, for records written outside a frame (a reset).
     last_recv_ns: i64,
+    /// The SBE path's reused buffers.
+    sbe: sbe::SbeScratch,
 }
 
 /// Exchange event time to microseconds: with `timeUnit=MICROSECOND` E is ~1.7e15, else ~1.7e12.
@@ -268,6 +285,7 @@ impl Pipeline {
             tap: None,
             event_us: 0,
             last_recv_ns: 0,
+            sbe: sbe::SbeScratch::default(),
         };
         for s in symbols {
             p.add_symbol(s, None);
@@ -296,6 +314,7 @@ impl Pipeline {
             last_price: 0,
             first_synced_ns: None,
             price_decimals: None,
+            depth20: sbe::Depth20::default(),
         });
         let i = self.symbols.len() - 1;
         self.tap_symbol(i);
@@ -459,6 +478,7 @@ impl Pipeline {
         s.trade_ids.reset();
         s.agg_ids.reset();
         s.ticker_ids.reset();
+        s.depth20.clear();
         self.tap_state(symbol, self.last_recv_ns, None);
     }
 
@@ -569,11 +589,12 @@ impl Pipeline {
     }
 
     fn latency(&mut self, recv_ns: i64, event_time: i64) -> i64 {
-        let us = recv_ns.div_euclid(1000) - event_time_us(event_time);
+        // Saturating: an SBE eventTime is any int64 the peer sends.
+        let us = recv_ns.div_euclid(1000).saturating_sub(event_time_us(event_time));
         self.stats.record_latency_us(us);
         // Told once: a clock that is behind stays behind; the summary has the count and the worst.
         if us < 0 && self.stats.negative_latency == 1 {
-            self.notices.push(Notice::NegativeLatency { behind_us: -us });
+            self.notices.push(Notice::NegativeLatency { behind_us: us.saturating_neg() });
         }
         us
     }
@@ -621,15 +642,7 @@ impl Pipeline {
             self.levels = levels;
             return FrameOutcome::Held { symbol: idx, kind, ids };
         }
-        // A diff at or below a book that has taken a diff since its snapshot, or at or below the
-        // last one an unsynced book buffered, is a second copy; one right after the snapshot is
-        // the stream catching up with it (stale, for the book to drop and count).
-        let duplicate = ev.position == Position::Duplicate
-            && (kind != StreamKind::Depth || {
-                let book = &self.symbols[idx].book;
-                !book.is_synced() || book.sync_point().is_some_and(|sp| sp.first_applied.is_some())
-            });
-        if duplicate {
+        if self.is_duplicate(idx, kind, ev.position) {
             self.levels = levels;
             self.stats.duplicates += 1;
             return FrameOutcome::Duplicate { symbol: idx, kind, ids };
@@ -702,6 +715,18 @@ impl Pipeline {
             }
         }
         FrameOutcome::Market { symbol: idx, kind, ids }
+    }
+
+    /// Is an event at `position` of stream `kind` of symbol `idx` a second copy, to skip? A diff at
+    /// or below a book that has taken a diff since its snapshot, or at or below the last one an
+    /// unsynced book buffered, is; one right after the snapshot is the stream catching up with it
+    /// (stale, for the book to drop and count).
+    fn is_duplicate(&self, idx: usize, kind: StreamKind, position: Position) -> bool {
+        position == Position::Duplicate
+            && (kind != StreamKind::Depth || {
+                let book = &self.symbols[idx].book;
+                !book.is_synced() || book.sync_point().is_some_and(|sp| sp.first_applied.is_some())
+            })
     }
 
     /// Decodes a market payload of symbol `idx` (depth levels into `levels`) and places it in its
@@ -855,6 +880,7 @@ impl Pipeline {
         if let Some(m) = first {
             self.report_mismatch(idx, m);
         }
+        self.depth20_on_book(idx);
         let s = &self.symbols[idx];
         if !s.printed {
             return;
@@ -882,6 +908,11 @@ impl Pipeline {
             ticker: Top { bid: Some(m.ticker.0), ask: Some(m.ticker.1) },
             book: m.book,
         });
+        self.distrust(idx, m.update_id, ResyncCause::AuditMismatch);
+    }
+
+    /// An audit at `update_id` found the book wrong: it is discarded and resynced.
+    fn distrust(&mut self, idx: usize, update_id: u64, cause: ResyncCause) {
         let s = &mut self.symbols[idx];
         let (was, book_id) = (s.book.state(), s.book.last_update_id());
         if s.book.distrust() {
@@ -889,12 +920,13 @@ impl Pipeline {
             self.snapshot_wanted = true;
             self.notices.push(Notice::Resync {
                 symbol: s.name,
-                cause: ResyncCause::AuditMismatch,
-                first_id: m.update_id,
-                final_id: m.update_id,
+                cause,
+                first_id: update_id,
+                final_id: update_id,
                 was,
                 book_id,
             });
+            self.tap_state(idx, self.last_recv_ns, Some(cause));
         }
     }
 

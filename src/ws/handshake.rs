@@ -98,6 +98,17 @@ impl Handshake {
     /// `Host` carries the port only when it is not the scheme's default, as browsers and RFC 7230
     /// 5.4 do. Refuses a host or path that would break the request line or inject a header.
     pub fn write_request(&self, endpoint: &Endpoint<'_>, out: &mut Vec<u8>) -> Result<(), WsError> {
+        self.write_request_with_key(endpoint, None, out)
+    }
+
+    /// [`Handshake::write_request`] with an `X-MBX-APIKEY: <api_key>` header (Binance's SBE
+    /// streams). Refuses a key with characters a header value cannot carry.
+    pub fn write_request_with_key(
+        &self,
+        endpoint: &Endpoint<'_>,
+        api_key: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WsError> {
         let visible = |s: &str| !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b));
         if !visible(endpoint.host) || endpoint.host.contains('/') {
             return Err(WsError::InvalidRequest { field: "host" });
@@ -116,7 +127,16 @@ impl Handshake {
         }
         out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
         out.extend_from_slice(self.key.as_bytes());
-        out.extend_from_slice(b"\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        out.extend_from_slice(b"\r\nSec-WebSocket-Version: 13\r\n");
+        if let Some(k) = api_key {
+            if !visible(k) {
+                return Err(WsError::InvalidRequest { field: "api key" });
+            }
+            out.extend_from_slice(b"X-MBX-APIKEY: ");
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
         Ok(())
     }
 
@@ -364,6 +384,23 @@ mod tests {
                         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
                         Sec-WebSocket-Version: 13\r\n\r\n";
         assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
+    }
+
+    #[test]
+    fn request_with_an_api_key_header() {
+        let hs = Handshake::new(RFC_NONCE);
+        let mut out = Vec::new();
+        hs.write_request_with_key(&BINANCE, Some("abcKEY123"), &mut out).unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        assert!(s.ends_with("Sec-WebSocket-Version: 13\r\nX-MBX-APIKEY: abcKEY123\r\n\r\n"), "{s}");
+        for bad in ["", "a b", "a\r\nX-Evil: 1", "k\u{e9}"] {
+            let mut out = Vec::new();
+            assert_eq!(
+                hs.write_request_with_key(&BINANCE, Some(bad), &mut out),
+                Err(WsError::InvalidRequest { field: "api key" }),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

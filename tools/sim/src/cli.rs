@@ -45,6 +45,15 @@ pub struct SimArgs {
     /// precisions, a ping every 180 s with 600 s for the pong, 10 incoming messages a second)
     #[arg(long, value_name = "VENUE", default_value = "spot", value_parser = venue)]
     pub venue: crate::Venue,
+    /// Also serve the SBE stream endpoint (stream-sbe) for the same market on this second address,
+    /// while --listen stays JSON (or SBE with --sbe); prints its own `listening on` line
+    #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
+    pub sbe_listen: Option<SocketAddr>,
+
+    /// Convert a JSON recording (IN, plain or gzip) to SBE lines (`<ns> ~<base64>`) in OUT (gzip if it
+    /// ends in .gz) with the simulator's encoder, print the counts and exit instead of serving
+    #[arg(long, num_args = 2, value_names = ["IN", "OUT"])]
+    pub convert_to_sbe: Vec<PathBuf>,
 
     /// Write the CA certificate a client must trust (tickfeed run --ca-file PEM); needs TLS
     #[arg(long, value_name = "PEM", conflicts_with = "plain")]
@@ -269,6 +278,7 @@ impl SimArgs {
             tls: !self.plain,
             sbe: self.sbe,
             venue: self.venue,
+            sbe_listen: self.sbe_listen,
             source,
             pacing,
             levels_per_side: self.levels,
@@ -342,6 +352,27 @@ pub fn run_args(args: SimArgs) -> i32 {
 
 /// [`run_args`] with explicit output streams and a stop condition polled every 100 ms.
 pub fn run_args_with(args: SimArgs, out: &mut dyn Write, err: &mut dyn Write, stop: &dyn Fn() -> bool) -> i32 {
+    if let [input, output] = args.convert_to_sbe.as_slice() {
+        return match crate::convert::convert_file(input, output) {
+            Ok(c) => {
+                let _ = writeln!(
+                    out,
+                    "converted {}: {} lines, {} diffs, {} trades, {} bestBidAsk as SBE, {} kept as they were",
+                    input.display(),
+                    c.lines,
+                    c.diffs,
+                    c.trades,
+                    c.book_tickers,
+                    c.kept
+                );
+                0
+            }
+            Err(e) => {
+                let _ = writeln!(err, "tickfeed sim: --convert-to-sbe {}: {e}", input.display());
+                1
+            }
+        };
+    }
     let sim = match Sim::start(args.config()) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
@@ -364,6 +395,9 @@ pub fn run_args_with(args: SimArgs, out: &mut dyn Write, err: &mut dyn Write, st
         }
     }
     let _ = writeln!(out, "listening on {}", sim.ws_base());
+    if let Some(b) = sim.sbe_ws_base() {
+        let _ = writeln!(out, "listening on {b} (SBE)");
+    }
     let _ = out.flush();
     while !stop() {
         std::thread::sleep(Duration::from_millis(100));
@@ -394,6 +428,9 @@ mod tests {
         assert!(c.tls);
         assert!(!c.sbe, "JSON streams unless --sbe");
         assert!(p(&["--sbe"]).unwrap().sbe);
+        assert_eq!(c.sbe_listen, None);
+        let two = p(&["--sbe-listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!((two.sbe, two.sbe_listen), (false, Some("127.0.0.1:0".parse().unwrap())));
         assert_eq!(c.source, MarketSource::Synthetic { symbols: vec!["btcusdt".into()], seed: 1 });
         assert_eq!(c.pacing, Pacing::RealTime);
         assert_eq!(c.levels_per_side, 3000);

@@ -24,6 +24,7 @@
 pub mod book;
 mod cli;
 mod control;
+pub mod convert;
 pub mod decimal;
 mod event;
 mod faults;
@@ -153,6 +154,15 @@ pub struct SimConfig {
     /// (180 s, 600 s, 10 a second, 2,400 a minute); values set otherwise are kept (tests ping
     /// faster). Futures needs a synthetic market (not a replay) and JSON streams (not `sbe`).
     pub venue: Venue,
+    /// A second listener playing `stream-sbe.binance.com` for the same market, while `listen`
+    /// stays what `sbe` makes it (JSON by default): one simulator, one market, two endpoints
+    /// (Binance tells them apart by host; on loopback a second port plays that role). Its
+    /// websocket upgrades need `X-MBX-APIKEY` and send SBE exactly as with `sbe`; it serves REST
+    /// too. Same TLS as `listen`. Default `None`.
+    pub sbe_listen: Option<SocketAddr>,
+    /// The API keys the SBE endpoints accept; any other gets 401 with Binance's -2015 ("Invalid
+    /// API-key, IP, or permissions for action."). Empty (the default): any non-empty key.
+    pub sbe_keys: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -175,6 +185,8 @@ impl Default for SimConfig {
             write_timeout: Duration::from_secs(10),
             sbe: false,
             venue: Venue::Spot,
+            sbe_listen: None,
+            sbe_keys: Vec::new(),
         }
     }
 }
@@ -188,7 +200,7 @@ impl Sim {
         let invalid = |msg: String| stdio::Error::new(stdio::ErrorKind::InvalidInput, msg);
         let futures = config.venue == Venue::UsdM;
         if futures {
-            if config.sbe {
+            if config.sbe || config.sbe_listen.is_some() {
                 return Err(invalid("USDⓈ-M futures has no SBE stream endpoint in this simulator".into()));
             }
             if matches!(config.source, MarketSource::Replay { .. }) {
@@ -269,9 +281,17 @@ impl Sim {
         let tls = if config.tls { Some(tls::generate().map_err(stdio::Error::other)?) } else { None };
         let listener = TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
+        let sbe_listener = match config.sbe_listen {
+            Some(a) => Some(TcpListener::bind(a)?),
+            None => None,
+        };
+        let sbe_addr = match &sbe_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
 
         let hub = Arc::new(Hub::new(books, streams, FaultState::new(&config.faults), config.log_capacity));
-        let server = Arc::new(Server::new(
+        let mut server = Server::new(
             hub.clone(),
             tls.as_ref().map(|t| t.config.clone()),
             RestState {
@@ -289,11 +309,39 @@ impl Sim {
                 sbe: config.sbe,
                 futures,
             },
-        ));
+        );
+        server.sbe_keys = config.sbe_keys.clone();
+        let server = Arc::new(server);
 
         let mut threads = Vec::new();
         let s = server.clone();
         threads.push(spawn("sim-accept", move || server::accept_loop(s, listener))?);
+        let sbe_server = match sbe_listener {
+            Some(l) => {
+                let rest = RestState {
+                    limits: std::sync::Mutex::new(RestLimits::default()),
+                    weight_limit: config.weight_limit,
+                    ban: config
+                        .rest_ban_first
+                        .filter(|d| !d.is_zero())
+                        .map(|first| BanRule { first, max: config.rest_ban_max }),
+                    futures,
+                };
+                let conn = ConnConfig {
+                    poll_interval: config.poll_interval.max(Duration::from_millis(1)),
+                    write_timeout: config.write_timeout,
+                    sbe: true,
+                    futures,
+                };
+                let mut srv = Server::new(hub.clone(), tls.as_ref().map(|t| t.config.clone()), rest, conn);
+                srv.sbe_keys = config.sbe_keys.clone();
+                let srv = Arc::new(srv);
+                let s = srv.clone();
+                threads.push(spawn("sim-accept-sbe", move || server::accept_loop(s, l))?);
+                Some(srv)
+            }
+            None => None,
+        };
         let h = hub.clone();
         let pacing = config.pacing;
         threads.push(spawn("sim-market", move || market::run(h, source, pacing))?);
@@ -324,6 +372,8 @@ impl Sim {
         Ok(SimHandle {
             hub,
             server: Some(server),
+            sbe_server,
+            sbe_addr,
             addr,
             tls: config.tls,
             ca_pem: tls.as_ref().map(|t| t.ca_pem.clone()),
@@ -352,6 +402,9 @@ fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> stdio::Result<JoinHa
 pub struct SimHandle {
     hub: Arc<Hub>,
     server: Option<Arc<Server>>,
+    /// `sbe_listen`'s server and address.
+    sbe_server: Option<Arc<Server>>,
+    sbe_addr: Option<SocketAddr>,
     addr: SocketAddr,
     tls: bool,
     ca_pem: Option<String>,
@@ -367,12 +420,17 @@ impl SimHandle {
     }
 
     fn host_port(&self) -> String {
-        let ip = match self.addr.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        SocketAddr::new(ip, self.addr.port()).to_string()
+        connectable(self.addr).to_string()
+    }
+
+    /// `sbe_listen`'s bound address, if one was asked for.
+    pub fn sbe_addr(&self) -> Option<SocketAddr> {
+        self.sbe_addr
+    }
+
+    /// `sbe_listen`'s websocket base (`wss://127.0.0.1:PORT`, or `ws://`), if one was asked for.
+    pub fn sbe_ws_base(&self) -> Option<String> {
+        self.sbe_addr.map(|a| format!("{}://{}", if self.tls { "wss" } else { "ws" }, connectable(a)))
     }
 
     /// Websocket base: `wss://127.0.0.1:PORT` (or `ws://` when plain).
@@ -457,11 +515,27 @@ impl SimHandle {
             self.addr.port(),
         );
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        if let Some(a) = self.sbe_addr {
+            let _ = TcpStream::connect_timeout(&connectable(a), Duration::from_secs(1));
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
         server.close_all();
+        if let Some(s) = self.sbe_server.take() {
+            s.close_all();
+        }
     }
+}
+
+/// A bound address a client can connect to (an unspecified IP becomes loopback).
+fn connectable(a: SocketAddr) -> SocketAddr {
+    let ip = match a.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, a.port())
 }
 
 impl Drop for SimHandle {

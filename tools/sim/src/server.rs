@@ -35,6 +35,8 @@ pub(crate) struct Server {
     pub tls: Option<Arc<ServerConfig>>,
     pub rest: RestState,
     pub conn_cfg: ConnConfig,
+    /// SBE endpoint: the API keys accepted (`SimConfig::sbe_keys`); empty: any non-empty key.
+    pub sbe_keys: Vec<String>,
     /// Websocket upgrade attempts per peer IP, for the connection-attempt limit.
     attempts: Mutex<ConnectAttempts>,
     conns: Mutex<HashMap<u64, TcpStream>>,
@@ -50,6 +52,7 @@ impl Server {
             tls,
             rest,
             conn_cfg,
+            sbe_keys: Vec::new(),
             attempts: Mutex::new(ConnectAttempts::default()),
             conns: Mutex::new(HashMap::new()),
             threads: Mutex::new(Vec::new()),
@@ -211,6 +214,14 @@ fn serve_websocket(server: &Server, mut io: Io, head: &RequestHead, id: u64) {
         // 401 naming the problem, with -2014 (its "API-key format invalid" code).
         Counters::bump(&server.hub.counters.http_bad_requests);
         let body = "{\"code\":-2014,\"msg\":\"API key required: send it in the X-MBX-APIKEY header.\"}";
+        let _ = http::write_response(&mut io, 401, &[], body, false);
+        return;
+    }
+    let key = head.header("x-mbx-apikey").map(str::trim).unwrap_or_default();
+    if server.conn_cfg.sbe && !server.sbe_keys.is_empty() && !server.sbe_keys.iter().any(|k| k == key) {
+        // A key Binance does not know: its REST answer for one is -2015 with this text.
+        Counters::bump(&server.hub.counters.http_bad_requests);
+        let body = "{\"code\":-2015,\"msg\":\"Invalid API-key, IP, or permissions for action.\"}";
         let _ = http::write_response(&mut io, 401, &[], body, false);
         return;
     }

@@ -223,6 +223,29 @@ struct Conn<'a> {
     symbols: Vec<String>,
     /// SBE endpoint: the diff streams whose diffs each trigger a `@depth20` snapshot.
     depth20: std::collections::HashSet<StreamId>,
+    /// SBE endpoint: the trades of one taker collected for one `TradesStreamEvent`.
+    trade_group: TradeGroup,
+}
+
+/// One taker's trades on the SBE endpoint: a run of `@trade` events of one symbol, one side and
+/// consecutive ids taken together goes out as a single `TradesStreamEvent` (the JSON endpoint
+/// sends one message per trade). Events of other streams (the bookTicker moments the taker's
+/// fills make) are sent as they come, so the group goes out after them, when the run ends.
+#[derive(Default)]
+struct TradeGroup {
+    symbol: usize,
+    buyer_is_maker: bool,
+    trade_lag_us: i64,
+    entries: Vec<crate::sbe::TradeEntry>,
+}
+
+impl TradeGroup {
+    /// Does a trade `id` of `symbol` on this side continue the run?
+    fn continues(&self, symbol: usize, id: u64, buyer_is_maker: bool) -> bool {
+        self.entries.last().is_some_and(|l| {
+            self.symbol == symbol && self.buyer_is_maker == buyer_is_maker && l.id.checked_add(1) == Some(id)
+        })
+    }
 }
 
 /// Serves an upgraded connection until it ends; returns why it ended (already counted). `own`
@@ -272,6 +295,7 @@ pub(crate) fn serve(
         sbe_out: Vec::new(),
         symbols,
         depth20: std::collections::HashSet::new(),
+        trade_group: TradeGroup::default(),
     };
     Counters::bump(&hub.counters.ws_connections);
     conn.resolve();
@@ -582,6 +606,15 @@ impl Conn<'_> {
                 }
             }
             if self.cfg.sbe {
+                if let crate::event::Fields::Trade { id, price, qty, buyer_is_maker, trade_lag_us } = ev.fields {
+                    if !self.trade_group.continues(ev.symbol, id, buyer_is_maker) {
+                        wrote |= self.send_trade_group(now, late)?;
+                    }
+                    let g = &mut self.trade_group;
+                    (g.symbol, g.buyer_is_maker, g.trade_lag_us) = (ev.symbol, buyer_is_maker, trade_lag_us);
+                    g.entries.push(crate::sbe::TradeEntry { id, price, qty, buyer_is_maker });
+                    continue;
+                }
                 let symbol = self.symbols.get(ev.symbol).map_or("", String::as_str);
                 let mut buf = std::mem::take(&mut self.sbe_out);
                 let ok = matches!(
@@ -633,10 +666,44 @@ impl Conn<'_> {
                 self.send_binary().map_err(|e| write_failed(&e))?;
             }
         }
+        wrote |= self.send_trade_group(now, late)?;
         if wrote {
             self.ws.flush().map_err(|e| write_failed(&e))?;
         }
         Ok(())
+    }
+
+    /// SBE endpoint: writes the collected trades as one `TradesStreamEvent` stamped `now_us`
+    /// (none collected: nothing). True when a frame was written.
+    fn send_trade_group(&mut self, now_us: i64, late: bool) -> Result<bool, Disconnect> {
+        if self.trade_group.entries.is_empty() {
+            return Ok(false);
+        }
+        let g = std::mem::take(&mut self.trade_group);
+        let symbol = self.symbols.get(g.symbol).map_or("", String::as_str);
+        let m = crate::sbe::Trades {
+            event_time_us: now_us,
+            transact_time_us: now_us - g.trade_lag_us,
+            symbol,
+            trades: &g.entries,
+        };
+        let mut buf = std::mem::take(&mut self.sbe_out);
+        let ok = crate::sbe::encode_trades(&m, crate::sbe::Scale::Coarsest, &mut buf).is_ok();
+        let r = if ok { self.ws.write(Message::Binary(Bytes::copy_from_slice(&buf))) } else { Ok(()) };
+        self.sbe_out = buf;
+        // The group's buffer is kept for the next one.
+        let mut entries = g.entries;
+        entries.clear();
+        self.trade_group.entries = entries;
+        r.map_err(|e| write_failed(&e))?;
+        if ok {
+            self.sent += 1;
+            Counters::bump(&self.hub.counters.messages_sent);
+            if late {
+                Counters::bump(&self.hub.counters.lagged_messages);
+            }
+        }
+        Ok(ok)
     }
 
     /// SBE endpoint: writes the `@depth20` snapshot (`DepthSnapshotStreamEvent`) of the reference

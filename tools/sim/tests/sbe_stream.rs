@@ -52,8 +52,9 @@ fn sbe_streams_send_binary_frames_with_sbe_headers() {
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let mut ws = RawWs { s };
     let (mut diffs, mut trades) = (0, 0);
+    let (mut last_trade, mut most_in_one) = (None::<u64>, 0);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while (diffs < 3 || trades < 3) && Instant::now() < deadline {
+    while (diffs < 3 || trades < 3 || most_in_one < 2) && Instant::now() < deadline {
         let f = ws.read_frame().unwrap();
         if f.opcode == 0x9 {
             continue; // a ping
@@ -77,9 +78,22 @@ fn sbe_streams_send_binary_frames_with_sbe_headers() {
             }
             10000 => {
                 assert_eq!(block_length, 18, "TradesStreamEvent root block");
-                // groupSizeEncoding: blockLength 25, numInGroup 1.
+                // groupSizeEncoding: blockLength 25, numInGroup: the taker's trades (at least 1).
                 assert_eq!(u16_at(b, 26), 25);
-                assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 1);
+                let n = u32::from_le_bytes(b[28..32].try_into().unwrap()) as usize;
+                assert!(n >= 1);
+                let maker = b[32 + 24];
+                for i in 0..n {
+                    let e = 32 + 25 * i;
+                    let id = u64::from_le_bytes(b[e..e + 8].try_into().unwrap());
+                    // Trade ids run on without a hole, inside an event and from one to the next.
+                    if let Some(l) = last_trade {
+                        assert_eq!(id, l + 1, "trade ids must be consecutive");
+                    }
+                    last_trade = Some(id);
+                    assert_eq!(b[e + 24], maker, "one taker: one side");
+                }
+                most_in_one = most_in_one.max(n);
                 trades += 1;
             }
             t => panic!("unexpected templateId {t} for @depth/@trade"),
@@ -89,6 +103,7 @@ fn sbe_streams_send_binary_frames_with_sbe_headers() {
         assert!(event_time > 1_600_000_000_000_000, "{event_time}");
     }
     assert!(diffs >= 3 && trades >= 3, "diffs {diffs}, trades {trades}");
+    assert!(most_in_one >= 2, "a taker's several trades come in one TradesStreamEvent");
 }
 
 #[test]
@@ -215,4 +230,71 @@ fn json_streams_ignore_the_sbe_switch_when_off() {
     };
     assert_eq!(f.opcode, 0x1);
     assert!(f.payload.starts_with(b"{\"e\":\"depthUpdate\""), "{:?}", String::from_utf8_lossy(&f.payload));
+}
+
+/// One upgrade to `addr` (plain TCP) for `target`; returns the socket and the answer's head.
+fn upgrade_at(addr: std::net::SocketAddr, target: &str, extra: &str) -> (std::net::TcpStream, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!(
+        "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    (s, String::from_utf8(head).unwrap())
+}
+
+#[test]
+fn a_second_listener_serves_sbe_for_the_same_market_while_the_first_stays_json() {
+    let sim = Sim::start(SimConfig {
+        tls: false,
+        sbe_listen: Some("127.0.0.1:0".parse().unwrap()),
+        source: MarketSource::Synthetic { symbols: vec!["btcusdt".into()], seed: 7 },
+        pacing: Pacing::Rate(5_000),
+        levels_per_side: 300,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let sbe = sim.sbe_addr().unwrap();
+    assert_ne!(sbe, sim.local_addr());
+    assert_eq!(sim.sbe_ws_base().unwrap(), format!("ws://{sbe}"));
+    // JSON on the first, no key needed.
+    let (s, head) = upgrade_at(sim.local_addr(), "/ws/btcusdt@depth@100ms", "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut json = RawWs { s: util::Stream::Plain(s) };
+    // SBE on the second: the key is required there.
+    let (_, head) = upgrade_at(sbe, "/ws/btcusdt@depth", "");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let (s, head) = upgrade_at(sbe, "/ws/btcusdt@depth", "X-MBX-APIKEY: k\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut bin = RawWs { s: util::Stream::Plain(s) };
+    let next = |ws: &mut RawWs| loop {
+        let f = ws.read_frame().unwrap();
+        if f.opcode != 0x9 {
+            break f;
+        }
+    };
+    // The same market: the SBE diffs carry the ids the JSON diffs do.
+    let mut json_ids = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let f = next(&mut json);
+        assert_eq!(f.opcode, 0x1);
+        let v: serde_json::Value = serde_json::from_slice(&f.payload).unwrap();
+        json_ids.insert(v["u"].as_u64().unwrap());
+    }
+    let mut common = 0;
+    for _ in 0..20 {
+        let f = next(&mut bin);
+        assert_eq!(f.opcode, 0x2);
+        assert_eq!(u16_at(&f.payload, 2), 10003);
+        let last = u64::from_le_bytes(f.payload[24..32].try_into().unwrap());
+        common += usize::from(json_ids.contains(&last));
+    }
+    assert!(common > 0, "the two endpoints serve one market");
 }
