@@ -198,5 +198,4 @@ fn a_lossy_channel_never_leaves_a_replica_wrong() {
     assert!(lost > 100, "{lost} records lost");
     assert!(rep.counters().drops > 5, "the losses dropped the book ({:?})", rep.counters());
     assert!(equal_checks > 500, "{equal_checks} frames with the replica synced and equal");
-    assert!(behind < lost, "{behind} frames behind");
 }
