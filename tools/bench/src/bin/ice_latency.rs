@@ -9,7 +9,10 @@
 //! service, and stamps each sample when it has decoded its records. Both read the same clock
 //! (CLOCK_REALTIME through the vDSO). Issue 13's target: p50 < 2 µs, p99 < 10 µs.
 //!
-//! `cargo run --release -p tickfeed-bench --bin ice-latency -- [--frames N] [--rate R] [--levels L]`
+//! `cargo run --release -p tickfeed-bench --bin ice-latency -- [--frames N] [--rate R] [--levels L] [--spin]`
+//!
+//! `--spin`: the publisher spins between frames instead of sleeping, as a busy-polling tickfeed
+//! does (both processes then spin, one core each; nothing here needs the kernel).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -30,8 +33,10 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 const END: u8 = 255;
 
 fn subscriber(venue: &str) {
-    if let Some(c) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().nth(1)) {
-        core_affinity::set_for_current(c);
+    // Core 1 by id: the list of cores this process may use is its parent's, which is pinned to
+    // core 0 by the time it starts.
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: 1 }) {
+        eprintln!("ice-latency: could not pin the subscriber to core 1");
     }
     let mut sub = IceSubscriber::open(venue).expect("subscriber");
     println!("ready");
@@ -70,6 +75,9 @@ fn main() {
     let frames: u64 = arg(&args, "--frames", 100_000);
     let rate: u64 = arg(&args, "--rate", 10_000).max(1);
     let levels: usize = arg(&args, "--levels", 20);
+    // --spin: the publisher waits for each frame's time by spinning, as tickfeed's busy-polling
+    // hot thread would be running anyway (no network is involved: shared memory only).
+    let spin = args.iter().any(|a| a == "--spin");
     let venue = format!("tickfeed/bench{}/records", std::process::id());
     if let Some(c) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().next()) {
         core_affinity::set_for_current(c);
@@ -94,9 +102,15 @@ fn main() {
     let t0 = Instant::now();
     for n in 0..frames {
         let due = t0 + gap * n as u32;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
+        if spin {
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
+        } else {
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
         }
         buf.clear();
         let stamp = wall_ns();
@@ -135,11 +149,12 @@ fn main() {
     }
     let c = publisher.counters;
     println!(
-        "iceoryx2 publish -> subscriber receive, {} frames of {} B ({} levels + top) at {:.0}/s, {} dropped",
+        "iceoryx2 publish -> subscriber receive, {} frames of {} B ({} levels + top) at {:.0}/s, publisher {}, {} dropped",
         v[0],
         buf.len().max(24 + 56 + 16 * levels + 88),
         levels,
         frames as f64 / elapsed.as_secs_f64(),
+        if spin { "spinning" } else { "sleeping" },
         c.dropped
     );
     println!("  p50 {} ns  p90 {} ns  p99 {} ns  p99.9 {} ns  max {} ns", v[1], v[2], v[3], v[4], v[5]);
