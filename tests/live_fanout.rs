@@ -331,3 +331,43 @@ fn metrics_are_served_while_the_feed_runs() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.stderr.trim().lines().count() == 1 && r.stderr.contains("--metrics"), "{}", r.stderr);
 }
+
+/// `replay --publish` is a feed for subscribers too: the real 0808 recording replayed at 100x its
+/// recorded pace to iceoryx2, and a subscriber that was there from the start ends with the
+/// replay's own `--dump-book`, byte for byte. Skips, saying so, without the recordings.
+#[test]
+fn a_paced_replay_publishes_the_recordings_book() {
+    let _one = util::serial();
+    let Some(rec) = util::recording("btcusdt_20240808.gz") else { return };
+    let dir = util::temp_dir("fanout-replay");
+    let target = format!("iceoryx2:tickfeed/replay{}/records", std::process::id());
+    let sub_dump = dir.join("sub");
+    let subscriber = spawn_tickfeed(&[
+        "subscribe",
+        "--from",
+        &target,
+        "--output",
+        "none",
+        "--duration",
+        "12",
+        "--dump-book",
+        sub_dump.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(700));
+    let out = Command::new(env!("CARGO_BIN_EXE_tickfeed"))
+        .args(["replay", "--output", "none", "--quiet", "--trust-beyond-snapshot", "--speed", "100"])
+        .args(["--publish", &target, "--dump-book"])
+        .arg(dir.join("pub"))
+        .arg("--stats")
+        .arg(dir.join("pub.json"))
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = wait_tickfeed(subscriber, Duration::from_secs(30));
+    assert_eq!(s.code, Some(0), "{}", s.stderr);
+    assert_same_dump(&dir.join("pub"), &sub_dump, "BTCUSDT");
+    let ps = json(&dir.join("pub.json"));
+    assert!(ps["publish_records"].as_u64().unwrap() > 10_000, "{ps}");
+    assert_eq!(ps["publish_dropped"], 0, "{ps}");
+}

@@ -382,7 +382,10 @@ impl<'p> Replayer<'p> {
         }
         // Notices are handed over as they come (a gap is told next to where it happened), output
         // in large writes.
-        if (self.p.output().pending() >= 64 * 1024 || !self.p.notices().is_empty()) && !flush(self.p) {
+        // The fan-out's records (`--publish`) go out in batches of the same size, or at once
+        // when paced: a paced replay is a live feed for its subscribers.
+        let publish_due = self.p.tap_pending() >= 64 * 1024 || (self.p.tap_pending() > 0 && self.pacer.is_some());
+        if (self.p.output().pending() >= 64 * 1024 || publish_due || !self.p.notices().is_empty()) && !flush(self.p) {
             return false;
         }
         opts.max_events.is_none_or(|m| self.p.stats().events < m)
@@ -407,7 +410,9 @@ impl<'p> Replayer<'p> {
         let now = Instant::now();
         if due.is_none_or(|d| d > now) {
             // What was processed so far is shown at its time, not when the buffer fills.
-            if (self.p.output().pending() > 0 || !self.p.notices().is_empty()) && !flush(self.p) {
+            if (self.p.output().pending() > 0 || self.p.tap_pending() > 0 || !self.p.notices().is_empty())
+                && !flush(self.p)
+            {
                 return false;
             }
             // In slices, so a signal is heard within 50 ms.

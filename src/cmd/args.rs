@@ -370,7 +370,7 @@ fn publish_target(s: &str) -> Result<crate::publish::Target, String> {
     crate::publish::Target::parse(s)
 }
 
-fn publish_format(s: &str) -> Result<crate::publish::Format, String> {
+pub(crate) fn publish_format(s: &str) -> Result<crate::publish::Format, String> {
     match s {
         "binary" => Ok(crate::publish::Format::Binary),
         "json" => Ok(crate::publish::Format::Json),

@@ -45,6 +45,14 @@ pub(crate) struct ReplayArgs {
     /// [default: spot]
     #[arg(long, value_name = "VENUE", default_value = "spot", value_parser = args::venue)]
     pub venue: crate::venue::Venue,
+    /// Publish the replayed books and trades, as `run --publish` does: iceoryx2[:SERVICE] or
+    /// nats://HOST:PORT (with --pace recorded for a bus that cannot take a file's speed: a full
+    /// NATS ring drops whole batches, counted) [default: off]
+    #[arg(long, value_name = "iceoryx2|nats://HOST:PORT", value_parser = crate::publish::Target::parse)]
+    pub publish: Option<crate::publish::Target>,
+    /// With --publish nats://: binary records or one JSON object per record
+    #[arg(long, value_name = "binary|json", default_value = "binary", value_parser = args::publish_format)]
+    pub publish_format: crate::publish::Format,
     /// The output flags every command shares.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -73,6 +81,20 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
     cfg.venue = a.venue;
     let syms: Vec<&str> = a.symbol.iter().map(String::as_str).collect();
     let mut p = Pipeline::new(cfg, &syms);
+    let mut publisher = match &a.publish {
+        Some(t) => {
+            let mut pc = crate::publish::PublishConfig::new(t.clone());
+            pc.format = a.publish_format;
+            pc.venue = a.venue.as_str();
+            let pb = crate::publish::Publisher::open(&pc).map_err(CmdError::Feed)?;
+            let venue = u8::from(a.venue == crate::venue::Venue::UsdM);
+            let tap = crate::wire::tap::TapConfig { venue, ..Default::default() };
+            p.set_tap(Some(crate::wire::tap::Tap::new(tap, 1 << 20)));
+            Some(pb)
+        }
+        None => None,
+    };
+    let wall = crate::net::clock::WallClock::new();
     // SIGINT/SIGTERM end the replay like the end of its input: summary and exit files written.
     let stop = crate::net::signal::install()?;
     let opts =
@@ -90,6 +112,18 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
             stdout_ok = false;
         }
         p.output().discard();
+        if let Some(pb) = publisher.as_mut() {
+            let now = wall.ns(Instant::now());
+            if pb.wants_snapshots(now) {
+                p.publish_snapshots(now);
+            }
+            if let Some(tap) = p.tap_mut() {
+                if !tap.pending().is_empty() {
+                    pb.send(tap.pending());
+                    tap.clear();
+                }
+            }
+        }
         stdout_ok
     };
     // A damaged file (a truncated gzip, say) ends the replay with its one-line error and a
@@ -101,7 +135,8 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
     };
     let _ = out.flush();
     drop(out);
-    let extra = [
+    let published = publisher.take().map(|pb| pb.close(std::time::Duration::from_secs(2)));
+    let mut extra = vec![
         ("lines", counters.lines),
         ("malformed_lines", counters.malformed_lines),
         ("bad_base64_lines", counters.bad_base64_lines),
@@ -111,6 +146,17 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
         ("runs", counters.runs),
         ("long_lines", counters.long_lines),
     ];
+    if let Some(c) = published {
+        extra.extend([
+            ("publish_records", c.records),
+            ("publish_bytes", c.bytes),
+            ("publish_dropped", c.dropped),
+            ("publish_sent", c.sent),
+            ("publish_connects", c.connects),
+            ("publish_errors", c.errors),
+            ("publish_snapshot_rounds", c.snapshot_rounds),
+        ]);
+    }
     // A failure before any line (no such recording in a folder) is a one-line error and nothing
     // else; one part-way (a damaged file) keeps what was replayed in the exit files, and its
     // error is still the one line on stderr (no summary).
