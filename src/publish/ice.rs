@@ -31,10 +31,36 @@ fn quiet() {
     set_log_level(LogLevel::Error);
 }
 
+type Service = PubSubFactory<ipc::Service, [u8], ()>;
+
+/// A node and the service `name` as both ends configure it (the settings must agree for
+/// `open_or_create` to succeed from either side); errors name `flag`.
+fn open_service(name: &str, flag: &str) -> Result<(Node<ipc::Service>, Service), String> {
+    quiet();
+    let err = |what: &str, e: &dyn std::fmt::Debug| format!("{flag}: {what}: {e:?}");
+    let node = NodeBuilder::new()
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<ipc::Service>()
+        .map_err(|e| err("cannot create the iceoryx2 node", &e))?;
+    let sname: ServiceName = name.try_into().map_err(|e| err("bad service name", &e))?;
+    let service = node
+        .service_builder(&sname)
+        .publish_subscribe::<[u8]>()
+        .payload_alignment(Alignment::new(8).expect("8 is a power of two"))
+        .enable_safe_overflow(true)
+        .subscriber_max_buffer_size(SUBSCRIBER_BUFFER)
+        .history_size(0)
+        .max_subscribers(MAX_SUBSCRIBERS)
+        .max_publishers(2)
+        .open_or_create()
+        .map_err(|e| err(&format!("cannot open the service {name}"), &e))?;
+    Ok((node, service))
+}
+
 /// The hot thread's end.
 pub struct IcePublisher {
     _node: Node<ipc::Service>,
-    service: PubSubFactory<ipc::Service, [u8], ()>,
+    service: Service,
     publisher: iceoryx2::port::publisher::Publisher<ipc::Service, [u8], ()>,
     subscribers: usize,
     /// Counters.
@@ -44,24 +70,9 @@ pub struct IcePublisher {
 impl IcePublisher {
     /// Opens (or creates) the service `name` and a publisher on it.
     pub fn open(name: &str) -> Result<IcePublisher, String> {
-        quiet();
-        let err = |what: &str, e: &dyn std::fmt::Debug| format!("--publish iceoryx2: {what}: {e:?}");
-        let node = NodeBuilder::new()
-            .signal_handling_mode(SignalHandlingMode::Disabled)
-            .create::<ipc::Service>()
-            .map_err(|e| err("cannot create the iceoryx2 node", &e))?;
-        let sname: ServiceName = name.try_into().map_err(|e| err("bad service name", &e))?;
-        let service = node
-            .service_builder(&sname)
-            .publish_subscribe::<[u8]>()
-            .payload_alignment(Alignment::new(8).expect("8 is a power of two"))
-            .enable_safe_overflow(true)
-            .subscriber_max_buffer_size(SUBSCRIBER_BUFFER)
-            .history_size(0)
-            .max_subscribers(MAX_SUBSCRIBERS)
-            .max_publishers(2)
-            .open_or_create()
-            .map_err(|e| err(&format!("cannot open the service {name}"), &e))?;
+        let flag = "--publish iceoryx2";
+        let (node, service) = open_service(name, flag)?;
+        let err = |what: &str, e: &dyn std::fmt::Debug| format!("{flag}: {what}: {e:?}");
         let publisher = service
             .publisher_builder()
             .initial_max_slice_len(INITIAL_SAMPLE)
@@ -114,24 +125,9 @@ pub struct IceSubscriber {
 impl IceSubscriber {
     /// Opens the service `name` (created by a publisher, or created here and waited on).
     pub fn open(name: &str) -> Result<IceSubscriber, String> {
-        quiet();
-        let err = |what: &str, e: &dyn std::fmt::Debug| format!("--from iceoryx2: {what}: {e:?}");
-        let node = NodeBuilder::new()
-            .signal_handling_mode(SignalHandlingMode::Disabled)
-            .create::<ipc::Service>()
-            .map_err(|e| err("cannot create the iceoryx2 node", &e))?;
-        let sname: ServiceName = name.try_into().map_err(|e| err("bad service name", &e))?;
-        let service = node
-            .service_builder(&sname)
-            .publish_subscribe::<[u8]>()
-            .payload_alignment(Alignment::new(8).expect("8 is a power of two"))
-            .enable_safe_overflow(true)
-            .subscriber_max_buffer_size(SUBSCRIBER_BUFFER)
-            .history_size(0)
-            .max_subscribers(MAX_SUBSCRIBERS)
-            .max_publishers(2)
-            .open_or_create()
-            .map_err(|e| err(&format!("cannot open the service {name}"), &e))?;
+        let flag = "--from iceoryx2";
+        let (node, service) = open_service(name, flag)?;
+        let err = |what: &str, e: &dyn std::fmt::Debug| format!("{flag}: {what}: {e:?}");
         let subscriber = service
             .subscriber_builder()
             .buffer_size(SUBSCRIBER_BUFFER)
