@@ -119,7 +119,7 @@ pub(super) fn replay(a: &ReplayArgs) -> Result<(), CmdError> {
             }
             if let Some(tap) = p.tap_mut() {
                 if !tap.pending().is_empty() {
-                    pb.send(tap.pending());
+                    pb.send_counted(tap.pending(), tap.pending_records());
                     tap.clear();
                 }
             }

@@ -671,7 +671,7 @@ impl<W: Write> Feed<'_, W> {
         let Some(pb) = self.publisher.as_mut() else { return };
         if let Some(tap) = self.p.tap_mut() {
             if !tap.pending().is_empty() {
-                pb.send(tap.pending());
+                pb.send_counted(tap.pending(), tap.pending_records());
                 tap.clear();
             }
         }

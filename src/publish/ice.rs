@@ -85,10 +85,14 @@ impl IcePublisher {
 
     /// One frame's records, in one sample.
     pub fn send(&mut self, records: &[u8]) {
+        self.send_counted(records, super::count_records(records));
+    }
+
+    /// [`IcePublisher::send`] of `n` records already counted.
+    pub fn send_counted(&mut self, records: &[u8], n: u64) {
         if records.is_empty() {
             return;
         }
-        let n = super::count_records(records);
         let sent = match self.publisher.loan_slice_uninit(records.len()) {
             Ok(s) => s.write_from_slice(records).send().is_ok(),
             Err(_) => false,

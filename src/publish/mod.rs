@@ -143,9 +143,16 @@ impl Publisher {
 
     /// Hands over the records of one frame (back to back, as the tap wrote them).
     pub fn send(&mut self, records: &[u8]) {
+        self.send_counted(records, count_records(records));
+    }
+
+    /// [`Publisher::send`] of `n` records the caller has counted (the tap's
+    /// [`pending_records`](crate::wire::tap::Tap::pending_records)), so the hot thread does not
+    /// walk them again.
+    pub fn send_counted(&mut self, records: &[u8], n: u64) {
         match self {
-            Publisher::Ice(p) => p.send(records),
-            Publisher::Nats(p) => p.send(records),
+            Publisher::Ice(p) => p.send_counted(records, n),
+            Publisher::Nats(p) => p.send_counted(records, n),
         }
     }
 

@@ -81,14 +81,19 @@ impl NatsPublisher {
 
     /// Copies one frame's records into the ring, or drops them whole if it is full.
     pub fn send(&mut self, records: &[u8]) {
+        self.send_counted(records, super::count_records(records));
+    }
+
+    /// [`NatsPublisher::send`] of `n` records already counted.
+    pub fn send_counted(&mut self, records: &[u8], n: u64) {
         if records.is_empty() {
             return;
         }
         if self.ring.push_entire_slice(records).is_ok() {
-            self.counters.records += super::count_records(records);
+            self.counters.records += n;
             self.counters.bytes += records.len() as u64;
         } else {
-            self.counters.dropped += super::count_records(records);
+            self.counters.dropped += n;
             self.dropped_since_room = true;
         }
     }

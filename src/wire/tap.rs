@@ -74,6 +74,8 @@ pub struct Tap {
     buf: Vec<u8>,
     symbols: Vec<PerSymbol>,
     counters: TapCounters,
+    /// Records in `buf`.
+    pending_records: u64,
 }
 
 fn tick_units(tick: Option<TickSize>) -> i64 {
@@ -94,6 +96,7 @@ impl Tap {
             buf: Vec::with_capacity(capacity),
             symbols: Vec::new(),
             counters: TapCounters::default(),
+            pending_records: 0,
         }
     }
 
@@ -109,9 +112,14 @@ impl Tap {
     pub fn pending(&self) -> &[u8] {
         &self.buf
     }
+    /// How many records [`Tap::pending`] holds.
+    pub fn pending_records(&self) -> u64 {
+        self.pending_records
+    }
     /// Forgets the pending records (the driver has sent them).
     pub fn clear(&mut self) {
         self.buf.clear();
+        self.pending_records = 0;
     }
     /// The encoder's last sequence number for `symbol`'s `kind`.
     pub fn last_seq(&self, symbol: u32, kind: Kind) -> u64 {
@@ -142,6 +150,7 @@ impl Tap {
     fn written(&mut self, before: usize) {
         if self.buf.len() > before {
             self.counters.records += 1;
+            self.pending_records += 1;
             self.counters.bytes += (self.buf.len() - before) as u64;
         }
     }

@@ -425,8 +425,10 @@ mod tap {
     }
 
     fn replay_into(rep: &mut Replica, tap: &mut Tap) {
-        feed(rep, tap.pending());
+        let n = feed(rep, tap.pending()).len() as u64;
+        assert_eq!(tap.pending_records(), n, "the tap counts what it holds");
         tap.clear();
+        assert_eq!(tap.pending_records(), 0);
     }
 
     fn book_levels(b: &OrderBook, side: Side) -> Vec<(i64, i64)> {
